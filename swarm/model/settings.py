@@ -1,0 +1,42 @@
+"""ModelSettings: everything the model client needs to know, as filled from swarm.toml [model]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STRUCTURED_MODES = ("auto", "json_schema", "json_object", "off")
+
+
+@dataclass
+class ModelSettings:
+    """How to reach and use one OpenAI-compatible endpoint.
+
+    The config loader fills this from swarm.toml `[model]` plus environment
+    overrides. The API key itself is never stored here, only the name of the
+    environment variable that holds it.
+    """
+
+    base_url: str | None = None  # None: the openai package's default (OPENAI_BASE_URL or api.openai.com)
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.2
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    rate_per_s: float = 0.0  # 0 = unlimited
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> {"input"|"output": USD per 1M tokens}
+    structured: str = "auto"  # "auto" | "json_schema" | "json_object" | "off"
+    breaker_failures: int = 5
+    breaker_reset_s: float = 30.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.structured not in STRUCTURED_MODES:
+            raise ValueError(
+                f"[model].structured must be one of {', '.join(STRUCTURED_MODES)} (got {self.structured!r}); "
+                "fix it in swarm.toml"
+            )
+        if self.max_retries < 0:
+            raise ValueError(f"[model].max_retries must be 0 or more (got {self.max_retries}); fix it in swarm.toml")
+        if self.rate_per_s < 0:
+            raise ValueError(f"[model].rate_per_s must be 0 (unlimited) or more (got {self.rate_per_s}); fix it in swarm.toml")
