@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from swarm.errors import SwarmError
+
 _WHERE_TO_SET_URL = "set [model].base_url in swarm.toml or OPENAI_BASE_URL"
 
 
-class ModelError(Exception):
+class ModelError(SwarmError):
     """Base of every error raised by `swarm.model`."""
 
 
