@@ -30,6 +30,7 @@ class ScriptedHTTPServer(ThreadingHTTPServer):
     """The listening socket plus the state every request handler shares."""
 
     daemon_threads = True
+    request_queue_size = 256  # many nodes call at once; the default backlog of 5 drops connections
 
     def __init__(
         self,

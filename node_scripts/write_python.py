@@ -1,0 +1,44 @@
+"""write_python: the model writes Python for a goal; a run_python child runs it."""
+
+import re
+
+from swarm import NodeScript, hookimpl
+from swarm.errors import SwarmError
+
+PROMPT = """Write Python code that achieves this goal and computes its answer.
+Goal: {goal}
+
+Rules: plain Python, only these imports: {imports}. Print what is useful to see;
+the value of the last expression is the result. Reply with one ```python block."""
+
+FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(text: str) -> str:
+    blocks = FENCE.findall(text)
+    code = max(blocks, key=len) if blocks else text
+    if not code.strip():
+        raise SwarmError("the model's reply held no Python code")
+    return code.strip() + "\n"
+
+
+def execute(ctx):
+    if ctx.reports is None:
+        imports = ", ".join(ctx.data.get("imports") or ["math", "statistics", "datetime", "json", "re"])
+        code = extract_code(ctx.llm(PROMPT.format(goal=ctx.goal, imports=imports)).text)
+        return ctx.spawn([ctx.child("run_python", code=code, goal=ctx.goal)])
+    run = ctx.reports[0]
+    if not run.ok:
+        raise SwarmError(f"the code written for {ctx.goal!r} failed: {run.error}")
+    return {"goal": ctx.goal, **run.output}
+
+
+@hookimpl
+def swarm_node_scripts():
+    return [NodeScript(
+        name="write_python",
+        description="Write and run Python code: calculations, data processing, anything best answered by computing.",
+        input_schema={"type": "object", "properties": {"goal": {"type": "string"}, "imports": {"type": "array", "items": {"type": "string"}}}, "required": ["goal"]},
+        execute=execute,
+        examples=[{"goal": "Compute the compound interest on 1000 EUR at 3% over 10 years"}],
+    )]

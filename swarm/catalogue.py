@@ -1,0 +1,69 @@
+"""The catalogue of node scripts and tools, gathered from pluggy plugins."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+from typing import Callable
+
+import pluggy
+
+from swarm import hookspecs
+from swarm.errors import SwarmError, UnknownScript
+from swarm.plugin import NodeScript
+
+BUILTIN_PACKAGE = "node_scripts"
+ENTRY_POINT_GROUP = "swarm"
+
+
+class Catalogue:
+    """Registered node scripts by name, and the tools plugins provide."""
+
+    def __init__(self, builtins: bool = True, entry_points: bool = True):
+        self.pm = pluggy.PluginManager("swarm")
+        self.pm.add_hookspecs(hookspecs)
+        if builtins:
+            package = importlib.import_module(BUILTIN_PACKAGE)
+            for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+                self.pm.register(importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}"), name=f"builtin:{info.name}")
+        if entry_points:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        self._refresh()
+
+    def register(self, plugin: ModuleType | object, name: str | None = None) -> list[str]:
+        """Register a plugin now; its scripts are usable by the next node that asks for them."""
+        self.pm.register(plugin, name=name)
+        try:
+            before = set(self.scripts)
+            self._refresh()
+        except SwarmError:
+            self.pm.unregister(plugin)
+            self._refresh()
+            raise
+        return sorted(set(self.scripts) - before)
+
+    def _refresh(self) -> None:
+        scripts: dict[str, NodeScript] = {}
+        for group in self.pm.hook.swarm_node_scripts():
+            for script in group or []:
+                if script.name in scripts:
+                    raise SwarmError(
+                        f"two plugins provide a node script named {script.name!r}; rename one of them"
+                    )
+                scripts[script.name] = script
+        self.scripts = scripts
+        tools: dict[str, Callable] = {}
+        for group in self.pm.hook.swarm_tools():
+            tools.update(group or {})
+        self.tools = tools
+
+    def get(self, name: str) -> NodeScript:
+        try:
+            return self.scripts[name]
+        except KeyError:
+            raise UnknownScript(name, list(self.scripts)) from None
+
+    def describe(self) -> list[dict[str, str]]:
+        """Name and description of every script: what `route` chooses from."""
+        return [{"name": s.name, "description": s.description} for s in sorted(self.scripts.values(), key=lambda s: s.name)]

@@ -1,0 +1,199 @@
+"""NodeContext: everything a node script may use during one execution.
+
+This is the internal swarm API that node scripts and generated tools call.
+Every public method here has an entry in api_docs/ (checked by a test).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
+from swarm.node import AskHuman, Child, Report, Spawn, POLICIES
+from swarm.python_runner import PythonResult, run_code
+from swarm.store import dumps
+
+if TYPE_CHECKING:
+    from swarm.engine import Engine
+    from swarm.model import Reply
+    from swarm.node import TaskNode
+
+
+class NodeContext:
+    """Given to `execute(ctx)`: the node's input, its children's reports, and the swarm's services."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        node: TaskNode,
+        reports: list[Report] | None,
+        previous: list[Report],
+        cassette: dict[str, dict],
+    ):
+        self._engine = engine
+        self._cassette = cassette
+        self._cancelled = threading.Event()
+        self._llm_used = False
+        self.node_id = node.id
+        self.run_id = node.run_id
+        self.script = node.script
+        self.data: dict[str, Any] = dict(node.data)
+        self.depth = node.depth
+        self.round = node.round
+        self.attempt = node.attempts
+        self.answer = node.answer
+        self.reports = reports
+        self.previous = previous
+        self.reply: Reply | None = None
+        self.replayed = False
+        self.logs: list[str] = []
+
+    # --- input ------------------------------------------------------------------
+
+    @property
+    def goal(self) -> str:
+        """The node's goal text: `data["goal"]`, or "" when the input has none."""
+        return str(self.data.get("goal", ""))
+
+    # --- the one model call -----------------------------------------------------
+
+    def llm(
+        self,
+        prompt: str | list[dict[str, str]],
+        *,
+        system: str | None = None,
+        schema: dict | None = None,
+        json: bool = False,
+    ) -> Reply:
+        """Make this execution's one model call and return its `Reply` (`.text`, `.data`).
+
+        With `schema` (a JSON schema) or `json=True` the reply is parsed into `.data`.
+        A second call in the same execution raises `SecondModelCall`.
+        """
+        if self._llm_used:
+            raise SecondModelCall(self.node_id, self.script)
+        self._llm_used = True
+        self._check_cancelled()
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        if system:
+            messages = [{"role": "system", "content": system}, *messages]
+        key = f"{self.run_id}/{self.node_id}/r{self.round}/a{self.attempt}"
+        from swarm.model import Reply
+
+        recorded = self._cassette.get(key)
+        if recorded is not None:
+            self.reply, self.replayed = Reply.from_dict(recorded), True
+            return self.reply
+        model = self._engine.model()
+        started = time.time()
+        try:
+            reply = model.complete(messages, schema=schema, json=json, call_key=key)
+        except SwarmError as exc:
+            self._record_call(key, messages, schema, None, str(exc), started)
+            raise
+        except Exception as exc:  # model errors not of our hierarchy still get recorded
+            self._record_call(key, messages, schema, None, f"{type(exc).__name__}: {exc}", started)
+            raise
+        self._record_call(key, messages, schema, reply, None, started)
+        self.reply = reply
+        return reply
+
+    def _record_call(self, key, messages, schema, reply, error, started) -> None:
+        row = {
+            "key": key,
+            "run_id": self.run_id,
+            "node_id": self.node_id,
+            "round": self.round,
+            "attempt": self.attempt,
+            "request": dumps({"messages": messages, "schema": schema}),
+            "reply": dumps(reply.to_dict()) if reply else None,
+            "error": error,
+            "model": reply.model if reply else None,
+            "prompt_tokens": reply.prompt_tokens if reply else 0,
+            "completion_tokens": reply.completion_tokens if reply else 0,
+            "cost_usd": reply.cost_usd if reply else 0.0,
+            "latency_ms": reply.latency_ms if reply else (time.time() - started) * 1000,
+            "at": time.time(),
+        }
+        self._engine.store.record_llm_call(row)
+        if reply is not None:
+            self._cassette[key] = reply.to_dict()
+
+    # --- what a script returns ----------------------------------------------------
+
+    def child(self, script: str, **data: Any) -> Child:
+        """A blueprint for one child node: the script that will run it and its input."""
+        return Child(script, data)
+
+    def spawn(self, children: list[Child | tuple | dict], policy: str = "all", evaluator: str = "review") -> Spawn:
+        """Return this from `execute` to delegate to children under a policy.
+
+        Policies: "all" (parallel, wait for all), "sequence" (one after another, each
+        sees the earlier results in `ctx.previous`), "first" (first success wins,
+        the rest are cancelled), "best_of_n" (all run, then `evaluator` picks one).
+        """
+        if policy not in POLICIES:
+            raise SwarmError(f"unknown child policy {policy!r}; use one of {', '.join(POLICIES)}")
+        blueprints = [_as_child(c) for c in children]
+        if not blueprints:
+            raise SwarmError(f"node {self.node_id}: ctx.spawn needs at least one child")
+        return Spawn(blueprints, policy, evaluator)
+
+    def ask_human(self, question: str, proposal: Any = None) -> AskHuman:
+        """Return this from `execute` to pause the node until a person answers.
+
+        The node is executed again with the answer in `ctx.answer`.
+        """
+        return AskHuman(question, proposal)
+
+    # --- services -----------------------------------------------------------------
+
+    @property
+    def scripts(self) -> list[dict[str, str]]:
+        """Name and description of every registered node script."""
+        return self._engine.catalogue.describe()
+
+    @property
+    def tools(self) -> dict[str, Callable]:
+        """Tools from plugins, by name."""
+        return dict(self._engine.catalogue.tools)
+
+    @property
+    def memory(self):
+        """The swarm's memory: `add(text, key=None)`, `get(key)`, `search(text, limit=5)`."""
+        return self._engine.memory
+
+    def run_python(self, code: str, imports: list[str] | None = None) -> PythonResult:
+        """Run model-written Python; returns `PythonResult(ok, output, logs, error)`.
+
+        `imports` may only narrow what [python].authorized_imports allows.
+        """
+        self._check_cancelled()
+        allowed = self._engine.config.python.authorized_imports
+        chosen = [i for i in (imports or allowed) if i in allowed]
+        return run_code(code, chosen, self.tools)
+
+    def log(self, message: str) -> None:
+        """Add a line to this execution's log (kept in the history)."""
+        self.logs.append(str(message))
+
+    # --- used by the lifecycle ------------------------------------------------------
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise NodeCancelled(f"node {self.node_id} was cancelled")
+
+
+def _as_child(c: Child | tuple | dict) -> Child:
+    if isinstance(c, Child):
+        return c
+    if isinstance(c, tuple) and len(c) == 2:
+        return Child(str(c[0]), dict(c[1]))
+    if isinstance(c, dict) and "script" in c:
+        return Child(str(c["script"]), dict(c.get("data") or {}))
+    raise SwarmError(f"a child must be ctx.child(script, **data), (script, data) or {{'script', 'data'}}, not {c!r}")

@@ -1,0 +1,171 @@
+"""The Engine: one store, one model client, one catalogue and one worker pool, shared by every run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from swarm.catalogue import Catalogue
+from swarm.config import Config
+from swarm.errors import RunNotResumable, SwarmError, UnknownNode
+from swarm.human import HumanChannel
+from swarm.lifecycle import RunLoop
+from swarm.memory import Memory
+from swarm.model_endpoint import ModelEndpoint
+from swarm.node import Status, TaskNode
+from swarm.snapshot import read_snapshot_file, state_at
+from swarm.store import RUN_FINAL, Batch, Store, dumps
+
+BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
+
+
+class Engine:
+    def __init__(self, config: Config, catalogue: Catalogue | None = None, human: HumanChannel | None = None):
+        self.config = config
+        self.store = Store(config.path(config.store.path), config.store.synchronous)
+        self.catalogue = catalogue or Catalogue()
+        self.human = human
+        self.memory = Memory(self.store)
+        self.endpoint = ModelEndpoint(config)
+        self.pool = ThreadPoolExecutor(max_workers=config.run.concurrency + 4, thread_name_prefix="swarm-node")
+        self.active = 0
+        self.loops: set[RunLoop] = set()
+
+    def model(self):
+        """The model client, started on first use (a scripted server starts here too)."""
+        return self.endpoint.client()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.endpoint.close()
+        self.store.close()
+
+    # --- concurrency shared by all runs --------------------------------------------
+
+    def slots_free(self) -> bool:
+        return self.active < self.config.run.concurrency
+
+    def release(self) -> None:
+        self.active -= 1
+        for loop in self.loops:
+            loop.wake()
+
+    def budgets(self, run: dict[str, Any]) -> dict[str, float]:
+        stored = json.loads(run["budgets"]) if run.get("budgets") else {}
+        return {k: stored.get(k, getattr(self.config.run, k)) for k in BUDGET_KEYS}
+
+    def evaluator_for(self, parent: TaskNode) -> str:
+        return "review"
+
+    def finished(self, run_id: str, status: str, result: Any) -> None:
+        self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def create_run(self, goal: str, script: str = "break_down_goal", budgets: dict[str, float] | None = None,
+                   data: dict[str, Any] | None = None) -> str:
+        """Record a new run with its root node (spawned, not yet executed); returns the run id."""
+        if not goal or not goal.strip():
+            raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
+        self.catalogue.get(script)
+        unknown = set(budgets or {}) - set(BUDGET_KEYS)
+        if unknown:
+            raise SwarmError(f"unknown budget(s) {', '.join(sorted(unknown))}; known: {', '.join(BUDGET_KEYS)}")
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.store.create_run({
+            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
+            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(),
+        })
+        root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},
+                        created_at=time.time())
+        batch = Batch()
+        batch.event(run_id, "run_start", None, {"goal": goal, "script": script, "budgets": budgets or {}})
+        batch.event(run_id, "spawn", root)
+        self.store.commit(batch, run_id)
+        return run_id
+
+    async def drive(self, run_id: str, observers=()) -> str:
+        """Execute a recorded run until it ends or waits for a person; returns its status."""
+        run = self.store.run(run_id)
+        nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
+        for node in nodes.values():
+            if node.status == Status.RUNNING:  # interrupted mid-execution: at-least-once
+                node.status = Status.PENDING
+        cassette = {
+            c["key"]: json.loads(c["reply"]) for c in self.store.llm_calls(run["id"]) if c["reply"] is not None
+        }
+        loop = RunLoop(self, run, nodes, cassette)
+        loop.observers.extend(observers)
+        return await loop.drive()
+
+    async def run(self, goal: str, **kwargs) -> tuple[str, str]:
+        observers = kwargs.pop("observers", ())
+        run_id = self.create_run(goal, **kwargs)
+        return run_id, await self.drive(run_id, observers)
+
+    def prepare_resume(self, run_ref: str) -> str:
+        """Check that a run (id, or a snapshot file) can go on; import the snapshot if the store lacks it."""
+        if run_ref.endswith(".json") or Path(run_ref).is_file():
+            doc = read_snapshot_file(run_ref)
+            run_id = doc["run"]["id"]
+            if not self.store.has_run(run_id):
+                self.import_snapshot(doc)
+        else:
+            run_id = self.store.run(run_ref)["id"]
+        run = self.store.run(run_id)
+        if run["status"] in RUN_FINAL:
+            raise RunNotResumable(f"run {run_id} already ended ({run['status']}); nothing to resume — see it with `swarm show {run_id}`")
+        return run_id
+
+    def import_snapshot(self, doc: dict[str, Any]) -> None:
+        """Recreate a run from an exported snapshot in this store."""
+        r = doc["run"]
+        self.store.create_run({
+            "id": r["id"], "goal": r["goal"], "script": r.get("script") or "break_down_goal", "status": "pending",
+            "created_at": r.get("created_at") or time.time(), "budgets": r.get("budgets") or "{}",
+            "model": r.get("model"), "prompt_tokens": r.get("prompt_tokens") or 0,
+            "completion_tokens": r.get("completion_tokens") or 0, "cost_usd": r.get("cost_usd") or 0.0,
+        })
+        self.store.save_snapshot(r["id"], 0, "imported", json.dumps(doc))
+
+    def cancel(self, run_id: str, node_id: str | None = None) -> str:
+        """Cancel a run (or one node of it). A run owned by a live process is asked to stop."""
+        run = self.store.run(run_id)
+        for loop in self.loops:
+            if loop.run_id == run["id"]:
+                if node_id:
+                    if node_id not in loop.nodes:
+                        raise UnknownNode(run["id"], node_id)
+                    loop.request_cancel_node(node_id)
+                else:
+                    self.store.request_cancel(run["id"])
+                return "requested"
+        if run["status"] in RUN_FINAL:
+            return run["status"]
+        if node_id:
+            raise SwarmError(f"run {run['id']} is not running in this process; cancel the whole run, or resume it first")
+        self.store.request_cancel(run["id"])
+        if _alive(run.get("owner_pid")):
+            return "requested"
+        # Nobody is driving it: stop it here, recording the cancel like a live loop would.
+        asyncio.run(self.drive(run["id"]))
+        return "cancelled"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()

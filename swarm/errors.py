@@ -1,0 +1,76 @@
+"""Error types of the swarm: each says what is wrong and what to do next."""
+
+
+class SwarmError(Exception):
+    """Base of every error the swarm reports to a person.
+
+    The message is one line: what is wrong, then what to do about it.
+    """
+
+    exit_code = 1
+
+
+class ConfigError(SwarmError):
+    """swarm.toml or an environment override is invalid."""
+
+    exit_code = 2
+
+
+class UnknownRun(SwarmError):
+    exit_code = 2
+
+    def __init__(self, run_id: str):
+        super().__init__(f"no run {run_id!r} in the store; list runs with `swarm runs`")
+
+
+class UnknownNode(SwarmError):
+    exit_code = 2
+
+    def __init__(self, run_id: str, node_id: str):
+        super().__init__(f"run {run_id} has no node {node_id!r}; see its nodes with `swarm show {run_id}`")
+
+
+class UnknownScript(SwarmError):
+    exit_code = 2
+
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(
+            f"no node script named {name!r}; registered scripts: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+class SnapshotError(SwarmError):
+    """A snapshot file could not be read or is not a swarm snapshot."""
+
+    exit_code = 2
+
+
+class StoreError(SwarmError):
+    """The SQLite store could not be opened or is not a swarm store."""
+
+    exit_code = 2
+
+
+class ScriptContractError(SwarmError):
+    """A node script broke the rules of the lifecycle (second LLM call, bad return value...)."""
+
+
+class SecondModelCall(ScriptContractError):
+    def __init__(self, node_id: str, script: str):
+        super().__init__(
+            f"node {node_id} (script {script!r}) called ctx.llm twice in one execution; "
+            "a node makes at most one model call: return ctx.spawn(...) to ask a child to make the next one"
+        )
+
+
+class NodeTimeout(SwarmError):
+    def __init__(self, node_id: str, seconds: float):
+        super().__init__(f"node {node_id} ran longer than its timeout of {seconds:g}s; raise [run].node_timeout_s in swarm.toml if it needs longer")
+
+
+class NodeCancelled(SwarmError):
+    """Raised inside a script's thread when its node was cancelled meanwhile."""
+
+
+class RunNotResumable(SwarmError):
+    exit_code = 2

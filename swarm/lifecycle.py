@@ -1,0 +1,457 @@
+"""The lifecycle queue of one run: spawn → execute → terminate, read top to bottom.
+
+One loop per run. Each turn it takes every execution that finished, decides what
+follows (terminate, spawn children, wake the parent), records all of it in one
+transaction (group commit), and only then starts the executions that became ready.
+Scripts run in worker threads, so siblings run concurrently and the loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from swarm.context import NodeContext
+from swarm.errors import NodeTimeout, SwarmError
+from swarm.model.structured import validate
+from swarm.node import AskHuman, Child, Report, Spawn, Status, TaskNode
+from swarm.snapshot import snapshot_document
+from swarm.store import Batch, dumps
+
+if TYPE_CHECKING:
+    from swarm.engine import Engine
+
+TICK_S = 0.25  # how often the loop looks at cancel requests and the wall-time budget
+
+
+class Outcome:
+    """What came back from one execution (or from a person, or a timer)."""
+
+    __slots__ = ("node_id", "ctx", "value", "error")
+
+    def __init__(self, node_id: str, ctx: NodeContext | None, value: Any = None, error: BaseException | None = None):
+        self.node_id, self.ctx, self.value, self.error = node_id, ctx, value, error
+
+
+TICK = Outcome("", None)
+
+
+class RunLoop:
+    def __init__(self, engine: Engine, run: dict[str, Any], nodes: dict[str, TaskNode], cassette: dict[str, dict]):
+        self.engine = engine
+        self.store = engine.store
+        self.run_id: str = run["id"]
+        self.root_id = "1"
+        self.nodes = nodes
+        self.cassette = cassette
+        self.budgets = engine.budgets(run)
+        self.tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
+        self.prompt_tokens = run.get("prompt_tokens") or 0
+        self.completion_tokens = run.get("completion_tokens") or 0
+        self.cost = run.get("cost_usd") or 0.0
+        self.active_s = run.get("active_s") or 0.0
+        self.last_event = run.get("last_event") or 0
+        self.ready: deque[str] = deque(n.id for n in nodes.values() if n.status == Status.PENDING)
+        self.running: dict[str, NodeContext] = {}
+        self.asking: set[str] = set()
+        self.launch: list[tuple[TaskNode, NodeContext]] = []
+        self.batch = Batch()
+        self.since_snapshot = 0
+        self.stop_reason: str | None = None
+        self.observers: list[Callable[[RunLoop], None]] = []
+        self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def drive(self) -> str:
+        """Run until the root terminates, a budget or a cancel stops the run, or only people can go on."""
+        self.loop = asyncio.get_running_loop()
+        self.started = time.monotonic()
+        self.engine.loops.add(self)
+        self._tick()
+        try:
+            self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
+            self._ask_pending_humans()
+            self._check_limits()
+            self._start_ready()
+            self._commit()
+            while not self._finished():
+                for outcome in await self._next_outcomes():
+                    self._settle(outcome)
+                self._check_limits()
+                self._start_ready()
+                self._commit()
+            return self._close()
+        finally:
+            self.engine.loops.discard(self)
+            self._tick_handle.cancel()
+
+    async def _next_outcomes(self) -> list[Outcome]:
+        first = await self.outcomes.get()
+        batch = [first]
+        while not self.outcomes.empty():
+            batch.append(self.outcomes.get_nowait())
+        return batch
+
+    def _finished(self) -> bool:
+        if self.stop_reason or self.nodes[self.root_id].status.final:
+            return True
+        # Nothing running, nothing ready, nobody being asked: the rest waits for a person.
+        return not (self.running or self.ready or self.asking or self.launch)
+
+    # --- spawn -------------------------------------------------------------------------
+
+    def spawn(self, parent: TaskNode, child: Child) -> TaskNode:
+        node = TaskNode(
+            id=parent.child_id(),
+            run_id=self.run_id,
+            parent=parent.id,
+            script=child.script,
+            data=child.data,
+            depth=parent.depth + 1,
+            created_at=time.time(),
+        )
+        parent.children.append(node.id)
+        parent.group.append(node.id)
+        self.nodes[node.id] = node
+        self.batch.run["nodes"] = len(self.nodes)
+        self.ready.append(node.id)
+        self.batch.event(self.run_id, "spawn", node)
+        return node
+
+    def _spawn_children(self, node: TaskNode, spawn: Spawn) -> None:
+        problem = self._check_blueprints(node, spawn)
+        if problem:
+            return self._fail_or_retry(node, problem)
+        if self.stop_reason:
+            return
+        node.status = Status.WAITING
+        node.policy, node.evaluator, node.group = spawn.policy, None, []
+        first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
+        node.planned = [{"script": c.script, "data": c.data} for c in rest]
+        self.batch.event(self.run_id, "execute_end", node, {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)})
+        for child in first:
+            self.spawn(node, child)
+
+    def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
+        for child in spawn.children:
+            if child.script not in self.engine.catalogue.scripts:
+                return f"node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
+            errors = validate(child.data, self.engine.catalogue.get(child.script).input_schema)
+            if errors:
+                return f"node {node.id}: input for child script {child.script!r} does not match its schema: {'; '.join(errors)}"
+        if node.depth + 1 > self.budgets["max_depth"]:
+            self._stop(f"budget: max_depth={self.budgets['max_depth']} reached at node {node.id}")
+        elif len(self.nodes) + len(spawn.children) > self.budgets["max_nodes"]:
+            self._stop(f"budget: max_nodes={self.budgets['max_nodes']} reached")
+        return None
+
+    # --- execute -----------------------------------------------------------------------
+
+    def _start_ready(self) -> None:
+        while self.ready and self.engine.slots_free() and not self.stop_reason:
+            node = self.nodes[self.ready.popleft()]
+            if node.status != Status.PENDING:
+                continue
+            node.status = Status.RUNNING
+            node.started_at = time.time()
+            ctx = NodeContext(self.engine, node, self._reports_for(node), self._previous_for(node), self.cassette)
+            self.running[node.id] = ctx
+            self.engine.active += 1
+            self.batch.event(self.run_id, "execute", node, {"round": node.round, "attempt": node.attempts})
+            self.launch.append((node, ctx))
+
+    def _reports_for(self, node: TaskNode) -> list[Report] | None:
+        if node.round == 0 or not node.group:
+            return None
+        if node.policy == "best_of_n" and node.evaluator:
+            choice = self.nodes[node.evaluator].output
+            candidates = [self.nodes[c] for c in node.group if c != node.evaluator and self.nodes[c].status == Status.DONE]
+            best = choice.get("best", 0) if isinstance(choice, dict) else 0
+            best = best if isinstance(best, int) and 0 <= best < len(candidates) else 0
+            return [candidates[best].report()]
+        return [self.nodes[c].report() for c in node.group]
+
+    def _previous_for(self, node: TaskNode) -> list[Report]:
+        if node.parent is None:
+            return []
+        parent = self.nodes[node.parent]
+        if parent.policy != "sequence":
+            return []
+        return [self.nodes[c].report() for c in parent.group if c != node.id]
+
+    def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
+        """Start one execution in a worker thread; its outcome comes back through the queue."""
+        script = self.engine.catalogue.scripts.get(node.script)
+        future = self.loop.run_in_executor(self.engine.pool, _call_script, script, ctx)
+        timeout = self.loop.call_later(self.engine.config.run.node_timeout_s, self._timed_out, node.id, ctx)
+
+        def done(f: asyncio.Future) -> None:
+            timeout.cancel()
+            error = f.exception()
+            self.outcomes.put_nowait(Outcome(node.id, ctx, None if error else f.result(), error))
+
+        future.add_done_callback(done)
+
+    def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
+        ctx.cancel()
+        self.outcomes.put_nowait(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.engine.config.run.node_timeout_s)))
+
+    def _settle(self, outcome: Outcome) -> None:
+        if outcome is TICK:
+            return
+        node = self.nodes[outcome.node_id]
+        if outcome.ctx is None:  # a person answered
+            return self._answered(node, outcome.value)
+        if self.running.get(node.id) is not outcome.ctx:
+            return  # already settled: timed out, cancelled or stopped meanwhile
+        del self.running[node.id]
+        self.engine.release()
+        ctx = outcome.ctx
+        self._account(node, ctx)
+        if outcome.error is not None:
+            return self._fail_or_retry(node, _describe(outcome.error), ctx.logs)
+        value = outcome.value
+        if isinstance(value, Spawn):
+            return self._spawn_children(node, value)
+        if isinstance(value, AskHuman):
+            return self._await_human(node, value)
+        self.batch.event(self.run_id, "execute_end", node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
+        self.terminate(node, Status.DONE, output=value)
+
+    def _account(self, node: TaskNode, ctx: NodeContext) -> None:
+        reply = ctx.reply
+        if reply is None:
+            return
+        node.prompt_tokens += reply.prompt_tokens
+        node.completion_tokens += reply.completion_tokens
+        node.cost_usd += reply.cost_usd
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        self.tokens += reply.prompt_tokens + reply.completion_tokens
+        self.cost += reply.cost_usd
+        self.batch.run.update(
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, cost_usd=self.cost
+        )
+
+    def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None) -> None:
+        node.attempts += 1
+        node.error = error
+        detail = {"returned": "error", "error": error, **({"logs": logs} if logs else {})}
+        if node.attempts < self.engine.config.run.node_max_attempts and not self.stop_reason:
+            node.status = Status.PENDING
+            self.ready.append(node.id)
+            self.batch.event(self.run_id, "retry", node, detail)
+        else:
+            self.batch.event(self.run_id, "execute_end", node, detail)
+            self.terminate(node, Status.FAILED, error=error)
+
+    # --- people ----------------------------------------------------------------------------
+
+    def _await_human(self, node: TaskNode, ask: AskHuman) -> None:
+        node.status = Status.AWAITING_APPROVAL
+        self.batch.event(self.run_id, "awaiting_approval", node, {"question": ask.question, "proposal": ask.proposal})
+        self.batch.approvals.append((self.run_id, node.id, "ask_human", ask.question, dumps(ask.proposal), time.time()))
+        self._ask(node, ask.question, ask.proposal)
+
+    def _ask_pending_humans(self) -> None:
+        for node in self.nodes.values():
+            if node.status == Status.AWAITING_APPROVAL:
+                pending = self.store.approvals(self.run_id, status="pending")
+                question = next((a["question"] for a in pending if a["node_id"] == node.id), node.data.get("question", ""))
+                self._ask(node, question, None)
+
+    def _ask(self, node: TaskNode, question: str, proposal: Any) -> None:
+        human = self.engine.human
+        if human is None:
+            return
+        self.asking.add(node.id)
+
+        async def ask() -> None:
+            answer = await human.ask(self.run_id, node.id, question, proposal)
+            self.outcomes.put_nowait(Outcome(node.id, None, value=answer))
+
+        self.loop.create_task(ask())
+
+    def _answered(self, node: TaskNode, answer: str | None) -> None:
+        self.asking.discard(node.id)
+        if answer is None or node.status != Status.AWAITING_APPROVAL:
+            return
+        node.answer = answer
+        node.round += 1
+        node.status = Status.PENDING
+        self.ready.append(node.id)
+        self.batch.event(self.run_id, "approval_decided", node, {"decision": "answered", "answer": answer})
+        self.batch.decisions.append((node.id, answer))
+
+    # --- terminate -------------------------------------------------------------------------
+
+    def terminate(self, node: TaskNode, status: Status, output: Any = None, error: str | None = None) -> None:
+        node.status = status
+        node.output = output
+        if error is not None or status == Status.DONE:
+            node.error = error
+        node.finished_at = time.time()
+        self.batch.event(self.run_id, "terminate", node)
+        if node.parent is not None:
+            self._report_to_parent(self.nodes[node.parent], node)
+
+    def _report_to_parent(self, parent: TaskNode, child: TaskNode) -> None:
+        """The way up: decide whether the parent has heard enough to be executed again."""
+        if parent.status != Status.WAITING or child.id not in parent.group:
+            return
+        group = [self.nodes[c] for c in parent.group]
+        settled = all(n.status.final for n in group)
+        if parent.policy == "sequence":
+            if child.status == Status.DONE and parent.planned:
+                nxt = parent.planned.pop(0)
+                self.spawn(parent, Child(nxt["script"], nxt["data"]))
+                return
+            parent.planned = []
+            return self._wake(parent)
+        if parent.policy == "first":
+            if child.status == Status.DONE:
+                for sibling in group:
+                    if not sibling.status.final:
+                        self.cancel(sibling, f"sibling {child.id} succeeded first")
+                return self._wake(parent)
+            return self._wake(parent) if settled else None
+        if parent.policy == "best_of_n" and settled:
+            if parent.evaluator is None:
+                winners = [n for n in group if n.status == Status.DONE]
+                if len(winners) >= 2:
+                    candidates = [{"node": n.id, "output": n.output} for n in winners]
+                    evaluator = self.spawn(parent, Child(self.engine.evaluator_for(parent), {"goal": parent.data.get("goal", ""), "candidates": candidates}))
+                    parent.evaluator = evaluator.id
+                    return
+            return self._wake(parent)
+        if settled:
+            self._wake(parent)
+
+    def _wake(self, parent: TaskNode) -> None:
+        parent.round += 1
+        parent.attempts = 0
+        parent.status = Status.PENDING
+        self.ready.append(parent.id)
+        self.batch.event(self.run_id, "wake", parent, {"reports": len(parent.group)})
+
+    # --- cancel and stop ---------------------------------------------------------------------
+
+    def cancel(self, node: TaskNode, reason: str) -> None:
+        """Cancel a node and everything under it; its parent hears of it like any other ending."""
+        self._cancel_subtree(node, reason)
+        if node.parent is not None:
+            self._report_to_parent(self.nodes[node.parent], node)
+
+    def _cancel_subtree(self, node: TaskNode, reason: str) -> None:
+        for child_id in node.children:
+            self._cancel_subtree(self.nodes[child_id], reason)
+        if node.status.final:
+            return
+        ctx = self.running.pop(node.id, None)
+        if ctx is not None:
+            ctx.cancel()
+            self.engine.release()
+        self.asking.discard(node.id)
+        node.status = Status.CANCELLED
+        node.error = reason
+        node.finished_at = time.time()
+        self.batch.event(self.run_id, "cancel", node, {"reason": reason})
+
+    def _stop(self, reason: str) -> None:
+        """Stop the whole run cleanly: every unfinished node is cancelled in the same transaction."""
+        if self.stop_reason:
+            return
+        self.stop_reason = reason
+        self._cancel_subtree(self.nodes[self.root_id], reason)
+        self.ready.clear()
+        self.batch.event(self.run_id, "budget_stop" if reason.startswith("budget") else "run_cancel", None, {"reason": reason})
+
+    def _check_limits(self) -> None:
+        if self.stop_reason:
+            return
+        b = self.budgets
+        if self.tokens > b["max_tokens"]:
+            self._stop(f"budget: max_tokens={b['max_tokens']} exceeded ({self.tokens} used)")
+        elif self.cost > b["max_cost_usd"]:
+            self._stop(f"budget: max_cost_usd={b['max_cost_usd']} exceeded (${self.cost:.4f} spent)")
+        elif self.active_s + time.monotonic() - self.started > b["max_wall_s"]:
+            self._stop(f"budget: max_wall_s={b['max_wall_s']} reached")
+        elif self.cancel_requested:
+            self._stop("cancelled by request")
+
+    def _tick(self) -> None:
+        """Every TICK_S: wake the loop to check limits, and look for a cancel request from another process."""
+        self.cancel_requested = self.store.cancel_requested(self.run_id)
+        self.outcomes.put_nowait(TICK)
+        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
+
+    # --- record, then act ----------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        n = len(self.batch.events)
+        if self.batch:
+            last = self.store.commit(self.batch, self.run_id)
+            self.last_event = last or self.last_event
+            self.since_snapshot += n
+        for node, ctx in self.launch:
+            self._execute(node, ctx)
+        self.launch.clear()
+        if self.since_snapshot >= self.engine.config.store.snapshot_every:
+            self.snapshot("periodic")
+        for observer in self.observers:
+            observer(self)
+
+    def snapshot(self, reason: str) -> int:
+        self.since_snapshot = 0
+        doc = snapshot_document(self.store.run(self.run_id), self.last_event, self.nodes.values(), list(self.ready))
+        return self.store.save_snapshot(self.run_id, self.last_event, reason, doc)
+
+    def _close(self) -> str:
+        root = self.nodes[self.root_id]
+        active = self.active_s + time.monotonic() - self.started
+        if self.stop_reason:
+            status = "cancelled" if self.stop_reason.startswith("cancelled") else "stopped"
+            fields = {"status": status, "stop_reason": self.stop_reason, "finished_at": time.time()}
+        elif root.status.final:
+            status = "done" if root.status == Status.DONE else ("cancelled" if root.status == Status.CANCELLED else "failed")
+            fields = {"status": status, "result": dumps(root.output), "error": root.error, "finished_at": time.time()}
+        else:
+            status = "awaiting_approval"
+            fields = {"status": status}
+        self.batch.run.update(fields, active_s=active, owner_pid=None)
+        self.batch.event(self.run_id, "run_end" if status != "awaiting_approval" else "run_pause", None, {"status": status, "reason": self.stop_reason})
+        self._commit()
+        self.snapshot("end" if status != "awaiting_approval" else "pause")
+        self.engine.finished(self.run_id, status, root.output)
+        return status
+
+    def request_cancel_node(self, node_id: str) -> None:
+        """Cancel one node from outside the loop (same process)."""
+        node = self.nodes[node_id]
+
+        def do() -> None:
+            self.cancel(node, "cancelled by request")
+            self.outcomes.put_nowait(TICK)
+
+        self.loop.call_soon_threadsafe(do)
+
+    def wake(self) -> None:
+        """A slot was freed elsewhere: look at the ready queue again."""
+        if self.ready:
+            self.outcomes.put_nowait(TICK)
+
+
+def _call_script(script, ctx: NodeContext) -> Any:
+    if script is None:
+        raise SwarmError(f"node {ctx.node_id}: its script {ctx.script!r} is no longer registered")
+    return script.execute(ctx)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SwarmError):
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"

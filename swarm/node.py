@@ -1,0 +1,128 @@
+"""TaskNode, its statuses, and the values a node script returns to the lifecycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+POLICIES = ("all", "sequence", "first", "best_of_n")
+
+
+@dataclass
+class Child:
+    """The blueprint of a node to spawn: which script runs it, with what input."""
+
+    script: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Spawn:
+    """Returned by a script that delegates: children to run under a policy.
+
+    The node waits, and is executed again with the children's reports.
+    """
+
+    children: list[Child]
+    policy: str = "all"
+    evaluator: str = "review"
+
+
+@dataclass
+class AskHuman:
+    """Returned by a script that needs a person's answer before it can go on."""
+
+    question: str
+    proposal: Any = None
+
+
+@dataclass
+class Report:
+    """What a terminated child tells its parent on the way up."""
+
+    node_id: str
+    script: str
+    status: str
+    output: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.DONE
+
+
+@dataclass
+class TaskNode:
+    id: str
+    run_id: str
+    parent: str | None
+    script: str
+    data: dict[str, Any]
+    depth: int = 0
+    status: Status = Status.PENDING
+    output: Any = None
+    error: str | None = None
+    children: list[str] = field(default_factory=list)
+    # The current group of children: policy, planned blueprints not yet spawned (sequence),
+    # and the evaluator node of best_of_n.
+    policy: str | None = None
+    planned: list[dict] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+    evaluator: str | None = None
+    round: int = 0
+    attempts: int = 0
+    answer: Any = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    FIELDS = (
+        "id", "run_id", "parent", "script", "data", "depth", "status", "output", "error", "children",
+        "policy", "planned", "group", "evaluator", "round", "attempts", "answer", "created_at",
+        "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd",
+    )
+
+    def state(self) -> dict[str, Any]:
+        """The node as plain data: what the history and snapshots record."""
+        d = {k: getattr(self, k) for k in self.FIELDS}
+        d["status"] = str(self.status)
+        d["children"] = list(self.children)
+        d["group"] = list(self.group)
+        return d
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> TaskNode:
+        kwargs = {k: d[k] for k in cls.FIELDS if k in d}
+        kwargs["status"] = Status(kwargs.get("status", "pending"))
+        kwargs["children"] = list(kwargs.get("children") or [])
+        kwargs["group"] = list(kwargs.get("group") or [])
+        kwargs["planned"] = list(kwargs.get("planned") or [])
+        return cls(**kwargs)
+
+    def report(self) -> Report:
+        return Report(self.id, self.script, str(self.status), self.output, self.error)
+
+    def child_id(self) -> str:
+        """Ids are paths (1, 1.2, 1.2.1): deterministic, so a re-executed parent names its children alike."""
+        return f"{self.id}.{len(self.children) + 1}"

@@ -1,0 +1,336 @@
+"""The SQLite store: every table of the swarm in one place, an append-only event history, group commit.
+
+One file, WAL mode. The lifecycle collects the events of one turn of its loop in a
+`Batch` and commits them in one transaction (group commit): an event is durable
+before the lifecycle acts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from swarm.errors import StoreError, UnknownRun
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    goal TEXT NOT NULL,
+    script TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stop_reason TEXT,
+    result TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    budgets TEXT,
+    model TEXT,
+    prompt_tokens INTEGER DEFAULT 0,
+    completion_tokens INTEGER DEFAULT 0,
+    cost_usd REAL DEFAULT 0,
+    nodes INTEGER DEFAULT 0,
+    owner_pid INTEGER,
+    heartbeat_at REAL,
+    cancel_requested INTEGER DEFAULT 0,
+    active_s REAL DEFAULT 0,
+    last_event INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    run_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    script TEXT NOT NULL,
+    status TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    node_id TEXT,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    state TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    reply TEXT,
+    error TEXT,
+    model TEXT,
+    prompt_tokens INTEGER DEFAULT 0,
+    completion_tokens INTEGER DEFAULT 0,
+    cost_usd REAL DEFAULT 0,
+    latency_ms REAL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_calls_run ON llm_calls (run_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    at_event INTEGER NOT NULL,
+    taken_at REAL NOT NULL,
+    reason TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id, at_event);
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    question TEXT NOT NULL,
+    proposal TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    answer TEXT,
+    note TEXT,
+    created_at REAL NOT NULL,
+    decided_at REAL
+);
+CREATE INDEX IF NOT EXISTS approvals_run ON approvals (run_id, status);
+CREATE TABLE IF NOT EXISTS memory (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT,
+    text TEXT NOT NULL,
+    meta TEXT,
+    run_id TEXT,
+    created_at REAL NOT NULL
+);
+"""
+
+RUN_FINAL = ("done", "failed", "cancelled", "stopped")
+
+
+def dumps(value: Any) -> str:
+    """JSON for the store; values a script returned that JSON can't hold are kept as their repr."""
+    return json.dumps(value, default=repr, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Batch:
+    """The writes of one turn of the lifecycle loop, committed together."""
+
+    __slots__ = ("events", "nodes", "run", "approvals", "decisions")
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.nodes: dict[str, Any] = {}
+        self.run: dict[str, Any] = {}
+        self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at)
+        self.decisions: list[tuple] = []  # (node_id, answer): the pending request of that node is answered
+
+    def event(self, run_id: str, kind: str, node=None, detail: dict | None = None) -> None:
+        """Record an event; `node` is a TaskNode whose state after the event is kept with it."""
+        if node is not None:
+            self.nodes[node.id] = node
+            self.events.append((run_id, node.id, kind, time.time(), dumps(node.state()), dumps(detail) if detail else None))
+        else:
+            self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.nodes or self.run or self.approvals or self.decisions)
+
+
+class Store:
+    """The swarm's SQLite file. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL"):
+        self.path = Path(path)
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"[store].synchronous must be NORMAL, FULL, EXTRA or OFF, not {synchronous!r}")
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self.db = sqlite_utils.Database(conn)
+            self.conn = conn
+            self.lock = threading.RLock()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a usable swarm store ({exc}); point [store].path in swarm.toml "
+                "or $SWARM_STORE at a new file"
+            ) from None
+
+    def _migrate(self) -> None:
+        tables = set(self.db.table_names())
+        if tables and "meta" not in tables:
+            raise StoreError(
+                f"{self.path} is an SQLite file of something else (tables: {', '.join(sorted(tables)[:5])}); "
+                "point [store].path or $SWARM_STORE at a new file"
+            )
+        with self.transaction():
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer swarm (schema {row[0]}); upgrade swarm")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- the lifecycle's writes -------------------------------------------------
+
+    def commit(self, batch: Batch, run_id: str) -> int:
+        """Write a batch in one transaction; returns the run's last event number."""
+        with self.transaction() as c:
+            last = self._write(c, batch, run_id)
+        return last
+
+    def _write(self, c: sqlite3.Connection, batch: Batch, run_id: str) -> int:
+        last = 0
+        if batch.events:
+            c.executemany(
+                "INSERT INTO events (run_id, node_id, kind, at, state, detail) VALUES (?,?,?,?,?,?)", batch.events
+            )
+            last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+        if batch.nodes:
+            c.executemany(
+                "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state) VALUES (?,?,?,?,?,?)",
+                [(n.run_id, n.id, n.parent, n.script, str(n.status), dumps(n.state())) for n in batch.nodes.values()],
+            )
+        if batch.approvals:
+            c.executemany(
+                "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at) VALUES (?,?,?,?,?,?)",
+                batch.approvals,
+            )
+        for node_id, answer in batch.decisions:
+            c.execute(
+                "UPDATE approvals SET status='approved', answer=?, decided_at=? WHERE run_id=? AND node_id=? AND status='pending'",
+                (dumps(answer), time.time(), run_id, node_id),
+            )
+        fields = dict(batch.run)
+        if last:
+            fields["last_event"] = last
+        if fields:
+            cols = ", ".join(f"{k}=?" for k in fields)
+            c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+        batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions = [], {}, {}, [], []
+        return last
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            cols = ", ".join(run)
+            c.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        with self.transaction() as c:
+            cols = ", ".join(f"{k}=?" for k in fields)
+            c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+
+    def record_llm_call(self, row: dict[str, Any]) -> None:
+        """A completed (or failed) model call; written at once, so a crash never pays for it twice."""
+        with self.transaction() as c:
+            cols = ", ".join(row)
+            c.execute(f"INSERT OR REPLACE INTO llm_calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def save_snapshot(self, run_id: str, at_event: int, reason: str, data: str) -> int:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data) VALUES (?,?,?,?,?)",
+                (run_id, at_event, time.time(), reason, data),
+            )
+            return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+
+    # --- reads ------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self.lock:
+            cur = self.conn.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            matches = self._query("SELECT * FROM runs WHERE id LIKE ?", (run_id + "%",)) if len(run_id) >= 4 else []
+            if len(matches) != 1:
+                raise UnknownRun(run_id)
+            rows = matches
+        return rows[0]
+
+    def has_run(self, run_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM runs WHERE id=?", (run_id,)))
+
+    def runs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if status:
+            return self._query("SELECT * FROM runs WHERE status=? ORDER BY created_at DESC LIMIT ?", (status, limit))
+        return self._query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+
+    def node_states(self, run_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(s) for (s,) in self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,))]
+
+    def events(self, run_id: str, after: int = 0, until: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM events WHERE run_id=? AND seq>?"
+        params: tuple = (run_id, after)
+        if until is not None:
+            sql += " AND seq<=?"
+            params += (until,)
+        return self._query(sql + " ORDER BY seq", params)
+
+    def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM llm_calls WHERE run_id=? ORDER BY at", (run_id,))
+
+    def latest_snapshot(self, run_id: str, at_or_before: int | None = None) -> dict[str, Any] | None:
+        if at_or_before is None:
+            rows = self._query("SELECT * FROM snapshots WHERE run_id=? ORDER BY at_event DESC, id DESC LIMIT 1", (run_id,))
+        else:
+            rows = self._query(
+                "SELECT * FROM snapshots WHERE run_id=? AND at_event<=? ORDER BY at_event DESC, id DESC LIMIT 1",
+                (run_id, at_or_before),
+            )
+        return rows[0] if rows else None
+
+    def approvals(self, run_id: str | None = None, status: str | None = "pending") -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM approvals WHERE 1=1", ()
+        if run_id:
+            sql, params = sql + " AND run_id=?", params + (run_id,)
+        if status:
+            sql, params = sql + " AND status=?", params + (status,)
+        return self._query(sql + " ORDER BY id", params)
+
+    def request_cancel(self, run_id: str) -> None:
+        self.update_run(run_id, cancel_requested=1)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self.lock:
+            row = self.conn.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
