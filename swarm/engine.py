@@ -79,7 +79,7 @@ class Engine:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self.store.create_run({
             "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
-            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(),
+            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(), "nodes": 1,
         })
         root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},
                         created_at=time.time())

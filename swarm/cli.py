@@ -1,0 +1,263 @@
+"""The `swarm` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from swarm.config import DEMO_SCRIPT, Config, load_config
+from swarm.errors import SwarmError
+from swarm.render import counters, event_lines, runs_table, tree_lines
+from swarm.snapshot import export_snapshot, state_at
+from swarm.store import loads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except SwarmError as exc:
+        print(f"swarm: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("swarm: interrupted; the run is kept in the store: continue it with `swarm resume RUN`", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="swarm", description="A self-extending agent runtime.")
+    p.add_argument("--config", help="path of swarm.toml (default: ./swarm.toml, then $SWARM_CONFIG)")
+    p.add_argument("--store", help="path of the SQLite store (overrides [store].path)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a goal in the foreground, showing the live tree")
+    run.add_argument("goal", help="what the swarm should do")
+    run.add_argument("--script", default="break_down_goal", help="node script of the root node")
+    for key in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s"):
+        run.add_argument("--" + key.replace("_", "-"), type=float, dest=key, help=f"budget: {key}")
+    run.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT", help="answer a node's question in advance ('*' for any)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=cmd_runs)
+
+    show = sub.add_parser("show", help="a run's tree with each node's output")
+    show.add_argument("run")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    hist = sub.add_parser("history", help="a run's events, oldest first")
+    hist.add_argument("run")
+    hist.add_argument("--node", help="only events of this node")
+    hist.add_argument("--json", action="store_true")
+    hist.set_defaults(func=cmd_history)
+
+    snap = sub.add_parser("snapshot", help="export a run's snapshot as JSON")
+    snap.add_argument("run")
+    snap.add_argument("--out", help="folder (default: [store].snapshots_dir)")
+    snap.set_defaults(func=cmd_snapshot)
+
+    res = sub.add_parser("resume", help="continue a run from the store, or from an exported snapshot file")
+    res.add_argument("run", metavar="RUN|FILE")
+    res.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT")
+    res.add_argument("--json", action="store_true")
+    res.set_defaults(func=cmd_resume)
+
+    cancel = sub.add_parser("cancel", help="cancel a run (or one node of a run running in this process)")
+    cancel.add_argument("run")
+    cancel.set_defaults(func=cmd_cancel)
+    return p
+
+
+# --- set-up shared by the commands ---------------------------------------------------
+
+
+def _config(args, announce: bool = False) -> Config:
+    cfg = load_config(args.config)
+    if args.store:
+        cfg.store.path = str(Path(args.store).resolve())
+    if announce:
+        if not cfg.endpoint_configured:
+            cfg.model.model = f"scripted:{DEMO_SCRIPT}"
+            print(
+                f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
+                "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use a real model",
+                flush=True,
+            )
+        else:
+            from swarm.model_endpoint import ModelEndpoint
+
+            print(f"swarm: model {ModelEndpoint(cfg).describe()}", flush=True)
+    return cfg
+
+
+def _engine(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
+    from swarm.engine import Engine
+    from swarm.human import PreparedAnswers, TerminalHuman
+
+    human = None
+    if answers:
+        human = PreparedAnswers(_parse_answers(answers))
+    elif interactive and sys.stdin.isatty():
+        human = TerminalHuman()
+    return Engine(cfg, human=human)
+
+
+def _parse_answers(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        node, sep, text = item.partition("=")
+        if not sep or not node:
+            raise SwarmError(f"--answer {item!r} must look like NODE=TEXT (e.g. 1.2=yes, or *=yes for any node)")
+        out[node] = text
+    return out
+
+
+def _drive(engine, run_id: str, as_json: bool) -> int:
+    from swarm.live import LiveTree
+
+    live = LiveTree() if not as_json else None
+    status = asyncio.run(engine.drive(run_id, [live] if live else []))
+    run = engine.store.run(run_id)
+    nodes = state_at(engine.store, run_id)
+    if as_json:
+        print(json.dumps(_run_json(run, nodes), ensure_ascii=False, indent=2))
+    else:
+        if live and live.tty:
+            live.drawn = 0
+        print(f"\nrun {run_id}: {status}" + (f" ({run['stop_reason']})" if run.get("stop_reason") else ""))
+        print(counters(nodes, run))
+        if status == "done":
+            print(_result_text(loads(run["result"])))
+        elif status == "failed":
+            print(f"error: {run['error']}")
+        elif status == "awaiting_approval":
+            waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
+            print(f"waiting for a person at node(s) {', '.join(waiting)}; answer with `swarm resume {run_id} --answer NODE=TEXT`")
+        print(f"see the tree with `swarm show {run_id}`")
+    engine.close()
+    return {"done": 0, "awaiting_approval": 3}.get(status, 1)
+
+
+def _result_text(result) -> str:
+    if isinstance(result, dict) and isinstance(result.get("answer"), str):
+        return result["answer"]
+    return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2)
+
+
+def _run_json(run: dict, nodes: list[dict]) -> dict:
+    return {**{k: v for k, v in run.items() if k not in ("result", "budgets")}, "result": loads(run["result"]),
+            "budgets": loads(run["budgets"]), "nodes": nodes}
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_run(args) -> int:
+    cfg = _config(args, announce=not args.json)
+    if args.json and not cfg.endpoint_configured:
+        cfg.model.model = f"scripted:{DEMO_SCRIPT}"
+    engine = _engine(cfg, args.answer, interactive=True)
+    budgets = {k: (int(v) if k in ("max_nodes", "max_depth", "max_tokens") else v)
+               for k in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
+               if (v := getattr(args, k)) is not None}
+    run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
+    if not args.json:
+        print(f"swarm: run {run_id}", flush=True)
+    return _drive(engine, run_id, args.json)
+
+
+def cmd_resume(args) -> int:
+    cfg = _config(args)
+    engine = _engine(cfg, args.answer, interactive=True)
+    run_id = engine.prepare_resume(args.run)
+    if not args.json:
+        print(f"swarm: resuming run {run_id}", flush=True)
+    return _drive(engine, run_id, args.json)
+
+
+def cmd_runs(args) -> int:
+    from swarm.store import Store
+
+    cfg = _config(args)
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    rows = store.runs(args.status, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no runs yet; start one with `swarm run \"GOAL\"`")
+    else:
+        print("\n".join(runs_table(rows)))
+    return 0
+
+
+def _store(args):
+    from swarm.store import Store
+
+    cfg = _config(args)
+    path = cfg.path(cfg.store.path)
+    if not path.exists():
+        raise SwarmError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
+    return cfg, Store(path, cfg.store.synchronous)
+
+
+def cmd_show(args) -> int:
+    _, store = _store(args)
+    run = store.run(args.run)
+    nodes = state_at(store, run["id"])
+    if args.json:
+        print(json.dumps(_run_json(run, nodes), ensure_ascii=False, indent=2))
+        return 0
+    print(f"run {run['id']}: {run['status']}" + (f" ({run['stop_reason']})" if run.get("stop_reason") else ""))
+    print(f"goal: {run['goal']}")
+    print(counters(nodes, run))
+    print("\n".join(tree_lines(nodes, outputs=True, width=200)))
+    if run["status"] == "done":
+        print("\nresult:\n" + _result_text(loads(run["result"])))
+    return 0
+
+
+def cmd_history(args) -> int:
+    _, store = _store(args)
+    run = store.run(args.run)
+    events = store.events(run["id"])
+    if args.node:
+        events = [e for e in events if e["node_id"] == args.node]
+    if args.json:
+        print(json.dumps([{**e, "state": loads(e["state"]), "detail": loads(e["detail"])} for e in events], ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(event_lines(events)))
+    return 0
+
+
+def cmd_snapshot(args) -> int:
+    cfg, store = _store(args)
+    path = export_snapshot(store, args.run, Path(args.out) if args.out else cfg.path(cfg.store.snapshots_dir))
+    print(path)
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    cfg, _ = _store(args)
+    engine = _engine(cfg)
+    outcome = engine.cancel(args.run)
+    run = engine.store.run(args.run)
+    print({"requested": f"cancel requested; the process running {run['id']} stops it within a second",
+           "cancelled": f"run {run['id']} cancelled"}.get(outcome, f"run {run['id']} already ended ({outcome})"))
+    engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

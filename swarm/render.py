@@ -1,0 +1,79 @@
+"""Text views of runs for the terminal: the node tree, run tables, event lists."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable
+
+MARKS = {
+    "pending": "·", "running": "▶", "waiting": "…", "awaiting_approval": "?",
+    "done": "✓", "failed": "✗", "cancelled": "⊘",
+}
+
+
+def _order(node_id: str) -> list[int]:
+    return [int(p) for p in node_id.split(".")]
+
+
+def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: int = 100) -> list[str]:
+    """One line per node, indented under its parent; with `outputs`, each result under its node."""
+    lines = []
+    for n in sorted(nodes, key=lambda n: _order(n["id"])):
+        indent = "  " * n.get("depth", n["id"].count("."))
+        goal = str(n.get("data", {}).get("goal", ""))
+        tokens = n.get("prompt_tokens", 0) + n.get("completion_tokens", 0)
+        extra = f" [{n.get('policy')}]" if n.get("policy") and n.get("status") == "waiting" else ""
+        line = f"{indent}{MARKS.get(n['status'], '?')} {n['id']} {n['script']} {n['status']}{extra}"
+        if tokens:
+            line += f"  {tokens} tok"
+        if goal:
+            line += f"  — {goal}"
+        lines.append(line[:width])
+        if outputs and n.get("status") in ("done", "failed", "cancelled"):
+            text = n.get("error") if n.get("status") != "done" else n.get("output")
+            shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+            for part in (shown or "").splitlines()[:12]:
+                lines.append(f"{indent}    {part}"[:width])
+    return lines
+
+
+def counters(nodes: Iterable[dict[str, Any]], run: dict[str, Any]) -> str:
+    by_status: dict[str, int] = {}
+    for n in nodes:
+        by_status[n["status"]] = by_status.get(n["status"], 0) + 1
+    total = sum(by_status.values())
+    parts = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()))
+    tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
+    return f"{total} nodes ({parts}) · {tokens} tokens · ${run.get('cost_usd') or 0:.4f}"
+
+
+def runs_table(runs: list[dict[str, Any]]) -> list[str]:
+    lines = [f"{'RUN':<22} {'STATUS':<18} {'AGE':>6} {'NODES':>5} {'TOKENS':>7} {'COST':>8}  GOAL"]
+    now = time.time()
+    for r in runs:
+        tokens = (r.get("prompt_tokens") or 0) + (r.get("completion_tokens") or 0)
+        lines.append(
+            f"{r['id']:<22} {r['status']:<18} {_age(now - r['created_at']):>6} {r.get('nodes') or 0:>5} "
+            f"{tokens:>7} ${r.get('cost_usd') or 0:>7.4f}  {r['goal'][:60]}"
+        )
+    return lines
+
+
+def event_lines(events: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for ev in events:
+        state = json.loads(ev["state"]) if ev.get("state") else {}
+        detail = ev.get("detail") or ""
+        when = time.strftime("%H:%M:%S", time.localtime(ev["at"])) + f".{int(ev['at'] % 1 * 1000):03d}"
+        node = f"{ev['node_id'] or '-'}"
+        status = state.get("status", "")
+        lines.append(f"{ev['seq']:>6} {when} {node:<10} {ev['kind']:<18} {status:<18} {detail[:90]}")
+    return lines
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
