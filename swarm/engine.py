@@ -25,13 +25,14 @@ BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall
 
 
 class Engine:
-    def __init__(self, config: Config, catalogue: Catalogue | None = None, human: HumanChannel | None = None):
+    def __init__(self, config: Config, catalogue: Catalogue | None = None, human: HumanChannel | None = None,
+                 model=None):
         self.config = config
         self.store = Store(config.path(config.store.path), config.store.synchronous)
         self.catalogue = catalogue or Catalogue()
         self.human = human
         self.memory = Memory(self.store)
-        self.endpoint = ModelEndpoint(config)
+        self.endpoint = ModelEndpoint(config, client=model)
         self.pool = ThreadPoolExecutor(max_workers=config.run.concurrency + 4, thread_name_prefix="swarm-node")
         self.active = 0
         self.loops: set[RunLoop] = set()
@@ -93,13 +94,8 @@ class Engine:
         """Execute a recorded run until it ends or waits for a person; returns its status."""
         run = self.store.run(run_id)
         nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
-        for node in nodes.values():
-            if node.status == Status.RUNNING:  # interrupted mid-execution: at-least-once
-                node.status = Status.PENDING
-        cassette = {
-            c["key"]: json.loads(c["reply"]) for c in self.store.llm_calls(run["id"]) if c["reply"] is not None
-        }
-        loop = RunLoop(self, run, nodes, cassette)
+        unfinished = [n.id for n in nodes.values() if not n.status.final]
+        loop = RunLoop(self, run, nodes, self.store.recorded_replies(run["id"], unfinished))
         loop.observers.extend(observers)
         return await loop.drive()
 

@@ -59,6 +59,7 @@ class RunLoop:
         self.asking: set[str] = set()
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
+        self.state_json: dict[str, str] = {}  # each node's state as its last event recorded it
         self.since_snapshot = 0
         self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
@@ -74,6 +75,7 @@ class RunLoop:
         self._tick()
         try:
             self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
+            self._requeue_interrupted()
             self._ask_pending_humans()
             self._check_limits()
             self._start_ready()
@@ -88,6 +90,15 @@ class RunLoop:
         finally:
             self.engine.loops.discard(self)
             self._tick_handle.cancel()
+
+    def _requeue_interrupted(self) -> None:
+        """Nodes that were running when the last process died are executed again (at-least-once);
+        a model call they had completed is replayed from the store, not paid again."""
+        for node in self.nodes.values():
+            if node.status == Status.RUNNING:
+                node.status = Status.PENDING
+                self.ready.append(node.id)
+                self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
 
     async def _next_outcomes(self) -> list[Outcome]:
         first = await self.outcomes.get()
@@ -132,9 +143,9 @@ class RunLoop:
         node.policy, node.evaluator, node.group = spawn.policy, None, []
         first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
         node.planned = [{"script": c.script, "data": c.data} for c in rest]
-        self.batch.event(self.run_id, "execute_end", node, {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)})
         for child in first:
             self.spawn(node, child)
+        self.batch.event(self.run_id, "execute_end", node, {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)})
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
         for child in spawn.children:
@@ -308,7 +319,8 @@ class RunLoop:
         if parent.policy == "sequence":
             if child.status == Status.DONE and parent.planned:
                 nxt = parent.planned.pop(0)
-                self.spawn(parent, Child(nxt["script"], nxt["data"]))
+                step = self.spawn(parent, Child(nxt["script"], nxt["data"]))
+                self.batch.event(self.run_id, "step", parent, {"next": step.id, "left": len(parent.planned)})
                 return
             parent.planned = []
             return self._wake(parent)
@@ -326,6 +338,7 @@ class RunLoop:
                     candidates = [{"node": n.id, "output": n.output} for n in winners]
                     evaluator = self.spawn(parent, Child(self.engine.evaluator_for(parent), {"goal": parent.data.get("goal", ""), "candidates": candidates}))
                     parent.evaluator = evaluator.id
+                    self.batch.event(self.run_id, "evaluate", parent, {"evaluator": evaluator.id, "candidates": len(winners)})
                     return
             return self._wake(parent)
         if settled:
@@ -393,6 +406,8 @@ class RunLoop:
 
     def _commit(self) -> None:
         n = len(self.batch.events)
+        for node_id, (_, state) in self.batch.nodes.items():
+            self.state_json[node_id] = state
         if self.batch:
             last = self.store.commit(self.batch, self.run_id)
             self.last_event = last or self.last_event
@@ -407,7 +422,8 @@ class RunLoop:
 
     def snapshot(self, reason: str) -> int:
         self.since_snapshot = 0
-        doc = snapshot_document(self.store.run(self.run_id), self.last_event, self.nodes.values(), list(self.ready))
+        states = [self.state_json.get(i) or self.state_json.setdefault(i, dumps(n.state())) for i, n in self.nodes.items()]
+        doc = snapshot_document(self.store.run(self.run_id), self.last_event, states, list(self.ready))
         return self.store.save_snapshot(self.run_id, self.last_event, reason, doc)
 
     def _close(self) -> str:

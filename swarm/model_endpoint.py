@@ -11,9 +11,9 @@ from swarm.config import Config
 class ModelEndpoint:
     """Builds the model client on first use; `scripted:PATH` starts the scripted server first."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, client=None):
         self.config = config
-        self._client = None
+        self._client = client  # a ready client (anything with `complete`) skips the configured endpoint
         self._server = None
         self._lock = threading.Lock()
 

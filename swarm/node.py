@@ -105,11 +105,7 @@ class TaskNode:
 
     def state(self) -> dict[str, Any]:
         """The node as plain data: what the history and snapshots record."""
-        d = {k: getattr(self, k) for k in self.FIELDS}
-        d["status"] = str(self.status)
-        d["children"] = list(self.children)
-        d["group"] = list(self.group)
-        return d
+        return dict(self.__dict__)  # exactly the dataclass fields; Status is a str, so JSON takes it as is
 
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> TaskNode:

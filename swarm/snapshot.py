@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from swarm.errors import SnapshotError
 from swarm.node import TaskNode
@@ -15,18 +15,20 @@ RUN_KEYS = ("id", "goal", "script", "status", "created_at", "budgets", "model", 
             "completion_tokens", "cost_usd", "active_s")
 
 
-def snapshot_document(run: dict[str, Any], at_event: int, nodes: Iterable[TaskNode], queue: list[str]) -> str:
-    """Seed 004's snapshot: population, nodes and task queue, as one JSON text."""
-    node_states = [n.state() for n in nodes]
-    doc = {
+def snapshot_document(run: dict[str, Any], at_event: int, node_states: list[str], queue: list[str]) -> str:
+    """Seed 004's snapshot: population, nodes and task queue, as one JSON text.
+
+    `node_states` are the nodes' states already as JSON (as the history recorded them),
+    so a snapshot of a big run costs a join, not a re-encoding of every node.
+    """
+    head = dumps({
         "format": FORMAT,
         "run": {k: run.get(k) for k in RUN_KEYS},
         "at_event": at_event,
         "population": len(node_states),
-        "nodes": node_states,
         "queue": queue,
-    }
-    return dumps(doc)
+    })
+    return head[:-1] + ',"nodes":[' + ",".join(node_states) + "]}"
 
 
 def read_snapshot_file(path: str | Path) -> dict[str, Any]:
@@ -52,9 +54,9 @@ def export_snapshot(store: Store, run_id: str, folder: str | Path) -> Path:
     run = store.run(run_id)
     snap = store.latest_snapshot(run["id"])
     if snap is None or snap["at_event"] < (run["last_event"] or 0):
-        nodes = [TaskNode.from_state(s) for s in state_at(store, run["id"])]
-        queue = [n.id for n in nodes if n.status == "pending"]
-        data = snapshot_document(run, run["last_event"] or 0, nodes, queue)
+        nodes = state_at(store, run["id"])
+        queue = [n["id"] for n in nodes if n["status"] == "pending"]
+        data = snapshot_document(run, run["last_event"] or 0, [dumps(n) for n in nodes], queue)
         store.save_snapshot(run["id"], run["last_event"] or 0, "export", data)
         snap = store.latest_snapshot(run["id"])
     folder = Path(folder)

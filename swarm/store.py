@@ -133,7 +133,7 @@ class Batch:
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
-        self.nodes: dict[str, Any] = {}
+        self.nodes: dict[str, tuple[Any, str]] = {}  # id -> (node, its state as JSON after its last event)
         self.run: dict[str, Any] = {}
         self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at)
         self.decisions: list[tuple] = []  # (node_id, answer): the pending request of that node is answered
@@ -141,8 +141,9 @@ class Batch:
     def event(self, run_id: str, kind: str, node=None, detail: dict | None = None) -> None:
         """Record an event; `node` is a TaskNode whose state after the event is kept with it."""
         if node is not None:
-            self.nodes[node.id] = node
-            self.events.append((run_id, node.id, kind, time.time(), dumps(node.state()), dumps(detail) if detail else None))
+            state = dumps(node.state())
+            self.nodes[node.id] = (node, state)
+            self.events.append((run_id, node.id, kind, time.time(), state, dumps(detail) if detail else None))
         else:
             self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
 
@@ -224,7 +225,7 @@ class Store:
         if batch.nodes:
             c.executemany(
                 "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state) VALUES (?,?,?,?,?,?)",
-                [(n.run_id, n.id, n.parent, n.script, str(n.status), dumps(n.state())) for n in batch.nodes.values()],
+                [(n.run_id, n.id, n.parent, n.script, n.status, state) for n, state in batch.nodes.values()],
             )
         if batch.approvals:
             c.executemany(
@@ -308,6 +309,18 @@ class Store:
 
     def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM llm_calls WHERE run_id=? ORDER BY at", (run_id,))
+
+    def recorded_replies(self, run_id: str, node_ids: list[str]) -> dict[str, dict]:
+        """Completed model calls of these nodes, by call key: what a re-execution replays instead of paying again."""
+        out: dict[str, dict] = {}
+        for i in range(0, len(node_ids), 500):
+            chunk = node_ids[i:i + 500]
+            rows = self._query(
+                f"SELECT key, reply FROM llm_calls WHERE run_id=? AND reply IS NOT NULL AND node_id IN ({','.join('?' * len(chunk))})",
+                (run_id, *chunk),
+            )
+            out.update((r["key"], json.loads(r["reply"])) for r in rows)
+        return out
 
     def latest_snapshot(self, run_id: str, at_or_before: int | None = None) -> dict[str, Any] | None:
         if at_or_before is None:

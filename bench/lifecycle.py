@@ -1,0 +1,142 @@
+"""Lifecycle benchmark: framework overhead per node, parallel efficiency, resume time. Prints one JSON line.
+
+    python bench/lifecycle.py [--nodes 5000] [--quick]
+
+- overhead_ms_per_node: a tree of ~N nodes (fan-out 10) whose every execution makes
+  one call to an instant in-process model; wall time / executions, history writes included.
+- parallel_efficiency: fan-out 8, three levels below the root (585 nodes), every execution
+  (down and up) makes one model call that takes a fixed 200 ms; critical path (7 calls) / wall.
+- resume_ms_10k: a run of 10,000 nodes paused at its last node; time for `drive` to load
+  it from its snapshot and finish that node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from swarm import NodeScript, hookimpl  # noqa: E402
+from swarm.catalogue import Catalogue  # noqa: E402
+from swarm.config import Config  # noqa: E402
+from swarm.engine import Engine  # noqa: E402
+from swarm.human import PreparedAnswers  # noqa: E402
+from swarm.model import Reply  # noqa: E402
+
+
+class FixedLatencyModel:
+    """An in-process model that answers every call after `latency_s` (0 = instantly)."""
+
+    def __init__(self, latency_s: float = 0.0):
+        self.latency_s = latency_s
+
+    def complete(self, messages, *, schema=None, json=False, call_key=None):
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return Reply(text="ok", data={"ok": True} if (schema or json) else None, model="bench", prompt_tokens=10, completion_tokens=2)
+
+
+def fan(ctx):
+    """Spawn `fanout` children until `levels` is reached; on the way up, report how many leaves."""
+    ctx.llm(f"node {ctx.node_id}")
+    levels, fanout = ctx.data["levels"], ctx.data["fanout"]
+    if ctx.reports is None and ctx.depth < levels:
+        return ctx.spawn([ctx.child("fan", levels=levels, fanout=fanout, ask=ctx.data.get("ask"))
+                          for _ in range(fanout)])
+    if ctx.reports is None:
+        if ctx.data.get("ask") and ctx.node_id == ctx.data["ask"] and ctx.answer is None:
+            return ctx.ask_human("go on?")
+        return 1
+    return sum(r.output for r in ctx.reports)
+
+
+class BenchScripts:
+    @hookimpl
+    def swarm_node_scripts(self):
+        return [NodeScript("fan", "benchmark tree", fan)]
+
+
+def engine(tmp: Path, name: str, model, concurrency: int, human=None) -> Engine:
+    cfg = Config(base_dir=tmp)
+    cfg.store.path = str(tmp / f"{name}.db")
+    cfg.run.concurrency = concurrency
+    cfg.run.max_nodes = 1_000_000
+    cfg.run.max_depth = 100
+    cfg.run.max_tokens = 10**12
+    catalogue = Catalogue(builtins=False, entry_points=False)
+    catalogue.register(BenchScripts())
+    return Engine(cfg, catalogue=catalogue, model=model, human=human)
+
+
+def tree_size(levels: int, fanout: int) -> int:
+    return sum(fanout**d for d in range(levels + 1))
+
+
+def overhead(tmp: Path, nodes: int) -> dict:
+    levels = 1
+    while tree_size(levels, 10) < nodes:
+        levels += 1
+    e = engine(tmp, "overhead", FixedLatencyModel(0), concurrency=8)
+    t = time.perf_counter()
+    run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": 10}))
+    wall = time.perf_counter() - t
+    assert status == "done", status
+    n = e.store.run(run_id)["nodes"]
+    executions = n + (n - 10**levels)  # every inner node runs twice (down and up)
+    e.close()
+    return {"overhead_ms_per_node": round(wall * 1000 / n, 4), "overhead_ms_per_execution": round(wall * 1000 / executions, 4),
+            "overhead_nodes": n}
+
+
+def efficiency(tmp: Path) -> dict:
+    latency, levels, fanout = 0.2, 3, 8
+    e = engine(tmp, "parallel", FixedLatencyModel(latency), concurrency=tree_size(levels, fanout))
+    t = time.perf_counter()
+    run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": fanout}))
+    wall = time.perf_counter() - t
+    assert status == "done", status
+    critical = latency * (2 * levels + 1)
+    e.close()
+    return {"parallel_efficiency": round(critical / wall, 4), "parallel_wall_s": round(wall, 3),
+            "parallel_nodes": tree_size(levels, fanout)}
+
+
+def resume(tmp: Path) -> dict:
+    levels, fanout = 4, 10  # 11,111 nodes
+    last_leaf = ".".join(["1"] + [str(fanout)] * levels)
+    e = engine(tmp, "resume", FixedLatencyModel(0), concurrency=8)
+    run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": fanout, "ask": last_leaf}))
+    assert status == "awaiting_approval", status
+    e.close()
+    e = engine(tmp, "resume", FixedLatencyModel(0), concurrency=8, human=PreparedAnswers({"*": "yes"}))
+    t = time.perf_counter()
+    status = asyncio.run(e.drive(run_id))
+    wall = time.perf_counter() - t
+    assert status == "done", status
+    n = e.store.run(run_id)["nodes"]
+    e.close()
+    return {"resume_ms_10k": round(wall * 1000, 1), "resume_nodes": n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nodes", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        out = {}
+        out.update(overhead(tmp, args.nodes))
+        out.update(efficiency(tmp))
+        out.update(resume(tmp))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
