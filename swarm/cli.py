@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,19 +23,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    warnings = _warnings_to_stderr()
     try:
         return args.func(args) or 0
     except SwarmError as exc:
-        print(f"swarm: error: {exc}", file=sys.stderr)
+        print(f"swarm: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `swarm history RUN | head`: the reader has all it wants
+        sys.stdout = open(os.devnull, "w")  # so the exit does not fail flushing the closed pipe
+        return 1
     except KeyboardInterrupt:
         print("swarm: interrupted; the run is kept in the store: continue it with `swarm resume RUN`", file=sys.stderr)
         return 130
+    finally:
+        logging.getLogger("swarm").removeHandler(warnings)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarm", description="A self-extending agent runtime.")
-    p.add_argument("--config", help="path of swarm.toml (default: ./swarm.toml, then $SWARM_CONFIG)")
+    p.add_argument("--config", help="path of swarm.toml (default: $SWARM_CONFIG, then ./swarm.toml)")
     p.add_argument("--store", help="path of the SQLite store (overrides [store].path)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -83,23 +91,39 @@ def build_parser() -> argparse.ArgumentParser:
 # --- set-up shared by the commands ---------------------------------------------------
 
 
-def _config(args, announce: bool = False) -> Config:
+def _warnings_to_stderr() -> logging.Handler:
+    """Warnings of the library (a model call being retried...) go to stderr as `swarm: ...` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("swarm: %(message)s"))
+    logging.getLogger("swarm").addHandler(handler)
+    return handler
+
+
+def _config(args) -> Config:
     cfg = load_config(args.config)
     if args.store:
         cfg.store.path = str(Path(args.store).resolve())
-    if announce:
-        if not cfg.endpoint_configured:
-            cfg.model.model = f"scripted:{DEMO_SCRIPT}"
-            print(
-                f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
-                "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use a real model",
-                flush=True,
-            )
-        else:
-            from swarm.model_endpoint import ModelEndpoint
-
-            print(f"swarm: model {ModelEndpoint(cfg).describe()}", flush=True)
     return cfg
+
+
+def _use_demo_model(cfg: Config) -> bool:
+    """With no endpoint configured, runs use the scripted demo model; True when that is the case."""
+    if cfg.endpoint_configured:
+        return False
+    cfg.model.model = f"scripted:{DEMO_SCRIPT}"
+    return True
+
+
+def _announce_model(engine, demo: bool) -> None:
+    if demo:
+        print(
+            f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
+            "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use a real model",
+            flush=True,
+        )
+    else:
+        print(f"swarm: model {engine.endpoint.describe()}", flush=True)
 
 
 def _engine(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
@@ -141,13 +165,17 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
         if status == "done":
             print(_result_text(loads(run["result"])))
         elif status == "failed":
-            print(f"error: {run['error']}")
+            print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
         elif status == "awaiting_approval":
             waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
             print(f"waiting for a person at node(s) {', '.join(waiting)}; answer with `swarm resume {run_id} --answer NODE=TEXT`")
         print(f"see the tree with `swarm show {run_id}`")
     engine.close()
     return {"done": 0, "awaiting_approval": 3}.get(status, 1)
+
+
+def _one_line(message) -> str:
+    return " ".join(str(message).split())
 
 
 def _result_text(result) -> str:
@@ -165,15 +193,15 @@ def _run_json(run: dict, nodes: list[dict]) -> dict:
 
 
 def cmd_run(args) -> int:
-    cfg = _config(args, announce=not args.json)
-    if args.json and not cfg.endpoint_configured:
-        cfg.model.model = f"scripted:{DEMO_SCRIPT}"
+    cfg = _config(args)
+    demo = _use_demo_model(cfg)  # before the engine: the run records the model it uses
     engine = _engine(cfg, args.answer, interactive=True)
     budgets = {k: (int(v) if k in ("max_nodes", "max_depth", "max_tokens") else v)
                for k in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
                if (v := getattr(args, k)) is not None}
     run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
     if not args.json:
+        _announce_model(engine, demo)
         print(f"swarm: run {run_id}", flush=True)
     return _drive(engine, run_id, args.json)
 
@@ -182,7 +210,11 @@ def cmd_resume(args) -> int:
     cfg = _config(args)
     engine = _engine(cfg, args.answer, interactive=True)
     run_id = engine.prepare_resume(args.run)
+    recorded = engine.store.run(run_id).get("model") or ""
+    if not cfg.endpoint_configured and recorded.startswith("scripted:"):
+        cfg.model.model = recorded  # a scripted run goes on with its script; a real one never falls back to it
     if not args.json:
+        _announce_model(engine, demo=False)
         print(f"swarm: resuming run {run_id}", flush=True)
     return _drive(engine, run_id, args.json)
 
@@ -191,8 +223,8 @@ def cmd_runs(args) -> int:
     from swarm.store import Store
 
     cfg = _config(args)
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
-    rows = store.runs(args.status, args.limit)
+    path = cfg.path(cfg.store.path)
+    rows = Store(path, cfg.store.synchronous).runs(args.status, args.limit) if path.exists() else []
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:

@@ -62,6 +62,8 @@ class Config:
         return bool(self.model.base_url) or self.model.model.startswith("scripted:")
 
 
+SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
+
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings}
 
 # Shortcuts people already have in their environment, and what they set.
@@ -95,49 +97,121 @@ def load_config(explicit: str | None = None, env: dict[str, str] | None = None) 
             raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or pass another with --config")
     cfg = Config(source=str(path) if path else "defaults", base_dir=path.parent.resolve() if path else Path.cwd())
     for section, values in raw.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{cfg.source}: unknown section [{section}]; known sections: {', '.join(SECTIONS)}")
         if not isinstance(values, dict):
-            raise ConfigError(f"{cfg.source}: [{section}] must be a table")
+            raise ConfigError(
+                f"{cfg.source}: `{section} = ...` is outside any section; "
+                f"settings go under one of {', '.join(f'[{s}]' for s in SECTIONS)}"
+            )
+        if section not in SECTIONS:
+            raise ConfigError(f"{cfg.source}: unknown section [{section}]; remove it, or use one of {', '.join(f'[{s}]' for s in SECTIONS)}")
         for key, value in values.items():
-            _set(cfg, section, key, value, f"{cfg.source} [{section}].{key}")
+            _set(cfg, section, key, value, f"{cfg.source} [{section}].{key}", from_env=False)
     for var, (section, key) in ENV_SHORTCUTS.items():
         if env.get(var):
-            _set(cfg, section, key, env[var], f"${var}")
+            _set(cfg, section, key, env[var], f"${var}", from_env=True)
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             var = f"SWARM_{section.upper()}_{f.name.upper()}"
             if env.get(var) is not None:
-                _set(cfg, section, f.name, env[var], f"${var}")
+                _set(cfg, section, f.name, env[var], f"${var}", from_env=True)
+    _check(cfg)
     return cfg
 
 
-def _set(cfg: Config, section: str, key: str, value, where: str) -> None:
+def _set(cfg: Config, section: str, key: str, value, where: str, from_env: bool) -> None:
     target = getattr(cfg, section)
     fields = {f.name: f for f in dataclasses.fields(target)}
     if key not in fields:
-        raise ConfigError(f"{where}: unknown setting; known keys of [{section}]: {', '.join(fields)}")
-    current = getattr(target, key)
-    setattr(target, key, _coerce(value, current, fields[key], where))
+        raise ConfigError(f"{where}: unknown setting; remove it, or use one of the keys of [{section}]: {', '.join(fields)}")
+    fix = "fix or unset the environment variable" if from_env else "fix it in the file"
+    setattr(target, key, _coerce(value, fields[key], where, from_env, fix))
 
 
-def _coerce(value, current, f: dataclasses.Field, where: str):
+# What each annotation of the settings dataclasses accepts, in words for error messages.
+KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "str | None": "a string",
+    "list[str]": "a list of strings",
+    "dict[str, dict[str, float]]": 'a table of model -> {input = USD, output = USD}',
+}
+
+
+def _coerce(value, f: dataclasses.Field, where: str, from_env: bool, fix: str):
+    """Check a value from swarm.toml against the field's type; parse one from the environment (always text)."""
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if isinstance(value, str) and "dict" in kind:
-            import json
-
-            return json.loads(value)
-        if isinstance(value, str) and "list" in kind:
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if kind.startswith("int"):
-            if isinstance(value, bool):
-                raise ValueError("a boolean is not an integer")
-            return int(value)
-        if kind.startswith("float"):
-            return float(value)
-        if "str" in kind:
-            return None if value in ("", None) and "None" in kind else str(value)
+    wanted = KINDS.get(kind, kind)
+    bad = ConfigError(f"{where}: expected {wanted}, got {value!r}; {fix}")
+    if from_env:
+        try:
+            value = _parse_env(value, kind)
+        except ValueError:
+            raise bad from None
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
         return value
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {value!r} is not a valid {kind} ({exc})") from None
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if kind == "str | None":
+        if value is not None and not isinstance(value, str):
+            raise bad
+        return value or None
+    if kind == "str":
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if kind == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad
+        return list(value)
+    if kind.startswith("dict"):
+        if not isinstance(value, dict) or not all(
+            isinstance(v, dict) and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in v.values())
+            for v in value.values()
+        ):
+            raise bad
+        return {k: {n: float(x) for n, x in v.items()} for k, v in value.items()}
+    return value
+
+
+def _parse_env(text: str, kind: str):
+    """Environment values are text: numbers as usual, lists comma-separated, tables as JSON."""
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "list[str]":
+        return [v.strip() for v in text.split(",") if v.strip()]
+    if kind.startswith("dict"):
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(str(exc)) from None
+    return text
+
+
+def _check(cfg: Config) -> None:
+    """Rules across values that a type alone does not catch."""
+    where = "" if cfg.source == "defaults" else f"{cfg.source}: "
+    try:
+        dataclasses.replace(cfg.model)  # runs ModelSettings' own checks on the loaded values
+    except ValueError as exc:
+        raise ConfigError(where + str(exc)) from None
+    problems = []
+    for key in ("concurrency", "node_max_attempts"):
+        if getattr(cfg.run, key) < 1:
+            problems.append((f"[run].{key} must be 1 or more (got {getattr(cfg.run, key)})", f"SWARM_RUN_{key.upper()}"))
+    if cfg.run.node_timeout_s <= 0:
+        problems.append((f"[run].node_timeout_s must be more than 0 (got {cfg.run.node_timeout_s:g})", "SWARM_RUN_NODE_TIMEOUT_S"))
+    if cfg.store.synchronous.upper() not in SYNCHRONOUS:
+        problems.append((f"[store].synchronous must be one of {', '.join(SYNCHRONOUS)} (got {cfg.store.synchronous!r})",
+                         "SWARM_STORE_SYNCHRONOUS"))
+    if problems:
+        problem, var = problems[0]
+        raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

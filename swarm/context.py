@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
 from swarm.node import AskHuman, Child, Report, Spawn, POLICIES
-from swarm.python_runner import PythonResult, run_code
 from swarm.store import dumps
 
 if TYPE_CHECKING:
     from swarm.engine import Engine
     from swarm.model import Reply
     from swarm.node import TaskNode
+    from swarm.python_runner import PythonResult
 
 
 class NodeContext:
@@ -31,9 +31,11 @@ class NodeContext:
         reports: list[Report] | None,
         previous: list[Report],
         cassette: dict[str, dict],
+        record_call: Callable[[dict], None] | None = None,
     ):
         self._engine = engine
         self._cassette = cassette
+        self._record = record_call or engine.store.record_llm_call
         self._cancelled = threading.Event()
         self._llm_used = False
         self.node_id = node.id
@@ -117,7 +119,7 @@ class NodeContext:
             "latency_ms": reply.latency_ms if reply else (time.time() - started) * 1000,
             "at": time.time(),
         }
-        self._engine.store.record_llm_call(row)
+        self._record(row)
         if reply is not None:
             self._cassette[key] = reply.to_dict()
 
@@ -170,6 +172,8 @@ class NodeContext:
 
         `imports` may only narrow what [python].authorized_imports allows.
         """
+        from swarm.python_runner import run_code  # smolagents loads only when code runs
+
         self._check_cancelled()
         allowed = self._engine.config.python.authorized_imports
         chosen = [i for i in (imports or allowed) if i in allowed]

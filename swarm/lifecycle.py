@@ -169,7 +169,8 @@ class RunLoop:
                 continue
             node.status = Status.RUNNING
             node.started_at = time.time()
-            ctx = NodeContext(self.engine, node, self._reports_for(node), self._previous_for(node), self.cassette)
+            ctx = NodeContext(self.engine, node, self._reports_for(node), self._previous_for(node), self.cassette,
+                              self._call_completed)
             self.running[node.id] = ctx
             self.engine.active += 1
             self.batch.event(self.run_id, "execute", node, {"round": node.round, "attempt": node.attempts})
@@ -207,12 +208,19 @@ class RunLoop:
 
         future.add_done_callback(done)
 
+    def _call_completed(self, row: dict) -> None:
+        """From a worker thread: a model call finished; the next commit of the loop records it."""
+        self.loop.call_soon_threadsafe(self.outcomes.put_nowait, Outcome("", None, value=row))
+
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
         self.outcomes.put_nowait(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.engine.config.run.node_timeout_s)))
 
     def _settle(self, outcome: Outcome) -> None:
         if outcome is TICK:
+            return
+        if not outcome.node_id:  # a completed model call, to record with this turn's commit
+            self.batch.calls.append(outcome.value)
             return
         node = self.nodes[outcome.node_id]
         if outcome.ctx is None:  # a person answered

@@ -129,7 +129,7 @@ def loads(text: str | None) -> Any:
 class Batch:
     """The writes of one turn of the lifecycle loop, committed together."""
 
-    __slots__ = ("events", "nodes", "run", "approvals", "decisions")
+    __slots__ = ("events", "nodes", "run", "approvals", "decisions", "calls")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
@@ -137,6 +137,7 @@ class Batch:
         self.run: dict[str, Any] = {}
         self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at)
         self.decisions: list[tuple] = []  # (node_id, answer): the pending request of that node is answered
+        self.calls: list[dict] = []  # model calls completed since the last commit
 
     def event(self, run_id: str, kind: str, node=None, detail: dict | None = None) -> None:
         """Record an event; `node` is a TaskNode whose state after the event is kept with it."""
@@ -148,7 +149,7 @@ class Batch:
             self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.nodes or self.run or self.approvals or self.decisions)
+        return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.calls)
 
 
 class Store:
@@ -217,6 +218,12 @@ class Store:
 
     def _write(self, c: sqlite3.Connection, batch: Batch, run_id: str) -> int:
         last = 0
+        if batch.calls:
+            cols = list(batch.calls[0])
+            c.executemany(
+                f"INSERT OR REPLACE INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [tuple(row[k] for k in cols) for row in batch.calls],
+            )
         if batch.events:
             c.executemany(
                 "INSERT INTO events (run_id, node_id, kind, at, state, detail) VALUES (?,?,?,?,?,?)", batch.events
@@ -243,7 +250,7 @@ class Store:
         if fields:
             cols = ", ".join(f"{k}=?" for k in fields)
             c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
-        batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions = [], {}, {}, [], []
+        batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.calls = [], {}, {}, [], [], []
         return last
 
     def create_run(self, run: dict[str, Any]) -> None:

@@ -1,6 +1,5 @@
 """The model client: how swarm talks to any OpenAI-compatible LLM endpoint."""
 
-from swarm.model.client import ModelClient
 from swarm.model.errors import (
     ModelError,
     ModelReplyInvalid,
@@ -11,6 +10,16 @@ from swarm.model.errors import (
 from swarm.model.reply import Reply
 from swarm.model.settings import ModelSettings
 from swarm.model.structured import extract_json, validate
+
+
+def __getattr__(name: str):
+    # The client pulls in the openai package (half a second): only load it when a model is used.
+    if name == "ModelClient":
+        from swarm.model.client import ModelClient
+
+        return ModelClient
+    raise AttributeError(name)
+
 
 __all__ = [
     "ModelClient",
