@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from swarm.config import DEMO_SCRIPT, Config, load_config
-from swarm.errors import SwarmError
+from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
 from swarm.snapshot import export_snapshot, state_at
 from swarm.store import loads
@@ -240,7 +240,7 @@ def _store(args):
     cfg = _config(args)
     path = cfg.path(cfg.store.path)
     if not path.exists():
-        raise SwarmError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
+        raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
     return cfg, Store(path, cfg.store.synchronous)
 
 

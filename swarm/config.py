@@ -74,9 +74,10 @@ ENV_SHORTCUTS = {
 }
 
 
-def find_config_file(explicit: str | None = None) -> Path | None:
+def find_config_file(explicit: str | None = None, env: dict[str, str] | None = None) -> Path | None:
     """--config, then $SWARM_CONFIG, then ./swarm.toml; None means built-in defaults."""
-    for candidate in (explicit, os.environ.get("SWARM_CONFIG")):
+    env = os.environ if env is None else env
+    for candidate in (explicit, env.get("SWARM_CONFIG")):
         if candidate:
             p = Path(candidate).expanduser()
             if not p.is_file():
@@ -88,7 +89,7 @@ def find_config_file(explicit: str | None = None) -> Path | None:
 
 def load_config(explicit: str | None = None, env: dict[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
-    path = find_config_file(explicit)
+    path = find_config_file(explicit, env)
     raw: dict = {}
     if path is not None:
         try:
