@@ -193,6 +193,8 @@ def _run_json(run: dict, nodes: list[dict]) -> dict:
 
 
 def cmd_run(args) -> int:
+    if not args.goal.strip():
+        raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
     cfg = _config(args)
     demo = _use_demo_model(cfg)  # before the engine: the run records the model it uses
     engine = _engine(cfg, args.answer, interactive=True)

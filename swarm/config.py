@@ -40,7 +40,6 @@ class PythonSettings:
     authorized_imports: list[str] = field(
         default_factory=lambda: ["math", "statistics", "random", "datetime", "json", "re", "collections", "itertools"]
     )
-    max_operations: int = 1_000_000
 
 
 @dataclass

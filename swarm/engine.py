@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ class Engine:
         self.human = human
         self.memory = Memory(self.store)
         self.endpoint = ModelEndpoint(config, client=model)
-        self.pool = ThreadPoolExecutor(max_workers=config.run.concurrency + 4, thread_name_prefix="swarm-node")
+        self.pool = _warm_pool(config.run.concurrency + 4)
         self.active = 0
         self.loops: set[RunLoop] = set()
 
@@ -151,6 +152,23 @@ class Engine:
         # Nobody is driving it: stop it here, recording the cancel like a live loop would.
         asyncio.run(self.drive(run["id"]))
         return "cancelled"
+
+
+def _warm_pool(size: int) -> ThreadPoolExecutor:
+    """A worker pool with all its threads already started, so a wide fan-out doesn't wait for thread creation."""
+    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="swarm-node")
+    gate, started = threading.Event(), threading.Semaphore(0)
+
+    def hold() -> None:
+        started.release()
+        gate.wait()
+
+    for _ in range(size):
+        pool.submit(hold)
+    for _ in range(size):
+        started.acquire()
+    gate.set()
+    return pool
 
 
 def _alive(pid: int | None) -> bool:

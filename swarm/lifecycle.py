@@ -64,6 +64,7 @@ class RunLoop:
         self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
         self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self.completed_calls: deque[dict] = deque()  # appended by worker threads
 
     # --- the loop -------------------------------------------------------------------
 
@@ -133,10 +134,10 @@ class RunLoop:
         self.batch.event(self.run_id, "spawn", node)
         return node
 
-    def _spawn_children(self, node: TaskNode, spawn: Spawn) -> None:
+    def _spawn_children(self, node: TaskNode, spawn: Spawn, logs: list[str] | None = None) -> None:
         problem = self._check_blueprints(node, spawn)
         if problem:
-            return self._fail_or_retry(node, problem)
+            return self._fail_or_retry(node, problem, logs)
         if self.stop_reason:
             return
         node.status = Status.WAITING
@@ -145,7 +146,8 @@ class RunLoop:
         node.planned = [{"script": c.script, "data": c.data} for c in rest]
         for child in first:
             self.spawn(node, child)
-        self.batch.event(self.run_id, "execute_end", node, {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)})
+        detail = {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)}
+        self.batch.event(self.run_id, "execute_end", node, {**detail, "logs": logs} if logs else detail)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
         for child in spawn.children:
@@ -209,8 +211,9 @@ class RunLoop:
         future.add_done_callback(done)
 
     def _call_completed(self, row: dict) -> None:
-        """From a worker thread: a model call finished; the next commit of the loop records it."""
-        self.loop.call_soon_threadsafe(self.outcomes.put_nowait, Outcome("", None, value=row))
+        """From a worker thread: a model call finished; the loop's next commit records it
+        (within TICK_S at the latest, even while the script goes on working)."""
+        self.completed_calls.append(row)
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
@@ -218,9 +221,6 @@ class RunLoop:
 
     def _settle(self, outcome: Outcome) -> None:
         if outcome is TICK:
-            return
-        if not outcome.node_id:  # a completed model call, to record with this turn's commit
-            self.batch.calls.append(outcome.value)
             return
         node = self.nodes[outcome.node_id]
         if outcome.ctx is None:  # a person answered
@@ -235,7 +235,7 @@ class RunLoop:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs)
         value = outcome.value
         if isinstance(value, Spawn):
-            return self._spawn_children(node, value)
+            return self._spawn_children(node, value, ctx.logs)
         if isinstance(value, AskHuman):
             return self._await_human(node, value)
         self.batch.event(self.run_id, "execute_end", node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
@@ -413,6 +413,8 @@ class RunLoop:
     # --- record, then act ----------------------------------------------------------------------
 
     def _commit(self) -> None:
+        while self.completed_calls:
+            self.batch.calls.append(self.completed_calls.popleft())
         n = len(self.batch.events)
         for node_id, (_, state) in self.batch.nodes.items():
             self.state_json[node_id] = state
@@ -450,7 +452,8 @@ class RunLoop:
         self.batch.event(self.run_id, "run_end" if status != "awaiting_approval" else "run_pause", None, {"status": status, "reason": self.stop_reason})
         self._commit()
         self.snapshot("end" if status != "awaiting_approval" else "pause")
-        self.engine.finished(self.run_id, status, root.output)
+        if status != "awaiting_approval":
+            self.engine.finished(self.run_id, status, root.output)
         return status
 
     def request_cancel_node(self, node_id: str) -> None:

@@ -163,12 +163,13 @@ class Store:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             conn.execute("PRAGMA busy_timeout=10000")
             self.db = sqlite_utils.Database(conn)
             self.conn = conn
             self.lock = threading.RLock()
+            self._refuse_foreign_file()  # before anything changes the file
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -176,13 +177,15 @@ class Store:
                 "or $SWARM_STORE at a new file"
             ) from None
 
-    def _migrate(self) -> None:
+    def _refuse_foreign_file(self) -> None:
         tables = set(self.db.table_names())
         if tables and "meta" not in tables:
             raise StoreError(
                 f"{self.path} is an SQLite file of something else (tables: {', '.join(sorted(tables)[:5])}); "
                 "point [store].path or $SWARM_STORE at a new file"
             )
+
+    def _migrate(self) -> None:
         with self.transaction():
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import swarm.model  # noqa: F401  (import the model client up front, so no timing test pays for it)
+import swarm.model.client  # noqa: F401  (imports openai now: a timing test must not pay for it)
 from swarm.catalogue import Catalogue
 from swarm.config import load_config
 from swarm.engine import Engine

@@ -345,7 +345,6 @@ def test_an_sqlite_file_of_another_app_is_left_alone(cli, tmp_path, command):
     db.close()
 
 
-@pytest.mark.xfail(reason="swarm/store.py sets PRAGMA journal_mode=WAL before it checks whose file it is", strict=False)
 def test_an_sqlite_file_of_another_app_keeps_its_journal_mode(cli, tmp_path):
     other = tmp_path / "swarm.db"
     other_apps_database(other)
