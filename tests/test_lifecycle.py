@@ -265,13 +265,30 @@ def test_a_paused_run_is_resumed_by_a_new_engine_that_has_the_answer(make_engine
 
     assert status == "done"
     assert result(second, run_id) == {"question": "May I proceed?", "answer": "yes, go"}
-    assert engine_status(second, run_id) == "done"
+    assert second.store.run(run_id)["status"] == "done"
     assert second.store.approvals(run_id, status="pending") == []
 
 
-def engine_status(engine, run_id: str) -> str:
-    return engine.store.run(run_id)["status"]
 
+def consult(ctx):
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask_human", question="Which colour?")])
+    return {"colour": ctx.reports[0].output["answer"]}
+
+
+def test_a_child_waiting_for_a_person_pauses_the_run_and_its_answer_wakes_the_parent_on_resume(make_engine):
+    first = make_engine(script("consult", consult), human=None)
+    run_id, status = run(first, "pick a colour", "consult")
+    assert status == "awaiting_approval"
+    assert {i: n["status"] for i, n in node_states(first, run_id).items()} == {"1": "waiting", "1.1": "awaiting_approval"}
+    first.close()
+
+    second = make_engine(script("consult", consult), human=PreparedAnswers({"1.1": "blue"}))
+    status = asyncio.run(second.drive(run_id))
+
+    assert status == "done"
+    assert result(second, run_id) == {"colour": "blue"}
+    assert_all_final(second, run_id)
 
 # --- the demo ---------------------------------------------------------------------------------
 
