@@ -61,9 +61,6 @@ class Engine:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
         return {k: stored.get(k, getattr(self.config.run, k)) for k in BUDGET_KEYS}
 
-    def evaluator_for(self, parent: TaskNode) -> str:
-        return "review"
-
     def finished(self, run_id: str, status: str, result: Any) -> None:
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
 

@@ -65,6 +65,7 @@ class RunLoop:
         self.observers: list[Callable[[RunLoop], None]] = []
         self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
+        self.closed = False
 
     # --- the loop -------------------------------------------------------------------
 
@@ -82,7 +83,9 @@ class RunLoop:
             self._start_ready()
             self._commit()
             while not self._finished():
-                for outcome in await self._next_outcomes():
+                outcomes = await self._next_outcomes()
+                self._record_calls()  # before settling: a node's cost is in the state its events record
+                for outcome in outcomes:
                     self._settle(outcome)
                 self._check_limits()
                 self._start_ready()
@@ -141,7 +144,9 @@ class RunLoop:
         if self.stop_reason:
             return
         node.status = Status.WAITING
-        node.policy, node.evaluator, node.group = spawn.policy, None, []
+        node.policy, node.group = spawn.policy, []
+        node.evaluator = spawn.evaluator if spawn.policy == "best_of_n" else None
+        node.evaluator_node = None
         first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
         node.planned = [{"script": c.script, "data": c.data} for c in rest]
         for child in first:
@@ -150,6 +155,8 @@ class RunLoop:
         self.batch.event(self.run_id, "execute_end", node, {**detail, "logs": logs} if logs else detail)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
+        if spawn.policy == "best_of_n" and spawn.evaluator not in self.engine.catalogue.scripts:
+            return f"node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
         for child in spawn.children:
             if child.script not in self.engine.catalogue.scripts:
                 return f"node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
@@ -181,9 +188,9 @@ class RunLoop:
     def _reports_for(self, node: TaskNode) -> list[Report] | None:
         if node.round == 0 or not node.group:
             return None
-        if node.policy == "best_of_n" and node.evaluator:
-            choice = self.nodes[node.evaluator].output
-            candidates = [self.nodes[c] for c in node.group if c != node.evaluator and self.nodes[c].status == Status.DONE]
+        if node.policy == "best_of_n" and node.evaluator_node:
+            choice = self.nodes[node.evaluator_node].output
+            candidates = [self.nodes[c] for c in node.group if c != node.evaluator_node and self.nodes[c].status == Status.DONE]
             best = choice.get("best", 0) if isinstance(choice, dict) else 0
             best = best if isinstance(best, int) and 0 <= best < len(candidates) else 0
             return [candidates[best].report()]
@@ -211,9 +218,12 @@ class RunLoop:
         future.add_done_callback(done)
 
     def _call_completed(self, row: dict) -> None:
-        """From a worker thread: a model call finished; the loop's next commit records it
+        """From a worker thread: a model call finished; the loop's next turn records it
         (within TICK_S at the latest, even while the script goes on working)."""
-        self.completed_calls.append(row)
+        if self.closed:  # a straggler from a node cancelled before the run ended
+            self.store.record_llm_call(row)
+        else:
+            self.completed_calls.append(row)
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
@@ -230,7 +240,6 @@ class RunLoop:
         del self.running[node.id]
         self.engine.release()
         ctx = outcome.ctx
-        self._account(node, ctx)
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs)
         value = outcome.value
@@ -241,20 +250,23 @@ class RunLoop:
         self.batch.event(self.run_id, "execute_end", node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
         self.terminate(node, Status.DONE, output=value)
 
-    def _account(self, node: TaskNode, ctx: NodeContext) -> None:
-        reply = ctx.reply
-        if reply is None:
-            return
-        node.prompt_tokens += reply.prompt_tokens
-        node.completion_tokens += reply.completion_tokens
-        node.cost_usd += reply.cost_usd
-        self.prompt_tokens += reply.prompt_tokens
-        self.completion_tokens += reply.completion_tokens
-        self.tokens += reply.prompt_tokens + reply.completion_tokens
-        self.cost += reply.cost_usd
-        self.batch.run.update(
-            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, cost_usd=self.cost
-        )
+    def _record_calls(self) -> None:
+        """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
+        while self.completed_calls:
+            row = self.completed_calls.popleft()
+            self.batch.calls.append(row)
+            node = self.nodes.get(row["node_id"])
+            if node is not None:
+                node.prompt_tokens += row["prompt_tokens"]
+                node.completion_tokens += row["completion_tokens"]
+                node.cost_usd += row["cost_usd"]
+            self.prompt_tokens += row["prompt_tokens"]
+            self.completion_tokens += row["completion_tokens"]
+            self.tokens += row["prompt_tokens"] + row["completion_tokens"]
+            self.cost += row["cost_usd"]
+            self.batch.run.update(
+                prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, cost_usd=self.cost
+            )
 
     def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None) -> None:
         node.attempts += 1
@@ -335,17 +347,17 @@ class RunLoop:
         if parent.policy == "first":
             if child.status == Status.DONE:
                 for sibling in group:
-                    if not sibling.status.final:
-                        self.cancel(sibling, f"sibling {child.id} succeeded first")
+                    self._cancel_subtree(sibling, f"sibling {child.id} succeeded first")
                 return self._wake(parent)
             return self._wake(parent) if settled else None
         if parent.policy == "best_of_n" and settled:
-            if parent.evaluator is None:
+            if parent.evaluator_node is None:
                 winners = [n for n in group if n.status == Status.DONE]
                 if len(winners) >= 2:
                     candidates = [{"node": n.id, "output": n.output} for n in winners]
-                    evaluator = self.spawn(parent, Child(self.engine.evaluator_for(parent), {"goal": parent.data.get("goal", ""), "candidates": candidates}))
-                    parent.evaluator = evaluator.id
+                    data = {"goal": parent.data.get("goal", ""), "candidates": candidates}
+                    evaluator = self.spawn(parent, Child(parent.evaluator or "review", data))
+                    parent.evaluator_node = evaluator.id
                     self.batch.event(self.run_id, "evaluate", parent, {"evaluator": evaluator.id, "candidates": len(winners)})
                     return
             return self._wake(parent)
@@ -413,8 +425,6 @@ class RunLoop:
     # --- record, then act ----------------------------------------------------------------------
 
     def _commit(self) -> None:
-        while self.completed_calls:
-            self.batch.calls.append(self.completed_calls.popleft())
         n = len(self.batch.events)
         for node_id, (_, state) in self.batch.nodes.items():
             self.state_json[node_id] = state
@@ -437,6 +447,8 @@ class RunLoop:
         return self.store.save_snapshot(self.run_id, self.last_event, reason, doc)
 
     def _close(self) -> str:
+        self._record_calls()
+        self.closed = True
         root = self.nodes[self.root_id]
         active = self.active_s + time.monotonic() - self.started
         if self.stop_reason:

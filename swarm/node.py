@@ -82,11 +82,12 @@ class TaskNode:
     error: str | None = None
     children: list[str] = field(default_factory=list)
     # The current group of children: policy, planned blueprints not yet spawned (sequence),
-    # and the evaluator node of best_of_n.
+    # and for best_of_n the evaluator script and, once spawned, its node.
     policy: str | None = None
     planned: list[dict] = field(default_factory=list)
     group: list[str] = field(default_factory=list)
     evaluator: str | None = None
+    evaluator_node: str | None = None
     round: int = 0
     attempts: int = 0
     answer: Any = None
@@ -99,7 +100,7 @@ class TaskNode:
 
     FIELDS = (
         "id", "run_id", "parent", "script", "data", "depth", "status", "output", "error", "children",
-        "policy", "planned", "group", "evaluator", "round", "attempts", "answer", "created_at",
+        "policy", "planned", "group", "evaluator", "evaluator_node", "round", "attempts", "answer", "created_at",
         "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd",
     )
 
