@@ -35,6 +35,7 @@ class Engine:
         self.memory = Memory(self.store)
         self.endpoint = ModelEndpoint(config, client=model)
         self.pool = _warm_pool(config.run.concurrency + 4)
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         self.active = 0
         self.loops: set[RunLoop] = set()
 
@@ -44,6 +45,7 @@ class Engine:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()
 

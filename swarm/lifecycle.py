@@ -81,7 +81,7 @@ class RunLoop:
             self._ask_pending_humans()
             self._check_limits()
             self._start_ready()
-            self._commit()
+            await self._commit()
             while not self._finished():
                 outcomes = await self._next_outcomes()
                 self._record_calls()  # before settling: a node's cost is in the state its events record
@@ -89,8 +89,8 @@ class RunLoop:
                     self._settle(outcome)
                 self._check_limits()
                 self._start_ready()
-                self._commit()
-            return self._close()
+                await self._commit()
+            return await self._close()
         finally:
             self.engine.loops.discard(self)
             self._tick_handle.cancel()
@@ -424,29 +424,34 @@ class RunLoop:
 
     # --- record, then act ----------------------------------------------------------------------
 
-    def _commit(self) -> None:
-        n = len(self.batch.events)
-        for node_id, (_, state) in self.batch.nodes.items():
-            self.state_json[node_id] = state
-        if self.batch:
-            last = self.store.commit(self.batch, self.run_id)
+    async def _commit(self) -> None:
+        """Make this turn's events durable, then start the executions they announced.
+
+        The write runs on the store's writer thread: while it is on disk, outcomes keep
+        queuing up, and the next turn commits them all together (group commit).
+        """
+        batch, self.batch = self.batch, Batch()
+        launch, self.launch = self.launch, []
+        if batch:
+            for node_id, row in batch.nodes.items():
+                self.state_json[node_id] = row[-1]
+            self.since_snapshot += len(batch.events)
+            last = await self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id)
             self.last_event = last or self.last_event
-            self.since_snapshot += n
-        for node, ctx in self.launch:
+        for node, ctx in launch:
             self._execute(node, ctx)
-        self.launch.clear()
         if self.since_snapshot >= self.engine.config.store.snapshot_every:
-            self.snapshot("periodic")
+            await self.snapshot("periodic")
         for observer in self.observers:
             observer(self)
 
-    def snapshot(self, reason: str) -> int:
+    async def snapshot(self, reason: str) -> int:
         self.since_snapshot = 0
         states = [self.state_json.get(i) or self.state_json.setdefault(i, dumps(n.state())) for i, n in self.nodes.items()]
         doc = snapshot_document(self.store.run(self.run_id), self.last_event, states, list(self.ready))
-        return self.store.save_snapshot(self.run_id, self.last_event, reason, doc)
+        return await self.loop.run_in_executor(self.engine.writer, self.store.save_snapshot, self.run_id, self.last_event, reason, doc)
 
-    def _close(self) -> str:
+    async def _close(self) -> str:
         self._record_calls()
         self.closed = True
         root = self.nodes[self.root_id]
@@ -462,8 +467,8 @@ class RunLoop:
             fields = {"status": status}
         self.batch.run.update(fields, active_s=active, owner_pid=None)
         self.batch.event(self.run_id, "run_end" if status != "awaiting_approval" else "run_pause", None, {"status": status, "reason": self.stop_reason})
-        self._commit()
-        self.snapshot("end" if status != "awaiting_approval" else "pause")
+        await self._commit()
+        await self.snapshot("end" if status != "awaiting_approval" else "pause")
         if status != "awaiting_approval":
             self.engine.finished(self.run_id, status, root.output)
         return status

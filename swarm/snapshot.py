@@ -8,7 +8,7 @@ from typing import Any
 
 from swarm.errors import SnapshotError
 from swarm.node import TaskNode
-from swarm.store import Store, dumps
+from swarm.store import Store, dumps, loads
 
 FORMAT = "swarm-snapshot/1"
 RUN_KEYS = ("id", "goal", "script", "status", "created_at", "budgets", "model", "prompt_tokens",
@@ -78,11 +78,11 @@ def state_at(store: Store, run_id: str, event: int | None = None) -> list[dict[s
     nodes: dict[str, dict[str, Any]] = {}
     after = 0
     if snap is not None:
-        doc = json.loads(snap["data"])
+        doc = loads(snap["data"])
         nodes = {n["id"]: n for n in doc["nodes"]}
         after = snap["at_event"]
     for ev in store.events(run_id, after=after, until=event):
         if ev["state"]:
-            state = json.loads(ev["state"])
+            state = loads(ev["state"])
             nodes[state["id"]] = state
     return sorted(nodes.values(), key=lambda n: [int(p) for p in n["id"].split(".")])

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
 import sqlite_utils
 
 from swarm.errors import StoreError, UnknownRun
@@ -119,11 +120,14 @@ RUN_FINAL = ("done", "failed", "cancelled", "stopped")
 
 def dumps(value: Any) -> str:
     """JSON for the store; values a script returned that JSON can't hold are kept as their repr."""
-    return json.dumps(value, default=repr, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):  # e.g. integers past 64 bits: the slow encoder takes them
+        return json.dumps(value, default=repr, ensure_ascii=False, separators=(",", ":"))
 
 
-def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
 
 
 class Batch:
@@ -133,7 +137,7 @@ class Batch:
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
-        self.nodes: dict[str, tuple[Any, str]] = {}  # id -> (node, its state as JSON after its last event)
+        self.nodes: dict[str, tuple] = {}  # id -> its nodes-table row as of its last event (state JSON last)
         self.run: dict[str, Any] = {}
         self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at)
         self.decisions: list[tuple] = []  # (node_id, answer): the pending request of that node is answered
@@ -143,7 +147,7 @@ class Batch:
         """Record an event; `node` is a TaskNode whose state after the event is kept with it."""
         if node is not None:
             state = dumps(node.state())
-            self.nodes[node.id] = (node, state)
+            self.nodes[node.id] = (node.run_id, node.id, node.parent, node.script, str(node.status), state)
             self.events.append((run_id, node.id, kind, time.time(), state, dumps(detail) if detail else None))
         else:
             self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
@@ -235,7 +239,7 @@ class Store:
         if batch.nodes:
             c.executemany(
                 "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state) VALUES (?,?,?,?,?,?)",
-                [(n.run_id, n.id, n.parent, n.script, n.status, state) for n, state in batch.nodes.values()],
+                list(batch.nodes.values()),
             )
         if batch.approvals:
             c.executemany(
@@ -307,7 +311,7 @@ class Store:
 
     def node_states(self, run_id: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [json.loads(s) for (s,) in self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,))]
+            return [loads(s) for (s,) in self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,))]
 
     def events(self, run_id: str, after: int = 0, until: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM events WHERE run_id=? AND seq>?"
@@ -329,7 +333,7 @@ class Store:
                 f"SELECT key, reply FROM llm_calls WHERE run_id=? AND reply IS NOT NULL AND node_id IN ({','.join('?' * len(chunk))})",
                 (run_id, *chunk),
             )
-            out.update((r["key"], json.loads(r["reply"])) for r in rows)
+            out.update((r["key"], loads(r["reply"])) for r in rows)
         return out
 
     def latest_snapshot(self, run_id: str, at_or_before: int | None = None) -> dict[str, Any] | None:
