@@ -36,7 +36,7 @@ class NodeContext:
         self._engine = engine
         self._cassette = cassette
         self._record = record_call or engine.store.record_llm_call
-        self._cancelled = threading.Event()
+        self._cancelled = False  # set by the loop's thread, read by the script's
         self._llm_used = False
         self.node_id = node.id
         self.run_id = node.run_id
@@ -186,10 +186,10 @@ class NodeContext:
     # --- used by the lifecycle ------------------------------------------------------
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     def _check_cancelled(self) -> None:
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise NodeCancelled(f"node {self.node_id} was cancelled")
 
 

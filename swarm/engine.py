@@ -162,11 +162,12 @@ def _warm_pool(size: int) -> ThreadPoolExecutor:
         started.release()
         gate.wait()
 
-    for _ in range(size):
-        pool.submit(hold)
+    held = [pool.submit(hold) for _ in range(size)]
     for _ in range(size):
         started.acquire()
     gate.set()
+    for future in held:  # every thread back to idle before anything else starts
+        future.result()
     return pool
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -30,7 +30,7 @@ class Reply:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict, for recording."""
-        return asdict(self)
+        return dict(self.__dict__)  # shallow: `data` is recorded as it is, never changed afterwards
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> "Reply":
