@@ -38,6 +38,7 @@ class NodeContext:
         self._record = record_call or engine.store.record_llm_call
         self._cancelled = False  # set by the loop's thread, read by the script's
         self._llm_used = False
+        self._timer = None  # the loop's timeout handle for this execution
         self.node_id = node.id
         self.run_id = node.run_id
         self.script = node.script

@@ -15,6 +15,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm.context import NodeContext
+from swarm.inbox import Inbox
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Report, Spawn, Status, TaskNode
@@ -63,7 +64,6 @@ class RunLoop:
         self.since_snapshot = 0
         self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
-        self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
 
@@ -72,6 +72,7 @@ class RunLoop:
     async def drive(self) -> str:
         """Run until the root terminates, a budget or a cancel stops the run, or only people can go on."""
         self.loop = asyncio.get_running_loop()
+        self.inbox = Inbox()
         self.started = time.monotonic()
         self.engine.loops.add(self)
         self._tick()
@@ -83,7 +84,7 @@ class RunLoop:
             self._start_ready()
             await self._commit()
             while not self._finished():
-                outcomes = await self._next_outcomes()
+                outcomes = await self.inbox.take()
                 self._record_calls()  # before settling: a node's cost is in the state its events record
                 for outcome in outcomes:
                     self._settle(outcome)
@@ -103,13 +104,6 @@ class RunLoop:
                 node.status = Status.PENDING
                 self.ready.append(node.id)
                 self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
-
-    async def _next_outcomes(self) -> list[Outcome]:
-        first = await self.outcomes.get()
-        batch = [first]
-        while not self.outcomes.empty():
-            batch.append(self.outcomes.get_nowait())
-        return batch
 
     def _finished(self) -> bool:
         if self.stop_reason or self.nodes[self.root_id].status.final:
@@ -205,17 +199,10 @@ class RunLoop:
         return [self.nodes[c].report() for c in parent.group if c != node.id]
 
     def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
-        """Start one execution in a worker thread; its outcome comes back through the queue."""
+        """Start one execution in a worker thread; its outcome comes back through the inbox."""
         script = self.engine.catalogue.scripts.get(node.script)
-        future = self.loop.run_in_executor(self.engine.pool, _call_script, script, ctx)
-        timeout = self.loop.call_later(self.engine.config.run.node_timeout_s, self._timed_out, node.id, ctx)
-
-        def done(f: asyncio.Future) -> None:
-            timeout.cancel()
-            error = f.exception()
-            self.outcomes.put_nowait(Outcome(node.id, ctx, None if error else f.result(), error))
-
-        future.add_done_callback(done)
+        ctx._timer = self.loop.call_later(self.engine.config.run.node_timeout_s, self._timed_out, node.id, ctx)
+        self.engine.pool.submit(_run_script, script, ctx, self.inbox.put)
 
     def _call_completed(self, row: dict) -> None:
         """From a worker thread: a model call finished; the loop's next turn records it
@@ -227,7 +214,7 @@ class RunLoop:
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
-        self.outcomes.put_nowait(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.engine.config.run.node_timeout_s)))
+        self.inbox.put_here(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.engine.config.run.node_timeout_s)))
 
     def _settle(self, outcome: Outcome) -> None:
         if outcome is TICK:
@@ -240,6 +227,7 @@ class RunLoop:
         del self.running[node.id]
         self.engine.release()
         ctx = outcome.ctx
+        ctx._timer.cancel()
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs)
         value = outcome.value
@@ -303,7 +291,7 @@ class RunLoop:
 
         async def ask() -> None:
             answer = await human.ask(self.run_id, node.id, question, proposal)
-            self.outcomes.put_nowait(Outcome(node.id, None, value=answer))
+            self.inbox.put_here(Outcome(node.id, None, value=answer))
 
         self.loop.create_task(ask())
 
@@ -387,6 +375,8 @@ class RunLoop:
         ctx = self.running.pop(node.id, None)
         if ctx is not None:
             ctx.cancel()
+            if ctx._timer is not None:
+                ctx._timer.cancel()
             self.engine.release()
         self.asking.discard(node.id)
         node.status = Status.CANCELLED
@@ -419,7 +409,7 @@ class RunLoop:
     def _tick(self) -> None:
         """Every TICK_S: wake the loop to check limits, and look for a cancel request from another process."""
         self.cancel_requested = self.store.cancel_requested(self.run_id)
-        self.outcomes.put_nowait(TICK)
+        self.inbox.put_here(TICK)
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
 
     # --- record, then act ----------------------------------------------------------------------
@@ -479,20 +469,25 @@ class RunLoop:
 
         def do() -> None:
             self.cancel(node, "cancelled by request")
-            self.outcomes.put_nowait(TICK)
+            self.inbox.put_here(TICK)
 
         self.loop.call_soon_threadsafe(do)
 
     def wake(self) -> None:
         """A slot was freed elsewhere: look at the ready queue again."""
         if self.ready:
-            self.outcomes.put_nowait(TICK)
+            self.inbox.put_here(TICK)
 
 
-def _call_script(script, ctx: NodeContext) -> Any:
-    if script is None:
-        raise SwarmError(f"node {ctx.node_id}: its script {ctx.script!r} is no longer registered")
-    return script.execute(ctx)
+def _run_script(script, ctx: NodeContext, deliver: Callable[[Outcome], None]) -> None:
+    """In a worker thread: one execution of a node script, its outcome delivered to the loop."""
+    try:
+        if script is None:
+            raise SwarmError(f"node {ctx.node_id}: its script {ctx.script!r} is no longer registered")
+        outcome = Outcome(ctx.node_id, ctx, script.execute(ctx))
+    except BaseException as exc:  # whatever a script raises fails its node, never the loop
+        outcome = Outcome(ctx.node_id, ctx, error=exc)
+    deliver(outcome)
 
 
 def _describe(error: BaseException) -> str:
