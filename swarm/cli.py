@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
     from swarm.live import LiveTree
 
     live = LiveTree() if not as_json else None
-    status = asyncio.run(engine.drive(run_id, [live] if live else []))
+    status = asyncio.run(_drive_until_signal(engine, run_id, [live] if live else []))
     run = engine.store.run(run_id)
     nodes = state_at(engine.store, run_id)
     if as_json:
@@ -169,9 +170,32 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
         elif status == "awaiting_approval":
             waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
             print(f"waiting for a person at node(s) {', '.join(waiting)}; answer with `swarm resume {run_id} --answer NODE=TEXT`")
+        elif status == "interrupted":
+            print(f"swarm: run {run_id} stopped by a signal and kept; continue it with `swarm resume {run_id}`",
+                  file=sys.stderr)
         print(f"see the tree with `swarm show {run_id}`")
+    if status == "interrupted":
+        # Everything is in the store; scripts still running in worker threads are not waited for.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     engine.close()
     return {"done": 0, "awaiting_approval": 3}.get(status, 1)
+
+
+async def _drive_until_signal(engine, run_id: str, observers) -> str:
+    """SIGINT or SIGTERM stops the run cleanly (snapshot, resumable); a second one exits at once."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signame: str) -> None:
+        if any(l.interrupted for l in engine.loops):
+            os._exit(130)
+        print(f"\nswarm: {signame}: stopping; running nodes will be executed again on resume", file=sys.stderr)
+        engine.shutdown(f"interrupted by {signame}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig.name)
+    return await engine.drive(run_id, observers)
 
 
 def _one_line(message) -> str:

@@ -63,6 +63,11 @@ class Engine:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
         return {k: stored.get(k, getattr(self.config.run, k)) for k in BUDGET_KEYS}
 
+    def shutdown(self, reason: str = "interrupted by a signal") -> None:
+        """Stop every run of this engine cleanly (SIGINT/SIGTERM): each is snapshotted and stays resumable."""
+        for loop in list(self.loops):
+            loop.shutdown(reason)
+
     def finished(self, run_id: str, status: str, result: Any) -> None:
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
 

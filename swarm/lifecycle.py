@@ -66,6 +66,8 @@ class RunLoop:
         self.observers: list[Callable[[RunLoop], None]] = []
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
+        self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
+        self.writing: asyncio.Future | None = None  # the batch the writer thread is putting on disk
 
     # --- the loop -------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class RunLoop:
                 self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
 
     def _finished(self) -> bool:
-        if self.stop_reason or self.nodes[self.root_id].status.final:
+        if self.stop_reason or self.interrupted or self.nodes[self.root_id].status.final:
             return True
         # Nothing running, nothing ready, nobody being asked: the rest waits for a person.
         return not (self.running or self.ready or self.asking or self.launch)
@@ -166,7 +168,7 @@ class RunLoop:
     # --- execute -----------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        while self.ready and self.engine.slots_free() and not self.stop_reason:
+        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted):
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
@@ -415,10 +417,14 @@ class RunLoop:
     # --- record, then act ----------------------------------------------------------------------
 
     async def _commit(self) -> None:
-        """Make this turn's events durable, then start the executions they announced.
+        """Record this turn's events, then start the executions they announced.
 
-        The write runs on the store's writer thread: while it is on disk, outcomes keep
-        queuing up, and the next turn commits them all together (group commit).
+        Batches go to the store's writer thread strictly in order, one at a time; while
+        one is being written, outcomes keep arriving and the next turn writes them all
+        together (group commit). Executions start without waiting for their batch to be
+        on disk: anything they produce is recorded in a later batch, so the history never
+        holds an effect without its cause, and a crash at worst repeats work that was
+        never recorded.
         """
         batch, self.batch = self.batch, Batch()
         launch, self.launch = self.launch, []
@@ -426,8 +432,8 @@ class RunLoop:
             for node_id, row in batch.nodes.items():
                 self.state_json[node_id] = row[-1]
             self.since_snapshot += len(batch.events)
-            last = await self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id)
-            self.last_event = last or self.last_event
+            await self._flush()
+            self.writing = self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id)
         for node, ctx in launch:
             self._execute(node, ctx)
         if self.since_snapshot >= self.engine.config.store.snapshot_every:
@@ -435,7 +441,14 @@ class RunLoop:
         for observer in self.observers:
             observer(self)
 
+    async def _flush(self) -> None:
+        """Wait until every batch handed to the writer is on disk."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            self.last_event = await writing or self.last_event
+
     async def snapshot(self, reason: str) -> int:
+        await self._flush()
         self.since_snapshot = 0
         states = [self.state_json.get(i) or self.state_json.setdefault(i, dumps(n.state())) for i, n in self.nodes.items()]
         doc = snapshot_document(self.store.run(self.run_id), self.last_event, states, list(self.ready))
@@ -452,16 +465,28 @@ class RunLoop:
         elif root.status.final:
             status = "done" if root.status == Status.DONE else ("cancelled" if root.status == Status.CANCELLED else "failed")
             fields = {"status": status, "result": dumps(root.output), "error": root.error, "finished_at": time.time()}
+        elif self.interrupted:
+            # Nodes still running stay `running` in the store: a resume executes them again.
+            status = "interrupted"
+            fields = {"status": status, "stop_reason": self.interrupted}
         else:
             status = "awaiting_approval"
             fields = {"status": status}
         self.batch.run.update(fields, active_s=active, owner_pid=None)
-        self.batch.event(self.run_id, "run_end" if status != "awaiting_approval" else "run_pause", None, {"status": status, "reason": self.stop_reason})
+        kind = {"awaiting_approval": "run_pause", "interrupted": "run_interrupt"}.get(status, "run_end")
+        self.batch.event(self.run_id, kind, None, {"status": status, "reason": self.stop_reason or self.interrupted})
         await self._commit()
-        await self.snapshot("end" if status != "awaiting_approval" else "pause")
-        if status != "awaiting_approval":
+        await self._flush()
+        await self.snapshot({"run_end": "end", "run_pause": "pause", "run_interrupt": "shutdown"}[kind])
+        if kind == "run_end":
             self.engine.finished(self.run_id, status, root.output)
         return status
+
+    def shutdown(self, reason: str = "interrupted by a signal") -> None:
+        """Stop taking work, record everything, snapshot, and end the loop; the run stays resumable."""
+        if not self.interrupted:
+            self.interrupted = reason
+            self.inbox.put_here(TICK)
 
     def request_cancel_node(self, node_id: str) -> None:
         """Cancel one node from outside the loop (same process)."""

@@ -142,3 +142,32 @@ def test_resume_from_an_exported_snapshot_into_a_new_store(tmp_path, model_serve
     status, result = finished_result(tmp_path / "second.db", run_id)
     assert status == "done"
     assert result == {"question": "Should we go?", "answer": "yes"}
+
+
+def test_sigterm_stops_a_run_cleanly_with_a_snapshot_and_resume_finishes_it(tmp_path, model_server):
+    url, _ = model_server
+    env = env_for(tmp_path, url, "term.db")
+    proc = swarm(["run", GOAL], env)
+    store = tmp_path / "term.db"
+    deadline = time.time() + 20
+    while time.time() < deadline:  # wait until some work is under way
+        run_id = only_run_id(store)
+        if run_id:
+            db = sqlite3.connect(store)
+            started = db.execute("SELECT count(*) FROM events WHERE kind='execute'").fetchone()[0]
+            db.close()
+            if started >= 2:
+                break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, (out, err)
+    assert f"swarm resume {run_id}" in err
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert db.execute("SELECT reason FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()[0] == "shutdown"
+    db.close()
+    res = subprocess.run([sys.executable, "-m", "swarm.cli", "resume", run_id], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert finished_result(store, run_id)[0] == "done"
