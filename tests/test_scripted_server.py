@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import os
 import signal
 import subprocess
@@ -245,6 +246,9 @@ def test_request_log_records_each_request(scripted_model, tmp_path):
     assert post(server, "two")[0] == 500
     assert post(server, "three")[0] == 400
 
+    deadline = time.monotonic() + 5  # the server stamps responded_at just after the client has its reply
+    while any(r["responded_at"] is None for r in server.requests) and time.monotonic() < deadline:
+        time.sleep(0.01)
     records = server.requests
     assert [(r["n"], r["call_key"], r["last_user"], r["line"], r["fault"], r["status"]) for r in records] == [
         (1, "node-7:call-1", "one", 0, None, 200),
