@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = sub.add_parser("cancel", help="cancel a run (or one node of a run running in this process)")
     cancel.add_argument("run")
+    cancel.add_argument("--node", help="cancel only this node and everything under it")
     cancel.set_defaults(func=cmd_cancel)
     return p
 
@@ -309,10 +310,13 @@ def cmd_snapshot(args) -> int:
 def cmd_cancel(args) -> int:
     cfg, _ = _store(args)
     engine = _engine(cfg)
-    outcome = engine.cancel(args.run)
+    outcome = engine.cancel(args.run, args.node)
     run = engine.store.run(args.run)
-    print({"requested": f"cancel requested; the process running {run['id']} stops it within a second",
-           "cancelled": f"run {run['id']} cancelled"}.get(outcome, f"run {run['id']} already ended ({outcome})"))
+    what = f"node {args.node} of run {run['id']}" if args.node else f"run {run['id']}"
+    print({"requested": f"cancel requested; the process running {run['id']} acts on it within a second",
+           "cancelled": f"{what} cancelled",
+           "pending": f"cancel of {what} recorded; it takes effect when the run is resumed"}.get(
+        outcome, f"run {run['id']} already ended ({outcome})"))
     engine.close()
     return 0
 

@@ -135,25 +135,23 @@ class Engine:
         self.store.save_snapshot(r["id"], 0, "imported", json.dumps(doc))
 
     def cancel(self, run_id: str, node_id: str | None = None) -> str:
-        """Cancel a run (or one node of it). A run owned by a live process is asked to stop."""
+        """Cancel a run, or one node of it and everything under it.
+
+        Returns "requested" when a live process (this one or another) drives the run and
+        will act within a second, "cancelled" when it was done here, "pending" when a node
+        cancel waits for the run to be resumed, or the status of a run that already ended.
+        """
         run = self.store.run(run_id)
-        for loop in self.loops:
-            if loop.run_id == run["id"]:
-                if node_id:
-                    if node_id not in loop.nodes:
-                        raise UnknownNode(run["id"], node_id)
-                    loop.request_cancel_node(node_id)
-                else:
-                    self.store.request_cancel(run["id"])
-                return "requested"
         if run["status"] in RUN_FINAL:
             return run["status"]
-        if node_id:
-            raise SwarmError(f"run {run['id']} is not running in this process; cancel the whole run, or resume it first")
-        self.store.request_cancel(run["id"])
-        if _alive(run.get("owner_pid")):
+        if node_id is not None and node_id not in {n["id"] for n in state_at(self.store, run["id"])}:
+            raise UnknownNode(run["id"], node_id)
+        self.store.request_cancel(run["id"], node_id)
+        if any(loop.run_id == run["id"] for loop in self.loops) or _alive(run.get("owner_pid")):
             return "requested"
-        # Nobody is driving it: stop it here, recording the cancel like a live loop would.
+        if node_id is not None:
+            return "pending"
+        # Nobody drives the run: stop it here, recording the cancel as a live loop would.
         asyncio.run(self.drive(run["id"]))
         return "cancelled"
 

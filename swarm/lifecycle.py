@@ -411,6 +411,10 @@ class RunLoop:
     def _tick(self) -> None:
         """Every TICK_S: wake the loop to check limits, and look for a cancel request from another process."""
         self.cancel_requested = self.store.cancel_requested(self.run_id)
+        for node_id in self.store.take_node_cancels(self.run_id):
+            node = self.nodes.get(node_id)
+            if node is not None and not node.status.final:
+                self.cancel(node, "cancelled by request")
         self.inbox.put_here(TICK)
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
 
@@ -487,16 +491,6 @@ class RunLoop:
         if not self.interrupted:
             self.interrupted = reason
             self.inbox.put_here(TICK)
-
-    def request_cancel_node(self, node_id: str) -> None:
-        """Cancel one node from outside the loop (same process)."""
-        node = self.nodes[node_id]
-
-        def do() -> None:
-            self.cancel(node, "cancelled by request")
-            self.inbox.put_here(TICK)
-
-        self.loop.call_soon_threadsafe(do)
 
     def wake(self) -> None:
         """A slot was freed elsewhere: look at the ready queue again."""

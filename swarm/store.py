@@ -105,6 +105,13 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_at REAL
 );
 CREATE INDEX IF NOT EXISTS approvals_run ON approvals (run_id, status);
+CREATE TABLE IF NOT EXISTS cancel_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    requested_at REAL NOT NULL,
+    handled_at REAL
+);
 CREATE TABLE IF NOT EXISTS memory (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT,
@@ -392,10 +399,26 @@ class Store:
             sql, params = sql + " AND status=?", params + (status,)
         return self._query(sql + " ORDER BY id", params)
 
-    def request_cancel(self, run_id: str) -> None:
-        self.update_run(run_id, cancel_requested=1)
+    def request_cancel(self, run_id: str, node_id: str | None = None) -> None:
+        """Ask whoever drives the run to cancel it (or one node of it); works across processes."""
+        if node_id is None:
+            self.update_run(run_id, cancel_requested=1)
+            return
+        with self.transaction() as c:
+            c.execute("INSERT INTO cancel_requests (run_id, node_id, requested_at) VALUES (?,?,?)",
+                      (run_id, node_id, time.time()))
 
     def cancel_requested(self, run_id: str) -> bool:
         with self.lock:
             row = self.conn.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()
         return bool(row and row[0])
+
+    def take_node_cancels(self, run_id: str) -> list[str]:
+        """Node cancels requested for this run and not yet handled; marks them handled."""
+        with self.transaction() as c:
+            rows = c.execute("SELECT id, node_id FROM cancel_requests WHERE run_id=? AND handled_at IS NULL",
+                             (run_id,)).fetchall()
+            if rows:
+                c.execute(f"UPDATE cancel_requests SET handled_at=? WHERE id IN ({','.join('?' * len(rows))})",
+                          (time.time(), *[r[0] for r in rows]))
+        return [r[1] for r in rows]
