@@ -1,0 +1,166 @@
+"""LiveTree, the live view of a foreground run: a tree redrawn in place on a terminal, one line per ended node elsewhere.
+
+The terminal is a real pseudo-terminal; the run is a real run against the scripted model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import threading
+
+import pytest
+
+from lifecycle_support import ask_model, make_engine, script  # noqa: F401  (make_engine is a fixture)
+from swarm.live import LiveTree
+
+USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
+MODEL = [
+    {"match": "first", "reply": "one", "usage": USAGE},
+    {"match": "second", "reply": "two", "usage": USAGE},
+]
+CURSOR_UP_AND_CLEAR = re.compile(r"\x1b\[(\d+)F\x1b\[J")
+
+
+def two_steps(ctx):
+    """Two children one after another, so each ends in a turn of its own."""
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask_model", question=q) for q in ("first part", "second part")], policy="sequence")
+    return [r.output for r in ctx.reports]
+
+
+def drive(engine, live: LiveTree) -> str:
+    run_id = engine.create_run("answer in two steps", script="two_steps")
+    status = asyncio.run(engine.drive(run_id, observers=[live]))
+    assert status == "done"
+    return run_id
+
+
+class PseudoTerminal:
+    """A pty: `stream` writes to its slave side as a program's stdout would; `text()` is what the terminal received."""
+
+    def __init__(self):
+        self.master, slave = os.openpty()
+        self.stream = open(slave, "w", encoding="utf-8")
+        self.received = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)  # keeps the pty buffer from filling up
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the slave side was closed: EIO
+                return
+            if not chunk:
+                return
+            self.received += chunk
+
+    def text(self) -> str:
+        self.stream.close()
+        self.reader.join(timeout=5)
+        return self.received.decode("utf-8").replace("\r\n", "\n")
+
+    def close(self):
+        if not self.stream.closed:
+            self.stream.close()
+        self.reader.join(timeout=5)
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # a known size, whatever terminal pytest itself runs in
+    monkeypatch.setenv("LINES", "40")
+    pty = PseudoTerminal()
+    yield pty
+    pty.close()
+
+
+def frames(text: str) -> list[str]:
+    """The successive drawings: the output split at each cursor-up-and-clear."""
+    return CURSOR_UP_AND_CLEAR.split(text)[::2]
+
+
+def test_on_a_terminal_the_tree_is_drawn_with_each_node_status_and_the_token_counter(make_engine, terminal):
+    engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
+    live = LiveTree(terminal.stream, interval_s=0)
+    assert live.tty
+
+    drive(engine, live)
+
+    last = frames(terminal.text())[-1].splitlines()
+    assert last == [
+        "✓ 1 two_steps done  — answer in two steps",  # the root made no model call of its own
+        "  ✓ 1.1 ask_model done  15 tok",
+        "  ✓ 1.2 ask_model done  15 tok",
+        "3 nodes (3 done) · 30 tokens · $0.0000",
+    ]
+
+
+def test_on_a_terminal_each_drawing_replaces_the_previous_one_in_place(make_engine, terminal):
+    engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
+    live = LiveTree(terminal.stream, interval_s=0)
+
+    drive(engine, live)
+
+    text = terminal.text()
+    drawings = frames(text)
+    moves = [int(n) for n in CURSOR_UP_AND_CLEAR.findall(text)]
+    assert len(drawings) >= 2
+    assert not CURSOR_UP_AND_CLEAR.match(text)  # the first drawing does not move the cursor
+    # each redraw goes up exactly as many lines as the drawing before it took
+    assert moves == [len(d.splitlines()) for d in drawings[:-1]]
+    # the tree grew while it was redrawn: a running node first, all done at the end
+    assert "▶ 1 two_steps running" in drawings[0]
+    assert "3 nodes (3 done)" in drawings[-1]
+
+
+def test_on_a_terminal_drawings_are_no_more_frequent_than_the_interval(make_engine, terminal):
+    engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
+    live = LiveTree(terminal.stream, interval_s=60)
+
+    drive(engine, live)
+
+    assert CURSOR_UP_AND_CLEAR.findall(terminal.text()) == []  # one drawing only
+
+
+def test_elsewhere_one_line_is_printed_per_ended_node(make_engine):
+    engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
+    out = io.StringIO()
+    live = LiveTree(out)
+    assert not live.tty
+
+    drive(engine, live)
+
+    assert out.getvalue().splitlines() == [
+        "[1/3] 1.1 ask_model done",
+        "[2/3] 1.2 ask_model done",
+        "[3/3] 1 two_steps done",
+    ]
+    assert "\x1b" not in out.getvalue()
+
+
+def fan_out(ctx):
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask_model", question=q) for q in ("first part", "slow one", "slow two")])
+    return [r.output for r in ctx.reports]
+
+
+def test_elsewhere_the_count_goes_up_by_one_a_line_even_when_several_nodes_end_in_the_same_turn(make_engine):
+    # The first answer spends past max_tokens: the run stops and every other node is cancelled in that same turn.
+    model = [MODEL[0], {"match": "slow", "reply": "late", "delay_s": 3, "repeat": True}]
+    engine = make_engine(script("fan_out", fan_out), script("ask_model", ask_model), model=model)
+    out = io.StringIO()
+    run_id = engine.create_run("stop early", script="fan_out", budgets={"max_tokens": 10})
+
+    status = asyncio.run(engine.drive(run_id, observers=[LiveTree(out)]))
+
+    assert status == "stopped"
+    lines = out.getvalue().splitlines()
+    assert sorted(line.split(" ", 1)[1] for line in lines) == [
+        "1 fan_out cancelled", "1.1 ask_model done", "1.2 ask_model cancelled", "1.3 ask_model cancelled",
+    ]
+    assert [line.split(" ", 1)[0] for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
