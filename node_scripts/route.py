@@ -13,7 +13,7 @@ CHOICE_SCHEMA = {
 
 PROMPT = """Choose the node script that should handle this sub-goal.
 Sub-goal: {goal}
-
+{earlier}
 Scripts:
 {catalogue}
 
@@ -25,12 +25,16 @@ NOT_ROUTABLE = {"route"}
 def execute(ctx):
     if ctx.reports is None:
         options = [s for s in ctx.scripts if s["name"] not in NOT_ROUTABLE]
-        catalogue = "\n".join(f"- {s['name']}: {s['description']}" for s in options)
-        choice = ctx.llm(PROMPT.format(goal=ctx.goal, catalogue=catalogue), schema=CHOICE_SCHEMA).data
+        catalogue = "\n".join(f"- {s['name']}({', '.join(s['input_schema'].get('properties', {}))}): {s['description']}" for s in options)
+        earlier = earlier_results(ctx)
+        prompt = PROMPT.format(goal=ctx.goal, catalogue=catalogue, earlier=f"Earlier results:\n{earlier}\n" if earlier else "")
+        choice = ctx.llm(prompt, schema=CHOICE_SCHEMA).data
         name = choice["script"]
         if name not in {s["name"] for s in options}:
             raise SwarmError(f"the model chose {name!r}, which is not a routable script; options: {', '.join(s['name'] for s in options)}")
         data = {"goal": ctx.goal, **(choice.get("data") or {})}
+        if earlier and "context" in _properties(ctx, name) and "context" not in data:
+            data["context"] = earlier  # a step of a sequence works from the steps before it
         ctx.log(f"routed to {name}: {choice.get('reason', '')}")
         return ctx.spawn([ctx.child(name, **data)])
     report = ctx.reports[0]
@@ -50,5 +54,17 @@ def swarm_node_scripts():
     )]
 
 
-def describe_schema(schema: dict) -> str:
-    return json.dumps(schema.get("properties", {}))
+def earlier_results(ctx) -> str:
+    """The results of the earlier steps when this sub-goal is a step of a sequence."""
+    lines = []
+    for report in ctx.previous:
+        shown = report.output if report.ok else f"failed: {report.error}"
+        lines.append(f"- {json.dumps(shown, ensure_ascii=False)[:1500]}")
+    return "\n".join(lines)
+
+
+def _properties(ctx, script: str) -> dict:
+    for s in ctx.scripts:
+        if s["name"] == script:
+            return s.get("input_schema", {}).get("properties", {})
+    return {}

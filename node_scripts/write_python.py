@@ -11,12 +11,14 @@ Goal: {goal}
 Rules: plain Python, only these imports: {imports}. Print what is useful to see;
 the value of the last expression is the result. Reply with one ```python block."""
 
-FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def extract_code(text: str) -> str:
-    blocks = FENCE.findall(text)
-    code = max(blocks, key=len) if blocks else text
+    """The longest python (or unlabelled) fenced block; the whole reply when it has no fences."""
+    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
+    python = [body for lang, body in blocks if lang in ("python", "py", "python3", "")]
+    code = max(python, key=len) if python else (text if not blocks else "")
     if not code.strip():
         raise SwarmError("the model's reply held no Python code")
     return code.strip() + "\n"

@@ -64,6 +64,7 @@ class Catalogue:
         except KeyError:
             raise UnknownScript(name, list(self.scripts)) from None
 
-    def describe(self) -> list[dict[str, str]]:
-        """Name and description of every script: what `route` chooses from."""
-        return [{"name": s.name, "description": s.description} for s in sorted(self.scripts.values(), key=lambda s: s.name)]
+    def describe(self) -> list[dict]:
+        """Name, description and input schema of every script: what `route` chooses from."""
+        return [{"name": s.name, "description": s.description, "input_schema": s.input_schema}
+                for s in sorted(self.scripts.values(), key=lambda s: s.name)]

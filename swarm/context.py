@@ -155,7 +155,7 @@ class NodeContext:
 
     @property
     def scripts(self) -> list[dict[str, str]]:
-        """Name and description of every registered node script."""
+        """Name, description and input schema of every registered node script."""
         return self._engine.catalogue.describe()
 
     @property

@@ -97,6 +97,10 @@ class RunLoop:
         finally:
             self.engine.loops.discard(self)
             self._tick_handle.cancel()
+            for ctx in self.running.values():  # left behind by an error: free their slots
+                ctx.cancel()
+                self.engine.active -= 1
+            self.running.clear()
 
     def _requeue_interrupted(self) -> None:
         """Nodes that were running when the last process died are executed again (at-least-once);

@@ -50,8 +50,7 @@ class LiveTree:
         for node in loop.nodes.values():
             if node.status.final and node.id not in self.reported:
                 self.reported.add(node.id)
-                done = sum(1 for n in loop.nodes.values() if n.status.final)
-                self.stream.write(f"[{done}/{len(loop.nodes)}] {node.id} {node.script} {node.status}\n")
+                self.stream.write(f"[{len(self.reported)}/{len(loop.nodes)}] {node.id} {node.script} {node.status}\n")
         self.stream.flush()
 
     def finish(self, loop) -> None:

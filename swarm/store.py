@@ -255,7 +255,8 @@ class Store:
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                    self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
 
@@ -263,8 +264,14 @@ class Store:
 
     def commit(self, batch: Batch, run_id: str) -> int:
         """Write a batch in one transaction; returns the run's last event number."""
-        with self.transaction() as c:
-            last = self._write(c, batch, run_id)
+        try:
+            with self.transaction() as c:
+                last = self._write(c, batch, run_id)
+        except sqlite3.Error as exc:  # the transaction rolled back: the store holds the last good turn
+            raise StoreError(
+                f"could not write run {run_id}'s history to {self.path} ({exc}); free disk space or fix "
+                f"permissions, then continue with `swarm resume {run_id}`"
+            ) from None
         self.checkpointer.start()
         return last
 

@@ -135,7 +135,7 @@ def test_route_never_offers_itself_to_the_model(make_engine):
 
     assert status == "done"
     [prompt] = prompts(engine, run_id, "1")
-    offered = re.findall(r"^- (\w+): ", prompt, re.MULTILINE)
+    offered = re.findall(r"^- (\w+)[(:]", prompt, re.MULTILINE)
     assert offered == BUILTINS
 
 
