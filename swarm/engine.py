@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from swarm.model_endpoint import ModelEndpoint
 from swarm.node import Status, TaskNode
 from swarm.snapshot import read_snapshot_file, state_at
 from swarm.store import RUN_FINAL, Batch, Store, dumps
+from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
 
@@ -34,7 +34,7 @@ class Engine:
         self.human = human
         self.memory = Memory(self.store)
         self.endpoint = ModelEndpoint(config, client=model)
-        self.pool = _warm_pool(config.run.concurrency + 4)
+        self.pool = Workers(config.run.concurrency + 4)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         self.active = 0
         self.loops: set[RunLoop] = set()
@@ -44,7 +44,7 @@ class Engine:
         return self.endpoint.client()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()
@@ -154,24 +154,6 @@ class Engine:
         # Nobody drives the run: stop it here, recording the cancel as a live loop would.
         asyncio.run(self.drive(run["id"]))
         return "cancelled"
-
-
-def _warm_pool(size: int) -> ThreadPoolExecutor:
-    """A worker pool with all its threads already started, so a wide fan-out doesn't wait for thread creation."""
-    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="swarm-node")
-    gate, started = threading.Event(), threading.Semaphore(0)
-
-    def hold() -> None:
-        started.release()
-        gate.wait()
-
-    held = [pool.submit(hold) for _ in range(size)]
-    for _ in range(size):
-        started.acquire()
-    gate.set()
-    for future in held:  # every thread back to idle before anything else starts
-        future.result()
-    return pool
 
 
 def _alive(pid: int | None) -> bool:
