@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from swarm.engine import Engine
 
 TICK_S = 0.25  # how often the loop looks at cancel requests and the wall-time budget
+MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits for the disk
 
 
 class Outcome:
@@ -67,7 +68,7 @@ class RunLoop:
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
-        self.writing: asyncio.Future | None = None  # the batch the writer thread is putting on disk
+        self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
 
     # --- the loop -------------------------------------------------------------------
 
@@ -77,6 +78,7 @@ class RunLoop:
         self.inbox = Inbox()
         self.started = time.monotonic()
         self.engine.loops.add(self)
+        self.cancel_requested = self.store.cancel_requested(self.run_id)
         self._tick()
         try:
             self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
@@ -413,37 +415,50 @@ class RunLoop:
             self._stop("cancelled by request")
 
     def _tick(self) -> None:
-        """Every TICK_S: wake the loop to check limits, and look for a cancel request from another process."""
-        self.cancel_requested = self.store.cancel_requested(self.run_id)
-        for node_id in self.store.take_node_cancels(self.run_id):
+        """Every TICK_S: wake the loop to check limits, and look for cancel requests from other processes.
+
+        The store is read on the writer thread, so the loop never waits behind a commit.
+        """
+        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
+        self.loop.run_in_executor(self.engine.writer, self._read_requests).add_done_callback(self._requests_read)
+        self.inbox.put_here(TICK)
+
+    def _read_requests(self) -> tuple[bool, list[str]]:
+        return self.store.cancel_requested(self.run_id), self.store.take_node_cancels(self.run_id)
+
+    def _requests_read(self, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None or self.closed:
+            return
+        self.cancel_requested, node_ids = future.result()
+        for node_id in node_ids:
             node = self.nodes.get(node_id)
             if node is not None and not node.status.final:
                 self.cancel(node, "cancelled by request")
         self.inbox.put_here(TICK)
-        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
 
     # --- record, then act ----------------------------------------------------------------------
 
     async def _commit(self) -> None:
         """Record this turn's events, then start the executions they announced.
 
-        Batches go to the store's writer thread strictly in order, one at a time; while
-        one is being written, outcomes keep arriving and the next turn writes them all
-        together (group commit). Executions start without waiting for their batch to be
+        Batches go to the store's writer thread strictly in order; while one is being
+        written, outcomes keep arriving and the next turn writes them all together (group
+        commit). The loop waits for the disk only when MAX_WRITES_IN_FLIGHT batches queue up. Executions start without waiting for their batch to be
         on disk: anything they produce is recorded in a later batch, so the history never
         holds an effect without its cause, and a crash at worst repeats work that was
         never recorded.
         """
         batch, self.batch = self.batch, Batch()
         launch, self.launch = self.launch, []
+        for node, ctx in launch:
+            self._execute(node, ctx)
         if batch:
             for node_id, row in batch.nodes.items():
                 self.state_json[node_id] = row[-1]
             self.since_snapshot += len(batch.events)
-            await self._flush()
-            self.writing = self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id)
-        for node, ctx in launch:
-            self._execute(node, ctx)
+            self.writing.append(self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id))
+            while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
+                self.last_event = await self.writing.popleft() or self.last_event
         if self.since_snapshot >= self.engine.config.store.snapshot_every:
             await self.snapshot("periodic")
         for observer in self.observers:
@@ -451,9 +466,8 @@ class RunLoop:
 
     async def _flush(self) -> None:
         """Wait until every batch handed to the writer is on disk."""
-        if self.writing is not None:
-            writing, self.writing = self.writing, None
-            self.last_event = await writing or self.last_event
+        while self.writing:
+            self.last_event = await self.writing.popleft() or self.last_event
 
     async def snapshot(self, reason: str) -> int:
         await self._flush()

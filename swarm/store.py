@@ -422,10 +422,12 @@ class Store:
 
     def take_node_cancels(self, run_id: str) -> list[str]:
         """Node cancels requested for this run and not yet handled; marks them handled."""
+        query = "SELECT id, node_id FROM cancel_requests WHERE run_id=? AND handled_at IS NULL"
+        with self.lock:
+            if not self.conn.execute(query, (run_id,)).fetchone():  # the usual case: no write transaction
+                return []
         with self.transaction() as c:
-            rows = c.execute("SELECT id, node_id FROM cancel_requests WHERE run_id=? AND handled_at IS NULL",
-                             (run_id,)).fetchall()
-            if rows:
-                c.execute(f"UPDATE cancel_requests SET handled_at=? WHERE id IN ({','.join('?' * len(rows))})",
-                          (time.time(), *[r[0] for r in rows]))
+            rows = c.execute(query, (run_id,)).fetchall()
+            c.execute(f"UPDATE cancel_requests SET handled_at=? WHERE id IN ({','.join('?' * len(rows))})",
+                      (time.time(), *[r[0] for r in rows]))
         return [r[1] for r in rows]
