@@ -14,11 +14,12 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
+from swarm import policies
 from swarm.context import NodeContext
 from swarm.inbox import Inbox
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.model.structured import validate
-from swarm.node import AskHuman, Child, Report, Spawn, Status, TaskNode
+from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
 from swarm.snapshot import snapshot_document
 from swarm.store import Batch, dumps
 
@@ -133,6 +134,7 @@ class RunLoop:
         )
         parent.children.append(node.id)
         parent.group.append(node.id)
+        parent.open += 1
         self.nodes[node.id] = node
         self.batch.run["nodes"] = len(self.nodes)
         self.ready.append(node.id)
@@ -146,7 +148,7 @@ class RunLoop:
         if self.stop_reason:
             return
         node.status = Status.WAITING
-        node.policy, node.group = spawn.policy, []
+        node.policy, node.group, node.open = spawn.policy, [], 0
         node.evaluator = spawn.evaluator if spawn.policy == "best_of_n" else None
         node.evaluator_node = None
         first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
@@ -180,31 +182,12 @@ class RunLoop:
                 continue
             node.status = Status.RUNNING
             node.started_at = time.time()
-            ctx = NodeContext(self.engine, node, self._reports_for(node), self._previous_for(node), self.cassette,
-                              self._call_completed)
+            ctx = NodeContext(self.engine, node, policies.reports_for(node, self.nodes),
+                              policies.previous_for(node, self.nodes), self.cassette, self._call_completed)
             self.running[node.id] = ctx
             self.engine.active += 1
             self.batch.event(self.run_id, "execute", node, {"round": node.round, "attempt": node.attempts})
             self.launch.append((node, ctx))
-
-    def _reports_for(self, node: TaskNode) -> list[Report] | None:
-        if node.round == 0 or not node.group:
-            return None
-        if node.policy == "best_of_n" and node.evaluator_node:
-            choice = self.nodes[node.evaluator_node].output
-            candidates = [self.nodes[c] for c in node.group if c != node.evaluator_node and self.nodes[c].status == Status.DONE]
-            best = choice.get("best", 0) if isinstance(choice, dict) else 0
-            best = best if isinstance(best, int) and 0 <= best < len(candidates) else 0
-            return [candidates[best].report()]
-        return [self.nodes[c].report() for c in node.group]
-
-    def _previous_for(self, node: TaskNode) -> list[Report]:
-        if node.parent is None:
-            return []
-        parent = self.nodes[node.parent]
-        if parent.policy != "sequence":
-            return []
-        return [self.nodes[c].report() for c in parent.group if c != node.id]
 
     def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
         """Start one execution in a worker thread; its outcome comes back through the inbox."""
@@ -327,37 +310,27 @@ class RunLoop:
             self._report_to_parent(self.nodes[node.parent], node)
 
     def _report_to_parent(self, parent: TaskNode, child: TaskNode) -> None:
-        """The way up: decide whether the parent has heard enough to be executed again."""
-        if parent.status != Status.WAITING or child.id not in parent.group:
+        """The way up: the parent's policy decides whether it has heard enough to go on."""
+        if parent.status != Status.WAITING or not policies.in_group(parent, child):
             return
-        group = [self.nodes[c] for c in parent.group]
-        settled = all(n.status.final for n in group)
-        if parent.policy == "sequence":
-            if child.status == Status.DONE and parent.planned:
-                nxt = parent.planned.pop(0)
-                step = self.spawn(parent, Child(nxt["script"], nxt["data"]))
-                self.batch.event(self.run_id, "step", parent, {"next": step.id, "left": len(parent.planned)})
-                return
+        parent.open -= 1
+        decision = policies.after_child_ended(parent, child, self.nodes)
+        if decision == policies.NEXT_STEP:
+            nxt = parent.planned.pop(0)
+            step = self.spawn(parent, Child(nxt["script"], nxt["data"]))
+            self.batch.event(self.run_id, "step", parent, {"next": step.id, "left": len(parent.planned)})
+        elif decision == policies.EVALUATE:
+            candidates = [{"node": n.id, "output": n.output} for n in policies.successes(parent, self.nodes)]
+            data = {"goal": parent.data.get("goal", ""), "candidates": candidates}
+            evaluator = self.spawn(parent, Child(parent.evaluator or "review", data))
+            parent.evaluator_node = evaluator.id
+            self.batch.event(self.run_id, "evaluate", parent, {"evaluator": evaluator.id, "candidates": len(candidates)})
+        elif decision == policies.WIN:
+            for sibling_id in parent.group:
+                self._cancel_subtree(self.nodes[sibling_id], f"sibling {child.id} succeeded first")
+            self._wake(parent)
+        elif decision == policies.WAKE:
             parent.planned = []
-            return self._wake(parent)
-        if parent.policy == "first":
-            if child.status == Status.DONE:
-                for sibling in group:
-                    self._cancel_subtree(sibling, f"sibling {child.id} succeeded first")
-                return self._wake(parent)
-            return self._wake(parent) if settled else None
-        if parent.policy == "best_of_n" and settled:
-            if parent.evaluator_node is None:
-                winners = [n for n in group if n.status == Status.DONE]
-                if len(winners) >= 2:
-                    candidates = [{"node": n.id, "output": n.output} for n in winners]
-                    data = {"goal": parent.data.get("goal", ""), "candidates": candidates}
-                    evaluator = self.spawn(parent, Child(parent.evaluator or "review", data))
-                    parent.evaluator_node = evaluator.id
-                    self.batch.event(self.run_id, "evaluate", parent, {"evaluator": evaluator.id, "candidates": len(winners)})
-                    return
-            return self._wake(parent)
-        if settled:
             self._wake(parent)
 
     def _wake(self, parent: TaskNode) -> None:
@@ -371,6 +344,8 @@ class RunLoop:
 
     def cancel(self, node: TaskNode, reason: str) -> None:
         """Cancel a node and everything under it; its parent hears of it like any other ending."""
+        if node.status.final:
+            return
         self._cancel_subtree(node, reason)
         if node.parent is not None:
             self._report_to_parent(self.nodes[node.parent], node)
