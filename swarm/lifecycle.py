@@ -1,9 +1,11 @@
 """The lifecycle queue of one run: spawn → execute → terminate, read top to bottom.
 
-One loop per run. Each turn it takes every execution that finished, decides what
-follows (terminate, spawn children, wake the parent), records all of it in one
-transaction (group commit), and only then starts the executions that became ready.
-Scripts run in worker threads, so siblings run concurrently and the loop never blocks.
+One loop per run. Each turn it takes every outcome that arrived (finished executions,
+answers, timers), decides what follows (terminate, spawn children, wake the parent),
+hands the turn's events to the store's writer as one transaction (group commit), and
+starts the executions that became ready. The writer commits turns strictly in order, so
+the history never holds an effect before its cause. Scripts run in worker threads, so
+siblings run concurrently and the loop itself never blocks.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm import policies
 from swarm.context import NodeContext
-from swarm.inbox import Inbox
 from swarm.errors import NodeTimeout, SwarmError
+from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
 from swarm.snapshot import snapshot_document
-from swarm.store import Batch, dumps
+from swarm.store import Batch, dumps, loads
 
 if TYPE_CHECKING:
     from swarm.engine import Engine
@@ -220,7 +223,7 @@ class RunLoop:
         ctx = outcome.ctx
         ctx._timer.cancel()
         if outcome.error is not None:
-            return self._fail_or_retry(node, _describe(outcome.error), ctx.logs)
+            return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error))
         value = outcome.value
         if isinstance(value, Spawn):
             return self._spawn_children(node, value, ctx.logs)
@@ -268,11 +271,14 @@ class RunLoop:
         self._ask(node, ask.question, ask.proposal)
 
     def _ask_pending_humans(self) -> None:
-        for node in self.nodes.values():
-            if node.status == Status.AWAITING_APPROVAL:
-                pending = self.store.approvals(self.run_id, status="pending")
-                question = next((a["question"] for a in pending if a["node_id"] == node.id), node.data.get("question", ""))
-                self._ask(node, question, None)
+        """On resume: put the questions still open to a person again."""
+        waiting = [n for n in self.nodes.values() if n.status == Status.AWAITING_APPROVAL]
+        if not waiting:
+            return
+        asked = {a["node_id"]: a for a in self.store.approvals(self.run_id, status="pending")}
+        for node in waiting:
+            request = asked.get(node.id, {})
+            self._ask(node, request.get("question") or node.data.get("question", ""), loads(request.get("proposal")))
 
     def _ask(self, node: TaskNode, question: str, proposal: Any) -> None:
         human = self.engine.human
@@ -503,6 +509,11 @@ def _run_script(script, ctx: NodeContext, deliver: Callable[[Outcome], None]) ->
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, SwarmError):
-        return f"{type(error).__name__}: {error}"
     return f"{type(error).__name__}: {error}"
+
+
+def _where(error: BaseException) -> list[str]:
+    """For an unexpected exception, its traceback, kept in the node's execute_end event."""
+    if isinstance(error, SwarmError):
+        return []
+    return ["".join(traceback.format_exception(error)).rstrip()]
