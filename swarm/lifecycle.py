@@ -61,6 +61,10 @@ class RunLoop:
         self.active_s = run.get("active_s") or 0.0
         self.last_event = run.get("last_event") or 0
         self.ready: deque[str] = deque(n.id for n in nodes.values() if n.status == Status.PENDING)
+        # For each waiting parent, how many of its current group have not ended (bookkeeping, not history).
+        self.open: dict[str, int] = {
+            n.id: policies.open_children(n, nodes) for n in nodes.values() if n.status == Status.WAITING
+        }
         self.running: dict[str, NodeContext] = {}
         self.asking: set[str] = set()
         self.launch: list[tuple[TaskNode, NodeContext]] = []
@@ -137,7 +141,7 @@ class RunLoop:
         )
         parent.children.append(node.id)
         parent.group.append(node.id)
-        parent.open += 1
+        self.open[parent.id] = self.open.get(parent.id, 0) + 1
         self.nodes[node.id] = node
         self.batch.run["nodes"] = len(self.nodes)
         self.ready.append(node.id)
@@ -151,7 +155,8 @@ class RunLoop:
         if self.stop_reason:
             return
         node.status = Status.WAITING
-        node.policy, node.group, node.open = spawn.policy, [], 0
+        node.policy, node.group = spawn.policy, []
+        self.open[node.id] = 0
         node.evaluator = spawn.evaluator if spawn.policy == "best_of_n" else None
         node.evaluator_node = None
         first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
@@ -319,8 +324,8 @@ class RunLoop:
         """The way up: the parent's policy decides whether it has heard enough to go on."""
         if parent.status != Status.WAITING or not policies.in_group(parent, child):
             return
-        parent.open -= 1
-        decision = policies.after_child_ended(parent, child, self.nodes)
+        self.open[parent.id] -= 1
+        decision = policies.after_child_ended(parent, child, self.open[parent.id], self.nodes)
         if decision == policies.NEXT_STEP:
             nxt = parent.planned.pop(0)
             step = self.spawn(parent, Child(nxt["script"], nxt["data"]))

@@ -88,7 +88,6 @@ class TaskNode:
     group: list[str] = field(default_factory=list)
     evaluator: str | None = None
     evaluator_node: str | None = None
-    open: int = 0  # children of the current group that have not ended yet
     round: int = 0
     attempts: int = 0
     answer: Any = None
@@ -101,7 +100,7 @@ class TaskNode:
 
     FIELDS = (
         "id", "run_id", "parent", "script", "data", "depth", "status", "output", "error", "children",
-        "policy", "planned", "group", "evaluator", "evaluator_node", "open", "round", "attempts", "answer", "created_at",
+        "policy", "planned", "group", "evaluator", "evaluator_node", "round", "attempts", "answer", "created_at",
         "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd",
     )
 

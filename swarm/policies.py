@@ -26,9 +26,9 @@ def in_group(parent: TaskNode, child: TaskNode) -> bool:
     return index > len(parent.children) - len(parent.group)
 
 
-def after_child_ended(parent: TaskNode, child: TaskNode, nodes: Mapping[str, TaskNode]) -> str:
-    """The parent's next move; `parent.open` already counts the child as ended."""
-    settled = parent.open == 0
+def after_child_ended(parent: TaskNode, child: TaskNode, open_left: int, nodes: Mapping[str, TaskNode]) -> str:
+    """The parent's next move; `open_left` is how many of its group have not ended, this child not counted."""
+    settled = open_left == 0
     if parent.policy == "sequence":
         return NEXT_STEP if child.status == Status.DONE and parent.planned else WAKE
     if parent.policy == "first":
@@ -42,6 +42,10 @@ def after_child_ended(parent: TaskNode, child: TaskNode, nodes: Mapping[str, Tas
             return EVALUATE
         return WAKE
     return WAKE if settled else WAIT
+
+
+def open_children(parent: TaskNode, nodes: Mapping[str, TaskNode]) -> int:
+    return sum(1 for c in parent.group if not nodes[c].status.final)
 
 
 def successes(parent: TaskNode, nodes: Mapping[str, TaskNode]) -> list[TaskNode]:

@@ -15,38 +15,41 @@ def family(policy: str, statuses: list[str], **parent_fields) -> tuple[TaskNode,
         nodes[child.id] = child
         parent.children.append(child.id)
         parent.group.append(child.id)
-    parent.open = sum(1 for s in statuses if s not in ("done", "failed", "cancelled"))
     return parent, nodes
+
+
+def decide(parent, child, nodes):
+    return policies.after_child_ended(parent, child, policies.open_children(parent, nodes), nodes)
 
 
 def test_all_waits_until_every_child_has_ended():
     parent, nodes = family("all", ["done", "running"])
-    assert policies.after_child_ended(parent, nodes["1.1"], nodes) == policies.WAIT
+    assert decide(parent, nodes["1.1"], nodes) == policies.WAIT
     parent, nodes = family("all", ["done", "failed"])
-    assert policies.after_child_ended(parent, nodes["1.2"], nodes) == policies.WAKE
+    assert decide(parent, nodes["1.2"], nodes) == policies.WAKE
 
 
 def test_sequence_spawns_the_next_step_after_a_success_and_wakes_after_a_failure():
     parent, nodes = family("sequence", ["done"], planned=[{"script": "c", "data": {}}])
-    assert policies.after_child_ended(parent, nodes["1.1"], nodes) == policies.NEXT_STEP
+    assert decide(parent, nodes["1.1"], nodes) == policies.NEXT_STEP
     parent, nodes = family("sequence", ["failed"], planned=[{"script": "c", "data": {}}])
-    assert policies.after_child_ended(parent, nodes["1.1"], nodes) == policies.WAKE
+    assert decide(parent, nodes["1.1"], nodes) == policies.WAKE
 
 
 def test_first_wins_on_the_first_success_and_wakes_only_when_all_failed():
     parent, nodes = family("first", ["running", "done"])
-    assert policies.after_child_ended(parent, nodes["1.2"], nodes) == policies.WIN
+    assert decide(parent, nodes["1.2"], nodes) == policies.WIN
     parent, nodes = family("first", ["failed", "running"])
-    assert policies.after_child_ended(parent, nodes["1.1"], nodes) == policies.WAIT
+    assert decide(parent, nodes["1.1"], nodes) == policies.WAIT
     parent, nodes = family("first", ["failed", "failed"])
-    assert policies.after_child_ended(parent, nodes["1.2"], nodes) == policies.WAKE
+    assert decide(parent, nodes["1.2"], nodes) == policies.WAKE
 
 
 def test_best_of_n_evaluates_two_or_more_successes_and_reports_only_the_pick():
     parent, nodes = family("best_of_n", ["done", "done", "failed"])
-    assert policies.after_child_ended(parent, nodes["1.3"], nodes) == policies.EVALUATE
+    assert decide(parent, nodes["1.3"], nodes) == policies.EVALUATE
     parent, nodes = family("best_of_n", ["done", "failed"])
-    assert policies.after_child_ended(parent, nodes["1.2"], nodes) == policies.WAKE
+    assert decide(parent, nodes["1.2"], nodes) == policies.WAKE
     parent, nodes = family("best_of_n", ["done", "done", "done"], evaluator_node="1.3", round=1)
     nodes["1.1"].output, nodes["1.2"].output, nodes["1.3"].output = "a", "b", {"best": 1}
     assert [r.output for r in policies.reports_for(parent, nodes)] == ["b"]

@@ -51,3 +51,28 @@ def test_state_rebuilt_from_history_matches_the_nodes_table_at_every_snapshot_in
     early = {n["id"]: n["status"] for n in state_at(engine.store, run_id, spawned)}
     assert early["1"] == "waiting"
     assert len(early) == 21 and all(early[f"1.{i}"] in ("pending", "running") for i in range(1, 21))
+
+
+def fan_out_with_a_question(ctx):
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("maybe_ask", i=i) for i in range(6)])
+    return [r.output for r in ctx.reports]
+
+
+def maybe_ask(ctx):
+    if ctx.data["i"] == 3 and ctx.answer is None:
+        return ctx.ask_human("go on?")
+    return ctx.answer or ctx.data["i"]
+
+
+def test_a_run_resumed_mid_fan_out_wakes_the_parent_when_the_last_child_ends(make_engine):
+    from swarm.human import PreparedAnswers
+
+    plugins = (script("fan_out", fan_out_with_a_question), script("maybe_ask", maybe_ask))
+    engine = make_engine(*plugins)
+    run_id, status = asyncio.run(engine.run("ask", script="fan_out"))
+    assert status == "awaiting_approval"  # five children done, one waiting for a person
+
+    resumed = make_engine(*plugins, human=PreparedAnswers({"1.4": "yes"}))
+    assert asyncio.run(resumed.drive(run_id)) == "done"
+    assert json.loads(resumed.store.run(run_id)["result"]) == [0, 1, 2, "yes", 4, 5]
