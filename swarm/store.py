@@ -163,6 +163,16 @@ class Batch:
         return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.calls)
 
 
+def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400) -> None:
+    """Many rows per statement: one step of SQLite per chunk instead of one per row, which matters
+    when hundreds of threads want the GIL back each time sqlite3 lets go of it."""
+    width = len(rows[0])
+    one = "(" + ",".join("?" * width) + ")"
+    for i in range(0, len(rows), chunk):
+        part = rows[i:i + chunk]
+        c.execute(f"{head} VALUES {','.join([one] * len(part))}", [v for row in part for v in row])
+
+
 class Checkpointer:
     """Copies the WAL back into the database file every `interval_s`, on its own connection and thread.
 
@@ -284,15 +294,11 @@ class Store:
                 [tuple(row[k] for k in cols) for row in batch.calls],
             )
         if batch.events:
-            c.executemany(
-                "INSERT INTO events (run_id, node_id, kind, at, state, detail) VALUES (?,?,?,?,?,?)", batch.events
-            )
+            _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, detail)", batch.events)
             last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
         if batch.nodes:
-            c.executemany(
-                "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state) VALUES (?,?,?,?,?,?)",
-                list(batch.nodes.values()),
-            )
+            _insert_rows(c, "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state)",
+                         list(batch.nodes.values()))
         if batch.approvals:
             c.executemany(
                 "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at) VALUES (?,?,?,?,?,?)",
