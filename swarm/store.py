@@ -346,9 +346,7 @@ class Store:
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self.lock:
-            cur = self.conn.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            return list(self.db.query(sql, params))
 
     def run(self, run_id: str) -> dict[str, Any]:
         rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
