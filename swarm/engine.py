@@ -56,8 +56,9 @@ class Engine:
 
     def release(self) -> None:
         self.active -= 1
-        for loop in self.loops:
-            loop.wake()
+        if self.active == self.config.run.concurrency - 1:  # was full: a loop may be waiting for this slot
+            for loop in self.loops:
+                loop.wake()
 
     def budgets(self, run: dict[str, Any]) -> dict[str, float]:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
