@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run")
     cancel.add_argument("--node", help="cancel only this node and everything under it")
     cancel.set_defaults(func=cmd_cancel)
+
+    sandbox = sub.add_parser("sandbox", help="run code through the configured sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="COMMAND", required=True)
+    sexec = sandbox_sub.add_parser("exec", help="run a Python file in the sandbox and print its result")
+    sexec.add_argument("file", metavar="FILE.py")
+    sexec.add_argument("--json", action="store_true", help='print {"ok", "output", "logs", "error"} as JSON')
+    sexec.add_argument("--allow-import", nargs="+", action="extend", default=[], metavar="MODULE",
+                       help="widen the import allowlist for this call (the process layer still holds)")
+    sexec.set_defaults(func=cmd_sandbox_exec)
     return p
 
 
@@ -319,6 +328,28 @@ def cmd_cancel(args) -> int:
         outcome, f"run {run['id']} already ended ({outcome})"))
     engine.close()
     return 0
+
+
+def cmd_sandbox_exec(args) -> int:
+    from swarm.sandbox import Sandbox
+
+    cfg = _config(args)
+    try:
+        code = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SwarmError(f"cannot read {args.file} ({exc.strerror if isinstance(exc, OSError) else exc}); pass a Python file")
+    with Sandbox(cfg.sandbox, cfg.python.authorized_imports, pool_size=0) as sandbox:
+        result = sandbox.run(code, allow_imports=args.allow_import)
+    if args.json:
+        print(json.dumps({k: getattr(result, k) for k in ("ok", "output", "logs", "error")}, ensure_ascii=False))
+    else:
+        if result.logs:
+            print(result.logs, end="" if result.logs.endswith("\n") else "\n")
+        if result.ok:
+            print(_result_text(result.output) if result.output is not None else "", end="\n" if result.output is not None else "")
+        else:
+            print(f"swarm: error: {_one_line(result.error)}", file=sys.stderr)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

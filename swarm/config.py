@@ -43,11 +43,27 @@ class PythonSettings:
 
 
 @dataclass
+class SandboxSettings:
+    layer: str = "process"
+    pool_size: int = 2
+    timeout_s: float = 10.0
+    cpu_s: int = 10
+    memory_mb: int = 512
+    file_size_mb: int = 16
+    open_files: int = 64
+    processes: int = 64
+    output_chars: int = 100_000
+    bwrap: str = "bwrap"
+    docker_image: str = "swarm-sandbox:latest"
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     python: PythonSettings = field(default_factory=PythonSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -63,7 +79,8 @@ class Config:
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 
-SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings}
+SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
+            "sandbox": SandboxSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -212,6 +229,13 @@ def _check(cfg: Config) -> None:
     if cfg.store.synchronous.upper() not in SYNCHRONOUS:
         problems.append((f"[store].synchronous must be one of {', '.join(SYNCHRONOUS)} (got {cfg.store.synchronous!r})",
                          "SWARM_STORE_SYNCHRONOUS"))
+    if cfg.sandbox.layer not in ("process", "docker"):
+        problems.append((f'[sandbox].layer must be "process" or "docker" (got {cfg.sandbox.layer!r})', "SWARM_SANDBOX_LAYER"))
+    for key in ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"):
+        if getattr(cfg.sandbox, key) < 1:
+            problems.append((f"[sandbox].{key} must be 1 or more (got {getattr(cfg.sandbox, key)})", f"SWARM_SANDBOX_{key.upper()}"))
+    if cfg.sandbox.timeout_s <= 0:
+        problems.append((f"[sandbox].timeout_s must be more than 0 (got {cfg.sandbox.timeout_s:g})", "SWARM_SANDBOX_TIMEOUT_S"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from swarm.engine import Engine
     from swarm.model import Reply
     from swarm.node import TaskNode
-    from swarm.python_runner import PythonResult
+    from swarm.sandbox import SandboxResult
 
 
 class NodeContext:
@@ -168,17 +168,16 @@ class NodeContext:
         """The swarm's memory: `add(text, key=None)`, `get(key)`, `search(text, limit=5)`."""
         return self._engine.memory
 
-    def run_python(self, code: str, imports: list[str] | None = None) -> PythonResult:
-        """Run model-written Python; returns `PythonResult(ok, output, logs, error)`.
+    def run_python(self, code: str, imports: list[str] | None = None) -> SandboxResult:
+        """Run model-written Python in the sandbox; returns `SandboxResult(ok, output, logs, error, limit)`.
 
-        `imports` may only narrow what [python].authorized_imports allows.
+        `imports` may only narrow what [python].authorized_imports allows. The swarm's tools
+        (`ctx.tools`) are callable from the code; they run outside the sandbox.
         """
-        from swarm.python_runner import run_code  # smolagents loads only when code runs
-
         self._check_cancelled()
         allowed = self._engine.config.python.authorized_imports
         chosen = [i for i in (imports or allowed) if i in allowed]
-        return run_code(code, chosen, self.tools)
+        return self._engine.sandbox().run(code, imports=chosen, tools=self.tools)
 
     def log(self, message: str) -> None:
         """Add a line to this execution's log (kept in the history)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -38,13 +39,26 @@ class Engine:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         self.active = 0
         self.loops: set[RunLoop] = set()
+        self._sandbox = None
+        self._sandbox_lock = threading.Lock()
 
     def model(self):
         """The model client, started on first use (a scripted server starts here too)."""
         return self.endpoint.client()
 
+    def sandbox(self):
+        """The sandbox that runs model-written Python, started on first use (its warm pool too)."""
+        with self._sandbox_lock:
+            if self._sandbox is None:
+                from swarm.sandbox import Sandbox
+
+                self._sandbox = Sandbox(self.config.sandbox, self.config.python.authorized_imports)
+            return self._sandbox
+
     def close(self) -> None:
         self.pool.shutdown()
+        if self._sandbox is not None:
+            self._sandbox.close()
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()

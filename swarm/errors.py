@@ -74,3 +74,9 @@ class NodeCancelled(SwarmError):
 
 class RunNotResumable(SwarmError):
     exit_code = 2
+
+
+class SandboxUnavailable(SwarmError):
+    """The isolation layer that [sandbox].layer asks for cannot run here; untrusted code is refused."""
+
+    exit_code = 2
