@@ -230,3 +230,10 @@ def test_cli_exec_says_which_limit_was_hit(tmp_path):
 
     assert done.returncode == 1
     assert json.loads(done.stdout)["error"].startswith("timeout:")
+
+
+def test_a_layer_that_cannot_run_is_refused_never_replaced_by_a_weaker_one():
+    with pytest.raises(SandboxUnavailable) as err:
+        Sandbox(SandboxSettings(layer="docker"))
+
+    assert '[sandbox].layer = "process"' in str(err.value)
