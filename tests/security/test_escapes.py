@@ -1,0 +1,95 @@
+"""Escape and exhaustion attempts against `swarm sandbox exec`: none gets out, all return in time, none leaves a process.
+
+Each file in attempts/ runs twice through the real CLI: as is (AST layer and process layer),
+and with --allow-import os socket subprocess sys io builtins (the process layer alone, as if the
+AST layer had been escaped). Add an attempt by dropping a file into attempts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sandbox_harness import (
+    ATTEMPTS_DIR,
+    ATTEMPT_TIMEOUT_S,
+    MARGIN_S,
+    OUTPUT_LIMIT,
+    PROCESS_LAYER_IMPORTS,
+    kill_marked,
+    leftover_processes,
+    sandbox_exec,
+)
+
+ATTEMPTS = sorted(p.stem for p in ATTEMPTS_DIR.glob("*.py"))
+LAYERS = {"as-is": [], "process-layer": PROCESS_LAYER_IMPORTS}
+
+
+def assert_contained(result, canaries) -> None:
+    """The attempt got nowhere: the CLI answered in time, with the contract's JSON, and touched nothing."""
+    assert not result.timed_out, f"the CLI did not return within its call limit:\n{result.stderr[-2000:]}"
+    left = leftover_processes(canaries.run_marker)
+    if left:
+        kill_marked(canaries.run_marker)
+    problems = canaries.violations(result.text) + [f"process left behind: {pid} {cmd}" for pid, cmd in left]
+    assert not problems, "the attempt escaped:\n" + "\n".join(problems)
+    assert result.elapsed < ATTEMPT_TIMEOUT_S + MARGIN_S, f"took {result.elapsed:.1f} s"
+    assert len(result.stdout) + len(result.stderr) < OUTPUT_LIMIT, "output was not capped"
+    reply = result.json
+    assert reply is not None and {"ok", "output", "logs", "error"} <= reply.keys(), (
+        f"not the `--json` contract (exit {result.returncode}):\n{result.stdout[:500]}\n{result.stderr[-1500:]}"
+    )
+    assert result.returncode == (0 if reply["ok"] else 1)
+
+
+@pytest.mark.parametrize("layers", LAYERS)
+@pytest.mark.parametrize("attempt", ATTEMPTS)
+def test_attempt_is_contained(attempt, layers, run_attempt, canaries):
+    result = run_attempt(attempt, LAYERS[layers])
+    assert_contained(result, canaries)
+
+
+def test_the_canaries_catch_an_unsandboxed_payload(canaries):
+    """The detector itself works: the payload every attempt aims for, run on the host, trips every canary."""
+    prologue = canaries.prologue()
+    scope: dict = {}
+    exec(prologue, scope)  # our own constants
+    proc = subprocess.run(scope["PAYLOAD_ARGV"], env={**os.environ, **canaries.env}, capture_output=True, text=True)
+    deadline = time.monotonic() + 5
+    while len(canaries.listener.contacts) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    problems = "\n".join(canaries.violations(proc.stdout))
+    for value in canaries.secret_values:
+        assert value in proc.stdout
+    assert "tcp connection" in problems and "udp datagram" in problems
+    for marker in canaries.marker_paths:
+        assert f"marker created: {marker}" in problems
+
+
+def test_a_trivial_file_runs(tmp_path):
+    """The harness is not vacuous: a harmless file succeeds with its output."""
+    path = tmp_path / "trivial.py"
+    path.write_text("print('hello')\n6 * 7\n")
+    result = sandbox_exec(path)
+    assert result.json is not None, f"exit {result.returncode}:\n{result.stdout[:500]}\n{result.stderr[-1500:]}"
+    assert result.json["ok"] is True and result.json["output"] == 42 and "hello" in result.json["logs"]
+    assert result.returncode == 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_survives(tmp_path_factory, daemon_stand_in):
+    """After all the attempts of this module: the host can still fork, the daemon lives, the sandbox works."""
+    free_before = shutil.disk_usage("/tmp").free
+    yield
+    assert subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, timeout=30).stdout == b"1\n"
+    assert daemon_stand_in.poll() is None, "the daemon stand-in died"
+    path = tmp_path_factory.mktemp("after") / "trivial.py"
+    path.write_text("1 + 1\n")
+    result = sandbox_exec(path)
+    assert result.json is not None and result.json["ok"] is True and result.json["output"] == 2, result.text[-1500:]
+    assert shutil.disk_usage("/tmp").free > free_before - 2**30, "an attempt left a gigabyte or more on disk"
