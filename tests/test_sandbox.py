@@ -156,8 +156,18 @@ def test_files_outside_the_workspace_are_not_readable(sandbox, where):
     result = run_os(sandbox, code)
 
     assert result.ok, result.error
-    # At most the folders that hold the Python runtime (read-only) show through: a pyenv, a venv.
-    assert set(result.output or []) <= {".pyenv", ".venv"}
+    # At most the folders on the way to the Python runtime (read-only) show through: a pyenv, a venv.
+    assert set(result.output or []) <= runtime_steps_under(where)
+
+
+def runtime_steps_under(folder: str) -> set[str]:
+    """Names directly under `folder` that lead to the interpreter or the venv (wherever the checkout is)."""
+    steps = {".pyenv", ".venv"}
+    for root in {sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)}:
+        relative = os.path.relpath(root, folder)
+        if not relative.startswith(".."):
+            steps.add(relative.split(os.sep)[0])
+    return steps
 
 
 def test_a_secret_file_in_the_project_folder_cannot_be_opened(sandbox):
