@@ -19,7 +19,7 @@ Scripts:
 
 Reply with JSON: {{"script": "<name>", "data": {{extra input the script needs, if any}}, "reason": "..."}}"""
 
-NOT_ROUTABLE = {"route"}
+NOT_ROUTABLE = {"route", "fix_tool"}  # fix_tool only makes sense as make_tool's child
 
 
 def execute(ctx):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -14,7 +16,7 @@ from swarm.errors import SwarmError, UnknownScript
 from swarm.plugin import NodeScript
 
 BUILTIN_PACKAGE = "node_scripts"
-ENTRY_POINT_GROUP = "swarm"
+ENTRY_POINT_GROUPS = ("swarm", "swarm.plugins")  # "swarm.plugins" is the documented one; "swarm" kept for older plugins
 
 
 class Catalogue:
@@ -28,7 +30,8 @@ class Catalogue:
             for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
                 self.pm.register(importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}"), name=f"builtin:{info.name}")
         if entry_points:
-            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            for group in ENTRY_POINT_GROUPS:
+                self.pm.load_setuptools_entrypoints(group)
         self._refresh()
 
     def register(self, plugin: ModuleType | object, name: str | None = None) -> list[str]:
@@ -42,6 +45,29 @@ class Catalogue:
             self._refresh()
             raise
         return sorted(set(self.scripts) - before)
+
+    def load_folder(self, folder: Path) -> list[str]:
+        """Import every .py file of a plugins folder (written by people, trusted like an installed package) and register it."""
+        if not Path(folder).is_dir():
+            raise SwarmError(f"the plugins folder {folder} does not exist; create it, or set [toolsmith].plugins_folder = \"\"")
+        added: list[str] = []
+        for path in sorted(Path(folder).glob("*.py")):
+            name = f"plugins_folder:{path.stem}"
+            if self.pm.has_plugin(name):
+                continue
+            spec = importlib.util.spec_from_file_location(f"swarm_plugins_folder.{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                raise SwarmError(f"the plugin {path} failed to import ({type(exc).__name__}: {exc}); fix it or remove it "
+                                 "from [toolsmith].plugins_folder") from exc
+            added += self.register(module, name=name)
+        return added
+
+    def refresh(self) -> None:
+        """Ask every plugin again for its scripts and tools (a plugin's offer may have changed, e.g. generated ones)."""
+        self._refresh()
 
     def _refresh(self) -> None:
         scripts: dict[str, NodeScript] = {}

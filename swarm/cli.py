@@ -96,6 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     sexec.add_argument("--allow-import", nargs="+", action="extend", default=[], metavar="MODULE",
                        help="widen the import allowlist for this call (the process layer still holds)")
     sexec.set_defaults(func=cmd_sandbox_exec)
+
+    scripts = sub.add_parser("scripts", help="list, show, test, disable, enable or roll back node scripts and tools")
+    scripts_sub = scripts.add_subparsers(dest="scripts_command", metavar="COMMAND", required=True)
+    slist = scripts_sub.add_parser("list", help="every script and tool: built-in, plugin or generated")
+    slist.add_argument("--json", action="store_true")
+    slist.set_defaults(func=cmd_scripts_list)
+    for name, helptext in (("show", "a generated script's metadata and code"),
+                           ("test", "re-run a generated script's stored tests in the sandbox"),
+                           ("disable", "stop offering and registering a generated script"),
+                           ("enable", "offer and register a disabled generated script again"),
+                           ("rollback", "make the previously active version active again")):
+        cmd = scripts_sub.add_parser(name, help=helptext)
+        cmd.add_argument("name")
+        if name in ("show", "test"):
+            cmd.add_argument("--version", type=int, help="this version instead of the active one")
+        cmd.set_defaults(func=cmd_scripts)
     return p
 
 
@@ -350,6 +366,48 @@ def cmd_sandbox_exec(args) -> int:
         else:
             print(f"swarm: error: {_one_line(result.error)}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def cmd_scripts_list(args) -> int:
+    from swarm.toolsmith import Toolsmith
+
+    smith = Toolsmith.standalone(_config(args))
+    rows = smith.listing()
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for r in rows:
+        state = " disabled" if r["disabled"] else ""
+        print(f"{r['name']:<20} {r['kind']:<6} {r['origin']:<9} {r['version'] or '-':<12}{state:<9} {r['description'][:90]}")
+    return 0
+
+
+def cmd_scripts(args) -> int:
+    from swarm.toolsmith import Toolsmith
+
+    smith = Toolsmith.standalone(_config(args))
+    library, name, command = smith.library, args.name, args.scripts_command
+    if command == "show":
+        g = library.get(name, args.version)
+        print(json.dumps({**g.meta, "state": library.state(name), "versions": library.versions(name)}, indent=2, ensure_ascii=False))
+        print(f"\n# {g.path / 'code.py'}\n{g.code}", end="" if g.code.endswith("\n") else "\n")
+    elif command == "test":
+        g = library.get(name, args.version)
+        try:
+            failures = smith.test(name, args.version, smith.catalogue.tools)
+        finally:
+            smith.close()
+        for failure in failures:
+            print(f"FAIL {failure}")
+        print(f"{name} v{g.version}: " + (f"{len(failures)} problem(s)" if failures else f"{len(g.meta['tests'])} test(s) passed"))
+        return 1 if failures else 0
+    elif command in ("disable", "enable"):
+        smith.disable(name, command == "disable")
+        print(f"{name} {command}d" + ("; route will not offer it and it is not registered" if command == "disable" else ""))
+    elif command == "rollback":
+        version = smith.rollback(name)
+        print(f"{name}: v{version} is active again")
+    return 0
 
 
 if __name__ == "__main__":

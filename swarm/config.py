@@ -58,12 +58,21 @@ class SandboxSettings:
 
 
 @dataclass
+class ToolsmithSettings:
+    folder: str = "node_scripts/generated"
+    max_attempts: int = 3
+    require_approval: bool = False
+    plugins_folder: str = ""
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     python: PythonSettings = field(default_factory=PythonSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -80,7 +89,7 @@ class Config:
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
-            "sandbox": SandboxSettings}
+            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -146,6 +155,7 @@ def _set(cfg: Config, section: str, key: str, value, where: str, from_env: bool)
 
 # What each annotation of the settings dataclasses accepts, in words for error messages.
 KINDS = {
+    "bool": "true or false",
     "int": "a whole number",
     "float": "a number",
     "str": "a string",
@@ -165,6 +175,10 @@ def _coerce(value, f: dataclasses.Field, where: str, from_env: bool, fix: str):
             value = _parse_env(value, kind)
         except ValueError:
             raise bad from None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad
+        return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
@@ -196,7 +210,12 @@ def _coerce(value, f: dataclasses.Field, where: str, from_env: bool, fix: str):
 
 
 def _parse_env(text: str, kind: str):
-    """Environment values are text: numbers as usual, lists comma-separated, tables as JSON."""
+    """Environment values are text: numbers as usual, true/false, lists comma-separated, tables as JSON."""
+    if kind == "bool":
+        flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.strip().lower() not in flags:
+            raise ValueError(text)
+        return flags[text.strip().lower()]
     if kind == "int":
         return int(text)
     if kind == "float":
@@ -236,6 +255,9 @@ def _check(cfg: Config) -> None:
             problems.append((f"[sandbox].{key} must be 1 or more (got {getattr(cfg.sandbox, key)})", f"SWARM_SANDBOX_{key.upper()}"))
     if cfg.sandbox.timeout_s <= 0:
         problems.append((f"[sandbox].timeout_s must be more than 0 (got {cfg.sandbox.timeout_s:g})", "SWARM_SANDBOX_TIMEOUT_S"))
+    if cfg.toolsmith.max_attempts < 1:
+        problems.append((f"[toolsmith].max_attempts must be 1 or more (got {cfg.toolsmith.max_attempts})",
+                         "SWARM_TOOLSMITH_MAX_ATTEMPTS"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

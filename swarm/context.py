@@ -179,6 +179,11 @@ class NodeContext:
         chosen = [i for i in (imports or allowed) if i in allowed]
         return self._engine.sandbox().run(code, imports=chosen, tools=self.tools)
 
+    @property
+    def toolsmith(self):
+        """The swarm's self-extension (`swarm.toolsmith.Toolsmith`): test, save and register generated scripts and tools."""
+        return self._engine.toolsmith
+
     def log(self, message: str) -> None:
         """Add a line to this execution's log (kept in the history)."""
         self.logs.append(str(message))

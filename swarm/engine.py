@@ -41,6 +41,18 @@ class Engine:
         self.loops: set[RunLoop] = set()
         self._sandbox = None
         self._sandbox_lock = threading.Lock()
+        self.toolsmith = self._attach_plugins()
+
+    def _attach_plugins(self):
+        """The plugins that depend on the configuration: the plugins folder, and the generated scripts and tools."""
+        from swarm.toolsmith import PLUGIN_NAME, GeneratedPlugin, Toolsmith
+
+        if self.config.toolsmith.plugins_folder:
+            self.catalogue.load_folder(self.config.path(self.config.toolsmith.plugins_folder))
+        toolsmith = Toolsmith(self.config, self.sandbox, self.catalogue)
+        if not self.catalogue.pm.has_plugin(PLUGIN_NAME):
+            self.catalogue.register(GeneratedPlugin(toolsmith), name=PLUGIN_NAME)
+        return toolsmith
 
     def model(self):
         """The model client, started on first use (a scripted server starts here too)."""

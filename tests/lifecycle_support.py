@@ -61,6 +61,7 @@ def make_engine(tmp_path: Path, scripted_model) -> Iterator[Callable[..., Engine
         env = {
             "SWARM_STORE": str(tmp_path / "swarm.db"),
             "SWARM_MODEL_MAX_RETRIES": "0",  # a dropped slow request must not keep a worker thread busy
+            "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"),  # never the checkout's node_scripts/generated
         }
         if isinstance(model, str):
             env["SWARM_MODEL"] = model

@@ -17,9 +17,12 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     result,
     run,
 )
+from node_scripts.route import NOT_ROUTABLE
+from swarm.catalogue import Catalogue
 from swarm.human import PreparedAnswers
 
-BUILTINS = ["ask_human", "break_down_goal", "review", "run_python", "write_python", "write_text"]
+# Every built-in the route script may offer: all of node_scripts/ but route itself and make_tool's fix_tool.
+BUILTINS = sorted(set(Catalogue(entry_points=False).scripts) - NOT_ROUTABLE)
 
 
 def prompts(engine, run_id: str, node_id: str) -> list[str]:

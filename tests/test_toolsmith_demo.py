@@ -1,0 +1,28 @@
+"""The toolsmith example of the README runs end to end: write, fail, fix, register, then reuse in a second goal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not any((Path(p) / "bwrap").exists() for p in os.environ.get("PATH", "").split(":")),
+                                reason="bubblewrap is not installed")
+
+
+def test_the_toolsmith_demo_writes_a_script_once_and_reuses_it(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "toolsmith_demo.py"), "--folder", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.split("goal: ")[1:3]
+    assert "nodes: route -> make_tool -> fix_tool" in first and '"registered": true' in first
+    assert "nodes: route -> slugify\n" in second and '"slug": "hello-swarm-world"' in second
+    generated = tmp_path / "generated" / "slugify"
+    assert sorted(p.name for p in generated.iterdir()) == ["state.json", "v1"]  # written once, not again
+    assert json.loads((generated / "state.json").read_text())["active"] == 1
