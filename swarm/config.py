@@ -54,7 +54,8 @@ class SandboxSettings:
     processes: int = 64
     output_chars: int = 100_000
     bwrap: str = "bwrap"
-    docker_image: str = "swarm-sandbox:latest"
+    docker_image: str = "swarm-sandbox:local"
+    docker_cpus: float = 1.0
 
 
 @dataclass

@@ -242,7 +242,8 @@ def test_cli_exec_says_which_limit_was_hit(tmp_path):
     assert json.loads(done.stdout)["error"].startswith("timeout:")
 
 
-def test_a_layer_that_cannot_run_is_refused_never_replaced_by_a_weaker_one():
+def test_a_layer_that_cannot_run_is_refused_never_replaced_by_a_weaker_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # the docker layer, with no engine
     with pytest.raises(SandboxUnavailable) as err:
         Sandbox(SandboxSettings(layer="docker"))
 

@@ -31,7 +31,7 @@ class Sandbox:
         elif settings.layer == "docker":
             from swarm.sandbox.docker_layer import DockerLayer
 
-            self.layer = DockerLayer(settings)
+            self.layer = DockerLayer(settings, settings.pool_size if pool_size is None else pool_size)
         else:
             raise SandboxUnavailable(f"unknown [sandbox].layer {settings.layer!r}; use one of {', '.join(LAYERS)}")
 

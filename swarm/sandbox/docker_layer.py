@@ -1,13 +1,319 @@
-"""The Docker layer, chosen with [sandbox].layer = "docker": not built yet, so it refuses, never falls back."""
+"""The Docker layer, chosen with [sandbox].layer = "docker": each execution in a fresh container, taken warm from a pool.
+
+The container runs the same worker (worker.py, same JSON-lines protocol) with the host's own
+Python, bind-mounted read-only like the bubblewrap layer does, over a nearly empty local image
+(docker_image). It has no network, a read-only root, memory/CPU/pids limits, no capabilities,
+runs as nobody, and sees one writable folder: its workspace at /workspace. If the engine or the
+image is missing the layer refuses; it never falls back to less isolation.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
 from swarm.errors import SandboxUnavailable
+from swarm.sandbox import bwrap
+from swarm.sandbox.docker_image import ensure_image
+from swarm.sandbox.pool import WarmPool
+from swarm.sandbox.result import SandboxResult
+from swarm.sandbox.worker_process import BOOT_TIMEOUT_S, _TOO_LONG, _call_tool, scratch_root
+
+LABEL = "swarm.sandbox"
+OWNER_LABEL = "swarm.sandbox.owner"  # "hostname:pid" of the process that started the container
+FIX = 'start the engine (e.g. `dockerd &`, as root) or set [sandbox].layer = "process" in swarm.toml'
+
+
+def connect():
+    """A client of the Docker engine that answered a ping; SandboxUnavailable saying how to fix it otherwise."""
+    try:
+        import docker
+    except ImportError:
+        raise SandboxUnavailable(f"the docker layer needs the `docker` Python package (pip install docker); or {FIX}") from None
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # docker raises DockerException, requests errors or OSError, depending on the failure
+        detail = " ".join(str(exc).split())[:200]
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise SandboxUnavailable(f"the Docker engine at {where} does not answer ({detail}); {FIX}") from None
+    return client
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def mounts() -> list:
+    """Read-only binds of the system libraries and the Python runtime, at the paths they have on the host."""
+    from docker.types import Mount
+
+    out, targets = [], []
+    for path in sorted(set(bwrap.SYSTEM_LIBRARIES) | set(bwrap.runtime_paths()), key=lambda p: (p.count("/"), p)):
+        if not os.path.exists(path) or any(bwrap._inside(path, t) for t in targets):
+            continue
+        out.append(Mount(path, os.path.realpath(path), type="bind", read_only=True))
+        targets.append(path)
+    out.append(Mount(bwrap.WORKER_IN_SANDBOX, str(Path(bwrap.__file__).with_name("worker.py")), type="bind", read_only=True))
+    return out
+
+
+def remove_orphans(client) -> int:
+    """Remove containers of ours whose starting process on this host is gone (e.g. killed); how many."""
+    removed = 0
+    host = socket.gethostname()
+    try:  # the low-level list: the high-level one inspects each container and fails if one goes meanwhile
+        found = client.api.containers(all=True, filters={"label": LABEL})
+    except Exception:
+        return 0
+    for container in found:
+        name, _, pid = (container.get("Labels") or {}).get(OWNER_LABEL, "").rpartition(":")
+        if name == host and pid.isdigit() and not _alive(int(pid)):
+            try:
+                client.api.remove_container(container["Id"], force=True)
+                removed += 1
+            except Exception:  # removed by someone else meanwhile
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 class DockerLayer:
-    def __init__(self, settings):
-        raise SandboxUnavailable(
-            'the sandbox\'s docker layer is not available in this version; set [sandbox].layer = "process" '
-            "in swarm.toml (bubblewrap) to run code"
+    def __init__(self, settings, pool_size: int = 0):
+        self.settings = settings
+        self.client = connect()
+        ensure_image(self.client, settings.docker_image)
+        remove_orphans(self.client)
+        self.mounts = mounts()
+        self.pool = WarmPool(lambda: ContainerWorker(self), pool_size)
+
+    def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
+        worker = self.pool.take()
+        try:
+            worker.wait_ready()
+            return worker.run(request, tools, timeout_s)
+        finally:
+            self.pool.discard(worker)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.client.close()
+
+    def options(self) -> dict[str, Any]:
+        """Everything docker is told about a container, but its command."""
+        s = self.settings
+        return dict(
+            user=f"{bwrap.NOBODY}:{bwrap.NOBODY}", network_mode="none", read_only=True, hostname="sandbox",
+            mem_limit=f"{s.memory_mb}m", memswap_limit=f"{s.memory_mb}m", nano_cpus=int(s.docker_cpus * 1e9),
+            pids_limit=s.processes, cap_drop=["ALL"], security_opt=["no-new-privileges"], ipc_mode="private",
+            mounts=self.mounts, tmpfs={"/tmp": "rw,nosuid,nodev,noexec,size=16m"}, working_dir="/workspace",
+            environment={"PATH": "/usr/bin:/bin", "HOME": "/workspace", "TMPDIR": "/workspace", "LANG": "C.UTF-8"},
+            labels={LABEL: "1", OWNER_LABEL: owner()}, stdin_open=True, tty=False,  # not detached: StdinOnce, so the container ends when we hang up
         )
+
+
+class ContainerWorker:
+    """A started container waiting for its one request; `run` holds the conversation, then it is removed.
+
+    The conversation goes over the container's attached stdin/stdout; Docker multiplexes stdout
+    and stderr on that socket in frames (8-byte header: stream, 0, 0, 0, length).
+    """
+
+    def __init__(self, layer: DockerLayer):
+        import docker.errors
+
+        self.settings = settings = layer.settings
+        self.workspace = Path(tempfile.mkdtemp(prefix="d-", dir=scratch_root())) / "workspace"
+        self.workspace.mkdir()
+        if os.geteuid() == 0:
+            os.chown(self.workspace, bwrap.NOBODY, bwrap.NOBODY)
+        else:
+            self.workspace.chmod(0o777)  # nobody in the container must write; its parent is ours alone (0700)
+        config = {"uid": None, "gid": None, "site": bwrap.site_packages(),
+                  "limits": {k: getattr(settings, k) for k in
+                             ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars")}}
+        command = [os.path.realpath(sys.executable), "-I", "-S", "-B", bwrap.WORKER_IN_SANDBOX, json.dumps(config)]
+        from docker.types import Mount
+
+        options = layer.options()
+        options["mounts"] = [*options["mounts"], Mount("/workspace", str(self.workspace), type="bind")]
+        self.container = None
+        self._response = None
+        try:
+            self.container = layer.client.containers.create(settings.docker_image, command, **options)
+            self._response = layer.client.api.attach_socket(
+                self.container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self.container.start()
+        except docker.errors.DockerException as exc:
+            self.dispose()
+            detail = " ".join(str(exc).split())[:300]
+            raise SandboxUnavailable(f"the docker layer could not start a container of {settings.docker_image} "
+                                     f"({detail}); {FIX}") from None
+        self.sock: socket.socket = getattr(self._response, "_sock", self._response)
+        self.sock.setblocking(False)
+        self.max_line = settings.output_chars * 8 + 65536
+        self._frames = bytearray()  # raw bytes from the socket, not yet split into frames
+        self._buffer = bytearray()  # the worker's stdout: JSON lines
+        self._stderr = bytearray()
+        self._eof = False
+        self._killed = False
+        self._booted = False
+
+    # --- the conversation ------------------------------------------------------------------
+
+    def wait_ready(self) -> None:
+        if self._booted:
+            return
+        message = self._receive(time.monotonic() + BOOT_TIMEOUT_S)
+        if not isinstance(message, dict) or not message.get("ready"):
+            self.kill()
+            detail = " ".join(self._stderr.decode(errors="replace").split())[-500:] or "no output"
+            raise SandboxUnavailable(f"the sandbox worker did not start in its container ({detail}); "
+                                     f"check `docker run --rm {self.settings.docker_image}` works, or {FIX}")
+        self._booted = True
+
+    def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
+        deadline = time.monotonic() + timeout_s
+        if not self._send(request, deadline):
+            return self._ended(timeout_s)
+        while True:
+            message = self._receive(deadline)
+            if message == "too long":
+                self.kill()
+                return SandboxResult(False, None, "", _TOO_LONG.format(self.max_line), "output")
+            if not isinstance(message, dict):
+                return self._ended(timeout_s)
+            if "tool_call" in message:
+                if not self._send(_call_tool(tools, message), deadline):
+                    return self._ended(timeout_s)
+                continue
+            return SandboxResult(bool(message.get("ok")), message.get("output"), str(message.get("logs") or ""),
+                                 message.get("error"), message.get("limit"))
+
+    def _ended(self, timeout_s: float) -> SandboxResult:
+        """The worker stopped answering: killed at the deadline, or ended by a limit."""
+        state = self._state() if self._eof else None
+        if state is None:
+            self.kill()
+            return SandboxResult(False, None, "", f"timeout: the code ran longer than {timeout_s:g}s and was killed; "
+                                 "raise [sandbox].timeout_s or make it faster", "timeout")
+        status = state.get("ExitCode", 0)
+        if state.get("OOMKilled"):
+            return SandboxResult(False, None, "", f"memory: the code needed more than {self.settings.memory_mb} MB "
+                                 "and was killed; raise [sandbox].memory_mb or use less", "memory")
+        signum = status - 128 if status > 128 else 0
+        if signum in (signal.SIGXCPU, signal.SIGKILL):
+            return SandboxResult(False, None, "", f"cpu: the code used more than {self.settings.cpu_s} CPU seconds "
+                                 "and was killed; raise [sandbox].cpu_s or make it faster", "cpu")
+        if signum:
+            return SandboxResult(False, None, "", f"the sandboxed process was killed by {signal.Signals(signum).name}", None)
+        return SandboxResult(False, None, "", f"the sandboxed process exited with status {status} before it answered", None)
+
+    def _state(self) -> dict | None:
+        """The container's State once it has stopped (a few seconds at most), else None."""
+        try:
+            self.container.wait(timeout=5)
+            self.container.reload()
+            return self.container.attrs.get("State") or {}
+        except Exception:
+            return None
+
+    # --- JSON lines over the attach socket, with a deadline --------------------------------------
+
+    def _send(self, message: dict, deadline: float) -> bool:
+        data = memoryview(json.dumps(message).encode() + b"\n")
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.sock], [], left)[1]:
+                return False
+            try:
+                data = data[self.sock.send(data):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                return False
+        return True
+
+    def _receive(self, deadline: float) -> Any:
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > self.max_line:
+                return "too long"
+            if self._eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return None
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                continue
+            self._frames += chunk
+            self._split_frames()
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+    def _split_frames(self) -> None:
+        while len(self._frames) >= 8:
+            stream, size = self._frames[0], struct.unpack(">I", self._frames[4:8])[0]
+            if len(self._frames) < 8 + size:
+                return
+            payload = self._frames[8:8 + size]
+            del self._frames[:8 + size]
+            if stream == 1:
+                self._buffer += payload
+            elif stream == 2:
+                self._stderr = (self._stderr + payload)[-4096:]
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """SIGKILL the container: every process in it goes, it is a pid namespace of its own."""
+        if self._killed or self.container is None:
+            return
+        self._killed = True
+        try:
+            self.container.kill()
+        except Exception:  # already stopped
+            pass
+
+    def dispose(self) -> None:
+        """Make sure nothing is left: no container, no workspace, no open socket."""
+        for closing in (self._response, getattr(self, "sock", None)):
+            try:
+                closing.close()
+            except Exception:
+                pass
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except Exception:  # gone already
+                pass
+        shutil.rmtree(self.workspace.parent, ignore_errors=True)
