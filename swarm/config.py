@@ -25,6 +25,7 @@ class RunSettings:
     max_tokens: int = 2_000_000
     max_cost_usd: float = 5.0
     max_wall_s: float = 3600.0
+    workspaces_dir: str = "workspaces"
 
 
 @dataclass

@@ -6,13 +6,15 @@ Every public method here has an entry in api_docs/ (checked by a test).
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
-from swarm.node import AskHuman, Child, Report, Spawn, POLICIES
+from swarm.hybrid import ToolCall, parse_action
+from swarm.node import POLICIES, AskHuman, Child, Report, Spawn
 from swarm.store import dumps
+from swarm.workspace import Workspace
+from swarm.workspace import for_run as workspace_for_run
 
 if TYPE_CHECKING:
     from swarm.engine import Engine
@@ -39,6 +41,7 @@ class NodeContext:
         self._cancelled = False  # set by the loop's thread, read by the script's
         self._llm_used = False
         self._timer = None  # the loop's timeout handle for this execution
+        self._workspace = None
         self.node_id = node.id
         self.run_id = node.run_id
         self.script = node.script
@@ -160,8 +163,31 @@ class NodeContext:
 
     @property
     def tools(self) -> dict[str, Callable]:
-        """Tools from plugins, by name."""
-        return dict(self._engine.catalogue.tools)
+        """Tools by name: those of plugins, plus read_file/write_file/list_files confined to the run's workspace."""
+        return {**self._engine.catalogue.tools, **self.workspace.tools()}
+
+    @property
+    def workspace(self) -> Workspace:
+        """The run's own folder; the file tools can reach nothing outside it."""
+        if self._workspace is None:
+            self._workspace = workspace_for_run(self._engine.workspaces_dir, self.run_id)
+        return self._workspace
+
+    def act(self, reply: str) -> dict[str, Any]:
+        """Carry out a model reply that is one action (hybrid execution).
+
+        A direct tool call `{"tool": NAME, "args": {...}}` runs on the host (the fast path);
+        a ```python block runs in the sandbox with the same tools as proxies. Returns
+        {"mode": "tool", "tool", "result"} or {"mode": "python", "ok", "result", "logs", "error"}.
+        """
+        action = parse_action(reply)
+        if isinstance(action, ToolCall):
+            tools = self.tools
+            if action.tool not in tools:
+                raise SwarmError(f"the model called an unknown tool {action.tool!r}; tools: {', '.join(sorted(tools))}")
+            return {"mode": "tool", "tool": action.tool, "result": tools[action.tool](**action.args)}
+        result = self.run_python(action.code)
+        return {"mode": "python", "ok": result.ok, "result": result.output, "logs": result.logs, "error": result.error}
 
     @property
     def memory(self):

@@ -54,6 +54,12 @@ class Engine:
             self.catalogue.register(GeneratedPlugin(toolsmith), name=PLUGIN_NAME)
         return toolsmith
 
+    @property
+    def workspaces_dir(self) -> Path:
+        """Where run workspaces live: [run].workspaces_dir, relative to the store's folder."""
+        folder = Path(self.config.run.workspaces_dir).expanduser()
+        return folder if folder.is_absolute() else self.store.path.resolve().parent / folder
+
     def model(self):
         """The model client, started on first use (a scripted server starts here too)."""
         return self.endpoint.client()
