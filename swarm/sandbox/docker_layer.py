@@ -9,25 +9,22 @@ image is missing the layer refuses; it never falls back to less isolation.
 
 from __future__ import annotations
 
-import json
 import os
-import select
 import shutil
-import signal
 import socket
 import struct
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from swarm.errors import SandboxUnavailable
 from swarm.sandbox import bwrap
+from swarm.sandbox.conversation import Conversation, readable, worker_config
 from swarm.sandbox.docker_image import ensure_image
 from swarm.sandbox.pool import WarmPool
 from swarm.sandbox.result import SandboxResult
-from swarm.sandbox.worker_process import BOOT_TIMEOUT_S, _TOO_LONG, _call_tool, scratch_root
+from swarm.sandbox.worker_process import scratch_root
 
 LABEL = "swarm.sandbox"
 OWNER_LABEL = "swarm.sandbox.owner"  # "hostname:pid" of the process that started the container
@@ -107,12 +104,7 @@ class DockerLayer:
         self.pool = WarmPool(lambda: ContainerWorker(self), pool_size)
 
     def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
-        worker = self.pool.take()
-        try:
-            worker.wait_ready()
-            return worker.run(request, tools, timeout_s)
-        finally:
-            self.pool.discard(worker)
+        return self.pool.run(request, tools, timeout_s)
 
     def close(self) -> None:
         self.pool.close()
@@ -131,7 +123,7 @@ class DockerLayer:
         )
 
 
-class ContainerWorker:
+class ContainerWorker(Conversation):
     """A started container waiting for its one request; `run` holds the conversation, then it is removed.
 
     The conversation goes over the container's attached stdin/stdout; Docker multiplexes stdout
@@ -148,10 +140,7 @@ class ContainerWorker:
             os.chown(self.workspace, bwrap.NOBODY, bwrap.NOBODY)
         else:
             self.workspace.chmod(0o777)  # nobody in the container must write; its parent is ours alone (0700)
-        config = {"uid": None, "gid": None, "site": bwrap.site_packages(),
-                  "limits": {k: getattr(settings, k) for k in
-                             ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars")}}
-        command = [os.path.realpath(sys.executable), "-I", "-S", "-B", bwrap.WORKER_IN_SANDBOX, json.dumps(config)]
+        command = [os.path.realpath(sys.executable), "-I", "-S", "-B", bwrap.WORKER_IN_SANDBOX, worker_config(settings, None)]
         from docker.types import Mount
 
         options = layer.options()
@@ -170,6 +159,7 @@ class ContainerWorker:
                                      f"({detail}); {FIX}") from None
         self.sock: socket.socket = getattr(self._response, "_sock", self._response)
         self.sock.setblocking(False)
+        self._writer = self.sock
         self.max_line = settings.output_chars * 8 + 65536
         self._frames = bytearray()  # raw bytes from the socket, not yet split into frames
         self._buffer = bytearray()  # the worker's stdout: JSON lines
@@ -178,55 +168,23 @@ class ContainerWorker:
         self._killed = False
         self._booted = False
 
-    # --- the conversation ------------------------------------------------------------------
+    # --- boot and end -------------------------------------------------------------------------
 
-    def wait_ready(self) -> None:
-        if self._booted:
-            return
-        message = self._receive(time.monotonic() + BOOT_TIMEOUT_S)
-        if not isinstance(message, dict) or not message.get("ready"):
-            self.kill()
-            detail = " ".join(self._stderr.decode(errors="replace").split())[-500:] or "no output"
-            raise SandboxUnavailable(f"the sandbox worker did not start in its container ({detail}); "
-                                     f"check `docker run --rm {self.settings.docker_image}` works, or {FIX}")
-        self._booted = True
+    def _not_started(self) -> str:
+        detail = " ".join(self._stderr.decode(errors="replace").split())[-500:] or "no output"
+        return (f"the sandbox worker did not start in its container ({detail}); "
+                f"check `docker run --rm {self.settings.docker_image}` works, or {FIX}")
 
-    def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
-        deadline = time.monotonic() + timeout_s
-        if not self._send(request, deadline):
-            return self._ended(timeout_s)
-        while True:
-            message = self._receive(deadline)
-            if message == "too long":
-                self.kill()
-                return SandboxResult(False, None, "", _TOO_LONG.format(self.max_line), "output")
-            if not isinstance(message, dict):
-                return self._ended(timeout_s)
-            if "tool_call" in message:
-                if not self._send(_call_tool(tools, message), deadline):
-                    return self._ended(timeout_s)
-                continue
-            return SandboxResult(bool(message.get("ok")), message.get("output"), str(message.get("logs") or ""),
-                                 message.get("error"), message.get("limit"))
-
-    def _ended(self, timeout_s: float) -> SandboxResult:
-        """The worker stopped answering: killed at the deadline, or ended by a limit."""
+    def _exit_result(self) -> SandboxResult | None:
+        """None while the container runs; else how it ended, from its State (out of memory, a signal, a status)."""
         state = self._state() if self._eof else None
         if state is None:
-            self.kill()
-            return SandboxResult(False, None, "", f"timeout: the code ran longer than {timeout_s:g}s and was killed; "
-                                 "raise [sandbox].timeout_s or make it faster", "timeout")
+            return None
         status = state.get("ExitCode", 0)
         if state.get("OOMKilled"):
             return SandboxResult(False, None, "", f"memory: the code needed more than {self.settings.memory_mb} MB "
                                  "and was killed; raise [sandbox].memory_mb or use less", "memory")
-        signum = status - 128 if status > 128 else 0
-        if signum in (signal.SIGXCPU, signal.SIGKILL):
-            return SandboxResult(False, None, "", f"cpu: the code used more than {self.settings.cpu_s} CPU seconds "
-                                 "and was killed; raise [sandbox].cpu_s or make it faster", "cpu")
-        if signum:
-            return SandboxResult(False, None, "", f"the sandboxed process was killed by {signal.Signals(signum).name}", None)
-        return SandboxResult(False, None, "", f"the sandboxed process exited with status {status} before it answered", None)
+        return self._exited(status, status - 128 if status > 128 else 0)
 
     def _state(self) -> dict | None:
         """The container's State once it has stopped (a few seconds at most), else None."""
@@ -237,48 +195,31 @@ class ContainerWorker:
         except Exception:
             return None
 
-    # --- JSON lines over the attach socket, with a deadline --------------------------------------
+    # --- the attach socket --------------------------------------------------------------------
 
-    def _send(self, message: dict, deadline: float) -> bool:
-        data = memoryview(json.dumps(message).encode() + b"\n")
-        while data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [self.sock], [], left)[1]:
-                return False
-            try:
-                data = data[self.sock.send(data):]
-            except BlockingIOError:
-                continue
-            except OSError:
-                return False
-        return True
-
-    def _receive(self, deadline: float) -> Any:
-        while b"\n" not in self._buffer:
-            if len(self._buffer) > self.max_line:
-                return "too long"
-            if self._eof:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                return None
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._eof = True
-                continue
-            self._frames += chunk
-            self._split_frames()
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
+    def _write(self, data: memoryview) -> int | None:
         try:
-            return json.loads(line)
-        except ValueError:
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError:
             return None
+
+    def _read_more(self, deadline: float) -> bool:
+        if self._eof or not readable(self.sock, deadline):
+            return False
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._eof = True
+            return False
+        self._frames += chunk
+        self._split_frames()
+        return True
 
     def _split_frames(self) -> None:
         while len(self._frames) >= 8:

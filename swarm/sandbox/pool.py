@@ -7,7 +7,8 @@ import threading
 import time
 from typing import Callable
 
-from swarm.sandbox.worker_process import WorkerProcess
+from swarm.sandbox.conversation import Conversation
+from swarm.sandbox.result import SandboxResult
 
 
 class WarmPool:
@@ -18,10 +19,10 @@ class WarmPool:
     disposed of (killed, workspace removed) on a background thread, off the caller's path.
     """
 
-    def __init__(self, start: Callable[[], WorkerProcess], size: int):
+    def __init__(self, start: Callable[[], Conversation], size: int):
         self._start = start
         self.size = max(0, size)
-        self._ready: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[Conversation] = queue.SimpleQueue()
         self._used: queue.SimpleQueue = queue.SimpleQueue()
         self._booting: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -35,7 +36,7 @@ class WarmPool:
         for _ in range(self.size):
             self._boot()
 
-    def take(self) -> WorkerProcess:
+    def take(self) -> Conversation:
         """A booted worker if one is waiting (its replacement starts now), else a fresh one."""
         try:
             worker = self._ready.get_nowait()
@@ -44,7 +45,16 @@ class WarmPool:
         self._boot()
         return worker
 
-    def discard(self, worker: WorkerProcess) -> None:
+    def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
+        """Take a worker, hold its one conversation, and discard it, whatever happened."""
+        worker = self.take()
+        try:
+            worker.wait_ready()
+            return worker.run(request, tools, timeout_s)
+        finally:
+            self.discard(worker)
+
+    def discard(self, worker: Conversation) -> None:
         """A worker that served its request (or failed): dispose of it in the background."""
         self._used.put(worker)
 
@@ -89,7 +99,7 @@ class WarmPool:
                 self._booting.add(t)
             t.start()
 
-    def _wait_booted(self, worker: WorkerProcess | None) -> None:
+    def _wait_booted(self, worker: Conversation | None) -> None:
         if worker is not None:
             try:
                 worker.wait_ready()

@@ -25,12 +25,7 @@ class ProcessLayer:
         self.pool = WarmPool(lambda: WorkerProcess(settings, self.as_root), pool_size)
 
     def run(self, request: dict, tools: dict[str, Callable], timeout_s: float) -> SandboxResult:
-        worker = self.pool.take()
-        try:
-            worker.wait_ready()
-            return worker.run(request, tools, timeout_s)
-        finally:
-            self.pool.discard(worker)
+        return self.pool.run(request, tools, timeout_s)
 
     def close(self) -> None:
         self.pool.close()
