@@ -112,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("show", "test"):
             cmd.add_argument("--version", type=int, help="this version instead of the active one")
         cmd.set_defaults(func=cmd_scripts)
+
+    route = sub.add_parser("route", help="retrieve the scripts that fit a sub-goal; `route eval` measures retrieval",
+                           description="swarm route TEXT: the top-k scripts of the live catalogue for TEXT. "
+                                       "swarm route eval --catalogue FILE --queries FILE: recall@1/5/10 and latency "
+                                       "of retrieval over a catalogue file (a throw-away index).")
+    route.add_argument("text", nargs="+", help="the sub-goal, or `eval`")
+    route.add_argument("--top-k", type=int, help="candidates to return (default [retrieval].top_k)")
+    route.add_argument("--catalogue", help="eval: JSON lines {\"name\", \"description\"}")
+    route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
+    route.add_argument("--json", action="store_true", help="print JSON")
+    route.set_defaults(func=cmd_route)
     return p
 
 
@@ -407,6 +418,35 @@ def cmd_scripts(args) -> int:
     elif command == "rollback":
         version = smith.rollback(name)
         print(f"{name}: v{version} is active again")
+    return 0
+
+
+def cmd_route(args) -> int:
+    from swarm.retrieval import HybridIndex, make_embedder, run_eval
+
+    cfg = _config(args)
+    settings = cfg.retrieval
+    top_k = args.top_k or settings.top_k
+    if top_k < 1:
+        raise SwarmError(f"--top-k must be 1 or more (got {top_k})")
+    options = {"fusion": settings.fusion, "bm25_weight": settings.bm25_weight}
+    if args.text == ["eval"]:
+        if not args.catalogue or not args.queries:
+            raise SwarmError("swarm route eval needs --catalogue FILE.jsonl and --queries FILE.jsonl")
+        result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, **options)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
+        return 0
+    from swarm.retrieval import Entry
+    from swarm.toolsmith import Toolsmith
+
+    rows = [r for r in Toolsmith.standalone(cfg).listing() if not r["disabled"]]
+    index = HybridIndex([Entry(r["name"], r["description"]) for r in rows], make_embedder(settings), **options)
+    hits = index.search(" ".join(args.text), top_k)
+    if args.json:
+        print(json.dumps([{"name": h.name, "score": round(h.score, 4)} for h in hits]))
+    else:
+        for h in hits:
+            print(f"{h.score:7.4f}  {h.name}")
     return 0
 
 

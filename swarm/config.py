@@ -68,6 +68,16 @@ class ToolsmithSettings:
 
 
 @dataclass
+class RetrievalSettings:
+    embed_url: str = ""
+    embed_model: str = "nomic-embed-text"
+    embed_api_key_env: str = "OPENAI_API_KEY"
+    fusion: str = "mix"
+    bm25_weight: float = 0.1
+    top_k: int = 10
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
@@ -75,6 +85,7 @@ class Config:
     python: PythonSettings = field(default_factory=PythonSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -89,9 +100,10 @@ class Config:
 
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
+FUSIONS = ("mix", "rrf", "dense", "bm25")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
-            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings}
+            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -260,6 +272,11 @@ def _check(cfg: Config) -> None:
     if cfg.toolsmith.max_attempts < 1:
         problems.append((f"[toolsmith].max_attempts must be 1 or more (got {cfg.toolsmith.max_attempts})",
                          "SWARM_TOOLSMITH_MAX_ATTEMPTS"))
+    if cfg.retrieval.fusion not in FUSIONS:
+        problems.append((f"[retrieval].fusion must be one of {', '.join(FUSIONS)} (got {cfg.retrieval.fusion!r})",
+                         "SWARM_RETRIEVAL_FUSION"))
+    if cfg.retrieval.top_k < 1:
+        problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

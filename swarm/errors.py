@@ -80,3 +80,9 @@ class SandboxUnavailable(SwarmError):
     """The isolation layer that [sandbox].layer asks for cannot run here; untrusted code is refused."""
 
     exit_code = 2
+
+
+class RetrievalError(SwarmError):
+    """A catalogue or query file, or the embedder, cannot be used for retrieval."""
+
+    exit_code = 2
