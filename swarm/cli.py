@@ -426,7 +426,7 @@ def cmd_route(args) -> int:
 
     cfg = _config(args)
     settings = cfg.retrieval
-    top_k = args.top_k or settings.top_k
+    top_k = settings.top_k if args.top_k is None else args.top_k
     if top_k < 1:
         raise SwarmError(f"--top-k must be 1 or more (got {top_k})")
     options = {"fusion": settings.fusion, "bm25_weight": settings.bm25_weight}

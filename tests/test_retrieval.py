@@ -178,3 +178,21 @@ def test_route_eval_needs_both_files(eval_files, capsys):
 def test_a_bad_fusion_setting_is_a_config_error():
     with pytest.raises(ConfigError, match=r"\[retrieval\].fusion must be one of .*SWARM_RETRIEVAL_FUSION"):
         load_config(env={"SWARM_RETRIEVAL_FUSION": "average"})
+
+
+# --- swarm route TEXT ----------------------------------------------------------------------
+
+
+def test_route_text_ranks_the_live_catalogue(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SWARM_STORE", str(tmp_path / "swarm.db"))
+    monkeypatch.setenv("SWARM_TOOLSMITH_FOLDER", str(tmp_path / "generated"))
+    assert main(["route", "ask", "the", "user", "a", "question", "--top-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 3 and hits[0]["name"] == "ask_human"
+
+
+def test_route_text_refuses_a_top_k_below_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["route", "anything", "--top-k", "0"]) == 1
+    assert "--top-k must be 1 or more" in capsys.readouterr().err
