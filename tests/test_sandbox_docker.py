@@ -209,7 +209,7 @@ def test_the_timeout_kills_the_container_and_nothing_is_left(sandbox):
         elapsed = time.monotonic() - started
 
     assert result.limit == "timeout" and result.error.startswith("timeout:")
-    assert elapsed < 4
+    assert elapsed < 10  # the 1 s timeout plus a cold container start and its removal, on a loaded machine
     assert our_containers() - before == set()
 
 
