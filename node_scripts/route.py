@@ -1,4 +1,9 @@
-"""route: choose which registered node script should handle a sub-goal."""
+"""route: choose which registered node script should handle a sub-goal.
+
+Retrieval over the live catalogue finds the top-k candidates ([retrieval].top_k); the one model
+call chooses among those k, or answers "none", which hands the sub-goal to make_tool. The prompt
+never lists the whole catalogue.
+"""
 
 import json
 
@@ -17,19 +22,25 @@ Sub-goal: {goal}
 Scripts:
 {catalogue}
 
-Reply with JSON: {{"script": "<name>", "data": {{extra input the script needs, if any}}, "reason": "..."}}"""
+Reply with JSON: {{"script": "<name>", "data": {{extra input the script needs, if any}}, "reason": "..."}}
+If none of these scripts fits, reply {{"script": "none", "reason": "..."}}."""
+
+NONE = "none"
+FALLBACK = "make_tool"  # what a sub-goal no script fits is handed to
 
 NOT_ROUTABLE = {"route", "fix_tool"}  # fix_tool only makes sense as make_tool's child
 
 
 def execute(ctx):
     if ctx.reports is None:
-        options = [s for s in ctx.scripts if s["name"] not in NOT_ROUTABLE]
+        options = ctx.candidates(ctx.goal, exclude=NOT_ROUTABLE)
         catalogue = "\n".join(f"- {s['name']}({', '.join(s['input_schema'].get('properties', {}))}): {s['description']}" for s in options)
         earlier = earlier_results(ctx)
         prompt = PROMPT.format(goal=ctx.goal, catalogue=catalogue, earlier=f"Earlier results:\n{earlier}\n" if earlier else "")
         choice = ctx.llm(prompt, schema=CHOICE_SCHEMA).data
         name = choice["script"]
+        if name.strip().lower() == NONE:
+            return hand_to_fallback(ctx, choice)
         if name not in {s["name"] for s in options}:
             raise SwarmError(f"the model chose {name!r}, which is not a routable script; options: {', '.join(s['name'] for s in options)}")
         data = {"goal": ctx.goal, **(choice.get("data") or {})}
@@ -52,6 +63,15 @@ def swarm_node_scripts():
         input_schema={"type": "object", "properties": {"goal": {"type": "string"}}, "required": ["goal"]},
         execute=execute,
     )]
+
+
+def hand_to_fallback(ctx, choice: dict):
+    """No candidate fits: make_tool writes a script for the sub-goal, when it is registered."""
+    if FALLBACK not in {s["name"] for s in ctx.scripts}:
+        raise SwarmError(f"no registered script fits {ctx.goal!r} ({choice.get('reason', 'the model answered none')}) "
+                         f"and {FALLBACK} is not registered to write one; register a script for it, or enable {FALLBACK}")
+    ctx.log(f"no script fits; handed to {FALLBACK}: {choice.get('reason', '')}")
+    return ctx.spawn([ctx.child(FALLBACK, goal=ctx.goal)])
 
 
 def earlier_results(ctx) -> str:

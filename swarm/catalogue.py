@@ -25,6 +25,7 @@ class Catalogue:
     def __init__(self, builtins: bool = True, entry_points: bool = True):
         self.pm = pluggy.PluginManager("swarm")
         self.pm.add_hookspecs(hookspecs)
+        self.version = 0  # counts refreshes: the routing index re-reads the scripts when it changes
         if builtins:
             package = importlib.import_module(BUILTIN_PACKAGE)
             for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
@@ -83,6 +84,7 @@ class Catalogue:
         for group in self.pm.hook.swarm_tools():
             tools.update(group or {})
         self.tools = tools
+        self.version += 1
 
     def get(self, name: str) -> NodeScript:
         try:

@@ -7,7 +7,7 @@ Every public method here has an entry in api_docs/ (checked by a test).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
 from swarm.hybrid import ToolCall, parse_action
@@ -160,6 +160,13 @@ class NodeContext:
     def scripts(self) -> list[dict[str, str]]:
         """Name, description and input schema of every registered node script."""
         return self._engine.catalogue.describe()
+
+    def candidates(self, text: str, top_k: int | None = None, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """The registered scripts that fit a text best (top_k, default [retrieval].top_k), best first.
+
+        Each is a `ctx.scripts` row with a retrieval "score"; names in `exclude` are never returned.
+        """
+        return self._engine.candidates(text, top_k, tuple(exclude))
 
     @property
     def tools(self) -> dict[str, Callable]:

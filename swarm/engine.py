@@ -41,6 +41,9 @@ class Engine:
         self.loops: set[RunLoop] = set()
         self._sandbox = None
         self._sandbox_lock = threading.Lock()
+        self._router = None
+        self._router_version = -1  # the catalogue version the routing index was last brought in step with
+        self._router_lock = threading.Lock()
         self.toolsmith = self._attach_plugins()
 
     def _attach_plugins(self):
@@ -72,6 +75,34 @@ class Engine:
 
                 self._sandbox = Sandbox(self.config.sandbox, self.config.python.authorized_imports)
             return self._sandbox
+
+    def router(self):
+        """The live routing index (`swarm.retrieval.LiveIndex`) over the registered scripts, built on first use.
+
+        It follows the catalogue: a script registered, disabled or rolled back since the last call is
+        added or taken out alone, never by rebuilding everything.
+        """
+        from swarm.retrieval import LiveIndex, catalogue_entries, make_embedder
+
+        with self._router_lock:
+            if self._router is None:
+                settings = self.config.retrieval
+                self._router = LiveIndex(make_embedder(settings), self.store, fusion=settings.fusion,
+                                         bm25_weight=settings.bm25_weight)
+            if self._router_version != self.catalogue.version:
+                self._router.sync(catalogue_entries(self.catalogue.describe()))
+                self._router_version = self.catalogue.version
+            return self._router
+
+    def candidates(self, text: str, top_k: int | None = None, exclude=()) -> list[dict]:
+        """The registered scripts that fit a text best, by retrieval: `describe()` rows with a "score"."""
+        k = self.config.retrieval.top_k if top_k is None else top_k
+        router = self.router()
+        with self._router_lock:
+            hits = router.search(text, k, exclude)
+        scripts = self.catalogue.scripts
+        return [{"name": h.name, "description": scripts[h.name].description, "input_schema": scripts[h.name].input_schema,
+                 "score": round(h.score, 4)} for h in hits if h.name in scripts]
 
     def close(self) -> None:
         self.pool.shutdown()

@@ -120,6 +120,11 @@ CREATE TABLE IF NOT EXISTS memory (
     run_id TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS embeddings (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
 """
 
 RUN_FINAL = ("done", "failed", "cancelled", "stopped")
@@ -409,6 +414,25 @@ class Store:
         if status:
             sql, params = sql + " AND status=?", params + (status,)
         return self._query(sql + " ORDER BY id", params)
+
+    # --- retrieval's embedding cache ----------------------------------------------
+
+    def embeddings(self, keys: list[str]) -> dict[str, bytes]:
+        """Cached embedding vectors (float32 bytes) by key; keys not cached are absent."""
+        found: dict[str, bytes] = {}
+        with self.lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(self.conn.execute(f"SELECT key, vector FROM embeddings WHERE key IN ({marks})", chunk).fetchall())
+        return found
+
+    def save_embeddings(self, model: str, rows: list[tuple[str, bytes]]) -> None:
+        """Cache embedding vectors by key (a hash of the model name and the text)."""
+        if rows:
+            with self.transaction() as c:
+                c.executemany("INSERT OR REPLACE INTO embeddings (key, model, vector) VALUES (?, ?, ?)",
+                              [(k, model, v) for k, v in rows])
 
     def request_cancel(self, run_id: str, node_id: str | None = None) -> None:
         """Ask whoever drives the run to cancel it (or one node of it); works across processes."""

@@ -20,6 +20,7 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
 from node_scripts.route import NOT_ROUTABLE
 from swarm.catalogue import Catalogue
 from swarm.human import PreparedAnswers
+from swarm.plugin import NodeScript
 
 # Every built-in the route script may offer: all of node_scripts/ but route itself and make_tool's fix_tool.
 BUILTINS = sorted(set(Catalogue(entry_points=False).scripts) - NOT_ROUTABLE)
@@ -110,7 +111,7 @@ def test_route_fails_after_its_retries_when_the_model_chooses_a_script_that_does
     assert len(prompts(engine, run_id, "1")) == 3  # asked again on each attempt
     assert "the model chose 'summon_dragon', which is not a routable script" in root["error"]
     listed = root["error"].split("options: ", 1)[1].split(", ")
-    assert listed == BUILTINS
+    assert sorted(listed) == BUILTINS  # fewer scripts than [retrieval].top_k: every one is a candidate
     assert root["children"] == []
 
 
@@ -139,7 +140,80 @@ def test_route_never_offers_itself_to_the_model(make_engine):
     assert status == "done"
     [prompt] = prompts(engine, run_id, "1")
     offered = re.findall(r"^- (\w+)[(:]", prompt, re.MULTILINE)
-    assert offered == BUILTINS
+    assert sorted(offered) == BUILTINS
+
+
+# A catalogue larger than [retrieval].top_k: the route prompt offers only the retrieved few.
+SERVICES = {
+    "forecast_weather": "Get the weather forecast (rain, temperature, wind) for a city.",
+    "convert_currency": "Convert an amount of money from one currency into another at today's rate.",
+    "book_flight": "Search and book a flight between two airports.",
+    "find_recipe": "Find cooking recipes from the ingredients at hand.",
+    "translate_text": "Translate a text from one language into another.",
+    "stock_price": "Look up the share price of a company on the stock market.",
+    "count_calories": "Count the calories of a meal from its ingredients.",
+    "track_parcel": "Track a parcel sent by post from its tracking number.",
+    "play_music": "Play a song or a playlist on the speakers.",
+    "set_alarm": "Set an alarm clock to ring at a given time.",
+    "plan_route": "Plan a driving route between two addresses with traffic.",
+    "news_headlines": "Read today's news headlines on a topic.",
+}
+
+
+def services():
+    return [NodeScript(name=name, description=text, execute=lambda ctx: {"done": ctx.script},
+                       input_schema={"type": "object", "properties": {"goal": {"type": "string"}}})
+            for name, text in SERVICES.items()]
+
+
+def test_route_offers_only_the_top_k_retrieved_scripts_when_the_catalogue_is_larger(make_engine):
+    engine = make_engine(*services(), model=[{"match": "^Choose the node script", "reply": {"script": "forecast_weather"}}])
+    engine.config.retrieval.top_k = 3
+    assert len(set(engine.catalogue.scripts) - NOT_ROUTABLE) > 3
+
+    run_id, status = run(engine, "Will it rain in Lisbon tomorrow?", "route")
+
+    assert status == "done"
+    [prompt] = prompts(engine, run_id, "1")
+    offered = re.findall(r"^- (\w+)[(:]", prompt, re.MULTILINE)
+    assert len(offered) == 3
+    assert offered[0] == "forecast_weather"  # best first
+    assert result(engine, run_id) == {"goal": "Will it rain in Lisbon tomorrow?", "script": "forecast_weather",
+                                      "done": "forecast_weather"}
+
+
+def test_route_retrieves_the_scripts_relevant_to_each_sub_goal(make_engine):
+    engine = make_engine(*services())
+    engine.config.retrieval.top_k = 3
+    for goal, expected in [("How many euros is 50 dollars?", "convert_currency"),
+                           ("Where is my package with tracking number 123?", "track_parcel"),
+                           ("Say good morning in Japanese", "translate_text")]:
+        assert expected in [c["name"] for c in engine.candidates(goal, exclude=NOT_ROUTABLE)], goal
+
+
+def test_route_hands_the_sub_goal_to_make_tool_when_the_model_answers_none(make_engine):
+    engine = make_engine(model=[{"match": "^Choose the node script", "reply": {"script": "none", "reason": "nothing fits"}}],
+                         node_max_attempts=1)
+
+    run_id, status = run(engine, "Convert a WAV file to MP3", "route")
+
+    child = node_states(engine, run_id)["1.1"]
+    assert (child["script"], child["data"]) == ("make_tool", {"goal": "Convert a WAV file to MP3"})
+
+
+def test_route_fails_clearly_on_none_when_make_tool_is_not_registered(make_engine):
+    engine = make_engine(model=[{"match": "^Choose the node script", "reply": {"script": "none"}, "repeat": True}],
+                         node_max_attempts=1)
+    engine.catalogue.pm.unregister(name="builtin:make_tool")
+    engine.catalogue.refresh()
+
+    run_id, status = run(engine, "Convert a WAV file to MP3", "route")
+
+    assert status == "failed"
+    root = node_states(engine, run_id)["1"]
+    assert "no registered script fits 'Convert a WAV file to MP3'" in root["error"]
+    assert "make_tool is not registered" in root["error"]
+    assert root["children"] == []
 
 
 def test_route_refuses_when_the_model_chooses_route_itself(make_engine):

@@ -187,6 +187,17 @@ def test_a_disabled_script_is_not_registered_and_route_cannot_choose_it(engine_f
     assert status == "failed" and "not a routable script" in row["error"]
 
 
+def test_a_registered_script_is_retrievable_at_once_and_a_disabled_one_never_is(engine_for):
+    engine = engine_for()
+    assert "slugify" not in [c["name"] for c in engine.candidates("turn a title into a URL slug")]  # index built
+    register(engine, proposal(FIXED))
+    assert engine.candidates("turn a title into a URL slug", top_k=1)[0]["name"] == "slugify"
+    engine.toolsmith.disable("slugify")
+    assert "slugify" not in [c["name"] for c in engine.candidates("turn a title into a URL slug", top_k=50)]
+    engine.toolsmith.disable("slugify", False)
+    assert engine.candidates("turn a title into a URL slug", top_k=1)[0]["name"] == "slugify"
+
+
 def test_a_script_disabled_by_another_process_does_not_run(engine_for, tmp_path):
     engine = engine_for()
     register(engine, proposal(FIXED))

@@ -8,7 +8,9 @@ Apache-2.0 release. Nothing is downloaded at run time and no PyTorch is needed: 
 
 from __future__ import annotations
 
+import atexit
 import json
+import threading
 import urllib.error
 import urllib.request
 from functools import lru_cache
@@ -36,8 +38,20 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+# Held while onnxruntime works, and taken for good at exit: onnxruntime aborts the process
+# ("terminate called without an active exception") if Python exits while a worker thread, e.g. a
+# route node the CLI does not wait for, is still inside it. At exit we let the current call finish.
+_ONNX_BUSY = threading.Lock()
+atexit.register(lambda: _ONNX_BUSY.acquire(timeout=30))
+
+
 @lru_cache(maxsize=2)
 def _onnx_session(model_path: str):
+    with _ONNX_BUSY:
+        return _new_session(model_path)
+
+
+def _new_session(model_path: str):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -77,9 +91,10 @@ class MiniLMEmbedder:
             enc = self.tokenizer.encode_batch(batch)
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            hidden = self.session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )[0]
+            with _ONNX_BUSY:
+                hidden = self.session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                )[0]
             m = mask[:, :, None].astype(np.float32)
             out.append(_unit((hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)))
         vectors = np.concatenate(out)

@@ -1,0 +1,177 @@
+"""The live routing index: hybrid retrieval over the registered scripts, updated one script at a time.
+
+Registering, disabling or rolling back a script changes only that script's row: its vector is
+appended (or its row marked gone) and its words are added to (or taken from) the BM25 postings.
+Embeddings are cached in the store by a hash of the model name and the entry text, so a restart
+embeds nothing it embedded before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from typing import Iterable
+
+import numpy as np
+
+from swarm.retrieval.bm25 import tokens
+from swarm.retrieval.embedder import Embedder
+from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
+
+
+def catalogue_entries(described: list[dict]) -> list[Entry]:
+    """Entries for the scripts of `Catalogue.describe()`: name, description and argument names."""
+    return [Entry(s["name"], s.get("description") or "", list((s.get("input_schema") or {}).get("properties") or {}))
+            for s in described]
+
+
+class LiveIndex:
+    """Dense vectors and BM25 postings over entries, kept in step with a changing catalogue."""
+
+    def __init__(self, embedder: Embedder, store=None, *, fusion: str = "mix", bm25_weight: float = 0.1,
+                 k1: float = 1.2, b: float = 0.75):
+        if fusion not in ("rrf", "mix", "dense", "bm25"):
+            raise ValueError(f"fusion must be rrf, mix, dense or bm25 (got {fusion!r})")
+        self.embedder, self.store = embedder, store
+        self.fusion, self.bm25_weight, self.k1, self.b = fusion, bm25_weight, k1, b
+        self.names: list[str | None] = []  # row -> name; None once the entry is gone
+        self.rows: dict[str, int] = {}
+        self.entries: dict[str, Entry] = {}  # name -> the entry its row was built from
+        self.vectors: np.ndarray | None = None  # capacity rows; the first len(self.names) are used
+        self.alive = np.zeros(0, bool)
+        self.lengths = np.zeros(0, np.float32)  # BM25 document lengths, by row
+        self.postings: dict[str, dict[int, int]] = {}  # word -> {row: term frequency}
+        self.terms: dict[int, list[str]] = {}
+        self.total_length = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sync(self, entries: Iterable[Entry]) -> None:
+        """Make the index hold exactly these entries, touching only those added, changed or gone."""
+        wanted = {e.name: e for e in entries}
+        for name in [n for n in self.rows if n not in wanted or self.entries[n] != wanted[n]]:
+            self.remove(name)
+        self.add([e for n, e in wanted.items() if n not in self.rows])
+
+    def add(self, entries: list[Entry]) -> None:
+        """Index new entries (an entry already indexed under the same name is replaced)."""
+        for e in entries:
+            if e.name in self.rows:
+                self.remove(e.name)
+        if not entries:
+            return
+        vectors = self._embed([entry_texts(e)[0] for e in entries]) if self.fusion != "bm25" else None
+        start = len(self.names)
+        self._grow(start + len(entries), vectors.shape[1] if vectors is not None else 1)
+        if vectors is not None:
+            self.vectors[start:start + len(entries)] = vectors
+        for i, e in enumerate(entries):
+            row = start + i
+            self.names.append(e.name)
+            self.rows[e.name] = row
+            self.entries[e.name] = e
+            self.alive[row] = True
+            words = tokens(keyword_text(e)) or ["<empty>"]
+            for word, count in Counter(words).items():
+                self.postings.setdefault(word, {})[row] = count
+            self.terms[row] = list(set(words))
+            self.lengths[row] = len(words)
+            self.total_length += len(words)
+
+    def remove(self, name: str) -> None:
+        """Take an entry out of the index; unknown names are ignored."""
+        row = self.rows.pop(name, None)
+        if row is None:
+            return
+        self.entries.pop(name, None)
+        self.names[row] = None
+        self.alive[row] = False
+        for word in self.terms.pop(row, []):
+            posting = self.postings.get(word)
+            if posting is not None:
+                posting.pop(row, None)
+                if not posting:
+                    del self.postings[word]
+        self.total_length -= int(self.lengths[row])
+
+    def search(self, query: str, top_k: int = 10, exclude: Iterable[str] = ()) -> list[Hit]:
+        """The best `top_k` entries for a query, leaving out the names in `exclude`."""
+        n = len(self.names)
+        valid = self.alive[:n].copy()
+        for name in exclude:
+            if name in self.rows:
+                valid[self.rows[name]] = False
+        k = min(top_k, int(valid.sum()))
+        if k <= 0:
+            return []
+        s = self.scores(query)
+        s[~valid] = -np.inf
+        best = np.argpartition(-s, k - 1)[:k]
+        best = best[np.argsort(-s[best], kind="stable")]
+        return [Hit(self.names[i], float(s[i])) for i in best]
+
+    def scores(self, query: str) -> np.ndarray:
+        """One fused score per row (rows of removed entries included; `search` masks them)."""
+        if self.fusion == "bm25":
+            return self.keyword_scores(query)
+        dense = self.dense_scores(query)
+        if self.fusion == "dense" or self.bm25_weight == 0:
+            return dense
+        keyword = self.keyword_scores(query)
+        if self.fusion == "mix":
+            top = float(keyword.max()) if keyword.size else 0.0
+            return dense + self.bm25_weight * (keyword / top if top > 0 else keyword)
+        return _rrf(dense, 60) + self.bm25_weight * _rrf(keyword, 60)
+
+    def dense_scores(self, query: str) -> np.ndarray:
+        n = len(self.names)
+        if self.vectors is None or not n:
+            return np.zeros(n, np.float32)
+        return self.vectors[:n] @ self.embedder.embed([query])[0]
+
+    def keyword_scores(self, query: str) -> np.ndarray:
+        """BM25 as bm25s computes it (the Lucene variant), from postings kept up to date."""
+        n_rows, docs = len(self.names), len(self.rows)
+        out = np.zeros(n_rows, np.float32)
+        if not docs:
+            return out
+        norm = self.k1 * (1 - self.b + self.b * self.lengths[:n_rows] / (self.total_length / docs))
+        for word in tokens(query):
+            posting = self.postings.get(word)
+            if not posting:
+                continue
+            idf = math.log(1 + (docs - len(posting) + 0.5) / (len(posting) + 0.5))
+            rows = np.fromiter(posting.keys(), np.int64, len(posting))
+            tf = np.fromiter(posting.values(), np.float32, len(posting))
+            out[rows] += idf * tf / (tf + norm[rows])  # bm25s leaves out the constant (k1 + 1)
+        return out
+
+    def _grow(self, needed: int, dim: int) -> None:
+        capacity = len(self.alive)
+        if needed <= capacity and (self.vectors is not None or self.fusion == "bm25"):
+            return
+        capacity = max(needed, 2 * capacity, 64)
+        vectors = np.zeros((capacity, dim), np.float32)
+        if self.vectors is not None:
+            vectors[:len(self.names)] = self.vectors[:len(self.names)]
+        self.vectors = vectors
+        self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
+        self.lengths = np.concatenate([self.lengths, np.zeros(capacity - len(self.lengths), np.float32)])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors for texts, from the store's cache when it has them; the rest are embedded and cached."""
+        keys = [hashlib.sha256(f"{self.embedder.name}\0{t}".encode()).hexdigest() for t in texts]
+        cached = self.store.embeddings(keys) if self.store is not None else {}
+        missing = [i for i, k in enumerate(keys) if k not in cached]
+        fresh = self.embedder.embed([texts[i] for i in missing]) if missing else None
+        if fresh is not None and self.store is not None:
+            self.store.save_embeddings(self.embedder.name, [(keys[i], fresh[j].tobytes()) for j, i in enumerate(missing)])
+        rows = [None] * len(texts)
+        for j, i in enumerate(missing):
+            rows[i] = fresh[j]
+        for i, k in enumerate(keys):
+            if rows[i] is None:
+                rows[i] = np.frombuffer(cached[k], np.float32)
+        return np.stack(rows).astype(np.float32)

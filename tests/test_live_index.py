@@ -1,0 +1,102 @@
+"""The live routing index: incremental updates, and embeddings cached in the store across restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder
+from swarm.store import Store
+
+ENTRIES = [
+    Entry("weather_forecast", "Get the weather forecast for a city for the next days.", ["city", "days"]),
+    Entry("recipe_finder", "Find cooking recipes from the ingredients you have at home."),
+    Entry("flight_search", "Search cheap flights between two airports on a date.", ["origin", "destination"]),
+    Entry("stock_quote", "Look up the current share price of a company on the stock market."),
+]
+
+
+class CountingEmbedder:
+    """The real offline embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.texts = inner, inner.name, 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return MiniLMEmbedder()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "swarm.db")
+    yield s
+    s.close()
+
+
+def names(index, query, k=4, **kw):
+    return [h.name for h in index.search(query, k, **kw)]
+
+
+def test_adding_one_entry_embeds_only_that_entry_and_it_is_found_at_once(minilm, store):
+    embedder = CountingEmbedder(minilm)
+    index = LiveIndex(embedder, store)
+    index.sync(ENTRIES)
+    assert embedder.texts == 4
+    index.sync([*ENTRIES, Entry("translate_text", "Translate a text from one language into another.")])
+    assert embedder.texts == 5
+    assert names(index, "say hello in French", 1) == ["translate_text"]
+
+
+def test_a_removed_entry_is_never_returned_and_the_rest_still_rank(minilm, store):
+    index = LiveIndex(minilm, store)
+    index.sync(ENTRIES)
+    index.sync(ENTRIES[1:])
+    assert "weather_forecast" not in names(index, "weather forecast for Paris", 10)
+    assert names(index, "cheap flights to Rome", 1) == ["flight_search"]
+    assert len(index) == 3
+
+
+def test_a_changed_description_replaces_the_entry(minilm, store):
+    index = LiveIndex(minilm, store)
+    index.sync(ENTRIES)
+    index.sync([*ENTRIES[:3], Entry("stock_quote", "Translate a text from one language into another.")])
+    assert names(index, "translate this sentence into Spanish", 1) == ["stock_quote"]
+    assert len(index) == 4
+
+
+def test_excluded_names_are_left_out(minilm, store):
+    index = LiveIndex(minilm, store)
+    index.sync(ENTRIES)
+    assert "weather_forecast" not in names(index, "weather forecast", 4, exclude={"weather_forecast"})
+    assert len(names(index, "weather forecast", 4, exclude={"weather_forecast"})) == 3
+
+
+def test_embeddings_are_cached_in_the_store_so_a_restart_embeds_nothing(minilm, tmp_path):
+    first = Store(tmp_path / "swarm.db")
+    LiveIndex(minilm, first).sync(ENTRIES)
+    first.close()
+
+    again = Store(tmp_path / "swarm.db")
+    embedder = CountingEmbedder(minilm)
+    index = LiveIndex(embedder, again)
+    index.sync(ENTRIES)
+    assert embedder.texts == 0
+    assert names(index, "weather in Oslo this week", 1) == ["weather_forecast"]
+    again.close()
+
+
+def test_keyword_scores_match_a_freshly_built_bm25(minilm, store):
+    from swarm.retrieval.bm25 import BM25
+    from swarm.retrieval.hybrid import keyword_text
+
+    index = LiveIndex(minilm, store, fusion="bm25")
+    index.sync(ENTRIES)
+    index.sync(ENTRIES[1:])  # a removal must leave the same statistics as never having had the entry
+    fresh = BM25([keyword_text(e) for e in ENTRIES[1:]]).scores("cheap flights and share price")
+    live = index.keyword_scores("cheap flights and share price")[[index.rows[e.name] for e in ENTRIES[1:]]]
+    assert live == pytest.approx(fresh, rel=1e-4)
