@@ -1,0 +1,116 @@
+"""Routing benchmark: the live retrieval index over a synthetic catalogue of 10,000 scripts. Prints one JSON line.
+
+    python bench/routing.py [--scripts 10000] [--queries 300]
+
+- index_s: build the index from nothing (every entry embedded by the offline MiniLM, cached in the store).
+- index_cached_s: the same catalogue after a restart: vectors come from the store's cache.
+- p50_ms, p95_ms: one route retrieval (embed the sub-goal, dense + BM25 fused, top 10) per query.
+- add_one_ms: median time to bring the index in step after one script is registered (the diff over
+  the whole catalogue included); add_one_index_ms: the index update alone.
+- recall@10: how often the script a query was paraphrased from is among the 10 retrieved.
+- rss_mb: peak resident memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from swarm.config import RetrievalSettings  # noqa: E402
+from swarm.retrieval import Entry, LiveIndex, make_embedder  # noqa: E402
+from swarm.store import Store  # noqa: E402
+
+VERBS = ["fetch", "summarise", "translate", "convert", "validate", "compress", "schedule", "classify", "extract",
+         "render", "index", "archive", "compare", "forecast", "transcribe", "encrypt", "deduplicate", "rank",
+         "geocode", "monitor"]
+OBJECTS = ["invoices", "emails", "weather reports", "stock prices", "recipes", "flight fares", "medical records",
+           "tweets", "podcast episodes", "shipping labels", "calendar events", "bank statements", "source files",
+           "product reviews", "satellite images", "legal contracts", "sensor readings", "playlists", "news articles",
+           "job postings", "parking tickets", "chess games", "tax forms", "bird sightings", "exam papers"]
+QUALIFIERS = ["as PDF", "in CSV", "from an S3 bucket", "for a date range", "by customer", "in German",
+              "with OCR", "every hour", "by region", "into JSON", "from a web page", "per user",
+              "with a summary", "for a dashboard", "over SFTP", "in bulk", "with retries", "from Excel",
+              "by priority", "under a budget"]
+
+
+def catalogue(n: int) -> list[Entry]:
+    """n distinct scripts, the same on every run."""
+    rng = random.Random(4)
+    combos = [(v, o, q) for v in VERBS for o in OBJECTS for q in QUALIFIERS]
+    rng.shuffle(combos)
+    entries = []
+    for i, (verb, obj, qual) in enumerate(combos[:n]):
+        name = f"{verb}_{obj.replace(' ', '_')}_{qual.split()[-1].lower()}_{i}"
+        entries.append(Entry(name, f"{verb.capitalize()} {obj} {qual}; returns the result to the caller.",
+                             ["source", "options"]))
+    return entries
+
+
+def queries(entries: list[Entry], n: int) -> list[tuple[str, str]]:
+    rng = random.Random(7)
+    picked = rng.sample(entries, n)
+    return [(f"please {e.description.split(';')[0].lower()} for me", e.name) for e in picked]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scripts", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+    settings = RetrievalSettings()
+    embedder = make_embedder(settings)
+    entries = catalogue(args.scripts)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "swarm.db")
+        start = time.perf_counter()
+        LiveIndex(embedder, store, fusion=settings.fusion, bm25_weight=settings.bm25_weight).sync(entries)
+        index_s = time.perf_counter() - start
+
+        start = time.perf_counter()  # a restart: the same catalogue, vectors from the store's cache
+        index = LiveIndex(embedder, store, fusion=settings.fusion, bm25_weight=settings.bm25_weight)
+        index.sync(entries)
+        index_cached_s = time.perf_counter() - start
+
+        latencies, found = [], 0
+        for text, expected in queries(entries, args.queries):
+            start = time.perf_counter()
+            hits = index.search(text, settings.top_k, exclude=("route", "fix_tool"))
+            latencies.append((time.perf_counter() - start) * 1000)
+            found += expected in [h.name for h in hits]
+
+        adds, index_adds, current = [], [], list(entries)
+        for i in range(20):
+            new = Entry(f"new_script_{i}", f"Count the syllables of poem number {i} written by the toolsmith.", ["text"])
+            current.append(new)
+            start = time.perf_counter()
+            index.sync(current)
+            adds.append((time.perf_counter() - start) * 1000)
+            other = Entry(f"direct_script_{i}", f"Rotate photo album {i} by ninety degrees.", ["album"])
+            start = time.perf_counter()
+            index.add([other])
+            index_adds.append((time.perf_counter() - start) * 1000)
+            current.append(other)
+        store.close()
+    latencies.sort()
+    print(json.dumps({
+        "scripts": args.scripts, "queries": args.queries, "embedder": embedder.name,
+        "index_s": round(index_s, 2), "index_cached_s": round(index_cached_s, 2),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+        "add_one_ms": round(statistics.median(adds), 2), "add_one_index_ms": round(statistics.median(index_adds), 2),
+        "recall@10": round(found / args.queries, 3),
+        "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
