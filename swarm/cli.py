@@ -422,7 +422,7 @@ def cmd_scripts(args) -> int:
 
 
 def cmd_route(args) -> int:
-    from swarm.retrieval import HybridIndex, make_embedder, run_eval
+    from swarm.retrieval import make_embedder, run_eval
 
     cfg = _config(args)
     settings = cfg.retrieval
@@ -436,12 +436,18 @@ def cmd_route(args) -> int:
         result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, **options)
         print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
         return 0
-    from swarm.retrieval import Entry
+    from swarm.retrieval import Entry, LiveIndex
+    from swarm.store import Store
     from swarm.toolsmith import Toolsmith
 
     rows = [r for r in Toolsmith.standalone(cfg).listing() if not r["disabled"]]
-    index = HybridIndex([Entry(r["name"], r["description"]) for r in rows], make_embedder(settings), **options)
-    hits = index.search(" ".join(args.text), top_k)
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    try:  # the store caches the embeddings: the next call embeds only scripts it has not seen
+        index = LiveIndex(make_embedder(settings), store, **options)
+        index.sync([Entry(r["name"], r["description"]) for r in rows])
+        hits = index.search(" ".join(args.text), top_k)
+    finally:
+        store.close()
     if args.json:
         print(json.dumps([{"name": h.name, "score": round(h.score, 4)} for h in hits]))
     else:
