@@ -23,7 +23,10 @@ class Inbox:
         self.items.append(item)
         if not self.wake_pending:  # a wake-up already on its way will find this item too
             self.wake_pending = True
-            self.loop.call_soon_threadsafe(self._wake)
+            try:
+                self.loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop has closed: the run ended, and this outcome with it
+                pass
 
     def put_here(self, item: Any) -> None:
         """From the loop's own thread."""
