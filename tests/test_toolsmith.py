@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,7 @@ from swarm.config import load_config
 from swarm.engine import Engine
 from swarm.human import PreparedAnswers
 
-pytestmark = pytest.mark.skipif(not any((Path(p) / "bwrap").exists() for p in os.environ.get("PATH", "").split(":")),
-                                reason="bubblewrap is not installed")
+# No skip when bubblewrap is missing: .ci/setup installs it, and a sandbox test that did not run proves nothing.
 
 SLUG_TESTS = [{"input": {"text": "Hello World"}, "expected": {"slug": "hello-world"}},
               {"input": {"text": "Rock & Roll!"}, "expected": {"slug": "rock-roll"}}]
