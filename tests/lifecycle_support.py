@@ -57,11 +57,13 @@ def make_engine(tmp_path: Path, scripted_model) -> Iterator[Callable[..., Engine
     """
     engines: list[Engine] = []
 
-    def make(*scripts: NodeScript, model: Any = (), human=None, **run_settings: Any) -> Engine:
+    def make(*scripts: NodeScript, model: Any = (), human=None, settings: dict[str, str] | None = None,
+             **run_settings: Any) -> Engine:
         env = {
             "SWARM_STORE": str(tmp_path / "swarm.db"),
             "SWARM_MODEL_MAX_RETRIES": "0",  # a dropped slow request must not keep a worker thread busy
             "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"),  # never the checkout's node_scripts/generated
+            **(settings or {}),  # any other SWARM_* setting
         }
         if isinstance(model, str):
             env["SWARM_MODEL"] = model

@@ -11,11 +11,8 @@ import os
 
 import pytest
 
-from lifecycle_support import ScriptPlugin, node_states, script
-from swarm.catalogue import Catalogue
+from lifecycle_support import make_engine, node_states, script  # noqa: F401,F811  (make_engine is a fixture)
 from swarm.cli import main
-from swarm.config import load_config
-from swarm.engine import Engine
 from swarm.human import PreparedAnswers
 
 # No skip when bubblewrap is missing: .ci/setup installs it, and a sandbox test that did not run proves nothing.
@@ -34,25 +31,13 @@ def proposal(code: str, name: str = "slugify", **extra) -> dict:
 
 
 @pytest.fixture
-def engine_for(tmp_path, scripted_model):
+def engine_for(make_engine):
     """Factory: an Engine on tmp_path with a scripted model, test scripts, and extra SWARM_* settings."""
-    engines = []
 
     def make(lines=(), *scripts, human=None, **env):
-        server = scripted_model(list(lines) or [{"reply": "ok", "repeat": True}])
-        settings = {"OPENAI_BASE_URL": server.url, "SWARM_STORE": str(tmp_path / "swarm.db"),
-                    "SWARM_MODEL_MAX_RETRIES": "0", "SWARM_RUN_NODE_MAX_ATTEMPTS": "1",
-                    "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"), **env}
-        catalogue = Catalogue()
-        if scripts:
-            catalogue.register(ScriptPlugin(list(scripts)))
-        engine = Engine(load_config(env=settings), catalogue=catalogue, human=human)
-        engines.append(engine)
-        return engine
+        return make_engine(*scripts, model=lines, human=human, settings={"SWARM_RUN_NODE_MAX_ATTEMPTS": "1", **env})
 
-    yield make
-    for engine in engines:
-        engine.close()
+    return make
 
 
 def run(engine, goal, script="route", **data):
