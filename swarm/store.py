@@ -374,15 +374,26 @@ class Store:
         with self.lock:
             return [loads(s) for (s,) in self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,))]
 
-    def events(self, run_id: str, after: int = 0, until: int | None = None) -> list[dict[str, Any]]:
+    def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM events WHERE run_id=? AND seq>?"
         params: tuple = (run_id, after)
         if until is not None:
             sql += " AND seq<=?"
             params += (until,)
-        return self._query(sql + " ORDER BY seq", params)
+        if node_id is not None:
+            sql += " AND node_id=?"
+            params += (node_id,)
+        return self._query(sql + " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else ""), params)
 
-    def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+    def timeline(self, run_id: str) -> list[tuple[int, str, str | None]]:
+        """(seq, kind, node_id) of every event of a run, oldest first: the axis of a history scrubber."""
+        with self.lock:
+            return self.conn.execute("SELECT seq, kind, node_id FROM events WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+
+    def llm_calls(self, run_id: str, node_id: str | None = None) -> list[dict[str, Any]]:
+        if node_id is not None:
+            return self._query("SELECT * FROM llm_calls WHERE run_id=? AND node_id=? ORDER BY at", (run_id, node_id))
         return self._query("SELECT * FROM llm_calls WHERE run_id=? ORDER BY at", (run_id,))
 
     def recorded_replies(self, run_id: str, node_ids: list[str]) -> dict[str, dict]:

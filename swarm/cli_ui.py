@@ -1,0 +1,35 @@
+"""`swarm ui`: serve the web UI for the store until Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    ui = sub.add_parser("ui", help="serve the web UI: live execution graphs, node details, history, approvals")
+    ui.add_argument("--host", help="address to listen on (default [ui].host, 127.0.0.1); another needs [ui].token")
+    ui.add_argument("--port", type=int, help="port (default [ui].port, 8765; 0 = any free port)")
+    ui.add_argument("--open", action="store_true", help="open the page in the default browser")
+    ui.set_defaults(func=cmd_ui)
+
+
+def cmd_ui(args) -> int:
+    from swarm.cli import _config, _use_demo_model
+    from swarm.ui import UIServer
+
+    cfg = _config(args)
+    _use_demo_model(cfg)  # a fork made from the page runs like `swarm run` would
+    server = UIServer(cfg, host=args.host, port=args.port)
+    print(f"swarm: the web UI is at {server.page_url}", flush=True)
+    print("swarm: the link holds the UI token; press Ctrl-C to stop", file=sys.stderr, flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.page_url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

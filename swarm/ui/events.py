@@ -1,0 +1,157 @@
+"""Live events for the page: one thread tails the store's event history and fans it out to every subscriber.
+
+However many pages are open, the store is read by this one thread: it asks SQLite whether
+anything was committed (`PRAGMA data_version`, no table read) every `interval_s`, and only
+then reads the new events by sequence number. Each subscriber (one server-sent-events
+stream) gets the batches of the runs it watches; one that falls too far behind is told to
+reload instead of holding memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from swarm.ui.graph import node_view
+
+MAX_QUEUED = 200  # batches a subscriber may have waiting before it is told to reload
+EVERYONE = frozenset({"awaiting_approval", "approval_decided"})  # node events every page hears of (its inbox)
+READ_LIMIT = 5000  # events read per look; more waiting are read on the next, at once
+
+
+class Subscription:
+    """What one stream receives: node events of `run_id` (if any) and run-level events of every run."""
+
+    def __init__(self, run_id: str | None):
+        self.run_id = run_id
+        self.batches: deque[list[dict[str, Any]]] = deque()
+        self.reload = False
+        self.closed = False
+        self.ready = threading.Condition()
+
+    def push(self, batch: list[dict[str, Any]]) -> None:
+        with self.ready:
+            if len(self.batches) >= MAX_QUEUED:
+                self.batches.clear()
+                self.reload = True
+            else:
+                self.batches.append(batch)
+            self.ready.notify()
+
+    def take(self, timeout: float) -> tuple[str, Any] | None:
+        """("events", batch), ("reload", None), ("closed", None), or None after `timeout` with nothing."""
+        with self.ready:
+            if not (self.batches or self.reload or self.closed):
+                self.ready.wait(timeout)
+            if self.closed:
+                return "closed", None
+            if self.reload:
+                self.reload = False
+                return "reload", None
+            if self.batches:
+                return "events", self.batches.popleft()
+            return None
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify()
+
+
+class EventHub:
+    """The one reader of new events for all subscribers of a UI server."""
+
+    def __init__(self, path: str | Path, interval_s: float = 0.03):
+        self.path = Path(path)
+        self.interval_s = interval_s
+        self.subscribers: set[Subscription] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.cursor = 0
+
+    def start(self) -> None:
+        self.conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.cursor = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        self.thread = threading.Thread(target=self._run, name="swarm-ui-events", daemon=True)
+        self.thread.start()
+
+    def subscribe(self, run_id: str | None) -> Subscription:
+        sub = Subscription(run_id)
+        with self.lock:
+            self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self.lock:
+            self.subscribers.discard(sub)
+        sub.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        with self.lock:
+            subs, self.subscribers = list(self.subscribers), set()
+        for sub in subs:
+            sub.close()
+
+    def _run(self) -> None:
+        version = None
+        try:
+            while not self.stopping.wait(self.interval_s):
+                now = self.conn.execute("PRAGMA data_version").fetchone()[0]
+                if now == version:
+                    continue
+                version = now
+                while self._read_once() == READ_LIMIT:
+                    pass
+        except sqlite3.Error:
+            pass  # the store went away (the server is closing)
+        finally:
+            self.conn.close()
+
+    def _read_once(self) -> int:
+        rows = self.conn.execute(
+            "SELECT seq, run_id, node_id, kind, at, state, detail FROM events WHERE seq>? ORDER BY seq LIMIT ?",
+            (self.cursor, READ_LIMIT),
+        ).fetchall()
+        if not rows:
+            return 0
+        self.cursor = rows[-1][0]
+        with self.lock:
+            subs = list(self.subscribers)
+        if subs:
+            watched = {s.run_id for s in subs}
+            by_run: dict[str, list[dict[str, Any]]] = {}
+            levels: list[dict[str, Any]] = []  # run-level events and approvals: every subscriber hears of them
+            for seq, run_id, node_id, kind, at, state, detail in rows:
+                if node_id is None:
+                    levels.append({"seq": seq, "run_id": run_id, "kind": kind, "at": at,
+                                   "detail": orjson.loads(detail) if detail else None})
+                elif kind in EVERYONE:
+                    levels.append({"seq": seq, "run_id": run_id, "node_id": node_id, "kind": kind, "at": at,
+                                   "node": node_view(orjson.loads(state)) if state else None})
+                elif run_id in watched:
+                    view = node_view(orjson.loads(state)) if state else None
+                    by_run.setdefault(run_id, []).append(
+                        {"seq": seq, "run_id": run_id, "node_id": node_id, "kind": kind, "at": at, "node": view})
+            for sub in subs:
+                batch = by_run.get(sub.run_id, []) if sub.run_id else []
+                if levels:
+                    batch = sorted(batch + levels, key=lambda e: e["seq"]) if batch else levels
+                if batch:
+                    sub.push(batch)
+        return len(rows)
+
+
+def sse_message(event: str | None, data: Any, event_id: int | None = None) -> bytes:
+    """One server-sent-events message."""
+    head = (f"id: {event_id}\n" if event_id is not None else "") + (f"event: {event}\n" if event else "")
+    return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"

@@ -1,0 +1,114 @@
+"""A run's execution graph as JSON for the page: nodes, parent → child edges, policy groups, collapse hints.
+
+Pure functions over node states (as the store and `state_at` give them); no I/O. The page
+gets small node views (no inputs or outputs: those come with a node's detail), so the
+graph of a 5,000-node run stays a few hundred kilobytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+ACTIVE = frozenset({"pending", "running", "waiting", "awaiting_approval"})
+FINAL = frozenset({"done", "failed", "cancelled"})
+POLICY_NAMES = {"all": "parallel", "sequence": "sequence", "first": "first", "best_of_n": "best_of_n"}
+LABEL_CHARS = 120
+COLLAPSE_OVER = 300  # nodes in a run above which quiet subtrees (all done) start collapsed
+
+RUN_FIELDS = ("id", "goal", "script", "status", "stop_reason", "error", "created_at", "finished_at", "model",
+              "prompt_tokens", "completion_tokens", "cost_usd", "nodes", "last_event", "active_s")
+
+
+def order_key(node_id: str) -> tuple[int, ...]:
+    """Ids are paths (1, 1.2, 1.10): sort them as numbers, so 1.2 comes before 1.10."""
+    return tuple(int(p) for p in node_id.split("."))
+
+
+def label(state: dict[str, Any]) -> str:
+    """One line saying what the node is about: its goal, question or first input value."""
+    data = state.get("data") or {}
+    text = ""
+    if isinstance(data, dict):
+        for key in ("goal", "question", "task", "query", "text", "name"):
+            if isinstance(data.get(key), str) and data[key].strip():
+                text = data[key]
+                break
+    text = " ".join(str(text).split())
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
+
+
+def node_view(state: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows of one node in the graph (and what a live event carries)."""
+    error = state.get("error")
+    view = {
+        "id": state["id"],
+        "parent": state.get("parent"),
+        "script": state.get("script"),
+        "status": str(state.get("status")),
+        "depth": state.get("depth", state["id"].count(".")),
+        "label": label(state),
+        "round": state.get("round", 0),
+        "attempts": state.get("attempts", 0),
+        "tokens": (state.get("prompt_tokens") or 0) + (state.get("completion_tokens") or 0),
+        "cost_usd": state.get("cost_usd") or 0.0,
+        "started_at": state.get("started_at"),
+        "finished_at": state.get("finished_at"),
+        "error": (error[:200] if isinstance(error, str) else None),
+    }
+    if state.get("policy"):
+        view["group"] = {
+            "policy": state["policy"],
+            "name": POLICY_NAMES.get(state["policy"], state["policy"]),
+            "members": list(state.get("group") or []),
+            "planned": len(state.get("planned") or []),
+            "evaluator": state.get("evaluator_node"),
+        }
+    return view
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: run.get(k) for k in RUN_FIELDS}
+
+
+def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event: int | None = None,
+                seq: int | None = None) -> dict[str, Any]:
+    """The graph JSON of a run: `states` are its node states (now, or as of `at_event`).
+
+    Each node view gets `children` (ids, in order), `descendants`, `active_below` and
+    `failed_below` (counts over its subtree), and `collapsed` (the page's starting fold:
+    on big runs, subtrees with nothing active or failed under them start folded). `groups` lists each
+    parent's current policy group; `edges` are [parent, child] pairs.
+    """
+    views = sorted((node_view(s) for s in states), key=lambda v: order_key(v["id"]))
+    by_id = {v["id"]: v for v in views}
+    edges = []
+    for v in views:
+        v["children"], v["descendants"], v["active_below"], v["failed_below"] = [], 0, 0, 0
+    for v in views:  # in id order, so each parent's children list comes out ordered
+        parent = by_id.get(v["parent"]) if v["parent"] else None
+        if parent is not None:
+            parent["children"].append(v["id"])
+            edges.append([parent["id"], v["id"]])
+    for v in sorted(views, key=lambda v: v["depth"], reverse=True):  # leaves first: subtree sums
+        parent = by_id.get(v["parent"]) if v["parent"] else None
+        if parent is not None:
+            parent["descendants"] += 1 + v["descendants"]
+            parent["active_below"] += v["active_below"] + (v["status"] in ACTIVE)
+            parent["failed_below"] += v["failed_below"] + (v["status"] == "failed")
+    big = len(views) > COLLAPSE_OVER
+    groups, counts = [], {}
+    for v in views:
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+        v["collapsed"] = bool(big and v["depth"] >= 1 and v["children"]
+                              and not v["active_below"] and not v["failed_below"])
+        if "group" in v:
+            groups.append({"parent": v["id"], **v["group"]})
+    return {
+        "run": run_view(run),
+        "at_event": at_event,
+        "seq": seq if seq is not None else run.get("last_event"),
+        "nodes": views,
+        "edges": edges,
+        "groups": groups,
+        "counts": counts,
+    }

@@ -1,0 +1,686 @@
+// The swarm web UI: runs, a live execution tree, node details, history, approvals, compare, stats.
+// Plain JavaScript, no dependencies. Every value from the store goes into the page as text (h()).
+"use strict";
+
+const ROW_H = 26;          // px per tree row: the tree is virtualised, only rows on screen are in the DOM
+const OVERSCAN = 12;       // rows drawn above and below the visible ones
+const STATUSES = ["pending", "running", "waiting", "awaiting_approval", "done", "failed", "cancelled"];
+const ACTIVE = new Set(["pending", "running", "waiting", "awaiting_approval"]);
+
+const S = {
+  token: null,
+  features: {},
+  runs: [],
+  runId: null,
+  live: null,        // the run's graph now, kept up to date by events
+  shown: null,       // what the tree shows: `live`, or a graph as of an event
+  at: null,          // the event the tree shows (null: live)
+  timeline: {seqs: [], kinds: [], nodes: []},
+  lastSeq: 0,
+  source: null,
+  selected: null,
+  rows: [],          // flattened visible rows of `shown`
+  dirty: false,
+};
+window.swarmEventLog = [];   // the last events the page received: {seq, node_id, status, at_ms, received_ms} (tests, bench)
+
+// --- small helpers ---------------------------------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style") for (const [p, x] of Object.entries(v)) el.style.setProperty(p, x);  // CSSOM: allowed by the CSP
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+const $ = (id) => document.getElementById(id);
+const orderKey = (id) => id.split(".").map(Number);
+function byId(a, b) {
+  const x = orderKey(a), y = orderKey(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+function ago(seconds) {
+  if (seconds < 60) return `${Math.floor(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+const money = (x) => `$${(x || 0).toFixed(4)}`;
+const when = (t) => t ? new Date(t * 1000).toLocaleTimeString() : "—";
+const secs = (s) => s === null || s === undefined ? "—" : (s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`);
+const pretty = (v) => typeof v === "string" ? v : JSON.stringify(v, null, 2);
+function toast(text, kind) {
+  const el = h("div", {class: `toast ${kind || ""}`}, text);
+  $("toasts").append(el);
+  setTimeout(() => el.remove(), kind === "error" ? 9000 : 4000);
+}
+
+async function api(path, options) {
+  const opts = options || {};
+  const headers = {"X-Swarm-Token": S.token || ""};
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, {method: opts.method || "GET", headers,
+                                 body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined});
+  const type = res.headers.get("Content-Type") || "";
+  const data = type.startsWith("application/json") ? await res.json() : await res.text();
+  if (!res.ok) {
+    const err = new Error((data && data.error) || `${res.status} ${res.statusText}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+// --- start ------------------------------------------------------------------------------------------
+
+function readToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get("token")) {
+    sessionStorage.setItem("swarm-token", params.get("token"));
+    params.delete("token");
+    history.replaceState(null, "", location.pathname + location.search + (params.toString() ? "#" + params : ""));
+  }
+  return sessionStorage.getItem("swarm-token");
+}
+
+async function start() {
+  S.token = readToken();
+  if (!S.token) {
+    notice("This page needs the UI token: open it from the link `swarm ui` printed (it ends in #token=...).");
+    return;
+  }
+  try {
+    const info = await api("/api/info");
+    S.features = info.features;
+    for (const st of info.statuses) $("status-filter").append(h("option", {value: st}, st));
+  } catch (e) {
+    notice(e.status === 401 ? "The UI token is wrong or old: open the page again from the link `swarm ui` printed." : e.message);
+    return;
+  }
+  const missing = Object.entries(S.features).filter(([, v]) => !v).map(([k]) => k);
+  if (missing.length) notice(`Not in this installation yet: ${missing.join(", ")} — those panels say so when used.`, true);
+  bindUi();
+  await loadRuns();
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("run");
+  if (wanted) selectRun(wanted); else openStream(null);
+  refreshApprovals();
+  setInterval(() => renderRuns(), 15000);  // ages move on; no request
+}
+
+function notice(text, soft) {
+  const el = $("notice");
+  el.textContent = text;
+  el.className = soft ? "notice soft" : "notice";
+  el.hidden = false;
+}
+
+function bindUi() {
+  document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  $("status-filter").addEventListener("change", loadRuns);
+  $("expand-all").addEventListener("click", () => setAllCollapsed(false));
+  $("collapse-all").addEventListener("click", () => setAllCollapsed(true));
+  $("cancel-run").addEventListener("click", cancelRun);
+  $("scrub").addEventListener("input", onScrub);
+  $("scrub-live").addEventListener("click", backToLive);
+  $("fork").addEventListener("click", forkHere);
+  $("tree").addEventListener("scroll", () => schedule());
+  $("tree").addEventListener("click", onTreeClick);
+  $("compare-go").addEventListener("click", compare);
+  $("stats-go").addEventListener("click", stats);
+  window.addEventListener("resize", () => schedule());
+}
+
+function showTab(name) {
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === `view-${name}`));
+  if (name === "approvals") refreshApprovals();
+  if (name === "compare" || name === "stats") fillRunSelects();
+  if (name === "runs") schedule();
+}
+
+// --- runs list ----------------------------------------------------------------------------------------
+
+async function loadRuns() {
+  const status = $("status-filter").value;
+  S.runs = await api(`/api/runs${status ? `?status=${encodeURIComponent(status)}` : ""}`);
+  S.runsLoadedAt = Date.now();
+  renderRuns();
+}
+
+function renderRuns() {
+  const drift = (Date.now() - (S.runsLoadedAt || Date.now())) / 1000;
+  const list = $("runs-list");
+  list.replaceChildren(...S.runs.map((r) => h("li", {
+      class: `run-item ${r.id === S.runId ? "selected" : ""}`, dataset: {runId: r.id, status: r.status},
+      onclick: () => selectRun(r.id)},
+    h("div", {class: "run-line"}, h("span", {class: `dot s-${r.status}`}), h("span", {class: "run-status"}, r.status),
+      h("span", {class: "muted right"}, `${ago(r.age_s + drift)} ago`)),
+    h("div", {class: "run-goal"}, r.goal),
+    h("div", {class: "run-line muted small"}, h("span", {}, r.id), h("span", {class: "right"},
+      `${r.nodes || 0} nodes · ${r.tokens} tok · ${money(r.cost_usd)}`)))));
+  $("runs-total").textContent = `${S.runs.length} run${S.runs.length === 1 ? "" : "s"}`;
+}
+
+let runsTimer = null;
+function reloadRunsSoon() {
+  if (runsTimer) return;
+  runsTimer = setTimeout(async () => { runsTimer = null; try { await loadRuns(); } catch (e) { /* next event retries */ } }, 400);
+}
+
+// --- one run: graph, live events ------------------------------------------------------------------------
+
+async function selectRun(runId) {
+  S.runId = runId;
+  S.selected = null;
+  S.at = null;
+  history.replaceState(null, "", `#run=${encodeURIComponent(runId)}`);
+  renderRuns();
+  $("run-empty").hidden = true;
+  $("run-body").hidden = false;
+  $("detail").replaceChildren(h("div", {class: "empty"}, "Click a node to see its input, prompt and reply, code, logs and costs."));
+  try {
+    await loadLive();
+    S.timeline = await api(`/api/runs/${encodeURIComponent(runId)}/timeline`);
+    mergeTimeline();
+  } catch (e) {
+    toast(e.message, "error");
+  }
+}
+
+async function loadLive() {
+  const graph = await api(`/api/runs/${encodeURIComponent(S.runId)}/graph`);
+  S.live = toModel(graph);
+  S.lastSeq = graph.seq || 0;
+  if (S.at === null) S.shown = S.live;
+  renderHead();
+  schedule();
+  openStream(S.runId);
+}
+
+function toModel(graph) {
+  const nodes = new Map();
+  for (const n of graph.nodes) nodes.set(n.id, n);
+  return {run: graph.run, nodes, at: graph.at_event};
+}
+
+function openStream(runId) {
+  if (S.source) S.source.close();
+  const q = new URLSearchParams({token: S.token});
+  if (runId) { q.set("run", runId); q.set("after", String(S.lastSeq)); }
+  const source = new EventSource(`/api/events?${q}`);
+  S.source = source;
+  source.addEventListener("hello", () => setConn(true));
+  source.onmessage = (e) => onEvents(JSON.parse(e.data));
+  source.addEventListener("reload", () => { if (S.runId) loadLive(); });
+  source.onerror = () => {
+    setConn(false);
+    source.close();
+    if (S.source === source) setTimeout(() => { if (S.source === source) openStream(S.runId); }, 1000);
+  };
+}
+
+function setConn(up) {
+  $("conn").classList.toggle("up", up);
+  $("conn-text").textContent = up ? "live" : "reconnecting";
+}
+
+function onEvents(batch) {
+  const received = Date.now();
+  let runsChanged = false, approvalsChanged = false;
+  for (const ev of batch) {
+    window.swarmEventLog.push({seq: ev.seq, node_id: ev.node_id, kind: ev.kind, status: ev.node ? ev.node.status : null,
+                               at_ms: ev.at * 1000, received_ms: received});
+    if (!ev.node_id) runsChanged = true;
+    if (ev.kind === "awaiting_approval" || ev.kind === "approval_decided") approvalsChanged = true;
+    if (ev.run_id !== S.runId || !S.live || ev.seq <= S.lastSeq) continue;
+    S.lastSeq = ev.seq;
+    S.timeline.seqs.push(ev.seq); S.timeline.kinds.push(ev.kind); S.timeline.nodes.push(ev.node_id);
+    if (ev.node) applyNode(S.live, ev.node);
+    else if (ev.kind === "run_end" || ev.kind === "run_pause" || ev.kind === "run_interrupt") refreshRunRow();
+    if (ev.node && ev.node_id === S.selected && S.at === null) refreshDetailSoon();
+  }
+  if (window.swarmEventLog.length > 500) window.swarmEventLog.splice(0, window.swarmEventLog.length - 500);
+  if (runsChanged) reloadRunsSoon();
+  if (approvalsChanged) refreshApprovals();
+  mergeTimeline();
+  if (S.at === null) schedule();
+}
+
+function applyNode(model, view) {
+  const old = model.nodes.get(view.id);
+  if (old) {
+    view.children = old.children;
+    view.collapsed = old.collapsed;
+  } else {
+    view.children = [];
+    view.collapsed = false;
+    const parent = view.parent && model.nodes.get(view.parent);
+    if (parent && !parent.children.includes(view.id)) {
+      parent.children.push(view.id);
+      if (parent.children.length > 1 && byId(parent.children.at(-2), view.id) > 0) parent.children.sort(byId);
+    }
+  }
+  model.nodes.set(view.id, view);
+}
+
+async function refreshRunRow() {
+  try {
+    const graph = await api(`/api/runs/${encodeURIComponent(S.runId)}/graph?at=${S.lastSeq}`);
+    if (S.live) { S.live.run = graph.run; renderHead(); }
+  } catch (e) { /* the next event tries again */ }
+}
+
+// --- the tree: flatten the expanded nodes, draw only the rows on screen ---------------------------------------
+
+let frame = null;
+function schedule() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => { frame = null; render(); });
+}
+
+function flatten(model) {
+  const rows = [];
+  const roots = [...model.nodes.values()].filter((n) => !n.parent || !model.nodes.has(n.parent)).map((n) => n.id).sort(byId);
+  const stack = roots.reverse();
+  while (stack.length) {
+    const id = stack.pop();
+    const n = model.nodes.get(id);
+    if (!n) continue;
+    rows.push(n);
+    if (!n.collapsed) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]);
+  }
+  return rows;
+}
+
+function subtreeCounts(model, id) {
+  const counts = {total: 0, failed: 0, active: 0};
+  const stack = [...(model.nodes.get(id).children || [])];
+  while (stack.length) {
+    const n = model.nodes.get(stack.pop());
+    if (!n) continue;
+    counts.total++;
+    if (n.status === "failed") counts.failed++;
+    if (ACTIVE.has(n.status)) counts.active++;
+    stack.push(...n.children);
+  }
+  return counts;
+}
+
+function render() {
+  const model = S.shown;
+  if (!model) return;
+  S.rows = flatten(model);
+  const tree = $("tree");
+  $("tree-spacer").style.height = `${S.rows.length * ROW_H}px`;  // CSSOM, not a style attribute
+  const first = Math.max(0, Math.floor(tree.scrollTop / ROW_H) - OVERSCAN);
+  const last = Math.min(S.rows.length, Math.ceil((tree.scrollTop + tree.clientHeight) / ROW_H) + OVERSCAN);
+  const drawn = [];
+  for (let i = first; i < last; i++) drawn.push(row(model, S.rows[i], i));
+  tree.replaceChildren($("tree-spacer"), ...drawn);
+  renderCounts(model);
+}
+
+const POLICY = {all: "parallel", sequence: "sequence", first: "first", best_of_n: "best_of_n"};
+
+function row(model, n, index) {
+  const parent = n.parent ? model.nodes.get(n.parent) : null;
+  const inGroup = parent && parent.group && parent.group.members.includes(n.id);
+  const isEvaluator = parent && parent.group && parent.group.evaluator === n.id;
+  const toggle = n.children.length
+    ? h("span", {class: "toggle", dataset: {toggle: n.id}, title: n.collapsed ? "expand" : "collapse"}, n.collapsed ? "▸" : "▾")
+    : h("span", {class: "toggle leaf"}, "");
+  let fold = null;
+  if (n.collapsed && n.children.length) {
+    const c = subtreeCounts(model, n.id);
+    fold = h("span", {class: "fold"}, `+${c.total}${c.active ? ` · ${c.active} active` : ""}${c.failed ? ` · ${c.failed} failed` : ""}`);
+  }
+  let badge = null;
+  if (n.group && (n.children.length || n.status === "waiting")) {
+    const g = n.group;
+    const text = g.policy === "sequence" ? `sequence ${g.members.length}/${g.members.length + g.planned}`
+      : `${g.name} ×${g.members.length}`;
+    badge = h("span", {class: `group g-${g.policy}`, title: `children run under the ${g.name} policy`}, text);
+  }
+  const duration = n.started_at && n.finished_at ? secs(n.finished_at - n.started_at) : "";
+  return h("div", {
+      class: `row s-${n.status} ${n.id === S.selected ? "selected" : ""} ${inGroup ? `in-${parent.group.policy}` : ""}`,
+      style: {top: `${index * ROW_H}px`, "padding-left": `${8 + n.depth * 18}px`, "--depth": String(n.depth)},
+      dataset: {nodeId: n.id, status: n.status}, role: "treeitem",
+      "aria-expanded": n.children.length ? String(!n.collapsed) : null},
+    toggle, h("span", {class: `dot s-${n.status}`, title: n.status}),
+    h("span", {class: "nid"}, n.id), h("span", {class: "script"}, n.script),
+    isEvaluator ? h("span", {class: "group g-evaluator"}, "evaluator") : null, badge,
+    h("span", {class: "label"}, n.label), fold,
+    h("span", {class: "nums"}, n.tokens ? `${n.tokens} tok` : "", duration ? ` · ${duration}` : ""));
+}
+
+function renderHead() {
+  const run = S.live && S.live.run;
+  if (!run) return;
+  $("run-goal").textContent = run.goal;
+  const pill = $("run-status");
+  pill.textContent = run.status;
+  pill.className = `pill s-${run.status}`;
+  $("run-meta").replaceChildren(
+    h("span", {}, run.id), h("span", {}, `script ${run.script}`), h("span", {}, `model ${run.model || "—"}`),
+    h("span", {}, `started ${new Date(run.created_at * 1000).toLocaleString()}`),
+    run.stop_reason ? h("span", {class: "warn"}, run.stop_reason) : null);
+  $("cancel-run").disabled = !ACTIVE.has(run.status) && run.status !== "interrupted";
+}
+
+function renderCounts(model) {
+  const counts = {};
+  let tokens = 0, cost = 0;
+  for (const n of model.nodes.values()) {
+    counts[n.status] = (counts[n.status] || 0) + 1;
+    tokens += n.tokens || 0;
+    cost += n.cost_usd || 0;
+  }
+  $("run-counts").replaceChildren(
+    h("span", {class: "total"}, `${model.nodes.size} nodes`),
+    ...STATUSES.filter((s) => counts[s]).map((s) => h("span", {class: "count-chip"}, h("span", {class: `dot s-${s}`}), `${counts[s]} ${s}`)),
+    h("span", {class: "muted"}, `${tokens} tokens · ${money(cost)}`));
+}
+
+function setAllCollapsed(collapsed) {
+  for (const n of S.shown.nodes.values()) if (n.children.length && n.parent) n.collapsed = collapsed;
+  schedule();
+}
+
+function onTreeClick(e) {
+  const toggle = e.target.closest("[data-toggle]");
+  if (toggle) {
+    const n = S.shown.nodes.get(toggle.dataset.toggle);
+    n.collapsed = !n.collapsed;
+    if (S.shown !== S.live && S.live.nodes.get(n.id)) S.live.nodes.get(n.id).collapsed = n.collapsed;
+    schedule();
+    return;
+  }
+  const rowEl = e.target.closest(".row");
+  if (rowEl) selectNode(rowEl.dataset.nodeId);
+}
+
+// --- node detail --------------------------------------------------------------------------------------------
+
+async function selectNode(id) {
+  S.selected = id;
+  schedule();
+  await loadDetail();
+}
+
+let detailTimer = null;
+function refreshDetailSoon() {
+  if (detailTimer) return;
+  detailTimer = setTimeout(() => { detailTimer = null; loadDetail(); }, 250);
+}
+
+async function loadDetail() {
+  const id = S.selected;
+  if (!id) return;
+  const at = S.at !== null ? `?at=${S.at}` : "";
+  try {
+    const d = await api(`/api/runs/${encodeURIComponent(S.runId)}/nodes/${encodeURIComponent(id)}${at}`);
+    if (S.selected === id) renderDetail(d);
+  } catch (e) {
+    $("detail").replaceChildren(h("div", {class: "error"}, e.message));
+  }
+}
+
+function section(title, ...body) {
+  return h("section", {class: "d-section"}, h("h3", {}, title), ...body);
+}
+const pre = (v, cls) => h("pre", {class: cls || ""}, pretty(v));
+
+function renderDetail(d) {
+  const n = d.node;
+  const t = d.timings;
+  const parts = [
+    h("div", {class: "d-head"}, h("span", {class: `pill s-${n.status}`}, n.status), h("h2", {}, `${n.id} · ${n.script}`),
+      d.at_event !== null ? h("span", {class: "muted"}, `as of event ${d.at_event}`) : null),
+    h("dl", {class: "facts"},
+      h("dt", {}, "round / attempts"), h("dd", {}, `${n.round} / ${n.attempts}`),
+      h("dt", {}, "created"), h("dd", {}, when(t.created_at)),
+      h("dt", {}, "started"), h("dd", {}, when(t.started_at)),
+      h("dt", {}, "finished"), h("dd", {}, when(t.finished_at)),
+      h("dt", {}, "duration"), h("dd", {}, secs(t.duration_s)),
+      h("dt", {}, "model time"), h("dd", {}, `${Math.round(t.model_ms)} ms`),
+      h("dt", {}, "tokens"), h("dd", {}, `${d.tokens.prompt} prompt + ${d.tokens.completion} completion`),
+      h("dt", {}, "cost"), h("dd", {}, money(d.cost_usd)),
+      n.policy ? h("dt", {}, "children policy") : null, n.policy ? h("dd", {}, `${POLICY[n.policy] || n.policy} (${(n.group || []).length} in group)`) : null),
+  ];
+  if (n.error || d.errors.length) {
+    parts.push(section("Errors", n.error ? pre(n.error, "err") : null,
+      ...d.errors.filter((e) => e.error !== n.error).map((e) => h("div", {}, h("span", {class: "muted"}, `event ${e.seq} ${e.kind}: `), pre(e.error, "err")))));
+  }
+  parts.push(section("Input", pre(n.data)));
+  if (n.status === "done") parts.push(section("Output", pre(n.output)));
+  if (n.answer !== null && n.answer !== undefined) parts.push(section("Answer from a person", pre(n.answer)));
+  parts.push(section(`Model calls (${d.llm_calls.length})`, ...(d.llm_calls.length ? d.llm_calls.map(callView) : [h("div", {class: "muted"}, "none")])));
+  if (d.sandbox_code.length) parts.push(section("Sandbox code", ...d.sandbox_code.map((c) => h("div", {}, h("div", {class: "muted small"}, c.from), pre(c.code, "code")))));
+  if (d.logs.length) parts.push(section("Logs", pre(d.logs.join("\n"), "logs")));
+  const s = d.script;
+  parts.push(section("Script", h("div", {}, `${s.name} · ${s.kind}${s.version ? ` · v${s.version}` : ""}${s.active && s.active !== s.version ? ` (active now: v${s.active})` : ""}`),
+    s.description ? h("div", {class: "muted"}, s.description) : null,
+    s.code ? h("details", {}, h("summary", {}, "code"), pre(s.code, "code")) : null));
+  parts.push(section(`Events (${d.events.length})`, h("table", {class: "events"},
+    h("tbody", {}, ...d.events.map((e) => h("tr", {}, h("td", {}, e.seq), h("td", {}, e.kind), h("td", {}, e.status || ""),
+      h("td", {}, when(e.at)), h("td", {class: "small"}, e.detail ? JSON.stringify(e.detail).slice(0, 200) : "")))))));
+  $("detail").replaceChildren(...parts);
+}
+
+function callView(c) {
+  return h("div", {class: "call"},
+    h("div", {class: "muted small"}, `${c.key} · ${c.model || "?"} · ${c.prompt_tokens}+${c.completion_tokens} tok · ${Math.round(c.latency_ms || 0)} ms · ${money(c.cost_usd)}`),
+    ...(c.messages || []).map((m) => h("div", {class: `msg role-${m.role}`}, h("span", {class: "role"}, m.role), h("pre", {class: "prompt"}, pretty(m.content)))),
+    c.error ? pre(c.error, "err") : h("div", {class: "msg role-reply"}, h("span", {class: "role"}, "reply"), h("pre", {class: "reply"}, c.reply_text ?? pretty(c.reply_data))));
+}
+
+// --- history: the scrubber ----------------------------------------------------------------------------------
+
+function mergeTimeline() {
+  const tl = S.timeline;
+  const scrub = $("scrub");
+  const atEnd = S.at === null;
+  scrub.max = String(Math.max(0, tl.seqs.length - 1));
+  if (atEnd) scrub.value = scrub.max;
+  scrubLabel();
+}
+
+function scrubLabel() {
+  const tl = S.timeline;
+  const i = Number($("scrub").value);
+  const label = $("scrub-label");
+  if (S.at === null) label.textContent = `live · ${tl.seqs.length} events`;
+  else label.textContent = `event ${i + 1}/${tl.seqs.length} · #${tl.seqs[i]} ${tl.kinds[i]}${tl.nodes[i] ? ` ${tl.nodes[i]}` : ""}`;
+}
+
+let scrubTimer = null;
+function onScrub() {
+  const tl = S.timeline;
+  const i = Number($("scrub").value);
+  if (i >= tl.seqs.length - 1) return backToLive();
+  S.at = tl.seqs[i];
+  document.body.classList.add("history");
+  $("scrub-live").hidden = false;
+  $("fork").hidden = false;
+  scrubLabel();
+  clearTimeout(scrubTimer);
+  scrubTimer = setTimeout(() => showAt(S.at), 120);
+}
+
+async function showAt(seq) {
+  try {
+    const graph = await api(`/api/runs/${encodeURIComponent(S.runId)}/graph?at=${seq}`);
+    if (S.at !== seq) return;
+    const model = toModel(graph);
+    for (const n of model.nodes.values()) {  // keep the live tree's folds where they apply
+      const live = S.live.nodes.get(n.id);
+      if (live && n.children.length) n.collapsed = live.collapsed;
+    }
+    S.shown = model;
+    const i = S.timeline.seqs.indexOf(seq);
+    const banner = $("history-banner");
+    banner.hidden = false;
+    banner.textContent = `The tree as it was right after event #${seq} (${S.timeline.kinds[i]}${S.timeline.nodes[i] ? ` of node ${S.timeline.nodes[i]}` : ""}). Live events are held until you go back to live.`;
+    schedule();
+    if (S.selected) loadDetail();
+  } catch (e) {
+    toast(e.message, "error");
+  }
+}
+
+function backToLive() {
+  S.at = null;
+  S.shown = S.live;
+  document.body.classList.remove("history");
+  $("scrub-live").hidden = true;
+  $("fork").hidden = true;
+  $("history-banner").hidden = true;
+  mergeTimeline();
+  schedule();
+  if (S.selected) loadDetail();
+}
+
+async function forkHere() {
+  if (S.at === null) return;
+  try {
+    const out = await api(`/api/runs/${encodeURIComponent(S.runId)}/fork`, {method: "POST", body: {at_event: S.at}});
+    toast(`forked as ${out.run_id}`);
+    await loadRuns();
+    backToLive();
+    selectRun(out.run_id);
+  } catch (e) {
+    toast(`fork: ${e.message}`, "error");
+  }
+}
+
+async function cancelRun() {
+  if (!confirm(`Cancel run ${S.runId}?`)) return;
+  try {
+    const out = await api(`/api/runs/${encodeURIComponent(S.runId)}/cancel`, {method: "POST", body: {}});
+    toast(`cancel: ${out.outcome}`);
+  } catch (e) {
+    toast(`cancel: ${e.message}`, "error");
+  }
+}
+
+// --- approvals ----------------------------------------------------------------------------------------------
+
+let approvalsBusy = false;
+async function refreshApprovals() {
+  if (approvalsBusy) return;
+  approvalsBusy = true;
+  try {
+    const rows = await api("/api/approvals");
+    const count = $("approvals-count");
+    count.hidden = !rows.length;
+    count.textContent = String(rows.length);
+    renderApprovals(rows);
+  } catch (e) {
+    $("approvals-list").replaceChildren(h("div", {class: "error"}, e.message));
+  } finally {
+    approvalsBusy = false;
+  }
+}
+
+function renderApprovals(rows) {
+  const list = $("approvals-list");
+  if (!rows.length) return list.replaceChildren(h("div", {class: "empty"}, "Nothing is waiting for a person."));
+  list.replaceChildren(...rows.map((a) => {
+    const original = a.proposal === null || a.proposal === undefined ? "" : pretty(a.proposal);
+    const edit = h("textarea", {class: "edit", rows: Math.min(16, Math.max(3, original.split("\n").length + 1)),
+                                "aria-label": "edit the proposal or write the answer"});
+    edit.value = original;
+    const reason = h("input", {class: "reason", placeholder: "reason (needed to reject)", "aria-label": "reason"});
+    const note = h("input", {class: "note", placeholder: "note (optional)", "aria-label": "note"});
+    const decide = async (decision) => {
+      const body = {decision, note: note.value || null};
+      if (decision === "reject") body.reason = reason.value;
+      if (decision === "approve" && edit.value !== original) {
+        try { body.edited = JSON.parse(edit.value); } catch (err) { body.edited = edit.value; }
+      }
+      try {
+        await api(`/api/approvals/${a.id}`, {method: "POST", body});
+        toast(`${decision === "approve" ? "approved" : "rejected"} #${a.id}`);
+        refreshApprovals();
+      } catch (e) {
+        toast(`${decision}: ${e.message}`, "error");
+      }
+    };
+    return h("div", {class: "approval", dataset: {approvalId: a.id, runId: a.run_id, nodeId: a.node_id}},
+      h("div", {class: "a-head"}, h("span", {class: "pill s-awaiting_approval"}, a.kind),
+        h("a", {href: "#", onclick: (e) => { e.preventDefault(); showTab("runs"); selectRun(a.run_id).then(() => selectNode(a.node_id)); }},
+          `run ${a.run_id} · node ${a.node_id}`),
+        h("span", {class: "muted right"}, a.created_at ? `${ago(Date.now() / 1000 - a.created_at)} ago` : "")),
+      h("div", {class: "question"}, a.question),
+      original ? h("div", {}, h("div", {class: "muted small"}, "proposal"), pre(a.proposal, "code")) : null,
+      h("label", {class: "muted small"}, original ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
+      h("div", {class: "a-actions"}, note,
+        h("button", {class: "approve", onclick: () => decide("approve")}, edit.value !== original ? "Approve edited" : "Approve"),
+        reason, h("button", {class: "reject danger", onclick: () => decide("reject")}, "Reject")));
+  }));
+}
+
+// --- compare and stats: whatever the library returns, drawn as tables -----------------------------------------
+
+function fillRunSelects() {
+  for (const id of ["compare-a", "compare-b", "stats-run"]) {
+    const sel = $(id);
+    const keep = sel.value;
+    const first = id === "stats-run" ? [h("option", {value: ""}, "all runs")] : [];
+    sel.replaceChildren(...first, ...S.runs.map((r) => h("option", {value: r.id}, `${r.id} · ${r.status} · ${r.goal.slice(0, 50)}`)));
+    if (keep) sel.value = keep;
+  }
+  if (!$("compare-b").value || $("compare-b").value === $("compare-a").value) {
+    if (S.runs.length > 1) $("compare-b").value = S.runs[1].id;
+  }
+}
+
+async function compare() {
+  const a = $("compare-a").value, b = $("compare-b").value;
+  try {
+    const out = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+    $("compare-out").replaceChildren(value(out));
+  } catch (e) {
+    $("compare-out").replaceChildren(h("div", {class: "error"}, e.message));
+  }
+}
+
+async function stats() {
+  const run = $("stats-run").value;
+  try {
+    const out = await api(`/api/stats${run ? `?run=${encodeURIComponent(run)}` : ""}`);
+    $("stats-out").replaceChildren(value(out));
+  } catch (e) {
+    $("stats-out").replaceChildren(h("div", {class: "error"}, e.message));
+  }
+}
+
+function value(v) {
+  if (v === null || v === undefined) return h("span", {class: "muted"}, "—");
+  if (Array.isArray(v)) {
+    if (v.length && v.every((x) => x && typeof x === "object" && !Array.isArray(x))) {
+      const cols = [...new Set(v.flatMap((x) => Object.keys(x)))];
+      return h("table", {class: "data"}, h("thead", {}, h("tr", {}, ...cols.map((c) => h("th", {}, c)))),
+        h("tbody", {}, ...v.map((x) => h("tr", {}, ...cols.map((c) => h("td", {}, value(x[c])))))));
+    }
+    return h("span", {}, v.map((x) => typeof x === "object" ? JSON.stringify(x) : String(x)).join(", "));
+  }
+  if (typeof v === "object") {
+    return h("table", {class: "data kv"}, h("tbody", {}, ...Object.entries(v).map(([k, x]) => h("tr", {}, h("th", {}, k), h("td", {}, value(x))))));
+  }
+  if (typeof v === "number") return h("span", {}, Number.isInteger(v) ? String(v) : v.toFixed(4));
+  return h("span", {}, String(v));
+}
+
+start();

@@ -1,0 +1,106 @@
+"""The execution graph the page draws: pure functions from node states to nodes, edges, groups and folds."""
+
+from __future__ import annotations
+
+import time
+
+from swarm.store import Store
+from swarm.ui import queries
+from swarm.ui.graph import COLLAPSE_OVER, build_graph, node_view, order_key
+from ui_support import write_tree_run
+
+RUN = {"id": "r1", "goal": "g", "script": "s", "status": "running", "created_at": 0.0, "last_event": 7}
+
+
+def state(node_id: str, status: str = "done", **extra) -> dict:
+    parent = node_id.rsplit(".", 1)[0] if "." in node_id else None
+    return {"id": node_id, "parent": parent, "script": "s", "status": status, "depth": node_id.count("."),
+            "data": {"goal": f"goal of {node_id}"}, "children": [], "group": [], "planned": [], **extra}
+
+
+def test_nodes_come_in_tree_order_with_parent_to_child_edges():
+    states = [state("1.10"), state("1"), state("1.2"), state("1.2.1"), state("1.1")]
+    graph = build_graph(RUN, states)
+    assert [n["id"] for n in graph["nodes"]] == ["1", "1.1", "1.2", "1.2.1", "1.10"]
+    assert graph["edges"] == [["1", "1.1"], ["1", "1.2"], ["1.2", "1.2.1"], ["1", "1.10"]]
+    assert graph["nodes"][0]["children"] == ["1.1", "1.2", "1.10"]
+    assert graph["seq"] == 7 and graph["at_event"] is None
+
+
+def test_each_policy_group_is_named_with_its_members():
+    states = [
+        state("1", "waiting", policy="all", group=["1.1", "1.2"]),
+        state("1.1", "waiting", policy="sequence", group=["1.1.1"], planned=[{"script": "s", "data": {}}] * 2),
+        state("1.1.1", "running"),
+        state("1.2", "waiting", policy="best_of_n", group=["1.2.1", "1.2.2", "1.2.3"], evaluator_node="1.2.3"),
+        state("1.2.1"), state("1.2.2"), state("1.2.3", "running"),
+        state("1.3", "waiting", policy="first", group=["1.3.1"]), state("1.3.1", "running"),
+    ]
+    groups = {g["parent"]: g for g in build_graph(RUN, states)["groups"]}
+    assert groups["1"]["name"] == "parallel" and groups["1"]["members"] == ["1.1", "1.2"]
+    assert groups["1.1"]["name"] == "sequence" and groups["1.1"]["planned"] == 2
+    assert groups["1.2"]["name"] == "best_of_n" and groups["1.2"]["evaluator"] == "1.2.3"
+    assert groups["1.3"]["name"] == "first"
+
+
+def test_subtree_counts_say_what_a_fold_hides():
+    states = [state("1", "waiting"), state("1.1", "waiting"), state("1.1.1", "failed"), state("1.1.2", "running"),
+              state("1.2")]
+    by_id = {n["id"]: n for n in build_graph(RUN, states)["nodes"]}
+    assert by_id["1"]["descendants"] == 4
+    assert by_id["1"]["active_below"] == 2  # 1.1 (waiting) and 1.1.2 (running)
+    assert by_id["1"]["failed_below"] == 1
+    assert by_id["1.2"]["descendants"] == 0
+
+
+def test_small_runs_start_unfolded_and_big_ones_fold_quiet_subtrees():
+    small = build_graph(RUN, [state("1"), state("1.1"), state("1.1.1")])
+    assert not any(n["collapsed"] for n in small["nodes"])
+    states = [state("1", "waiting"), state("1.1", "waiting"), state("1.1.1", "running"), state("1.2"), state("1.3"),
+              state("1.3.1", "failed")]
+    states += [state(f"1.2.{i}") for i in range(1, COLLAPSE_OVER)]
+    by_id = {n["id"]: n for n in build_graph(RUN, states)["nodes"]}
+    assert by_id["1.2"]["collapsed"]  # all done below: folded
+    assert not by_id["1.1"]["collapsed"]  # something runs below: open
+    assert not by_id["1.3"]["collapsed"]  # a failure below: open
+    assert not by_id["1"]["collapsed"]  # the root always open
+
+
+def test_a_node_view_is_small_and_labels_long_goals_on_one_line():
+    long_goal = "word " * 100
+    view = node_view(state("1.4", data={"goal": long_goal, "blob": "x" * 100_000}, output="y" * 100_000,
+                           prompt_tokens=5, completion_tokens=7, cost_usd=0.25, error="E" * 1000))
+    assert len(view["label"]) <= 120 and "\n" not in view["label"]
+    assert view["tokens"] == 12 and view["cost_usd"] == 0.25
+    assert len(view["error"]) == 200
+    assert "output" not in view and "data" not in view
+    assert len(str(view)) < 1000
+
+
+def test_ids_sort_as_numbers():
+    assert sorted(["1.10", "1.9", "1.1.2", "1"], key=order_key) == ["1", "1.1.2", "1.9", "1.10"]
+
+
+def test_the_graph_of_a_5000_node_run_is_complete_and_quick(tmp_path):
+    store = Store(tmp_path / "swarm.db")
+    run_id = write_tree_run(store, nodes=5000)
+    started = time.perf_counter()
+    graph = queries.graph(store, run_id)
+    elapsed = time.perf_counter() - started
+    assert len(graph["nodes"]) == 5000 and len(graph["edges"]) == 4999
+    assert graph["counts"] == {"done": 5000}
+    assert graph["nodes"][0]["descendants"] == 4999
+    assert sum(n["collapsed"] for n in graph["nodes"]) > 0  # a big finished run starts folded below the root
+    assert elapsed < 2.0, f"graph JSON of 5,000 nodes took {elapsed:.2f} s (bench/ui.py measures it; target 0.2 s)"
+    store.close()
+
+
+def test_the_graph_as_of_an_event_is_the_tree_at_that_moment(tmp_path):
+    store = Store(tmp_path / "swarm.db")
+    run_id = write_tree_run(store, nodes=50)
+    first_spawns = store.events(run_id)[4]["seq"]  # the fifth event: five nodes spawned, none ended
+    then = queries.graph(store, run_id, at_event=first_spawns)
+    assert [n["id"] for n in then["nodes"]] == ["1", "1.1", "1.2", "1.3", "1.4"]
+    assert then["at_event"] == first_spawns
+    assert set(then["counts"]) == {"pending"}
+    store.close()
