@@ -2,7 +2,7 @@
 a run driven in a background thread, and big synthetic runs written straight into a store.
 
     from lifecycle_support import make_engine  # noqa: F401
-    from ui_support import browser, start_ui, drive_in_thread, write_tree_run  # noqa: F401
+    from ui_support import browser, page, start_ui, drive_in_thread, finish_run, write_tree_run  # noqa: F401
 """
 
 from __future__ import annotations
@@ -74,6 +74,16 @@ def drive_in_thread(engine, run_id: str) -> threading.Thread:
     return thread
 
 
+def finish_run(engine, goal: str, script: str, timeout: float = 30.0) -> tuple[str, str]:
+    """Run a goal to its end in another thread (Playwright's sync API holds this thread's event loop)."""
+    run_id = engine.create_run(goal, script=script)
+    outcome: dict[str, str] = {}
+    thread = threading.Thread(target=lambda: outcome.update(status=asyncio.run(engine.drive(run_id))), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return run_id, outcome.get("status", "still running")
+
+
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,6 +92,12 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def until(page, js: str, timeout: float = 15.0) -> Any:
+    """Poll a JavaScript expression in the page until it is truthy (the page's CSP forbids
+    Playwright's eval-based wait_for_function, rightly)."""
+    return wait_for(lambda: page.evaluate(js), timeout, js)
 
 
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None, body: Any = None) -> tuple[int, Any]:

@@ -13,6 +13,7 @@ ACTIVE = frozenset({"pending", "running", "waiting", "awaiting_approval"})
 FINAL = frozenset({"done", "failed", "cancelled"})
 POLICY_NAMES = {"all": "parallel", "sequence": "sequence", "first": "first", "best_of_n": "best_of_n"}
 LABEL_CHARS = 120
+LABEL_KEYS = ("question", "task", "query", "text", "name")
 COLLAPSE_OVER = 300  # nodes in a run above which quiet subtrees (all done) start collapsed
 
 RUN_FIELDS = ("id", "goal", "script", "status", "stop_reason", "error", "created_at", "finished_at", "model",
@@ -26,42 +27,44 @@ def order_key(node_id: str) -> tuple[int, ...]:
 
 def label(state: dict[str, Any]) -> str:
     """One line saying what the node is about: its goal, question or first input value."""
-    data = state.get("data") or {}
-    text = ""
-    if isinstance(data, dict):
-        for key in ("goal", "question", "task", "query", "text", "name"):
-            if isinstance(data.get(key), str) and data[key].strip():
-                text = data[key]
-                break
-    text = " ".join(str(text).split())
+    data = state.get("data")
+    if not isinstance(data, dict):
+        return ""
+    text = data.get("goal")
+    if not isinstance(text, str) or not text.strip():
+        text = next((data[k] for k in LABEL_KEYS if isinstance(data.get(k), str) and data[k].strip()), "")
+    text = text[:LABEL_CHARS * 2]
+    if "\n" in text or "  " in text or "\t" in text:
+        text = " ".join(text.split())
     return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
 
 
 def node_view(state: dict[str, Any]) -> dict[str, Any]:
     """What the page shows of one node in the graph (and what a live event carries)."""
-    error = state.get("error")
+    get = state.get
+    started, finished = get("started_at"), get("finished_at")
+    node_id = state["id"]
     view = {
-        "id": state["id"],
-        "parent": state.get("parent"),
-        "script": state.get("script"),
-        "status": str(state.get("status")),
-        "depth": state.get("depth", state["id"].count(".")),
+        "id": node_id,
+        "parent": get("parent"),
+        "script": get("script"),
+        "status": get("status"),
+        "depth": get("depth", node_id.count(".")),
         "label": label(state),
-        "round": state.get("round", 0),
-        "attempts": state.get("attempts", 0),
-        "tokens": (state.get("prompt_tokens") or 0) + (state.get("completion_tokens") or 0),
-        "cost_usd": state.get("cost_usd") or 0.0,
-        "started_at": state.get("started_at"),
-        "finished_at": state.get("finished_at"),
-        "error": (error[:200] if isinstance(error, str) else None),
+        "tokens": (get("prompt_tokens") or 0) + (get("completion_tokens") or 0),
+        "cost_usd": get("cost_usd") or 0.0,
+        "ms": round((finished - started) * 1000) if started and finished else None,
     }
-    if state.get("policy"):
+    error = get("error")
+    if isinstance(error, str):
+        view["error"] = error[:200]
+    if get("policy"):
         view["group"] = {
             "policy": state["policy"],
             "name": POLICY_NAMES.get(state["policy"], state["policy"]),
-            "members": list(state.get("group") or []),
-            "planned": len(state.get("planned") or []),
-            "evaluator": state.get("evaluator_node"),
+            "members": get("group") or [],
+            "planned": len(get("planned") or ()),
+            "evaluator": get("evaluator_node"),
         }
     return view
 
@@ -80,17 +83,18 @@ def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event:
     parent's current policy group; `edges` are [parent, child] pairs.
     """
     views = sorted((node_view(s) for s in states), key=lambda v: order_key(v["id"]))
-    by_id = {v["id"]: v for v in views}
-    edges = []
+    by_id = {}
     for v in views:
         v["children"], v["descendants"], v["active_below"], v["failed_below"] = [], 0, 0, 0
+        by_id[v["id"]] = v
+    edges = []
     for v in views:  # in id order, so each parent's children list comes out ordered
-        parent = by_id.get(v["parent"]) if v["parent"] else None
+        parent = by_id.get(v["parent"])
         if parent is not None:
             parent["children"].append(v["id"])
             edges.append([parent["id"], v["id"]])
-    for v in sorted(views, key=lambda v: v["depth"], reverse=True):  # leaves first: subtree sums
-        parent = by_id.get(v["parent"]) if v["parent"] else None
+    for v in reversed(views):  # a child's id sorts after its parent's: leaves are summed first
+        parent = by_id.get(v["parent"])
         if parent is not None:
             parent["descendants"] += 1 + v["descendants"]
             parent["active_below"] += v["active_below"] + (v["status"] in ACTIVE)
@@ -99,8 +103,7 @@ def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event:
     groups, counts = [], {}
     for v in views:
         counts[v["status"]] = counts.get(v["status"], 0) + 1
-        v["collapsed"] = bool(big and v["depth"] >= 1 and v["children"]
-                              and not v["active_below"] and not v["failed_below"])
+        v["collapsed"] = bool(big and v["parent"] and v["children"] and not v["active_below"] and not v["failed_below"])
         if "group" in v:
             groups.append({"parent": v["id"], **v["group"]})
     return {

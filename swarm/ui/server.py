@@ -5,6 +5,7 @@ passes the Gate (token, Host, Origin/Referer); pages and assets need no token an
 
     GET  /api/info                           features present (approvals, time travel, metrics)
     GET  /api/runs?status=S                  runs, newest first
+    GET  /api/runs/RUN                       one run
     GET  /api/runs/RUN/graph[?at=SEQ]        the execution graph, now or as of an event
     GET  /api/runs/RUN/timeline              the run's event numbers and kinds (the scrubber)
     GET  /api/runs/RUN/nodes/NODE[?at=SEQ]   one node's detail
@@ -83,6 +84,7 @@ class UIServer:
         self.port = self.httpd.server_address[1]
         self.gate = Gate(self.token, self.host, self.port)
         self.thread: threading.Thread | None = None
+        self.closing = False
 
     @property
     def url(self) -> str:
@@ -106,6 +108,7 @@ class UIServer:
         self.httpd.serve_forever()
 
     def close(self) -> None:
+        self.closing = True
         if self.thread is not None:
             self.httpd.shutdown()
         self.hub.close()  # ends the event streams, so their threads finish
@@ -165,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path
+        if self.ui.closing:
+            return self._send_json(503, {"error": "the UI server is stopping"})
         try:
             self.ui.gate.check(method, path, self.headers, self.query.get("token"))
             if method == "GET" and path in STATIC:
@@ -189,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:
+            if self.ui.closing:  # the store closed under a request in flight
+                return
             log.exception("the UI failed on %s %s", method, path)
             self._send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
 
@@ -248,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def runs(self) -> None:
         self._send_json(200, queries.runs(self.ui.store, self.query.get("status"), self._int_arg("limit") or 200))
+
+    def run(self, run_id: str) -> None:
+        self._send_json(200, queries.run(self.ui.store, run_id))
 
     def graph(self, run_id: str) -> None:
         self._send_json(200, queries.graph(self.ui.store, run_id, self._int_arg("at")))
@@ -355,6 +365,7 @@ _ID = r"([^/]+)"
 ROUTES: list[Route] = [
     ("GET", re.compile(r"/api/info"), _Handler.info),
     ("GET", re.compile(r"/api/runs"), _Handler.runs),
+    ("GET", re.compile(rf"/api/runs/{_ID}"), _Handler.run),
     ("GET", re.compile(rf"/api/runs/{_ID}/graph"), _Handler.graph),
     ("GET", re.compile(rf"/api/runs/{_ID}/timeline"), _Handler.timeline),
     ("GET", re.compile(rf"/api/runs/{_ID}/nodes/{_ID}"), _Handler.node),

@@ -246,7 +246,7 @@ function onEvents(batch) {
     S.lastSeq = ev.seq;
     S.timeline.seqs.push(ev.seq); S.timeline.kinds.push(ev.kind); S.timeline.nodes.push(ev.node_id);
     if (ev.node) applyNode(S.live, ev.node);
-    else if (ev.kind === "run_end" || ev.kind === "run_pause" || ev.kind === "run_interrupt") refreshRunRow();
+    refreshRunRow();
     if (ev.node && ev.node_id === S.selected && S.at === null) refreshDetailSoon();
   }
   if (window.swarmEventLog.length > 500) window.swarmEventLog.splice(0, window.swarmEventLog.length - 500);
@@ -273,11 +273,18 @@ function applyNode(model, view) {
   model.nodes.set(view.id, view);
 }
 
-async function refreshRunRow() {
-  try {
-    const graph = await api(`/api/runs/${encodeURIComponent(S.runId)}/graph?at=${S.lastSeq}`);
-    if (S.live) { S.live.run = graph.run; renderHead(); }
-  } catch (e) { /* the next event tries again */ }
+let runRowTimer = null;
+function refreshRunRow() {  // the run's own row (status, totals) follows its events, at most once a second
+  if (runRowTimer) return;
+  runRowTimer = setTimeout(async () => {
+    runRowTimer = null;
+    try {
+      const run = await api(`/api/runs/${encodeURIComponent(S.runId)}`);
+      if (S.live && S.live.run.id === run.id) { S.live.run = run; renderHead(); }
+      const listed = S.runs.findIndex((r) => r.id === run.id);
+      if (listed >= 0) { S.runs[listed] = {...run, age_s: run.age_s - (Date.now() - S.runsLoadedAt) / 1000}; renderRuns(); }
+    } catch (e) { /* the next event tries again */ }
+  }, 300);
 }
 
 // --- the tree: flatten the expanded nodes, draw only the rows on screen ---------------------------------------
@@ -351,7 +358,7 @@ function row(model, n, index) {
       : `${g.name} ×${g.members.length}`;
     badge = h("span", {class: `group g-${g.policy}`, title: `children run under the ${g.name} policy`}, text);
   }
-  const duration = n.started_at && n.finished_at ? secs(n.finished_at - n.started_at) : "";
+  const duration = n.ms !== null && n.ms !== undefined ? secs(n.ms / 1000) : "";
   return h("div", {
       class: `row s-${n.status} ${n.id === S.selected ? "selected" : ""} ${inGroup ? `in-${parent.group.policy}` : ""}`,
       style: {top: `${index * ROW_H}px`, "padding-left": `${8 + n.depth * 18}px`, "--depth": String(n.depth)},
@@ -361,7 +368,7 @@ function row(model, n, index) {
     h("span", {class: "nid"}, n.id), h("span", {class: "script"}, n.script),
     isEvaluator ? h("span", {class: "group g-evaluator"}, "evaluator") : null, badge,
     h("span", {class: "label"}, n.label), fold,
-    h("span", {class: "nums"}, n.tokens ? `${n.tokens} tok` : "", duration ? ` · ${duration}` : ""));
+    h("span", {class: "nums"}, [n.tokens ? `${n.tokens} tok` : "", duration].filter(Boolean).join(" · ")));
 }
 
 function renderHead() {
@@ -371,10 +378,12 @@ function renderHead() {
   const pill = $("run-status");
   pill.textContent = run.status;
   pill.className = `pill s-${run.status}`;
-  $("run-meta").replaceChildren(
+  $("run-meta").replaceChildren(...[
     h("span", {}, run.id), h("span", {}, `script ${run.script}`), h("span", {}, `model ${run.model || "—"}`),
     h("span", {}, `started ${new Date(run.created_at * 1000).toLocaleString()}`),
-    run.stop_reason ? h("span", {class: "warn"}, run.stop_reason) : null);
+    run.finished_at ? h("span", {}, `took ${secs(run.finished_at - run.created_at)}`) : null,
+    run.stop_reason ? h("span", {class: "warn"}, run.stop_reason) : null,
+    run.error ? h("span", {class: "warn"}, run.error) : null].filter(Boolean));
   $("cancel-run").disabled = !ACTIVE.has(run.status) && run.status !== "interrupted";
 }
 

@@ -1,0 +1,153 @@
+"""The web UI in a real headless Chromium: a live run's tree changes without a reload, node details,
+the history scrubber, the runs list, and a 5,000-node run. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lifecycle_support import ask_model, make_engine, script  # noqa: F401
+from ui_support import ARTIFACTS, browser, drive_in_thread, finish_run, page, start_ui, until, write_tree_run  # noqa: F401
+
+
+def plan(ctx):
+    """Three questions in parallel; on the way up, their answers joined."""
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask", question=q) for q in ("fast: what is 2+2?", "slow: spell swarm", "fast: name a colour")])
+    return " / ".join(str(r.output) for r in ctx.reports)
+
+
+MODEL = [
+    {"match": "^slow", "reply": "s-w-a-r-m", "delay_s": 2.0, "usage": {"prompt_tokens": 30, "completion_tokens": 4}},
+    {"match": "2\\+2", "reply": "four", "usage": {"prompt_tokens": 20, "completion_tokens": 1}},
+    {"reply": "blue", "repeat": True},
+]
+
+
+@pytest.fixture
+def engine(make_engine):
+    """Answers at once: for runs that only need to have finished."""
+    return make_engine(script("plan", plan), script("ask", ask_model), model=[{k: v for k, v in line.items() if k != "delay_s"}
+                                                                             for line in MODEL])
+
+
+def open_run(page, server, run_id: str) -> None:
+    page.goto(f"{server.page_url}&run={run_id}")
+    page.wait_for_selector('.row[data-node-id="1"]')
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def test_a_node_changes_status_on_the_page_without_reloading(make_engine, page):
+    engine = make_engine(script("plan", plan), script("ask", ask_model), model=MODEL)  # the slow question takes 2 s
+    run_id = engine.create_run("three questions", script="plan")
+    with start_ui(engine) as server:
+        open_run(page, server, run_id)
+        assert page.locator('.row[data-node-id="1"]').get_attribute("data-status") == "pending"
+        page.evaluate("window.__loadedOnce = 'same page'")
+        driver = drive_in_thread(engine, run_id)
+        slow = page.locator('.row[data-node-id="1.2"]')
+        slow.wait_for()
+        page.wait_for_selector('.row[data-node-id="1.2"][data-status="running"]')
+        page.wait_for_selector('.row[data-node-id="1.1"][data-status="done"]')
+        shot(page, "live-running")
+        page.wait_for_selector('.row[data-node-id="1.2"][data-status="done"]', timeout=20_000)
+        page.wait_for_selector('.row[data-node-id="1"][data-status="done"]')
+        page.wait_for_selector('#run-status:text("done")')
+        driver.join(timeout=10)
+        assert page.evaluate("window.__loadedOnce") == "same page"  # no reload happened
+        statuses = [e["status"] for e in page.evaluate("window.swarmEventLog") if e["node_id"] == "1.2"]
+        assert statuses[0] == "pending" and statuses[-1] == "done" and "running" in statuses
+        assert page.locator(".group.g-all").first.inner_text().startswith("parallel ×3")
+        assert "in-all" in page.locator('.row[data-node-id="1.3"]').get_attribute("class")
+        shot(page, "live-done")
+
+
+def test_a_node_detail_shows_input_prompt_reply_and_costs(engine, page):
+    run_id, status = finish_run(engine, "three questions", "plan")
+    assert status == "done"
+    with start_ui(engine) as server:
+        open_run(page, server, run_id)
+        page.click('.row[data-node-id="1.1"]')
+        detail = page.locator("#detail")
+        detail.locator("h2:text('1.1 · ask')").wait_for()
+        text = detail.inner_text()
+        assert "fast: what is 2+2?" in text  # the input and the prompt
+        assert "four" in text  # the model's reply and the output
+        assert "20 prompt + 1 completion" in text
+        assert "model calls (1)" in text.lower() and "events (" in text.lower()
+        assert page.locator('.row[data-node-id="1.1"]').get_attribute("class").count("selected") == 1
+        shot(page, "node-detail")
+
+
+def test_scrubbing_history_back_shows_the_earlier_tree_and_offers_a_fork(engine, page):
+    run_id, status = finish_run(engine, "three questions", "plan")
+    assert status == "done"
+    with start_ui(engine) as server:
+        open_run(page, server, run_id)
+        assert page.locator(".row").count() == 4
+        kinds = page.evaluate("S.timeline.kinds")
+        root_spawn = kinds.index("spawn")  # the first event that holds a node: the root, just spawned
+        page.locator("#scrub").evaluate("(el, i) => { el.value = String(i); el.dispatchEvent(new Event('input')); }", root_spawn)
+        until(page, "document.querySelectorAll('.row').length === 1")
+        assert page.locator('.row[data-node-id="1"]').get_attribute("data-status") == "pending"
+        assert page.locator("#history-banner").is_visible()
+        assert page.locator("#fork").is_visible()
+        shot(page, "history-start")
+
+        first_child_done = next(i for i, (k, n) in enumerate(zip(kinds, page.evaluate("S.timeline.nodes")))
+                                if k == "terminate" and n and n.startswith("1."))
+        page.locator("#scrub").evaluate("(el, i) => { el.value = String(i); el.dispatchEvent(new Event('input')); }", first_child_done)
+        until(page, "document.querySelectorAll('.row[data-status=\"done\"]').length === 1")
+        assert page.locator(".row").count() == 4
+        assert page.locator('.row[data-node-id="1"]').get_attribute("data-status") == "waiting"
+
+        page.click("#scrub-live")
+        until(page, "document.querySelectorAll('.row[data-status=\"done\"]').length === 4")
+        assert not page.locator("#history-banner").is_visible()
+
+
+def test_the_runs_list_shows_status_goal_and_cost_and_filters(engine, page):
+    done_id, _ = finish_run(engine, "three questions", "plan")
+    pending_id = engine.create_run("a run not started yet", script="plan")
+    with start_ui(engine) as server:
+        page.goto(server.page_url)
+        page.wait_for_selector(f'.run-item[data-run-id="{pending_id}"]')
+        item = page.locator(f'.run-item[data-run-id="{done_id}"]')
+        text = item.inner_text()
+        assert "done" in text and "three questions" in text and "$0.0000" in text and "ago" in text
+        page.select_option("#status-filter", "pending")
+        until(page, "document.querySelectorAll('.run-item').length === 1")
+        assert page.locator(".run-item").get_attribute("data-run-id") == pending_id
+        page.select_option("#status-filter", "")
+        until(page, "document.querySelectorAll('.run-item').length === 2")
+        item.click()
+        page.wait_for_selector('.row[data-node-id="1.3"]')
+        assert page.locator("#run-goal").inner_text() == "three questions"
+
+
+def test_a_5000_node_run_stays_usable(make_engine, page):
+    engine = make_engine()
+    run_id = write_tree_run(engine.store, nodes=5000)
+    with start_ui(engine) as server:
+        started = time.perf_counter()
+        open_run(page, server, run_id)
+        shown_in = time.perf_counter() - started
+        assert page.locator("#run-counts").inner_text().startswith("5000 nodes")
+        assert page.locator(".row").count() == 11  # the root and its ten children, folded
+        assert "+" in page.locator('.row[data-node-id="1.1"] .fold').inner_text()
+        page.click('.row[data-node-id="1.1"] .toggle')
+        page.wait_for_selector('.row[data-node-id="1.1.1"]')
+        page.click("#expand-all")
+        until(page, "S.rows.length === 5000")
+        assert page.locator(".row").count() < 120  # only the rows on screen are in the page
+        started = time.perf_counter()
+        page.locator("#tree").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        until(page, "[...document.querySelectorAll('.row')].some(r => r.dataset.nodeId === S.rows[4999].id)")
+        scrolled_in = time.perf_counter() - started
+        shot(page, "big-run")
+        assert shown_in < 8 and scrolled_in < 3, (shown_in, scrolled_in)
