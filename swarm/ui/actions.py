@@ -41,12 +41,12 @@ class Actions:
             return self._engine
 
     def decide(self, approval_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        approvals = optional("approvals", "approving or rejecting from the page")
         decision = body.get("decision")
         if decision not in ("approve", "reject"):
             raise SwarmError(f'"decision" must be "approve" or "reject", not {decision!r}')
         if decision == "reject" and not str(body.get("reason") or "").strip():
             raise SwarmError("a rejection needs a reason; write why in the reason field")
+        approvals = optional("approvals", "approving or rejecting from the page")
         row = approvals.decide(self.store, approval_id, decision, note=body.get("note") or None,
                                reason=body.get("reason") or None, edited=body.get("edited"), by="ui")
         run_id = (row or {}).get("run_id") or self._run_of(approval_id)
