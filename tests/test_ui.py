@@ -151,3 +151,21 @@ def test_a_5000_node_run_stays_usable(make_engine, page):
         scrolled_in = time.perf_counter() - started
         shot(page, "big-run")
         assert shown_in < 8 and scrolled_in < 3, (shown_in, scrolled_in)
+
+
+def test_cancelling_a_running_node_from_the_page(make_engine, page):
+    engine = make_engine(script("plan", plan), script("ask", ask_model),
+                         model=[{**MODEL[0], "delay_s": 3.0}, *MODEL[1:]])
+    run_id = engine.create_run("three questions", script="plan")
+    with start_ui(engine) as server:
+        open_run(page, server, run_id)
+        driver = drive_in_thread(engine, run_id)
+        page.wait_for_selector('.row[data-node-id="1.2"][data-status="running"]')
+        page.click('.row[data-node-id="1.2"]')
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#cancel-node")
+        page.wait_for_selector('.row[data-node-id="1.2"][data-status="cancelled"]', timeout=5_000)
+        page.wait_for_selector('.row[data-node-id="1"][data-status="done"]')
+        driver.join(timeout=10)
+    cancelled = next(s for s in engine.store.node_states(run_id) if s["id"] == "1.2")
+    assert cancelled["status"] == "cancelled" and cancelled["error"] == "cancelled by request"

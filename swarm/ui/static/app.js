@@ -455,7 +455,9 @@ function renderDetail(d) {
   const t = d.timings;
   const parts = [
     h("div", {class: "d-head"}, h("span", {class: `pill s-${n.status}`}, n.status), h("h2", {}, `${n.id} · ${n.script}`),
-      d.at_event !== null ? h("span", {class: "muted"}, `as of event ${d.at_event}`) : null),
+      d.at_event !== null ? h("span", {class: "muted"}, `as of event ${d.at_event}`) : null,
+      d.at_event === null && ACTIVE.has(n.status)
+        ? h("button", {class: "danger right", id: "cancel-node", onclick: () => cancelNode(n.id)}, "Cancel node") : null),
     h("dl", {class: "facts"},
       h("dt", {}, "round / attempts"), h("dd", {}, `${n.round} / ${n.attempts}`),
       h("dt", {}, "created"), h("dd", {}, when(t.created_at)),
@@ -570,6 +572,16 @@ async function forkHere() {
     selectRun(out.run_id);
   } catch (e) {
     toast(`fork: ${e.message}`, "error");
+  }
+}
+
+async function cancelNode(id) {
+  if (!confirm(`Cancel node ${id} and everything under it?`)) return;
+  try {
+    const out = await api(`/api/runs/${encodeURIComponent(S.runId)}/cancel`, {method: "POST", body: {node: id}});
+    toast(`cancel ${id}: ${out.outcome}`);
+  } catch (e) {
+    toast(`cancel: ${e.message}`, "error");
   }
 }
 
