@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -26,6 +27,7 @@ def cmd_ui(args) -> int:
         import webbrowser
 
         webbrowser.open(server.page_url)
+    signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: runs driven from the page are recorded and stay resumable
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -33,3 +35,7 @@ def cmd_ui(args) -> int:
     finally:
         server.close()
     return 0
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt

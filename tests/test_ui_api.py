@@ -145,7 +145,7 @@ def test_swarm_ui_refuses_a_non_loopback_host_without_a_token(tmp_path, monkeypa
     assert "set [ui].token" in capsys.readouterr().err
 
 
-def test_swarm_ui_prints_the_page_url_with_the_token_and_serves_it(tmp_path, make_engine):
+def test_swarm_ui_prints_the_page_url_with_the_token_serves_it_and_stops_on_sigterm(tmp_path, make_engine):
     engine = make_engine()
     store = engine.store.path
     env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
@@ -158,8 +158,10 @@ def test_swarm_ui_prints_the_page_url_with_the_token_and_serves_it(tmp_path, mak
         base, token = url.split("#token=")
         assert token == (store.parent / TOKEN_FILE).read_text().strip()
         assert request(base + "api/runs", headers={"X-Swarm-Token": token}) == (200, [])
+        proc.terminate()  # SIGTERM: a clean stop, like Ctrl-C
+        assert proc.wait(timeout=10) == 0
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(timeout=10)
 
 

@@ -20,6 +20,7 @@ from swarm.store import RUN_FINAL, Store
 from swarm.ui.queries import optional
 
 log = logging.getLogger("swarm.ui")
+RECHECK_S = 1.0
 
 
 class Actions:
@@ -30,6 +31,7 @@ class Actions:
         self.owns_engine = engine is None
         self.lock = threading.Lock()
         self.threads: dict[str, threading.Thread] = {}
+        self.closed = False
 
     def engine(self):
         """The Engine that forks, cancels and drives runs for the page, made on first use."""
@@ -51,7 +53,18 @@ class Actions:
                                reason=body.get("reason") or None, edited=body.get("edited"), by="ui")
         run_id = (row or {}).get("run_id") or self._run_of(approval_id)
         driving = self.drive_if_idle(run_id) if run_id else False
+        if run_id and not driving:  # its loop may be closing just now (pausing): look again in a moment
+            timer = threading.Timer(RECHECK_S, self._recheck, (run_id,))
+            timer.daemon = True
+            timer.start()
         return {"approval": row, "run_id": run_id, "driven_here": driving}
+
+    def _recheck(self, run_id: str) -> None:
+        try:
+            if not self.closed:
+                self.drive_if_idle(run_id)
+        except Exception:  # the server is closing, or the run is gone: nothing to go on with
+            log.debug("re-checking run %s after a decision failed", run_id, exc_info=True)
 
     def fork(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
         timetravel = optional("timetravel", "forking a run")
@@ -73,7 +86,7 @@ class Actions:
     def drive_if_idle(self, run_id: str) -> bool:
         """Drive the run in this process when it can go on and no live process drives it; True if started."""
         run = self.store.run(run_id)
-        if run["status"] in RUN_FINAL or _alive(run.get("owner_pid")):
+        if self.closed or run["status"] in RUN_FINAL or _alive(run.get("owner_pid")):
             return False
         with self.lock:
             thread = self.threads.get(run["id"])
@@ -96,6 +109,7 @@ class Actions:
 
     def close(self) -> None:
         """Stop the runs driven here cleanly (recorded, snapshotted, resumable) and wait for them."""
+        self.closed = True
         if self._engine is None:
             return
         for loop in list(self._engine.loops):
