@@ -671,7 +671,7 @@ async function compare() {
   const a = $("compare-a").value, b = $("compare-b").value;
   try {
     const out = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
-    $("compare-out").replaceChildren(value(out));
+    $("compare-out").replaceChildren(out && out.a && out.b && Array.isArray(out.nodes) ? sideBySide(out) : value(out));
   } catch (e) {
     $("compare-out").replaceChildren(h("div", {class: "error"}, e.message));
   }
@@ -685,6 +685,29 @@ async function stats() {
   } catch (e) {
     $("stats-out").replaceChildren(h("div", {class: "error"}, e.message));
   }
+}
+
+const short = (v) => v === null || v === undefined ? "" : (typeof v === "string" ? v : JSON.stringify(v)).slice(0, 160);
+
+function sideBySide(d) {
+  // The diff of swarm.timetravel: run totals a | b | delta, then one row per node with what changed.
+  const keys = Object.keys(d.a).filter((k) => k !== "id");
+  const totals = h("table", {class: "data"}, h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, d.a.id), h("th", {}, d.b.id), h("th", {}, "b − a"))),
+    h("tbody", {}, ...keys.map((k) => h("tr", {class: JSON.stringify(d.a[k]) !== JSON.stringify(d.b[k]) ? "differs" : ""},
+      h("th", {}, k), h("td", {}, short(d.a[k])), h("td", {}, short(d.b[k])),
+      h("td", {}, d.delta && d.delta[k] !== null && d.delta[k] !== undefined ? String(d.delta[k]) : "")))));
+  const side = (x, f) => x ? short(x[f]) : "—";
+  const nodes = h("table", {class: "data nodes"}, h("thead", {}, h("tr", {}, ...["node", "change", "differs in", "status a", "status b",
+      "tokens a", "tokens b", "time a", "time b", "output / error a", "output / error b"].map((c) => h("th", {}, c)))),
+    h("tbody", {}, ...d.nodes.map((r) => h("tr", {class: `change-${r.change}`, dataset: {nodeId: r.id}},
+      h("td", {class: "nid"}, r.id), h("td", {}, r.change), h("td", {}, (r.fields || []).join(", ")),
+      h("td", {}, side(r.a, "status")), h("td", {}, side(r.b, "status")),
+      h("td", {}, side(r.a, "tokens")), h("td", {}, side(r.b, "tokens")),
+      h("td", {}, r.a && r.a.duration_s !== null ? secs(r.a.duration_s) : "—"), h("td", {}, r.b && r.b.duration_s !== null ? secs(r.b.duration_s) : "—"),
+      h("td", {class: "small"}, r.a ? short(r.a.error || r.a.output) : "—"), h("td", {class: "small"}, r.b ? short(r.b.error || r.b.output) : "—")))));
+  const counts = Object.entries(d.counts || {}).map(([k, n]) => `${n} ${k}`).join(" · ");
+  return h("div", {}, h("p", {}, d.same_result ? "Same result." : "Different results.", " ", h("span", {class: "muted"}, counts)),
+    totals, h("h3", {}, "Nodes"), nodes);
 }
 
 function value(v) {
