@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
+
+    # Commands that live in their own modules.
+    from swarm import cli_memory
+
+    cli_memory.register(sub)
     return p
 
 
