@@ -117,6 +117,11 @@ class Engine:
                 self._router_version = self.catalogue.version
             return self._router
 
+    @property
+    def routing_index(self):
+        """The live routing index as it stands (None before the first routing), not brought in step first."""
+        return self._router
+
     def candidates(self, text: str, top_k: int | None = None, exclude=()) -> list[dict]:
         """The registered scripts that fit a text best, by retrieval: `describe()` rows with a "score"."""
         k = self.config.retrieval.top_k if top_k is None else top_k
