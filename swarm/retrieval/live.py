@@ -20,6 +20,9 @@ from swarm.retrieval.embedder import Embedder
 from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
 
 
+EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
+
+
 def catalogue_entries(described: list[dict]) -> list[Entry]:
     """Entries for the scripts of `Catalogue.describe()`: name, description, argument names and examples."""
     return [Entry(s["name"], s.get("description") or "", list((s.get("input_schema") or {}).get("properties") or {}),
@@ -153,7 +156,10 @@ class LiveIndex:
         if len(self.rows) == n:  # no examples anywhere: one row an entry
             return sims
         best = sims.copy()
-        np.maximum.at(best, self.owner[:n], sims)  # an entry's main row gets the best of its texts
+        np.maximum.at(best, self.owner[:n], sims)  # an entry's main row gets the best of its texts...
+        # ...counted half: an example close to the query lifts its script, but one shared word with an
+        # example (a city name, say) does not outrank a script whose description fits.
+        best = sims + EXAMPLE_WEIGHT * (best - sims)
         best[self.owner[:n] != np.arange(n)] = -2.0  # example rows are no results of their own (below any cosine)
         return best
 
