@@ -54,6 +54,7 @@ def fork(engine: Engine, run_id: str, at_event: int, sets: dict[str, Any] | None
     if "1" not in nodes:
         raise TimeTravelError(f"run {parent['id']} had no nodes yet at event {at_event}; fork at a later event "
                               f"(see `swarm history {parent['id']}`)")
+    asked_at, at_event = at_event, _settle(store, parent["id"], at_event, nodes)
     edits = _edits(engine, parent, at_event, nodes, sets or {})
     new_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     for node in nodes.values():
@@ -61,8 +62,8 @@ def fork(engine: Engine, run_id: str, at_event: int, sets: dict[str, Any] | None
     copied = [dumps(node.state()) for node in nodes.values()]  # the snapshot at the fork event: before any change
     queue = [n.id for n in nodes.values() if n.status == Status.PENDING]
     batch = Batch()
-    batch.event(new_id, "fork", None, {"from": parent["id"], "at_event": at_event, "goal": parent["goal"],
-                                       "script": parent["script"], "sets": sets or {}})
+    batch.event(new_id, "fork", None, {"from": parent["id"], "at_event": at_event, "asked_at": asked_at,
+                                       "goal": parent["goal"], "script": parent["script"], "sets": sets or {}})
     for node in nodes.values():
         if node.status in (Status.RUNNING, Status.AWAITING_APPROVAL):
             reason = f"{node.status} at event {at_event} of run {parent['id']}; executed again in the fork"
@@ -96,6 +97,38 @@ def inherited_calls(store: Store, run: dict[str, Any]) -> dict[str, dict]:
             key = f"{run['id']}/{row['node_id']}/r{row['round']}/a{row['attempt']}"
             out[key] = {**loads(row["reply"]), "_request": row["request"], "_from": row["key"]}
     return out
+
+
+def _settle(store: Store, run_id: str, at_event: int, nodes: dict[str, TaskNode]) -> int:
+    """The first event at or after `at_event` where the run's state is whole, with `nodes` moved on to it.
+
+    The events of one turn of the loop are recorded together, so an event inside a turn can show a
+    cause without its effect: children spawned that their parent has not recorded yet, or a parent
+    still waiting whose children have all ended (or, under `first`, one has won). A fork starts
+    after the rest of that turn, never from such a half-state.
+    """
+    if _whole(nodes):
+        return at_event
+    for ev in store.events(run_id, after=at_event):
+        if ev["state"]:
+            node = TaskNode.from_state(loads(ev["state"]))
+            nodes[node.id] = node
+        if _whole(nodes):
+            return ev["seq"]
+    return at_event  # the history ends here: nothing more to wait for
+
+
+def _whole(nodes: dict[str, TaskNode]) -> bool:
+    for node in nodes.values():
+        if node.parent is not None and node.id not in nodes[node.parent].children:
+            return False  # spawned, but its parent's own event of that turn comes later
+        if node.status == Status.WAITING:
+            group = [nodes[c] for c in node.group]
+            if all(c.status.final for c in group):
+                return False  # its children have ended; the parent hears of it later in the turn
+            if node.policy == "first" and any(c.status == Status.DONE for c in group):
+                return False  # a child won; the others' cancels and the parent's wake come later
+    return True
 
 
 def _is_path(path: str) -> bool:

@@ -55,6 +55,14 @@ def plan(ctx):
     return ctx.llm("Combine: " + " | ".join(str(r.output) for r in ctx.reports)).text
 
 
+def plan_in_sequence(ctx):
+    """The same plan, its children one after another (each spawned on the way up from the one before)."""
+    if ctx.round == 0:
+        questions = ctx.llm("Plan: " + ctx.goal, json=True).data["questions"]
+        return ctx.spawn([ctx.child("split" if q == "food" else "ask", question=q) for q in questions], policy="sequence")
+    return ctx.llm("Combine: " + " | ".join(str(r.output) for r in ctx.reports)).text
+
+
 def ask(ctx):
     return ctx.llm("Ask: " + ctx.data["question"]).text
 
@@ -67,7 +75,7 @@ def split(ctx):
 
 
 QUESTION = {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}
-SCRIPTS = (script("plan", plan), script("ask", ask, input_schema=QUESTION), script("split", split, input_schema=QUESTION))
+SCRIPTS = (script("plan", plan), script("plan_in_sequence", plan_in_sequence), script("ask", ask, input_schema=QUESTION), script("split", split, input_schema=QUESTION))
 
 
 @pytest.fixture
@@ -297,3 +305,23 @@ def test_diff_of_two_independent_runs_reports_timings_tokens_cost_and_errors(mak
     assert (d["a"]["status"], d["b"]["status"]) == ("done", "failed")
     assert d["b"]["failed_calls"] == 1 and d["b"]["failed_nodes"] == 1
     assert d["delta"]["tokens"] == d["b"]["tokens"] - d["a"]["tokens"] < 0
+
+
+def test_a_fork_at_any_event_without_edits_ends_alike_without_a_model_call(trip):
+    """Every event of a run under `all` and of one under `sequence`, including events inside a turn of
+    the loop (children spawned before their parent's own event, a parent not yet told its children
+    ended): the fork starts where that turn's events end, and replays everything."""
+    engine, server, in_parallel = trip
+    in_sequence, status = run(engine, "trip", "plan_in_sequence")
+    assert status == "done"
+    asked = len(server.requests)
+    moved = 0
+    for run_id in (in_parallel, in_sequence):
+        first, last = engine.store.event_range(run_id)
+        for at in range(first + 1, last + 1):  # at `first` (run_start) there is no node yet: refused
+            new_id = fork(engine, run_id, at)
+            assert drive(engine, new_id) == "done", (run_id, at)
+            assert loads(engine.store.run(new_id)["result"]) == "Trip A", (run_id, at)
+            moved += engine.store.run(new_id)["forked_at"] != at
+    assert len(server.requests) == asked
+    assert moved  # some events were inside a turn
