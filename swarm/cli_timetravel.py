@@ -85,6 +85,11 @@ def cmd_fork(args) -> int:
         engine.close()
         raise
     edits = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sets.items())
+    forked_at = engine.store.run(new_id)["forked_at"]
+    if forked_at != at and not args.json:
+        print(f"swarm: event {at} is inside a turn of the loop (an effect recorded before the rest of its turn); "
+              f"the fork starts at event {forked_at}, where that turn's events end", flush=True)
+    at = forked_at
     if args.no_run:
         engine.close()
         if args.json:
@@ -152,11 +157,20 @@ def diff_lines(d: dict[str, Any], show_same: bool = False, width: int = 160) -> 
         lines.append(f"{row['id']:<12}{row['change']:<9}{status:<24}{tokens:<16}{secs:<18}{', '.join(row['fields'])}")
         for field in ("output", "error", "data"):
             if field in row["fields"]:
-                lines.append(f"    {field} A: {_short(x.get(field), width)}")
-                lines.append(f"    {field} B: {_short(y.get(field), width)}")
+                left, right = _differing(x.get(field), y.get(field))
+                lines.append(f"    {field} A: {_short(left, width)}")
+                lines.append(f"    {field} B: {_short(right, width)}")
     c = d["counts"]
     lines.append(f"{c['changed']} changed, {c['added']} added, {c['removed']} removed, {c['same']} the same")
     return lines
+
+
+def _differing(a: Any, b: Any) -> tuple[Any, Any]:
+    """Of two dicts, only the keys whose values differ (the rest would hide the difference); else both as they are."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = [k for k in {**a, **b} if a.get(k) != b.get(k)]
+        return {k: a[k] for k in keys if k in a}, {k: b[k] for k in keys if k in b}
+    return a, b
 
 
 def _fmt(fmt: str, value: Any) -> str:
