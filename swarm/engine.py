@@ -206,7 +206,12 @@ class Engine:
         run = self.store.run(run_id)
         nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
         unfinished = [n.id for n in nodes.values() if not n.status.final]
-        loop = RunLoop(self, run, nodes, self.store.recorded_replies(run["id"], unfinished))
+        cassette = self.store.recorded_replies(run["id"], unfinished)
+        if run.get("forked_from"):  # a fork replays its parent's calls wherever it asks the same
+            from swarm.fork import inherited_calls
+
+            cassette = {**inherited_calls(self.store, run), **cassette}
+        loop = RunLoop(self, run, nodes, cassette)
         loop.observers.extend(observers)
         return await loop.drive()
 
