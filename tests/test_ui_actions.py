@@ -135,6 +135,8 @@ def test_compare_two_runs_side_by_side(engine, page):
         page.click("#compare-go")
         page.locator("#compare-out table").first.wait_for()
         assert "1.2" in page.locator("#compare-out").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "compare.png"))
 
 
 def test_the_stats_panel_and_the_metrics_endpoint(engine, page):

@@ -51,7 +51,10 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def nodes_at(store: Store, run_id: str, at_event: int | None) -> list[dict[str, Any]]:
-    """Node states as of an event: time travel's checkout when installed, else the snapshot rebuild it reuses."""
+    """Node states as of an event (None: now): time travel's checkout when installed, else the snapshot
+    rebuild it reuses."""
+    if at_event is None:
+        return store.node_states(run_id)
     try:
         timetravel = optional("timetravel", "checkout")
     except OptionalPartMissing:
