@@ -644,12 +644,26 @@ function renderApprovals(rows) {
           `run ${a.run_id} · node ${a.node_id}`),
         h("span", {class: "muted right"}, a.created_at ? `${ago(Date.now() / 1000 - a.created_at)} ago` : "")),
       h("div", {class: "question"}, a.question),
-      original ? h("div", {}, h("div", {class: "muted small"}, "proposal"), pre(a.proposal, "code")) : null,
+      original ? proposalView(a.proposal) : null,
       h("label", {class: "muted small"}, original ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
       h("div", {class: "a-actions"}, note,
         h("button", {class: "approve", onclick: () => decide("approve")}, edit.value !== original ? "Approve edited" : "Approve"),
         reason, h("button", {class: "reject danger", onclick: () => decide("reject")}, "Reject")));
   }));
+}
+
+function proposalView(p) {
+  // A proposal that carries code (a generated script or tool, a sandbox program) shows the code as code.
+  const parts = [h("div", {class: "muted small"}, "proposal")];
+  if (p && typeof p === "object" && !Array.isArray(p) && typeof p.code === "string") {
+    const rest = {...p};
+    delete rest.code;
+    parts.push(pre(p.code, "code"));
+    if (Object.keys(rest).length) parts.push(pre(rest));
+  } else {
+    parts.push(pre(p, "code"));
+  }
+  return h("div", {}, ...parts);
 }
 
 // --- compare and stats: whatever the library returns, drawn as tables -----------------------------------------
