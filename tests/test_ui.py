@@ -90,6 +90,7 @@ def test_scrubbing_history_back_shows_the_earlier_tree_and_offers_a_fork(engine,
     with start_ui(engine) as server:
         open_run(page, server, run_id)
         assert page.locator(".row").count() == 4
+        until(page, "S.timeline.seqs.length > 0")  # the scrubber's axis comes after the tree
         kinds = page.evaluate("S.timeline.kinds")
         root_spawn = kinds.index("spawn")  # the first event that holds a node: the root, just spawned
         page.locator("#scrub").evaluate("(el, i) => { el.value = String(i); el.dispatchEvent(new Event('input')); }", root_spawn)

@@ -10,7 +10,7 @@ import pytest
 
 from lifecycle_support import ask_model, make_engine, script  # noqa: F401
 from ui_support import (ARTIFACTS, browser, drive_in_thread, finish_run, page, request, start_ui,  # noqa: F401
-                        wait_for)
+                        until, wait_for)
 
 
 def trip(ctx):
@@ -112,6 +112,7 @@ def test_fork_from_the_history_scrubber_makes_a_new_run(engine, page):
     with start_ui(engine) as server:
         page.goto(f"{server.page_url}&run={run_id}")
         page.wait_for_selector('.row[data-node-id="1.2"]')
+        until(page, "S.timeline.seqs.length > 0")  # the scrubber's axis comes after the tree
         kinds = page.evaluate("S.timeline.kinds")
         at = kinds.index("execute_end")  # the root has just spawned its children
         page.locator("#scrub").evaluate("(el, i) => { el.value = String(i); el.dispatchEvent(new Event('input')); }", at)
