@@ -315,6 +315,20 @@ def test_one_reader_serves_every_stream(ui):
     assert len(hub_threads) == 1
 
 
+def test_starting_twice_keeps_one_reader_and_one_server_thread(make_engine):
+    import threading
+
+    def count(name: str) -> int:
+        return sum(1 for t in threading.enumerate() if t.name == name)
+
+    engine = make_engine()
+    before = count("swarm-ui-events"), count("swarm-ui")
+    with start_ui(engine) as server:  # start_ui started it; `with` starts it again
+        server.start()
+        assert (count("swarm-ui-events"), count("swarm-ui")) == (before[0] + 1, before[1] + 1)
+    wait_for(lambda: (count("swarm-ui-events"), count("swarm-ui")) == before, 5, "the threads to end")
+
+
 def test_the_graph_of_a_big_run_over_http(make_engine):
     engine = make_engine()
     run_id = write_tree_run(engine.store, nodes=5000)

@@ -76,10 +76,13 @@ class EventHub:
         self.cursor = 0
 
     def start(self) -> None:
-        self.conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
-        self.conn.execute("PRAGMA busy_timeout=10000")
-        self.cursor = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-        self.thread = threading.Thread(target=self._run, name="swarm-ui-events", daemon=True)
+        """Start the reader thread (once; a second call does nothing). Its connection is its own alone."""
+        if self.thread is not None:
+            return
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA busy_timeout=10000")
+        self.cursor = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        self.thread = threading.Thread(target=self._run, args=(conn,), name="swarm-ui-events", daemon=True)
         self.thread.start()
 
     def subscribe(self, run_id: str | None) -> Subscription:
@@ -102,23 +105,23 @@ class EventHub:
         for sub in subs:
             sub.close()
 
-    def _run(self) -> None:
+    def _run(self, conn: sqlite3.Connection) -> None:
         version = None
         try:
             while not self.stopping.wait(self.interval_s):
-                now = self.conn.execute("PRAGMA data_version").fetchone()[0]
+                now = conn.execute("PRAGMA data_version").fetchone()[0]
                 if now == version:
                     continue
                 version = now
-                while self._read_once() == READ_LIMIT:
+                while self._read_once(conn) == READ_LIMIT:
                     pass
         except sqlite3.Error:
             pass  # the store went away (the server is closing)
         finally:
-            self.conn.close()
+            conn.close()
 
-    def _read_once(self) -> int:
-        rows = self.conn.execute(
+    def _read_once(self, conn: sqlite3.Connection) -> int:
+        rows = conn.execute(
             "SELECT seq, run_id, node_id, kind, at, state, detail FROM events WHERE seq>? ORDER BY seq LIMIT ?",
             (self.cursor, READ_LIMIT),
         ).fetchall()

@@ -97,10 +97,11 @@ class UIServer:
         return f"{self.url}#token={self.token}"
 
     def start(self) -> UIServer:
-        """Serve in a background thread (tests, embedding); `serve_forever` serves in this one."""
-        self.hub.start()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="swarm-ui", daemon=True)
-        self.thread.start()
+        """Serve in a background thread (tests, embedding); `serve_forever` serves in this one. Once."""
+        if self.thread is None:
+            self.hub.start()
+            self.thread = threading.Thread(target=self.httpd.serve_forever, name="swarm-ui", daemon=True)
+            self.thread.start()
         return self
 
     def serve_forever(self) -> None:

@@ -188,9 +188,15 @@ async function selectRun(runId) {
   $("run-empty").hidden = true;
   $("run-body").hidden = false;
   $("detail").replaceChildren(h("div", {class: "empty"}, "Click a node to see its input, prompt and reply, code, logs and costs."));
+  S.timeline = {seqs: [], kinds: [], nodes: []};  // live events met before the axis arrives are kept
   try {
     await loadLive();
-    S.timeline = await api(`/api/runs/${encodeURIComponent(runId)}/timeline`);
+    const tl = await api(`/api/runs/${encodeURIComponent(runId)}/timeline`);
+    const last = tl.seqs.length ? tl.seqs[tl.seqs.length - 1] : 0;
+    S.timeline.seqs.forEach((seq, i) => {
+      if (seq > last) { tl.seqs.push(seq); tl.kinds.push(S.timeline.kinds[i]); tl.nodes.push(S.timeline.nodes[i]); }
+    });
+    S.timeline = tl;
     mergeTimeline();
   } catch (e) {
     toast(e.message, "error");
