@@ -78,6 +78,14 @@ class RetrievalSettings:
 
 
 @dataclass
+class TelemetrySettings:
+    enabled: bool = False
+    exporter: str = "otlp"
+    endpoint: str = "http://localhost:4318/v1/traces"
+    service_name: str = "swarm"
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
@@ -86,6 +94,7 @@ class Config:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -101,9 +110,11 @@ class Config:
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 FUSIONS = ("mix", "rrf", "dense", "bm25")
+EXPORTERS = ("otlp", "console", "none")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
-            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings}
+            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
+            "telemetry": TelemetrySettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -277,6 +288,9 @@ def _check(cfg: Config) -> None:
                          "SWARM_RETRIEVAL_FUSION"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
+    if cfg.telemetry.exporter not in EXPORTERS:
+        problems.append((f"[telemetry].exporter must be one of {', '.join(EXPORTERS)} (got {cfg.telemetry.exporter!r})",
+                         "SWARM_TELEMETRY_EXPORTER"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

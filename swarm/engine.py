@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from swarm import tracing
 from swarm.catalogue import Catalogue
 from swarm.config import Config
 from swarm.errors import RunNotResumable, SwarmError, UnknownNode
@@ -45,6 +46,7 @@ class Engine:
         self._router_version = -1  # the catalogue version the routing index was last brought in step with
         self._router_lock = threading.Lock()
         self.toolsmith = self._attach_plugins()
+        self.tracing = tracing.from_settings(config.telemetry)  # NO_TRACING unless [telemetry].enabled
 
     def _attach_plugins(self):
         """The plugins that depend on the configuration: the plugins folder, and the generated scripts and tools."""
@@ -111,6 +113,7 @@ class Engine:
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()
+        self.tracing.shutdown()
 
     # --- concurrency shared by all runs --------------------------------------------
 
@@ -133,6 +136,8 @@ class Engine:
             loop.shutdown(reason)
 
     def finished(self, run_id: str, status: str, result: Any) -> None:
+        if self.tracing.enabled:
+            self.tracing.run_ended(self.store.run(run_id))
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
 
     # --- runs ---------------------------------------------------------------------------
