@@ -7,9 +7,18 @@ code in the sandbox; on its way up it collects the answers.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from lifecycle_support import script
+from lifecycle_support import ScriptPlugin, script
+
+from swarm.catalogue import Catalogue
+from swarm.config import load_config
+from swarm.engine import Engine
+from swarm.testing.server import ScriptedModelServer
 
 PRICES = {"gpt-4o-mini": {"input": 1.0, "output": 2.0}}  # USD per million tokens
 
@@ -52,7 +61,34 @@ SCRIPTS = [script("plan", plan), script("ask", ask), script("tooling", tooling),
            script("code", code)]
 
 
+ENV = {"SWARM_RUN_NODE_MAX_ATTEMPTS": "2", "SWARM_MODEL_MAX_RETRIES": "0", "SWARM_MODEL_PRICES": json.dumps(PRICES),
+       "SWARM_SANDBOX_POOL_SIZE": "1"}
+
+
+@contextmanager
+def scenario_run(folder: Path, tracing=None, goal: str = "collect answers") -> Iterator[tuple[Engine, str]]:
+    """Run the scenario once in `folder` (its store: folder/swarm.db): yields (engine, run id), closed afterwards.
+
+    For a module-scoped fixture, so a test file pays for the run (and the sandbox's start) once.
+    `tracing` replaces the engine's (e.g. `swarm.tracing.Tracing(exporter=InMemorySpanExporter())`).
+    """
+    server = ScriptedModelServer(MODEL).start()
+    env = {**ENV, "SWARM_STORE": str(folder / "swarm.db"), "OPENAI_BASE_URL": server.url,
+           "SWARM_TOOLSMITH_FOLDER": str(folder / "generated")}
+    catalogue = Catalogue()
+    catalogue.register(ScriptPlugin(SCRIPTS))
+    engine = Engine(load_config(env=env), catalogue=catalogue)
+    if tracing is not None:
+        engine.tracing = tracing
+    try:
+        run_id, status = asyncio.run(engine.run(goal, script="plan"))
+        assert status == "done", status
+        yield engine, run_id
+    finally:
+        engine.close()
+        server.stop()
+
+
 def scenario_engine(make_engine, **settings):
     """An engine with the scenario's scripts, model and prices; retries once (node_max_attempts=2)."""
-    return make_engine(*SCRIPTS, model=MODEL, node_max_attempts=2,
-                       settings={"SWARM_MODEL_PRICES": json.dumps(PRICES), "SWARM_SANDBOX_POOL_SIZE": "1", **settings})
+    return make_engine(*SCRIPTS, model=MODEL, settings={**ENV, **settings})
