@@ -13,7 +13,9 @@ OpenTelemetry is not even imported.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import sys
 import threading
 import time
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from swarm.context import NodeContext
     from swarm.node import TaskNode
     from swarm.sandbox import SandboxResult
+
+log = logging.getLogger("swarm.tracing")
 
 PROVIDER = "openai"  # every endpoint swarm talks to speaks the OpenAI-compatible API
 GOAL_CHARS = 200
@@ -74,6 +78,19 @@ def span_id(run_id: str, node_id: str | None = None) -> int:
     return int.from_bytes(hashlib.sha256(f"{run_id}/{node_id or ''}".encode()).digest()[:8], "big") or 1
 
 
+def _never_raises(hook):
+    """A span that cannot be made is lost, never the node or the run that it describes."""
+
+    @functools.wraps(hook)
+    def guarded(self, *args, **kwargs):
+        try:
+            hook(self, *args, **kwargs)
+        except Exception as exc:  # a tracing bug or an exporter failure must not change what the swarm does
+            log.warning("tracing: %s failed (%s: %s); the span is dropped", hook.__name__, type(exc).__name__, exc)
+
+    return guarded
+
+
 class Tracing(NoTracing):
     """Spans through an OpenTelemetry SDK TracerProvider of its own (the global one is left alone).
 
@@ -112,6 +129,7 @@ class Tracing(NoTracing):
 
     # --- the hooks -------------------------------------------------------------------------
 
+    @_never_raises
     def node_ended(self, node: TaskNode) -> None:
         attributes = {
             "swarm.run.id": node.run_id, "swarm.node.id": node.id, "swarm.node.script": node.script,
@@ -128,6 +146,7 @@ class Tracing(NoTracing):
         self._span(f"node {node.script}", node.run_id, node.parent or None, node.created_at,
                    node.finished_at or time.time(), attributes, error, own=node.id)
 
+    @_never_raises
     def run_ended(self, run: dict[str, Any]) -> None:
         attributes = {
             "swarm.run.id": run["id"], "swarm.run.status": run["status"], "swarm.run.script": run["script"],
@@ -142,6 +161,7 @@ class Tracing(NoTracing):
         self._span(f"run {run['script']}", run["id"], None, run["created_at"], run.get("finished_at") or time.time(),
                    attributes, error, own="", root=True)
 
+    @_never_raises
     def model_call(self, ctx: NodeContext, row: dict[str, Any], started: float) -> None:
         settings = getattr(ctx._engine.model(), "settings", None)
         request_model = getattr(settings, "model", None) or row.get("model") or "unknown"
@@ -160,11 +180,13 @@ class Tracing(NoTracing):
         self._span(f"chat {request_model}", ctx.run_id, ctx.node_id, started, row["at"], attributes, row.get("error"),
                    kind="client")
 
+    @_never_raises
     def tool_call(self, ctx: NodeContext, tool: str, started: float, error: str | None) -> None:
         attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool, "gen_ai.tool.type": "function",
                       "swarm.run.id": ctx.run_id, "swarm.node.id": ctx.node_id}
         self._span(f"execute_tool {tool}", ctx.run_id, ctx.node_id, started, time.time(), attributes, error)
 
+    @_never_raises
     def sandbox_run(self, ctx: NodeContext, started: float, result: SandboxResult) -> None:
         attributes = {"swarm.sandbox.layer": ctx._engine.config.sandbox.layer, "swarm.sandbox.ok": bool(result.ok),
                       "swarm.run.id": ctx.run_id, "swarm.node.id": ctx.node_id}
