@@ -1,9 +1,11 @@
 """Metrics: what the store says about runs — completion times, nodes, errors, tools, tokens, cost.
 
-Pure functions over the store: `stats` gives a JSON-able dict (one run, or all of them),
+Functions over the store: `stats` gives a JSON-able dict (one run, or all of them),
 `prometheus_text` the same counts in Prometheus' text exposition format. Everything is read
 from tables the lifecycle already writes (runs, nodes, events, llm_calls); tool calls come
-from the `tool_calls` events a node's execution leaves in the history.
+from the `tool_calls` events a node's execution leaves in the history. The raw counts of a
+run that ended are kept in memory, so a long-lived caller (the UI's `/metrics`) reads each
+ended run once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from swarm.store import RUN_FINAL, Store
+from swarm.store import RUN_FINAL, Store, loads
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -21,24 +23,79 @@ def stats(store: Store, run_id: str | None = None) -> dict[str, Any]:
 
     Keys: scope, run (one run only), runs, nodes, scripts, errors, llm, models, tools.
     """
-    run = store.run(run_id) if run_id else None
-    rid = run["id"] if run else None
-    out: dict[str, Any] = {"scope": rid or "all"}
-    if run:
-        out["run"] = _run_summary(run)
-    out["runs"] = _runs(store, rid)
-    out["nodes"], out["scripts"] = _nodes_and_scripts(store, rid)
-    out["errors"] = _errors(store, rid, out["nodes"])
-    out["llm"], out["models"] = _models(store, rid)
-    out["tools"] = _tools(store, rid)
+    if run_id:
+        runs = [store.run(run_id)]
+    else:
+        runs = store._query("SELECT * FROM runs ORDER BY created_at")
+    out: dict[str, Any] = {"scope": runs[0]["id"] if run_id else "all"}
+    if run_id:
+        out["run"] = _run_summary(runs[0])
+    out["runs"] = _runs(runs)
+    out.update(_combine([tally(store, run) for run in runs]))
     return out
 
 
+# --- one run's raw counts, kept while it cannot change ------------------------------------------
+
+_ENDED: dict[tuple[str, str], tuple[int, dict]] = {}  # (store file, run id) -> (last event, tally)
+_ENDED_MAX = 20_000
+
+
+def tally(store: Store, run: dict[str, Any]) -> dict[str, Any]:
+    """The raw counts of one run (a row of the runs table), read from its rows of the store.
+
+    An ended run's tally is kept in memory (keyed by its last event), so `stats` of a whole
+    store, or a scraped `/metrics`, reads only the runs that are still going.
+    """
+    key = (str(store.path), run["id"])
+    kept = _ENDED.get(key)
+    if kept is not None and kept[0] == run.get("last_event"):
+        return kept[1]
+    found = _read_tally(store, run["id"])
+    if run["status"] in RUN_FINAL:
+        if len(_ENDED) >= _ENDED_MAX:
+            _ENDED.pop(next(iter(_ENDED)))
+        _ENDED[key] = (run.get("last_event"), found)
+    return found
+
+
+def _rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
+    """Plain tuples: for the queries over many rows, where a dict per row would cost more than the query."""
+    with store.lock:
+        return store.conn.execute(sql, params).fetchall()
+
+
+def _read_tally(store: Store, rid: str) -> dict[str, Any]:
+    p = (rid,)
+    nodes = {(script, status): n for script, status, n in _rows(
+        store, "SELECT script, status, COUNT(*) FROM nodes WHERE run_id=? GROUP BY script, status", p)}
+    script_of = dict(_rows(store, "SELECT id, script FROM nodes WHERE run_id=?", p))
+    executions: dict[str, int] = {}
+    retried: list[str | None] = []
+    tools: list[tuple] = []
+    for kind, node_id, detail in _rows(
+        store,
+        "SELECT kind, node_id, CASE WHEN kind IN ('retry', 'tool_calls') THEN detail END FROM events "
+        "WHERE run_id=? AND kind IN ('execute', 'retry', 'tool_calls')", p,
+    ):
+        if kind == "execute":
+            script = script_of.get(node_id, "unknown")
+            executions[script] = executions.get(script, 0) + 1
+        elif kind == "retry":  # a failed execution that was tried again
+            retried.append((loads(detail) or {}).get("error"))
+        else:
+            tools += [(c.get("tool"), bool(c.get("ok")), c.get("ms") or 0.0, c.get("error"))
+                      for c in (loads(detail) or {}).get("calls") or []]
+    # An execution that failed for good leaves its error on the failed node.
+    failed_nodes = [e for (e,) in _rows(store, "SELECT json_extract(state, '$.error') FROM nodes "
+                                                "WHERE run_id=? AND status='failed'", p)]
+    calls = _rows(store, "SELECT COALESCE(NULLIF(model, ''), 'unknown'), error, prompt_tokens, completion_tokens, "
+                         "cost_usd, latency_ms FROM llm_calls WHERE run_id=?", p)
+    return {"nodes": nodes, "executions": executions, "retried": retried, "failed_nodes": failed_nodes,
+            "calls": calls, "tools": tools}
+
+
 # --- the parts of stats ------------------------------------------------------------------------
-
-
-def _where(rid: str | None, column: str = "run_id") -> tuple[str, tuple]:
-    return (f" WHERE {column}=?", (rid,)) if rid else ("", ())
 
 
 def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -54,126 +111,100 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _runs(store: Store, rid: str | None) -> dict[str, Any]:
-    where, params = _where(rid, "id")
-    rows = store._query(
-        "SELECT status, created_at, finished_at, active_s, prompt_tokens, completion_tokens, cost_usd FROM runs" + where,
-        params,
-    )
+def _runs(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     for r in rows:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
-    durations = [r["finished_at"] - r["created_at"] for r in rows if r["status"] in RUN_FINAL and r["finished_at"]]
-    active = [r["active_s"] or 0.0 for r in rows if r["status"] in RUN_FINAL]
     return {
         "count": len(rows),
         "by_status": dict(sorted(by_status.items())),
-        "duration_s": summary(durations),
-        "active_s": summary(active),
+        "duration_s": summary(run_durations(rows)),
+        "active_s": summary([r["active_s"] or 0.0 for r in rows if r["status"] in RUN_FINAL]),
         "prompt_tokens": sum(r["prompt_tokens"] or 0 for r in rows),
         "completion_tokens": sum(r["completion_tokens"] or 0 for r in rows),
         "cost_usd": round(sum(r["cost_usd"] or 0.0 for r in rows), 10),
     }
 
 
-def _nodes_and_scripts(store: Store, rid: str | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    where, params = _where(rid)
+def run_durations(rows: list[dict[str, Any]]) -> list[float]:
+    """Seconds from creation to end of the runs (rows of the runs table) that ended."""
+    return [r["finished_at"] - r["created_at"] for r in rows if r["status"] in RUN_FINAL and r.get("finished_at")]
+
+
+def _combine(tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The nodes, scripts, errors, llm, models and tools sections of stats, over some runs' tallies."""
     by_status: dict[str, int] = {}
     scripts: dict[str, dict[str, Any]] = {}
-    for r in store._query(f"SELECT script, status, COUNT(*) AS n FROM nodes{where} GROUP BY script, status", params):
-        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
-        entry = scripts.setdefault(r["script"], {"nodes": 0, "executions": 0, "by_status": {}})
-        entry["nodes"] += r["n"]
-        entry["by_status"][r["status"]] = r["n"]
-    executions = store._query(
-        "SELECT json_extract(state, '$.script') AS script, COUNT(*) AS n FROM events"
-        + (where + " AND" if where else " WHERE") + " kind='execute' GROUP BY script",
-        params,
-    )
-    for r in executions:
-        scripts.setdefault(r["script"], {"nodes": 0, "executions": 0, "by_status": {}})["executions"] = r["n"]
-    nodes = {"total": sum(by_status.values()), "by_status": dict(sorted(by_status.items()))}
-    return nodes, dict(sorted(scripts.items()))
-
-
-def _errors(store: Store, rid: str | None, nodes: dict[str, Any]) -> dict[str, Any]:
-    """Failed executions (retried or final) by error type, and nodes that ended failed."""
-    where, params = _where(rid)
-    and_ = where + " AND" if where else " WHERE"
-    executions = store._query(f"SELECT COUNT(*) AS n FROM events{and_} kind='execute'", params)[0]["n"]
-    failed = store._query(
-        f"SELECT json_extract(detail, '$.error') AS error FROM events{and_} kind IN ('retry', 'execute_end') "
-        "AND json_extract(detail, '$.returned')='error'",
-        params,
-    )
-    failed_nodes = store._query(f"SELECT json_extract(state, '$.error') AS error FROM nodes{and_} status='failed'", params)
-    return {
-        "executions": executions,
-        "failed_executions": len(failed),
-        "rate": _ratio(len(failed), executions),
-        "by_type": _count_types(r["error"] for r in failed),
-        "failed_nodes": len(failed_nodes),
-        "node_failure_rate": _ratio(len(failed_nodes), nodes["total"]),
-        "failed_nodes_by_type": _count_types(r["error"] for r in failed_nodes),
-    }
-
-
-def _models(store: Store, rid: str | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Model calls per model (llm_calls.model; a call that failed before any reply is "unknown")."""
-    where, params = _where(rid)
-    rows = store._query(
-        "SELECT COALESCE(model, '') AS model, error, prompt_tokens, completion_tokens, cost_usd, latency_ms "
-        f"FROM llm_calls{where}",
-        params,
-    )
     models: dict[str, dict[str, Any]] = {}
     latencies: dict[str, list[float]] = {}
-    for r in rows:
-        name = r["model"] or "unknown"
-        m = models.setdefault(name, {"calls": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0})
-        m["calls"] += 1
-        m["errors"] += r["error"] is not None
-        m["prompt_tokens"] += r["prompt_tokens"] or 0
-        m["completion_tokens"] += r["completion_tokens"] or 0
-        m["cost_usd"] += r["cost_usd"] or 0.0
-        if r["error"] is None and r["latency_ms"] is not None:
-            latencies.setdefault(name, []).append(r["latency_ms"])
+    tools: dict[str, dict[str, Any]] = {}
+    tool_ms: dict[str, list[float]] = {}
+    retried: list = []
+    failed_nodes: list = []
+    llm_errors: list = []
+    executions = 0
+
+    def script(name: str) -> dict[str, Any]:
+        return scripts.setdefault(name, {"nodes": 0, "executions": 0, "by_status": {}})
+
+    for t in tallies:
+        for (name, status), n in t["nodes"].items():
+            by_status[status] = by_status.get(status, 0) + n
+            entry = script(name)
+            entry["nodes"] += n
+            entry["by_status"][status] = entry["by_status"].get(status, 0) + n
+        for name, n in t["executions"].items():
+            script(name)["executions"] += n
+            executions += n
+        retried += t["retried"]
+        failed_nodes += t["failed_nodes"]
+        for name, error, prompt, completion, cost, ms in t["calls"]:
+            m = models.setdefault(name, {"calls": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0})
+            m["calls"] += 1
+            m["prompt_tokens"] += prompt or 0
+            m["completion_tokens"] += completion or 0
+            m["cost_usd"] += cost or 0.0
+            if error is not None:
+                m["errors"] += 1
+                llm_errors.append(error)
+            elif ms is not None:
+                latencies.setdefault(name, []).append(ms)
+        for name, ok, ms, error in t["tools"]:
+            entry = tools.setdefault(name, {"calls": 0, "errors": 0, "errors_by_type": {}})
+            entry["calls"] += 1
+            if not ok:
+                entry["errors"] += 1
+                kind = error_type(error)
+                entry["errors_by_type"][kind] = entry["errors_by_type"].get(kind, 0) + 1
+            tool_ms.setdefault(name, []).append(ms)
+
     for name, m in models.items():
         m["cost_usd"] = round(m["cost_usd"], 10)
         m["latency_ms"] = summary(latencies.get(name, []))
-    errors = [r["error"] for r in rows if r["error"] is not None]
-    llm = {
-        "calls": len(rows), "errors": len(errors), "error_rate": _ratio(len(errors), len(rows)),
-        "errors_by_type": _count_types(errors),
-        "prompt_tokens": sum(m["prompt_tokens"] for m in models.values()),
-        "completion_tokens": sum(m["completion_tokens"] for m in models.values()),
-        "cost_usd": round(sum(m["cost_usd"] for m in models.values()), 10),
+    for name, entry in tools.items():
+        entry["ms"] = summary(tool_ms[name])
+    nodes_total = sum(by_status.values())
+    failed = retried + failed_nodes
+    calls = sum(m["calls"] for m in models.values())
+    return {
+        "nodes": {"total": nodes_total, "by_status": dict(sorted(by_status.items()))},
+        "scripts": dict(sorted(scripts.items())),
+        "errors": {
+            "executions": executions, "failed_executions": len(failed), "rate": _ratio(len(failed), executions),
+            "by_type": _count_types(failed), "failed_nodes": len(failed_nodes),
+            "node_failure_rate": _ratio(len(failed_nodes), nodes_total),
+            "failed_nodes_by_type": _count_types(failed_nodes),
+        },
+        "llm": {
+            "calls": calls, "errors": len(llm_errors), "error_rate": _ratio(len(llm_errors), calls),
+            "errors_by_type": _count_types(llm_errors),
+            "prompt_tokens": sum(m["prompt_tokens"] for m in models.values()),
+            "completion_tokens": sum(m["completion_tokens"] for m in models.values()),
+            "cost_usd": round(sum(m["cost_usd"] for m in models.values()), 10),
+        },
+        "models": dict(sorted(models.items())),
+        "tools": dict(sorted(tools.items())),
     }
-    return llm, dict(sorted(models.items()))
-
-
-def _tools(store: Store, rid: str | None) -> dict[str, dict[str, Any]]:
-    where, params = _where(rid, "e.run_id")
-    rows = store._query(
-        "SELECT json_extract(c.value, '$.tool') AS tool, json_extract(c.value, '$.ok') AS ok, "
-        "json_extract(c.value, '$.ms') AS ms, json_extract(c.value, '$.error') AS error "
-        "FROM events AS e, json_each(e.detail, '$.calls') AS c"
-        + (where + " AND" if where else " WHERE") + " e.kind='tool_calls'",
-        params,
-    )
-    tools: dict[str, dict[str, Any]] = {}
-    times: dict[str, list[float]] = {}
-    for r in rows:
-        t = tools.setdefault(r["tool"], {"calls": 0, "errors": 0, "errors_by_type": {}})
-        t["calls"] += 1
-        if not r["ok"]:
-            t["errors"] += 1
-            kind = error_type(r["error"] or "error")
-            t["errors_by_type"][kind] = t["errors_by_type"].get(kind, 0) + 1
-        times.setdefault(r["tool"], []).append(r["ms"] or 0.0)
-    for name, t in tools.items():
-        t["ms"] = summary(times[name])
-    return dict(sorted(tools.items()))
 
 
 # --- small pure pieces ------------------------------------------------------------------------
@@ -235,7 +266,7 @@ def prometheus_text(store: Store) -> str:
 
     family("swarm_runs", "gauge", "Runs in the store, by status.",
            [("swarm_runs", {"status": k}, v) for k, v in s["runs"]["by_status"].items()])
-    durations = _run_durations(store)
+    durations = run_durations(store._query("SELECT status, created_at, finished_at FROM runs"))
     family("swarm_run_duration_seconds", "summary", "Wall time of ended runs, from creation to end.",
            [("swarm_run_duration_seconds", {"quantile": str(q)}, quantile(durations, q)) for q in (0.5, 0.95)
             if durations]
@@ -261,13 +292,6 @@ def prometheus_text(store: Store) -> str:
            [("swarm_tool_calls_total", {"tool": t, "outcome": outcome}, n)
             for t, e in s["tools"].items() for outcome, n in (("ok", e["calls"] - e["errors"]), ("error", e["errors"]))])
     return "\n".join(out) + "\n"
-
-
-def _run_durations(store: Store) -> list[float]:
-    marks = ",".join("?" * len(RUN_FINAL))
-    rows = store._query(f"SELECT created_at, finished_at FROM runs WHERE status IN ({marks}) AND finished_at IS NOT NULL",
-                        tuple(RUN_FINAL))
-    return [r["finished_at"] - r["created_at"] for r in rows]
 
 
 def _labels(labels: dict[str, str]) -> str:

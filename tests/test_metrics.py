@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -94,6 +95,23 @@ def test_failed_model_calls_are_counted_by_error_type(make_engine):
     ((kind, count),) = llm["errors_by_type"].items()
     assert count == 1 and kind and " " not in kind
     assert stats(engine.store, run_id)["models"]["unknown"]["errors"] == 1  # no reply, so no model name
+
+
+def test_stats_of_a_paused_run_follow_it_when_it_goes_on(make_engine):
+    from swarm.human import PreparedAnswers
+
+    def careful(ctx):
+        return ctx.answer if ctx.answer is not None else ctx.ask_human("go on?")
+
+    paused = make_engine(script("careful", careful))
+    run_id, status = run(paused, "ask first", "careful")
+    assert status == "awaiting_approval"
+    assert stats(paused.store, run_id)["nodes"]["by_status"] == {"awaiting_approval": 1}
+    answering = make_engine(script("careful", careful), human=PreparedAnswers({"*": "yes"}))
+    assert asyncio.run(answering.drive(run_id)) == "done"
+    after = stats(answering.store, run_id)
+    assert after["nodes"]["by_status"] == {"done": 1} and after["scripts"]["careful"]["executions"] == 2
+    assert stats(answering.store, run_id) == after  # an ended run: read once, then kept
 
 
 def test_stats_of_an_unknown_run_say_so(scenario):
