@@ -286,10 +286,13 @@ SCRIPT = """
       nodes.forEach(function (d) { d.classList.toggle('hidden', !!hidden[d.dataset.status]); });
     };
   });
-  var text = {};
-  data.nodes.forEach(function (n) { text[n.id] = JSON.stringify(n).toLowerCase(); });
+  var text = null;  // each node's data as lower-case text, made on the first search
   document.getElementById('find').oninput = function (ev) {
     var q = ev.target.value.trim().toLowerCase(), hits = 0;
+    if (!text) {
+      text = {};
+      data.nodes.forEach(function (n) { text[n.id] = JSON.stringify(n).toLowerCase(); });
+    }
     nodes.forEach(function (d) { d.classList.remove('hit'); });
     if (!q) { document.getElementById('found').textContent = ''; return; }
     data.nodes.forEach(function (n) {
