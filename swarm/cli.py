@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from swarm import cli_obs
+from swarm import cli_memory, cli_obs, cli_timetravel
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
+
+    # Commands that live in their own modules.
+    cli_memory.register(sub)
+    cli_timetravel.register(sub)
     cli_obs.register(sub)
     return p
 
