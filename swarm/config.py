@@ -63,7 +63,6 @@ class SandboxSettings:
 class ToolsmithSettings:
     folder: str = "node_scripts/generated"
     max_attempts: int = 3
-    require_approval: bool = False
     plugins_folder: str = ""
 
 
@@ -78,6 +77,16 @@ class RetrievalSettings:
 
 
 @dataclass
+class ApprovalSettings:
+    new_scripts: bool = False
+    sandbox_writes: bool = False
+    non_default_imports: bool = False
+    cost_over_usd: float = 0.0
+    ask_human: bool = True
+    timeout_s: float = 0.0
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
@@ -86,6 +95,7 @@ class Config:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -103,7 +113,8 @@ SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 FUSIONS = ("mix", "rrf", "dense", "bm25")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
-            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings}
+            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
+            "approvals": ApprovalSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -277,6 +288,13 @@ def _check(cfg: Config) -> None:
                          "SWARM_RETRIEVAL_FUSION"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
+    if not cfg.approvals.ask_human:
+        problems.append(("[approvals].ask_human cannot be false: an ask_human node exists to ask a person "
+                         "(to go on without people, use a script that does not ask)", "SWARM_APPROVALS_ASK_HUMAN"))
+    for key in ("cost_over_usd", "timeout_s"):
+        if getattr(cfg.approvals, key) < 0:
+            problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
+                             f"SWARM_APPROVALS_{key.upper()}"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

@@ -33,6 +33,9 @@ class Engine:
         self.store = Store(config.path(config.store.path), config.store.synchronous)
         self.catalogue = catalogue or Catalogue()
         self.human = human
+        # A long-lived process (the daemon, `swarm run --wait`) keeps a run that waits for people open and
+        # takes their decisions from the store; otherwise such a run pauses and `swarm resume` continues it.
+        self.wait_for_people = False
         self.memory = Memory(self.store)
         self.endpoint = ModelEndpoint(config, client=model)
         self.pool = Workers(config.run.concurrency + 4)

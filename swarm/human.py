@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import Any, Protocol
 
 
@@ -15,6 +16,8 @@ class HumanChannel(Protocol):
 class TerminalHuman:
     """Asks inline on the terminal of a foreground `swarm run`."""
 
+    name = "terminal"
+
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.lock = asyncio.Lock()
@@ -22,16 +25,38 @@ class TerminalHuman:
     async def ask(self, run_id: str, node_id: str, question: str, proposal: Any) -> str | None:
         async with self.lock:  # one question on the screen at a time
             text = f"\n[swarm] node {node_id} asks: {question}\n"
-            if proposal is not None:
+            if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
+                shown = {k: v for k, v in proposal.items() if k not in ("code", "tests") and v not in (None, "", [], {})}
+                text += "".join(f"{k}: {v}\n" for k, v in shown.items()) + "code:\n" + proposal["code"].rstrip("\n") + "\n"
+            elif proposal is not None:
                 text += f"proposal: {proposal}\n"
             self.stream.write(text + "your answer> ")
             self.stream.flush()
-            line = await asyncio.to_thread(sys.stdin.readline)
+            line = await _read_line()
         return line.rstrip("\n") if line else None
+
+
+async def _read_line() -> str:
+    """A line from stdin, read on a daemon thread: a question left unanswered (decided elsewhere,
+    timed out) never keeps the process from exiting."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def read() -> None:
+        line = sys.stdin.readline()
+        try:
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+        except RuntimeError:  # the run ended meanwhile
+            pass
+
+    threading.Thread(target=read, name="swarm-stdin", daemon=True).start()
+    return await future
 
 
 class PreparedAnswers:
     """Answers given in advance, by node id (or '*' for any node); used by `--answer` and by tests."""
+
+    name = "--answer"
 
     def __init__(self, answers: dict[str, str]):
         self.answers = dict(answers)
