@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from swarm.errors import SwarmError
@@ -228,10 +229,10 @@ def resume_paused(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def driven(run: dict[str, Any]) -> bool:
-    """Whether a live process other than this one drives the run now."""
+    """Whether a live process (this one included: the daemon's own UI) drives the run now."""
     from swarm.engine import _alive
 
-    return _alive(run.get("owner_pid"))
+    return run.get("owner_pid") == os.getpid() or _alive(run.get("owner_pid"))
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
