@@ -132,8 +132,9 @@ def question_for(kind: str, question: str) -> str:
 
 
 def editable(request: dict[str, Any]) -> str:
-    """The text a person edits for a request: the code when there is code, else the proposal itself."""
-    proposal = _proposal(request)
+    """The text a person edits for a request (as `pending` or `request` return it): the code when there
+    is code, else the proposal itself."""
+    proposal = request.get("proposal")
     if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
         return proposal["code"]
     if isinstance(proposal, str):
@@ -145,7 +146,7 @@ def editable(request: dict[str, Any]) -> str:
 
 def edited_proposal(request: dict[str, Any], text: str) -> Any:
     """The proposal after a person edited `editable(request)` into `text`."""
-    proposal = _proposal(request)
+    proposal = request.get("proposal")
     if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
         return {**proposal, "code": text if text.endswith("\n") else text + "\n"}
     if proposal is None or isinstance(proposal, str):
@@ -154,11 +155,6 @@ def edited_proposal(request: dict[str, Any], text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SwarmError(f"the edited proposal of request {request['id']} is not valid JSON ({exc}); edit it again") from None
-
-
-def _proposal(request: dict[str, Any]) -> Any:
-    proposal = request.get("proposal")
-    return loads(proposal) if isinstance(proposal, (str, bytes)) else proposal
 
 
 # --- the library used by `swarm approvals / approve / reject / pause`, the daemon and the UI ------
@@ -184,22 +180,28 @@ def decide(store: Store, approval_id: int, decision: str, *, note: str | None = 
         raise SwarmError("a rejection needs a reason: it becomes the error the node's parent hears; pass --reason TEXT")
     if decision == "reject" and edited is not None:
         raise SwarmError("only an approval takes an edited proposal; approve with --edit, or reject without one")
-    try:
-        approval_id = int(approval_id)
-    except (TypeError, ValueError):
-        raise UnknownApproval(approval_id) from None
-    row = store.approval(approval_id)
-    if row is None:
-        raise UnknownApproval(approval_id)
+    row = request(store, approval_id)
     if row["status"] != "pending":
         raise AlreadyDecided(_already(row))
     answer = edited
     if decision == "approve" and row["kind"] == "ask_human" and edited is None:
-        answer = _proposal(row) if row["proposal"] not in (None, "null") else "yes"
+        answer = "yes" if row["proposal"] is None else row["proposal"]
     status = "approved" if decision == "approve" else "rejected"
-    if not store.decide_approval(approval_id, status, answer, note, reason, edited is not None, by):
-        raise AlreadyDecided(_already(store.approval(approval_id)))
-    return _decoded(store.approval(approval_id))
+    if not store.decide_approval(row["id"], status, answer, note, reason, edited is not None, by):
+        raise AlreadyDecided(_already(request(store, row["id"])))
+    return request(store, row["id"])
+
+
+def request(store: Store, approval_id: int | str) -> dict[str, Any]:
+    """One request by its number, decided or not, with its proposal decoded."""
+    try:
+        number = int(str(approval_id).lstrip("#"))
+    except ValueError:
+        raise UnknownApproval(approval_id) from None
+    row = store.approval(number)
+    if row is None:
+        raise UnknownApproval(approval_id)
+    return _decoded(row)
 
 
 def pause(store: Store, run_id: str) -> dict[str, Any]:
@@ -250,7 +252,7 @@ def _already(row: dict[str, Any]) -> str:
 
 def describe(request: dict[str, Any]) -> list[str]:
     """A request as lines of text: what is asked, then what is proposed (code, tests, imports...)."""
-    proposal = _proposal(request)
+    proposal = request.get("proposal")
     lines = [f"#{request['id']}  run {request['run_id']}  node {request['node_id']}  {request['kind']}",
              f"  {request['question']}"]
     if isinstance(proposal, dict):

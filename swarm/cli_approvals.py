@@ -20,7 +20,6 @@ from typing import Any
 from swarm import approvals
 from swarm.errors import SwarmError
 from swarm.render import _age
-from swarm.store import loads
 
 
 def register(sub) -> None:
@@ -75,9 +74,7 @@ def cmd_approvals(args) -> int:
 
 def cmd_approve(args) -> int:
     store = _store(args)
-    request = store.approval(_number(args.id))
-    if request is None:
-        raise approvals.UnknownApproval(args.id)
+    request = approvals.request(store, args.id)
     edited = _edited(args, request)
     decided = approvals.decide(store, request["id"], "approve", note=args.note, edited=edited, by=_who())
     print(f"approved request {decided['id']}" + (" as edited" if decided["edited"] else "") + _what_next(store, decided))
@@ -86,7 +83,7 @@ def cmd_approve(args) -> int:
 
 def cmd_reject(args) -> int:
     store = _store(args)
-    decided = approvals.decide(store, _number(args.id), "reject", reason=args.reason, by=_who())
+    decided = approvals.decide(store, approvals.request(store, args.id)["id"], "reject", reason=args.reason, by=_who())
     print(f"rejected request {decided['id']}" + _what_next(store, decided))
     return 0
 
@@ -104,13 +101,6 @@ def cmd_pause(args) -> int:
 
 
 # --- helpers of these commands ----------------------------------------------------------------
-
-
-def _number(text: str) -> int:
-    try:
-        return int(str(text).lstrip("#"))
-    except ValueError:
-        raise approvals.UnknownApproval(text) from None
 
 
 def _who() -> str:
@@ -133,7 +123,7 @@ def _edited(args, request: dict[str, Any]) -> Any:
         except (OSError, UnicodeDecodeError) as exc:
             raise SwarmError(f"cannot read --edit-file {args.edit_file} ({exc}); pass a readable text file") from None
     elif args.edit:
-        proposal = loads(request["proposal"])
+        proposal = request["proposal"]
         text = _run_editor(original, code=isinstance(proposal, dict) and isinstance(proposal.get("code"), str))
         if text == original:
             return None  # closed without a change: approved as proposed
