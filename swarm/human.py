@@ -36,23 +36,6 @@ class TerminalHuman:
         return line.rstrip("\n") if line else None
 
 
-async def _read_line() -> str:
-    """A line from stdin, read on a daemon thread: a question left unanswered (decided elsewhere,
-    timed out) never keeps the process from exiting."""
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def read() -> None:
-        line = sys.stdin.readline()
-        try:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
-        except RuntimeError:  # the run ended meanwhile
-            pass
-
-    threading.Thread(target=read, name="swarm-stdin", daemon=True).start()
-    return await future
-
-
 class PreparedAnswers:
     """Answers given in advance, by node id (or '*' for any node); used by `--answer` and by tests."""
 
@@ -65,3 +48,26 @@ class PreparedAnswers:
         if node_id in self.answers:
             return self.answers.pop(node_id)
         return self.answers.get("*")
+
+
+async def _read_line() -> str:
+    """The next line from stdin. One daemon thread reads it for whichever question waits now: a
+    question settled elsewhere (decided by `swarm approve`, timed out) stops waiting without taking
+    the line meant for the next one, and never keeps the process from exiting."""
+    global _next_line
+    loop = asyncio.get_running_loop()
+    if _next_line is None or _next_line.done() or _next_line.get_loop() is not loop:
+        future = _next_line = loop.create_future()
+
+        def read() -> None:
+            line = sys.stdin.readline()
+            try:
+                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+            except RuntimeError:  # the run ended meanwhile
+                pass
+
+        threading.Thread(target=read, name="swarm-stdin", daemon=True).start()
+    return await asyncio.shield(_next_line)
+
+
+_next_line: asyncio.Future | None = None

@@ -67,7 +67,7 @@ class RunLoop:
             n.id: policies.open_children(n, nodes) for n in nodes.values() if n.status == Status.WAITING
         }
         self.running: dict[str, NodeContext] = {}
-        self.asking: set[str] = set()  # nodes whose question is being put to engine.human
+        self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to engine.human
         self.awaiting: dict[str, float] = {}  # nodes waiting for a person -> when they were asked
         self.paused = False  # `swarm pause`: no new executions start
         self.cost_allowed = engine.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
@@ -353,7 +353,6 @@ class RunLoop:
         human = self.engine.human
         if human is None:
             return
-        self.asking.add(node.id)
         request = node.approval
 
         async def ask() -> None:
@@ -361,11 +360,17 @@ class RunLoop:
             answer = await human.ask(self.run_id, node.id, question, request["proposal"])
             self.inbox.put_here(Outcome(node.id, None, value=answer))
 
-        self.loop.create_task(ask())
+        self.asking[node.id] = self.loop.create_task(ask())
+
+    def _stop_asking(self, node_id: str) -> None:
+        """The question is settled (answered, decided elsewhere, timed out, cancelled): stop putting it."""
+        task = self.asking.pop(node_id, None)
+        if task is not None:
+            task.cancel()
 
     def _answered(self, node: TaskNode, answer: Any) -> None:
         """An answer given inline (the terminal, --answer)."""
-        self.asking.discard(node.id)
+        self._stop_asking(node.id)
         if answer is None or node.status != Status.AWAITING_APPROVAL:
             return
         decision, value, reason = read_answer(node.approval["kind"], answer if isinstance(answer, str) else dumps(answer))
@@ -402,7 +407,7 @@ class RunLoop:
         request = node.approval
         kind = request["kind"]
         self.awaiting.pop(node.id, None)
-        self.asking.discard(node.id)
+        self._stop_asking(node.id)
         detail = {"approval": approval, "kind": kind, "decision": decision, "by": by, "edited": edited is not None}
         detail.update({k: v for k, v in (("note", note), ("reason", reason)) if v})
         if kind == "ask_human" and decision == "approve":
@@ -503,7 +508,7 @@ class RunLoop:
             if ctx._timer is not None:
                 ctx._timer.cancel()
             self.engine.release()
-        self.asking.discard(node.id)
+        self._stop_asking(node.id)
         if self.awaiting.pop(node.id, None) is not None:
             self.batch.decisions.append((node.id, "cancelled", None, reason, "cancel"))
             if self.cost_node == node.id:

@@ -136,3 +136,41 @@ def _one(store: Path, sql: str):
     finally:
         db.close()
     return row[0] if row else None
+
+
+def test_on_a_terminal_swarm_run_asks_inline_and_yes_approves_the_request(tmp_path):
+    import pty
+
+    model = tmp_path / "model.jsonl"
+    model.write_text(json.dumps({"match": "^Do this", "reply": "```python\nimport os\nos.sep\n```"}) + "\n")
+    env = cli_env(tmp_path / "swarm.db", SWARM_APPROVALS_NON_DEFAULT_IMPORTS="true", SWARM_MODEL=f"scripted:{model}")
+    main, child = pty.openpty()  # stdin is a terminal: the question is asked inline
+    proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "run", "Say the path separator", "--script", "act", "--json"],
+                            env=env, stdin=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(child)
+    try:
+        wait_for(lambda: _one(tmp_path / "swarm.db", "SELECT count(*) FROM approvals"), timeout=30)
+        os.write(main, b"yes\n")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        os.close(main)
+    assert proc.returncode == 0, err
+    assert "asks to import os" in err and "Answer yes to approve" in err
+    assert json.loads(out)["result"]["result"] == "/"
+
+
+def test_swarm_pause_of_a_run_nobody_drives_marks_it_paused_and_swarm_resume_drives_it(make_engine, tmp_path):
+    engine = make_engine()
+    run_id = engine.create_run("go?", script="ask_human", data={"question": "Go?"})
+    assert asyncio.run(engine.drive(run_id)) == "awaiting_approval"
+    env = cli_env(tmp_path / "swarm.db", SWARM_MODEL="scripted:" + str(Path(__file__).parent.parent / "examples" / "demo_model.jsonl"))
+
+    paused = swarm(env, "pause", run_id)
+    assert paused.returncode == 0 and f"run {run_id} paused" in paused.stdout, paused.stderr
+    assert engine.store.run(run_id)["status"] == "paused"
+
+    resumed = swarm(env, "resume", run_id, "--answer", "1=yes", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["result"] == {"question": "Go?", "answer": "yes"}
+    assert engine.store.run(run_id)["pause_requested"] == 0
