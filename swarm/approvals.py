@@ -121,6 +121,16 @@ def read_answer(kind: str, text: str) -> tuple[str, Any, str | None]:
     return "reject", None, text.strip() or "no"
 
 
+def allowance(edited: Any, proposal: Any) -> float:
+    """How much a person allowed a run to spend: the (edited) proposal's allow_up_to_usd, or a bare number."""
+    for value in (edited, proposal):
+        if isinstance(value, dict):
+            value = value.get("allow_up_to_usd")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
+
+
 def question_for(kind: str, question: str) -> str:
     """The question as a person sees it inline: for a policy request, how to answer."""
     if kind == "ask_human":

@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm import policies
-from swarm.approvals import NeedsApproval, question_for, read_answer
+from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
@@ -73,6 +73,7 @@ class RunLoop:
         self.cost_allowed = engine.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
         self.cost_node: str | None = None  # the node held while a person decides about spending more
         self.shown_status = "running"
+        self.was_paused = run.get("status") == "paused"
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
         self.state_json: dict[str, str] = {}  # each node's state as its last event recorded it
@@ -98,6 +99,8 @@ class RunLoop:
         try:
             self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
             self._requeue_interrupted()
+            if self.paused or self.was_paused:
+                self.batch.event(self.run_id, "paused" if self.paused else "unpaused", None, {"by": "request"})
             self._take_up_requests()
             self._check_limits()
             self._start_ready()
@@ -329,7 +332,7 @@ class RunLoop:
         decided = [r for r in rows if r["status"] in ("approved", "rejected") and r["handled_at"] is None]
         for r in rows:
             if r["kind"] == "cost" and r["status"] == "approved":
-                self.cost_allowed = max(self.cost_allowed, _allowance(loads(r["answer"]), loads(r["proposal"])))
+                self.cost_allowed = max(self.cost_allowed, allowance(loads(r["answer"]), loads(r["proposal"])))
         for node in waiting:
             row = open_rows.get(node.id)
             if node.approval is None:  # recorded by a swarm that kept the request only in the table
@@ -424,7 +427,7 @@ class RunLoop:
             node.answer = answer
             node.round += 1
         elif kind == "cost":
-            self.cost_allowed = _allowance(edited, request["proposal"])
+            self.cost_allowed = allowance(edited, request["proposal"])
         else:
             node.approved[request["key"]] = edited  # the next execution proposes the same: it passes
         node.approval = None
@@ -658,16 +661,6 @@ def _run_script(script, ctx: NodeContext, deliver: Callable[[Outcome], None]) ->
     except BaseException as exc:  # whatever a script raises fails its node, never the loop
         outcome = Outcome(ctx.node_id, ctx, error=exc)
     deliver(outcome)
-
-
-def _allowance(edited: Any, proposal: Any) -> float:
-    """How much a person allowed a run to spend: the (edited) proposal's allow_up_to_usd, or a bare number."""
-    for value in (edited, proposal):
-        if isinstance(value, dict):
-            value = value.get("allow_up_to_usd")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return 0.0
 
 
 def _describe(error: BaseException) -> str:
