@@ -288,7 +288,7 @@ def cmd_resume(args) -> int:
     engine = _engine(cfg, args.answer, interactive=True)
     engine.wait_for_people = args.wait
     run_id = engine.prepare_resume(args.run)
-    if _unpaused_elsewhere(engine, run_id):
+    if _driven_elsewhere(engine, run_id):
         return 0
     recorded = engine.store.run(run_id).get("model") or ""
     if not cfg.endpoint_configured and recorded.startswith("scripted:"):
@@ -299,16 +299,20 @@ def cmd_resume(args) -> int:
     return _drive(engine, run_id, args.json)
 
 
-def _unpaused_elsewhere(engine, run_id: str) -> bool:
-    """`swarm resume` of a paused run lifts the pause; True when a live process drives the run and goes on by itself."""
-    from swarm.approvals import resume_paused
+def _driven_elsewhere(engine, run_id: str) -> bool:
+    """`swarm resume` lifts a pause; True when a live process drives the run, which then goes on by itself."""
+    from swarm.approvals import driven, resume_paused
 
     run = engine.store.run(run_id)
-    if run["status"] != "paused" and not run.get("pause_requested"):
-        return False
-    if resume_paused(engine.store, run_id)["status"] == "unpaused":
+    if run["status"] == "paused" or run.get("pause_requested"):
+        resume_paused(engine.store, run_id)
+        message = f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second"
+    else:
+        message = (f"run {run_id} is being driven by process {run['owner_pid']}; nothing to resume here "
+                   f"(its requests: `swarm approvals --run {run_id}`)")
+    if not driven(run):
         return False  # nobody drives it: this process does
-    print(f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second")
+    print(message)
     engine.close()
     return True
 

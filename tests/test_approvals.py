@@ -356,3 +356,11 @@ def test_an_edited_new_script_that_fails_its_tests_is_not_registered(make_engine
     assert asyncio.run(engine.drive(run_id)) == "failed"
     assert "the edited version of 'shout' fails its tests" in node_states(engine, run_id)["1"]["error"]
     assert "shout" not in engine.catalogue.tools
+
+
+def test_ask_human_cannot_be_switched_off():
+    from swarm.config import load_config
+    from swarm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[approvals\].ask_human cannot be false"):
+        load_config(env={"SWARM_APPROVALS_ASK_HUMAN": "false"})
