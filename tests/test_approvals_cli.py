@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lifecycle_support import ask_model, make_engine, node_states, result, script  # noqa: F401
+from lifecycle_support import ask_model, make_engine, result, script  # noqa: F401
 from swarm import approvals
 from test_approvals import Driver, plan, wait_for
 from test_cancel import model_server  # noqa: F401  (a fixture: the demo model, slowed down)
