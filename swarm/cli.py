@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from swarm import cli_approvals
+from swarm import cli_approvals, cli_memory, cli_timetravel
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
 
+    # Commands that live in their own modules.
+    cli_memory.register(sub)
+    cli_timetravel.register(sub)
     cli_approvals.register(sub)
     return p
 

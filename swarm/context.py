@@ -91,6 +91,8 @@ class NodeContext:
         from swarm.model import Reply
 
         recorded = self._cassette.get(key)
+        if recorded is not None and "_request" in recorded:
+            recorded = self._inherited(key, messages, schema, recorded)
         if recorded is not None:
             self.reply, self.replayed = Reply.from_dict(recorded), True
             return self.reply
@@ -108,7 +110,17 @@ class NodeContext:
         self.reply = reply
         return reply
 
-    def _record_call(self, key, messages, schema, reply, error, started) -> None:
+    def _inherited(self, key, messages, schema, recorded: dict) -> dict | None:
+        """A forked run's cassette holds its parent's calls with their requests: one is replayed (and
+        recorded as this run's own) only when this execution asks exactly the same; else the model is asked."""
+        if recorded["_request"] != dumps({"messages": messages, "schema": schema}):
+            return None
+        from swarm.model import Reply
+
+        self._record_call(key, messages, schema, Reply.from_dict(recorded), None, time.time(), recorded["_from"])
+        return recorded
+
+    def _record_call(self, key, messages, schema, reply, error, started, replayed_from: str | None = None) -> None:
         row = {
             "key": key,
             "run_id": self.run_id,
@@ -124,6 +136,7 @@ class NodeContext:
             "cost_usd": reply.cost_usd if reply else 0.0,
             "latency_ms": reply.latency_ms if reply else (time.time() - started) * 1000,
             "at": time.time(),
+            "replayed_from": replayed_from,
         }
         self._record(row)
         if reply is not None:
@@ -225,8 +238,12 @@ class NodeContext:
 
     @property
     def memory(self):
-        """The swarm's memory: `add(text, key=None)`, `get(key)`, `search(text, limit=5)`."""
+        """The swarm's memory (`swarm.memory.Memory`): `add(text, key=None)`, `get(key)`, `search(text, limit=5)` by retrieval."""
         return self._engine.memory
+
+    def api_docs(self, text: str, k: int = 3) -> str:
+        """The `k` entries of the internal API docs (api_docs/*.md) that fit `text` best, as Markdown for a prompt."""
+        return self._engine.api_docs().relevant(text, k)
 
     def run_python(self, code: str, imports: list[str] | None = None) -> SandboxResult:
         """Run model-written Python in the sandbox; returns `SandboxResult(ok, output, logs, error, limit)`.
