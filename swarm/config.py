@@ -63,7 +63,6 @@ class SandboxSettings:
 class ToolsmithSettings:
     folder: str = "node_scripts/generated"
     max_attempts: int = 3
-    require_approval: bool = False
     plugins_folder: str = ""
 
 
@@ -85,6 +84,24 @@ class MemorySettings:
 
 
 @dataclass
+class TelemetrySettings:
+    enabled: bool = False
+    exporter: str = "otlp"
+    endpoint: str = "http://localhost:4318/v1/traces"
+    service_name: str = "swarm"
+
+
+@dataclass
+class ApprovalSettings:
+    new_scripts: bool = False
+    sandbox_writes: bool = False
+    non_default_imports: bool = False
+    cost_over_usd: float = 0.0
+    ask_human: bool = True
+    timeout_s: float = 0.0
+
+
+@dataclass
 class UISettings:
     host: str = "127.0.0.1"
     port: int = 8765
@@ -101,6 +118,8 @@ class Config:
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     ui: UISettings = field(default_factory=UISettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -117,10 +136,12 @@ class Config:
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 FUSIONS = ("mix", "rrf", "dense", "bm25")
+EXPORTERS = ("otlp", "console", "none")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
-            "memory": MemorySettings, "ui": UISettings}
+            "memory": MemorySettings, "telemetry": TelemetrySettings, "approvals": ApprovalSettings,
+            "ui": UISettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -298,6 +319,16 @@ def _check(cfg: Config) -> None:
         problems.append((f"[memory].max_file_kb must be 1 or more (got {cfg.memory.max_file_kb})", "SWARM_MEMORY_MAX_FILE_KB"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
+    if cfg.telemetry.exporter not in EXPORTERS:
+        problems.append((f"[telemetry].exporter must be one of {', '.join(EXPORTERS)} (got {cfg.telemetry.exporter!r})",
+                         "SWARM_TELEMETRY_EXPORTER"))
+    if not cfg.approvals.ask_human:
+        problems.append(("[approvals].ask_human cannot be false: an ask_human node exists to ask a person "
+                         "(to go on without people, use a script that does not ask)", "SWARM_APPROVALS_ASK_HUMAN"))
+    for key in ("cost_over_usd", "timeout_s"):
+        if getattr(cfg.approvals, key) < 0:
+            problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
+                             f"SWARM_APPROVALS_{key.upper()}"))
     if not 0 <= cfg.ui.port <= 65535:
         problems.append((f"[ui].port must be 0..65535 (got {cfg.ui.port})", "SWARM_UI_PORT"))
     if problems:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from swarm import tracing
 from swarm.catalogue import Catalogue
 from swarm.config import Config
 from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
@@ -33,6 +34,9 @@ class Engine:
         self.store = Store(config.path(config.store.path), config.store.synchronous)
         self.catalogue = catalogue or Catalogue()
         self.human = human
+        # A long-lived process (the daemon, `swarm run --wait`) keeps a run that waits for people open and
+        # takes their decisions from the store; otherwise such a run pauses and `swarm resume` continues it.
+        self.wait_for_people = False
         self._embedder = None
         self.memory = Memory(self.store, self.embedder, fusion=config.retrieval.fusion,
                              bm25_weight=config.retrieval.bm25_weight, max_file_kb=config.memory.max_file_kb,
@@ -49,6 +53,7 @@ class Engine:
         self._router_version = -1  # the catalogue version the routing index was last brought in step with
         self._router_lock = threading.Lock()
         self.toolsmith = self._attach_plugins()
+        self.tracing = tracing.from_settings(config.telemetry)  # NO_TRACING unless [telemetry].enabled
 
     def _attach_plugins(self):
         """The plugins that depend on the configuration: the plugins folder, and the generated scripts and tools."""
@@ -139,6 +144,7 @@ class Engine:
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()
+        self.tracing.shutdown()
 
     # --- concurrency shared by all runs --------------------------------------------
 
@@ -163,6 +169,8 @@ class Engine:
     def finished(self, run_id: str, status: str, result: Any) -> None:
         if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
             self._keep_result(run_id, result)
+        if self.tracing.enabled:
+            self.tracing.run_ended(self.store.run(run_id))
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
 
     def _keep_result(self, run_id: str, result: Any) -> None:
