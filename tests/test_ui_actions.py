@@ -147,5 +147,7 @@ def test_the_stats_panel_and_the_metrics_endpoint(engine, page):
         page.click('.tab[data-tab="stats"]')
         page.click("#stats-go")
         page.locator("#stats-out table").first.wait_for()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "stats.png"), full_page=True)
         status, text = request(server.url + "metrics", headers={"Authorization": f"Bearer {server.token}"})
     assert status == 200 and "swarm" in text
