@@ -9,6 +9,7 @@ just made), the UI server drives it itself, in a thread, with its own Engine.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -49,8 +50,11 @@ class Actions:
         if decision == "reject" and not str(body.get("reason") or "").strip():
             raise SwarmError("a rejection needs a reason; write why in the reason field")
         approvals = optional("approvals", "approving or rejecting from the page")
+        edited = body.get("edited")
+        if decision == "approve" and isinstance(body.get("edited_text"), str):  # the page's editor: text, as `swarm approve --edit`
+            edited = _from_text(approvals, self.store, approval_id, body["edited_text"])
         row = approvals.decide(self.store, approval_id, decision, note=body.get("note") or None,
-                               reason=body.get("reason") or None, edited=body.get("edited"), by="ui")
+                               reason=body.get("reason") or None, edited=edited, by="ui")
         run_id = (row or {}).get("run_id") or self._run_of(approval_id)
         driving = self.drive_if_idle(run_id) if run_id else False
         if run_id and not driving:  # its loop may be closing just now (pausing): look again in a moment
@@ -119,6 +123,17 @@ class Actions:
             thread.join(timeout=10)
         if self.owns_engine:
             self._engine.close()
+
+
+def _from_text(approvals, store: Store, approval_id: int, text: str) -> Any:
+    """The proposal after a person edited its text: approvals' own rule when it has one (code stays code,
+    an answer stays text), else JSON when the text is JSON."""
+    if hasattr(approvals, "edited_proposal") and hasattr(approvals, "request"):
+        return approvals.edited_proposal(approvals.request(store, approval_id), text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _alive(pid: int | None) -> bool:

@@ -14,7 +14,8 @@ passes the Gate (token, Host, Origin/Referer); pages and assets need no token an
     GET  /api/compare?a=RUN&b=RUN            two runs compared (swarm.timetravel.diff)
     GET  /api/stats[?run=RUN]                metrics (swarm.metrics.stats)
     GET  /metrics                            Prometheus text (swarm.metrics.prometheus_text)
-    POST /api/approvals/ID                   {"decision": "approve"|"reject", "reason", "note", "edited"}
+    POST /api/approvals/ID                   {"decision": "approve"|"reject", "reason", "note", "edited" (a value)
+                                             or "edited_text" (the edited text of `editable`)}
     POST /api/runs/RUN/fork                  {"at_event": SEQ, "sets": {...}}
     POST /api/runs/RUN/cancel                {"node": NODE (optional)}
 """
@@ -272,9 +273,13 @@ class _Handler(BaseHTTPRequestHandler):
     def approvals(self) -> None:
         run_id = self.query.get("run") or None
         try:
-            rows = optional("approvals", "the approvals inbox").pending(self.ui.store, run_id)
+            approvals = optional("approvals", "the approvals inbox")
         except OptionalPartMissing:  # reading needs only the store's table
             rows = [{**r, "proposal": _decoded(r.get("proposal"))} for r in self.ui.store.approvals(run_id)]
+        else:
+            rows = approvals.pending(self.ui.store, run_id)
+            if hasattr(approvals, "editable"):  # the text a person edits: the code when there is code
+                rows = [{**r, "editable": approvals.editable(r)} for r in rows]
         self._send_json(200, rows)
 
     def compare(self) -> None:

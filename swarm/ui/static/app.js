@@ -624,8 +624,9 @@ function renderApprovals(rows) {
   const list = $("approvals-list");
   if (!rows.length) return list.replaceChildren(h("div", {class: "empty"}, "Nothing is waiting for a person."));
   list.replaceChildren(...rows.map((a) => {
-    const original = a.proposal === null || a.proposal === undefined ? "" : pretty(a.proposal);
-    const edit = h("textarea", {class: "edit", rows: Math.min(16, Math.max(3, original.split("\n").length + 1)),
+    const shown = a.proposal === null || a.proposal === undefined ? "" : pretty(a.proposal);
+    const original = typeof a.editable === "string" ? a.editable : shown;  // the code, when the proposal has code
+    const edit = h("textarea", {class: "edit", rows: Math.min(20, Math.max(3, original.split("\n").length + 1)),
                                 "aria-label": "edit the proposal or write the answer"});
     edit.value = original;
     const reason = h("input", {class: "reason", placeholder: "reason (needed to reject)", "aria-label": "reason"});
@@ -633,9 +634,7 @@ function renderApprovals(rows) {
     const decide = async (decision) => {
       const body = {decision, note: note.value || null};
       if (decision === "reject") body.reason = reason.value;
-      if (decision === "approve" && edit.value !== original) {
-        try { body.edited = JSON.parse(edit.value); } catch (err) { body.edited = edit.value; }
-      }
+      if (decision === "approve" && edit.value !== original) body.edited_text = edit.value;  // the server reads it as approvals does
       try {
         await api(`/api/approvals/${a.id}`, {method: "POST", body});
         toast(`${decision === "approve" ? "approved" : "rejected"} #${a.id}`);
@@ -650,8 +649,8 @@ function renderApprovals(rows) {
           `run ${a.run_id} · node ${a.node_id}`),
         h("span", {class: "muted right"}, a.created_at ? `${ago(Date.now() / 1000 - a.created_at)} ago` : "")),
       h("div", {class: "question"}, a.question),
-      original ? proposalView(a.proposal) : null,
-      h("label", {class: "muted small"}, original ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
+      shown ? proposalView(a.proposal) : null,
+      h("label", {class: "muted small"}, shown ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
       h("div", {class: "a-actions"}, note,
         h("button", {class: "approve", onclick: () => decide("approve")}, edit.value !== original ? "Approve edited" : "Approve"),
         reason, h("button", {class: "reject danger", onclick: () => decide("reject")}, "Reject")));
