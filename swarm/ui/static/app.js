@@ -94,6 +94,7 @@ function readToken() {
 }
 
 async function start() {
+  bindUi();  // at once: the tabs work before anything has loaded
   S.token = readToken();
   if (!S.token) {
     notice("This page needs the UI token: open it from the link `swarm ui` printed (it ends in #token=...).");
@@ -109,7 +110,6 @@ async function start() {
   }
   const missing = Object.entries(S.features).filter(([, v]) => !v).map(([k]) => k);
   if (missing.length) notice(`Not in this installation yet: ${missing.join(", ")} — those panels say so when used.`, true);
-  bindUi();
   await loadRuns();
   const wanted = new URLSearchParams(location.hash.slice(1)).get("run");
   if (wanted) selectRun(wanted); else openStream(null);
@@ -126,7 +126,7 @@ function notice(text, soft) {
 
 function bindUi() {
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
-  $("status-filter").addEventListener("change", loadRuns);
+  $("status-filter").addEventListener("change", () => loadRuns().catch((e) => toast(e.message, "error")));
   $("expand-all").addEventListener("click", () => setAllCollapsed(false));
   $("collapse-all").addEventListener("click", () => setAllCollapsed(true));
   $("cancel-run").addEventListener("click", cancelRun);
@@ -155,6 +155,7 @@ async function loadRuns() {
   S.runs = await api(`/api/runs${status ? `?status=${encodeURIComponent(status)}` : ""}`);
   S.runsLoadedAt = Date.now();
   renderRuns();
+  fillRunSelects();
 }
 
 function renderRuns() {
@@ -227,7 +228,7 @@ function openStream(runId) {
   S.source = source;
   source.addEventListener("hello", () => setConn(true));
   source.onmessage = (e) => onEvents(JSON.parse(e.data));
-  source.addEventListener("reload", () => { if (S.runId) loadLive(); });
+  source.addEventListener("reload", () => { if (S.runId) loadLive().catch((e) => toast(e.message, "error")); });
   source.onerror = () => {
     setConn(false);
     source.close();
@@ -603,9 +604,9 @@ async function cancelRun() {
 
 // --- approvals ----------------------------------------------------------------------------------------------
 
-let approvalsBusy = false;
+let approvalsBusy = false, approvalsAgain = false;
 async function refreshApprovals() {
-  if (approvalsBusy) return;
+  if (approvalsBusy) { approvalsAgain = true; return; }  // one more look when this one is done
   approvalsBusy = true;
   try {
     const rows = await api("/api/approvals");
@@ -614,47 +615,57 @@ async function refreshApprovals() {
     count.textContent = String(rows.length);
     renderApprovals(rows);
   } catch (e) {
-    $("approvals-list").replaceChildren(h("div", {class: "error"}, e.message));
+    toast(`approvals: ${e.message}`, "error");  // the cards stay: someone may be typing in one
   } finally {
     approvalsBusy = false;
+    if (approvalsAgain) { approvalsAgain = false; refreshApprovals(); }
   }
 }
 
 function renderApprovals(rows) {
   const list = $("approvals-list");
   if (!rows.length) return list.replaceChildren(h("div", {class: "empty"}, "Nothing is waiting for a person."));
-  list.replaceChildren(...rows.map((a) => {
-    const shown = a.proposal === null || a.proposal === undefined ? "" : pretty(a.proposal);
-    const original = typeof a.editable === "string" ? a.editable : shown;  // the code, when the proposal has code
-    const edit = h("textarea", {class: "edit", rows: Math.min(20, Math.max(3, original.split("\n").length + 1)),
-                                "aria-label": "edit the proposal or write the answer"});
-    edit.value = original;
-    const reason = h("input", {class: "reason", placeholder: "reason (needed to reject)", "aria-label": "reason"});
-    const note = h("input", {class: "note", placeholder: "note (optional)", "aria-label": "note"});
-    const decide = async (decision) => {
-      const body = {decision, note: note.value || null};
-      if (decision === "reject") body.reason = reason.value;
-      if (decision === "approve" && edit.value !== original) body.edited_text = edit.value;  // the server reads it as approvals does
-      try {
-        await api(`/api/approvals/${a.id}`, {method: "POST", body});
-        toast(`${decision === "approve" ? "approved" : "rejected"} #${a.id}`);
-        refreshApprovals();
-      } catch (e) {
-        toast(`${decision}: ${e.message}`, "error");
-      }
-    };
-    return h("div", {class: "approval", dataset: {approvalId: a.id, runId: a.run_id, nodeId: a.node_id}},
-      h("div", {class: "a-head"}, h("span", {class: "pill s-awaiting_approval"}, a.kind),
-        h("a", {href: "#", onclick: (e) => { e.preventDefault(); showTab("runs"); selectRun(a.run_id).then(() => selectNode(a.node_id)); }},
-          `run ${a.run_id} · node ${a.node_id}`),
-        h("span", {class: "muted right"}, a.created_at ? `${ago(Date.now() / 1000 - a.created_at)} ago` : "")),
-      h("div", {class: "question"}, a.question),
-      shown ? proposalView(a.proposal) : null,
-      h("label", {class: "muted small"}, shown ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
-      h("div", {class: "a-actions"}, note,
-        h("button", {class: "approve", onclick: () => decide("approve")}, edit.value !== original ? "Approve edited" : "Approve"),
-        reason, h("button", {class: "reject danger", onclick: () => decide("reject")}, "Reject")));
-  }));
+  // A card already on the page is left where it is, untouched: a person may be typing in it (moving it
+  // in the page, even to the same place, would take the focus away mid-word).
+  const wanted = new Set(rows.map((a) => String(a.id)));
+  for (const el of [...list.children]) if (!wanted.has(el.dataset.approvalId)) el.remove();
+  const shown = new Set([...list.children].map((el) => el.dataset.approvalId));
+  for (const a of rows) if (!shown.has(String(a.id))) list.append(approvalCard(a));
+}
+
+function approvalCard(a) {
+  const shown = a.proposal === null || a.proposal === undefined ? "" : pretty(a.proposal);
+  const original = typeof a.editable === "string" ? a.editable : shown;  // the code, when the proposal has code
+  const edit = h("textarea", {class: "edit", rows: Math.min(20, Math.max(3, original.split("\n").length + 1)),
+                              "aria-label": "edit the proposal or write the answer"});
+  edit.value = original;
+  const reason = h("input", {class: "reason", placeholder: "reason (needed to reject)", "aria-label": "reason"});
+  const note = h("input", {class: "note", placeholder: "note (optional)", "aria-label": "note"});
+  const decide = async (decision) => {
+    const body = {decision, note: note.value || null};
+    if (decision === "reject") body.reason = reason.value;
+    if (decision === "approve" && edit.value !== original) body.edited_text = edit.value;  // the server reads it as approvals does
+    try {
+      await api(`/api/approvals/${a.id}`, {method: "POST", body});
+      toast(`${decision === "approve" ? "approved" : "rejected"} #${a.id}`);
+      refreshApprovals();
+    } catch (e) {
+      toast(`${decision}: ${e.message}`, "error");
+    }
+  };
+  const approve = h("button", {class: "approve", onclick: () => decide("approve")}, "Approve");
+  edit.addEventListener("input", () => { approve.textContent = edit.value !== original ? "Approve edited" : "Approve"; });
+  return h("div", {class: "approval", dataset: {approvalId: a.id, runId: a.run_id, nodeId: a.node_id}},
+    h("div", {class: "a-head"}, h("span", {class: "pill s-awaiting_approval"}, a.kind),
+      h("a", {href: "#", onclick: (e) => { e.preventDefault(); showTab("runs"); selectRun(a.run_id).then(() => selectNode(a.node_id)); }},
+        `run ${a.run_id} · node ${a.node_id}`),
+      h("span", {class: "muted right"}, a.created_at ? `${ago(Date.now() / 1000 - a.created_at)} ago` : "")),
+    h("div", {class: "question"}, a.question),
+    shown ? proposalView(a.proposal) : null,
+    h("label", {class: "muted small"}, shown ? "edit the proposal before approving (optional)" : "answer (optional)"), edit,
+    h("div", {class: "a-actions"}, note,
+      approve,
+      reason, h("button", {class: "reject danger", onclick: () => decide("reject")}, "Reject")));
 }
 
 function proposalView(p) {
@@ -746,4 +757,4 @@ function value(v) {
   return h("span", {}, String(v));
 }
 
-start();
+start().catch((e) => notice(`The UI could not start: ${e.message}`));
