@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from swarm import cli_daemon
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
+    cli_daemon.register(sub)
     return p
 
 

@@ -78,6 +78,17 @@ class RetrievalSettings:
 
 
 @dataclass
+class DaemonSettings:
+    folder: str = "goals"
+    max_concurrent_runs: int = 4
+    max_goal_bytes: int = 65536
+    settle_ms: int = 250
+    pidfile: str = ""
+    log_file: str = ""
+    shutdown_timeout_s: float = 30.0
+
+
+@dataclass
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     run: RunSettings = field(default_factory=RunSettings)
@@ -86,6 +97,7 @@ class Config:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -103,7 +115,8 @@ SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 FUSIONS = ("mix", "rrf", "dense", "bm25")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
-            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings}
+            "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
+            "daemon": DaemonSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -277,6 +290,12 @@ def _check(cfg: Config) -> None:
                          "SWARM_RETRIEVAL_FUSION"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
+    for key in ("max_concurrent_runs", "max_goal_bytes"):
+        if getattr(cfg.daemon, key) < 1:
+            problems.append((f"[daemon].{key} must be 1 or more (got {getattr(cfg.daemon, key)})", f"SWARM_DAEMON_{key.upper()}"))
+    for key in ("settle_ms", "shutdown_timeout_s"):
+        if getattr(cfg.daemon, key) < 0:
+            problems.append((f"[daemon].{key} must be 0 or more (got {getattr(cfg.daemon, key):g})", f"SWARM_DAEMON_{key.upper()}"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

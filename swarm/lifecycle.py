@@ -76,6 +76,7 @@ class RunLoop:
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
+        self.draining: str | None = None  # set by drain(): start nothing new, stop once the running nodes end
         self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
 
     # --- the loop -------------------------------------------------------------------
@@ -86,6 +87,7 @@ class RunLoop:
         self.inbox = Inbox()
         self.started = time.monotonic()
         self.engine.loops.add(self)
+        self.draining = self.draining or self.engine.draining
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self._tick()
         try:
@@ -122,6 +124,8 @@ class RunLoop:
                 self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
 
     def _finished(self) -> bool:
+        if self.draining and not self.running and not self.interrupted:
+            self.interrupted = self.draining
         if self.stop_reason or self.interrupted or self.nodes[self.root_id].status.final:
             return True
         # Nothing running, nothing ready, nobody being asked: the rest waits for a person.
@@ -184,7 +188,7 @@ class RunLoop:
     # --- execute -----------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted):
+        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self.draining):
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
@@ -494,6 +498,12 @@ class RunLoop:
         """Stop taking work, record everything, snapshot, and end the loop; the run stays resumable."""
         if not self.interrupted:
             self.interrupted = reason
+            self.inbox.put_here(TICK)
+
+    def drain(self, reason: str) -> None:
+        """Start no new execution; once the running ones have ended, stop as shutdown() does."""
+        if not self.draining:
+            self.draining = reason
             self.inbox.put_here(TICK)
 
     def wake(self) -> None:

@@ -120,6 +120,21 @@ CREATE TABLE IF NOT EXISTS memory (
     run_id TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS goals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder TEXT NOT NULL,
+    name TEXT NOT NULL,
+    original TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    run_id TEXT,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    dest TEXT,
+    error TEXT,
+    claimed_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS goals_state ON goals (folder, state);
 CREATE TABLE IF NOT EXISTS embeddings (
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
@@ -323,10 +338,13 @@ class Store:
         batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.calls = [], {}, {}, [], [], []
         return last
 
-    def create_run(self, run: dict[str, Any]) -> None:
+    def create_run(self, run: dict[str, Any], batch: Batch | None = None) -> None:
+        """Record a new run, and its first events in the same transaction: never a run without its root."""
         with self.transaction() as c:
             cols = ", ".join(run)
             c.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
+            if batch:
+                self._write(c, batch, run["id"])
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         with self.transaction() as c:
