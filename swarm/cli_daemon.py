@@ -90,6 +90,12 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     finally:
         library.handlers = before
         held.release()
+    if daemon.forced:
+        # Everything is in the store; threads still inside a model call are not waited for (their
+        # HTTP client would hold the interpreter's exit until the reply came).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

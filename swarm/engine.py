@@ -40,6 +40,7 @@ class Engine:
         self.active = 0
         self.loops: set[RunLoop] = set()
         self.draining: str | None = None
+        self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
         self._sandbox = None
         self._sandbox_lock = threading.Lock()
         self._router = None
@@ -145,11 +146,12 @@ class Engine:
     # --- runs ---------------------------------------------------------------------------
 
     def create_run(self, goal: str, script: str = "break_down_goal", budgets: dict[str, float] | None = None,
-                   data: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+                   data: dict[str, Any] | None = None, run_id: str | None = None, model: str | None = None) -> str:
         """Record a new run with its root node (spawned, not yet executed); returns the run id.
 
         `run_id` is for callers that must record the id before the run exists (the daemon does, so
         a crash in between never makes two runs of one goal); by default a new one is made.
+        `model` is a model name for this run's calls instead of [model].model (same endpoint).
         """
         if not goal or not goal.strip():
             raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
@@ -165,13 +167,15 @@ class Engine:
         batch.event(run_id, "spawn", root)
         self.store.create_run({
             "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
-            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(), "nodes": 1,
+            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(model), "nodes": 1, "model_name": model,
         }, batch)
         return run_id
 
     async def drive(self, run_id: str, observers=()) -> str:
         """Execute a recorded run until it ends or waits for a person; returns its status."""
         run = self.store.run(run_id)
+        if run.get("model_name"):
+            self.run_models[run["id"]] = run["model_name"]
         nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
         unfinished = [n.id for n in nodes.values() if not n.status.final]
         loop = RunLoop(self, run, nodes, self.store.recorded_replies(run["id"], unfinished))

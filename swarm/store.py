@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     heartbeat_at REAL,
     cancel_requested INTEGER DEFAULT 0,
     active_s REAL DEFAULT 0,
-    last_event INTEGER DEFAULT 0
+    last_event INTEGER DEFAULT 0,
+    model_name TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL,
@@ -267,6 +268,9 @@ class Store:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self.conn.execute(stmt)
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+            if "model_name" not in columns:  # stores made before runs could ask for their own model
+                self.conn.execute("ALTER TABLE runs ADD COLUMN model_name TEXT")
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

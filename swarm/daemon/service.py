@@ -55,6 +55,7 @@ class Daemon:
         self.stopping: asyncio.Event | None = None
         self.stop_reason = ""
         self.taken = 0
+        self.forced = False  # nodes were interrupted at the timeout: their threads may still be in a model call
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class Daemon:
 
     def stop_now(self) -> None:
         """A second signal: interrupt the running nodes at once (they run again on the next start)."""
+        self.forced = True
         self.log.emit("daemon_interrupting", running=len(self.tasks))
         self.engine.shutdown(f"daemon stopping ({self.stop_reason or 'signal'})")
 
@@ -107,6 +109,7 @@ class Daemon:
         if self.tasks:
             _, pending = await asyncio.wait(list(self.tasks.values()), timeout=self.settings.shutdown_timeout_s)
             if pending:
+                self.forced = True
                 self.log.emit("daemon_interrupting", running=len(pending))
                 self.engine.shutdown(f"daemon stopping ({self.stop_reason}); nodes interrupted after "
                                      f"{self.settings.shutdown_timeout_s:g}s")
@@ -195,14 +198,15 @@ class Daemon:
                 if goal is None:
                     raw, size = self.read(self.folder.processing / row["name"])
                     goal = parse_goal(row["original"], raw, self.settings.max_goal_bytes, size)
-                self.engine.create_run(goal.text, script=goal.script, budgets=goal.budgets, run_id=run_id)
+                self.engine.create_run(goal.text, script=goal.script, budgets=goal.budgets, run_id=run_id, model=goal.model)
             except (SwarmError, OSError) as exc:  # an unknown script, a file gone: refused, never fatal
                 error = str(exc) if isinstance(exc, SwarmError) else f"cannot read the file ({exc})"
                 ledger.record_outcome(self.store, row["id"], "failed", None, error)
                 self.log.emit("goal_refused", level="warning", file=row["original"], error=error)
                 self.conclude(self.row(row["id"]))
                 return
-            self.log.emit("run_start", file=row["original"], run=run_id, script=goal.script, budgets=goal.budgets)
+            self.log.emit("run_start", file=row["original"], run=run_id, script=goal.script, budgets=goal.budgets,
+                          **({"model": goal.model} if goal.model else {}))
         self.tasks[row["id"]] = asyncio.get_running_loop().create_task(self.drive(row))
 
     async def drive(self, row: dict[str, Any]) -> None:

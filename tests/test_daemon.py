@@ -1,0 +1,243 @@
+"""The daemon: goals from the watched folder run at once under the cap, every kill point recovers, runs waiting for a
+person are picked up when answered, SIGTERM stops cleanly, and --detach / stop / status work with the pidfile."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon_support import DEMO, ModelServer, daemon_env, files, log_events, start_daemon, swarm, wait_for
+from lifecycle_support import make_engine  # noqa: F401
+from swarm.daemon import ledger
+from swarm.daemon.eventlog import EventLog
+from swarm.daemon.folder import write_atomically
+from swarm.daemon.service import Daemon
+from swarm.engine import new_run_id
+
+
+def serve_until(daemon: Daemon, done, timeout: float = 20) -> None:
+    """Run the daemon in this process until `done()` holds, then stop it as SIGTERM would."""
+
+    async def main() -> None:
+        task = asyncio.create_task(daemon.serve())
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert not task.done(), task.exception()
+            assert time.monotonic() < deadline, "the daemon did not get there in time"
+            await asyncio.sleep(0.05)
+        daemon.stop("test over")
+        await task
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def demo(make_engine, scripted_model, tmp_path):
+    """An engine on the demo script with a short settle time, and its watched folder."""
+    server = scripted_model(DEMO, default_delay_s=0.05)
+
+    def make(**daemon_settings) -> tuple[Daemon, Path]:
+        settings = {"SWARM_DAEMON_SETTLE_MS": "50", **{f"SWARM_DAEMON_{k.upper()}": str(v) for k, v in daemon_settings.items()}}
+        engine = make_engine(model=server, settings=settings)
+        folder = tmp_path / "goals"
+        daemon = Daemon(engine, folder, EventLog(open(tmp_path / "daemon.log", "a", buffering=1)))
+        daemon.folder.ensure()
+        return daemon, folder
+
+    make.server = server
+    return make
+
+
+def finished(folder: Path, n: int):
+    return lambda: len(files(folder, "done")) + len(files(folder, "failed")) >= 2 * n and not files(folder, "processing")
+
+
+def test_goals_run_at_once_but_never_more_than_the_cap(demo):
+    daemon, folder = demo(max_concurrent_runs=3)
+    for i in range(5):
+        (folder / "inbox" / f"goal{i}.txt").write_text(f"Plan outing number {i}")
+    serve_until(daemon, finished(folder, 5))
+    runs = daemon.store.runs()
+    assert len(runs) == 5 and {r["status"] for r in runs} == {"done"}
+    moments = sorted([(r["created_at"], 1) for r in runs] + [(r["finished_at"], -1) for r in runs])
+    at_once, most = 0, 0
+    for _, step in moments:
+        at_once += step
+        most = max(most, at_once)
+    assert 2 <= most <= 3
+
+
+def test_a_name_taken_in_done_gets_a_suffix_and_nothing_is_overwritten(demo):
+    daemon, folder = demo()
+    (folder / "done").mkdir(parents=True, exist_ok=True)
+    (folder / "done" / "trip.md").write_text("an earlier goal")
+    (folder / "done" / "trip.result.md").write_text("an earlier result")
+    (folder / "inbox" / "trip.md").write_text("Plan a trip to Porto")
+    serve_until(daemon, finished(folder, 2))
+    assert (folder / "done" / "trip.md").read_text() == "an earlier goal"
+    assert (folder / "done" / "trip.result.md").read_text() == "an earlier result"
+    assert (folder / "done" / "trip-2.md").read_text() == "Plan a trip to Porto"
+    assert "Plan a trip to Porto" in (folder / "done" / "trip-2.result.md").read_text()
+
+
+def test_every_kill_point_is_recovered_without_a_second_run_or_a_second_model_call(demo):
+    daemon, folder = demo()
+    engine, store, key = daemon.engine, daemon.store, daemon.key
+    processing = folder / "processing"
+    # Killed after the move to processing/, before the ledger row.
+    (processing / "moved.txt").write_text("Plan a picnic")
+    # Killed after the row (run id chosen), before the run was created.
+    (processing / "recorded.txt").write_text("Plan a museum visit")
+    planned = new_run_id() + "x"
+    ledger.record_claim(store, key, "recorded.txt", "recorded.txt", "sha", planned)
+    # Killed after the run finished, before the file moved.
+    (processing / "ran.txt").write_text("Plan a dinner")
+    ran = engine.create_run("Plan a dinner")
+    assert asyncio.run(engine.drive(ran)) == "done"
+    ledger.record_claim(store, key, "ran.txt", "ran.txt", "sha", ran)
+    # Killed after the destination and the result file were written, before the move.
+    (processing / "moving.txt").write_text("Plan a concert")
+    moving = engine.create_run("Plan a concert")
+    assert asyncio.run(engine.drive(moving)) == "done"
+    goal_id = ledger.record_claim(store, key, "moving.txt", "moving.txt", "sha", moving)
+    ledger.record_outcome(store, goal_id, "done", str(folder / "done" / "moving.txt"))
+    write_atomically(folder / "done" / "moving.result.md", "half of an earlier attempt")
+    calls_before = len(demo.server.requests)
+
+    serve_until(daemon, finished(folder, 4))
+
+    assert files(folder, "done") == sorted(f"{n}{s}" for n in ("moved", "recorded", "ran", "moving") for s in (".txt", ".result.md"))
+    runs = {r["goal"]: r for r in store.runs()}
+    assert sorted(runs) == ["Plan a concert", "Plan a dinner", "Plan a museum visit", "Plan a picnic"]
+    assert runs["Plan a museum visit"]["id"] == planned  # created under the id recorded before the crash
+    assert "Plan a concert" in (folder / "done" / "moving.result.md").read_text()
+    new_calls = demo.server.requests[calls_before:]
+    assert len(new_calls) == 2 * len(store.llm_calls(planned))  # only the two new runs asked the model
+    assert all(g["state"] == "finished" for g in ledger.goals(store, key))
+
+
+def test_a_run_waiting_for_a_person_stays_in_processing_until_answered_elsewhere(demo, tmp_path):
+    daemon, folder = demo()
+    (folder / "inbox" / "ask.json").write_text(json.dumps({"goal": "Should we go?", "script": "ask_human"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{DEMO}")
+    answered = []
+
+    def waiting_then_answered() -> bool:
+        runs = daemon.store.runs()
+        if not answered and runs and runs[0]["status"] == "awaiting_approval":
+            assert files(folder, "processing") == ["ask.json"]
+            answered.append(swarm(["resume", runs[0]["id"], "--answer", "1=yes"], env))
+        return finished(folder, 1)()
+
+    serve_until(daemon, waiting_then_answered)
+    assert answered[0].returncode == 0, answered[0].stderr
+    result = (folder / "done" / "ask.result.md").read_text()
+    assert "- status: done" in result and "yes" in result
+
+
+def test_a_goal_file_may_name_its_model_and_budgets(demo):
+    daemon, folder = demo()
+    (folder / "inbox" / "own.json").write_text(json.dumps({"goal": "Plan a trip", "model": "goal-model", "max_nodes": 3}))
+    serve_until(daemon, finished(folder, 1))
+    run = daemon.store.runs()[0]
+    assert json.loads(run["budgets"]) == {"max_nodes": 3}
+    assert run["status"] == "stopped" and "max_nodes=3" in run["stop_reason"]
+    assert {c["model"] for c in daemon.store.llm_calls(run["id"])} == {"goal-model"}
+    assert "max_nodes=3" in (folder / "failed" / "own.result.md").read_text()
+
+
+def test_an_unknown_script_is_refused_without_a_run(demo):
+    daemon, folder = demo()
+    (folder / "inbox" / "odd.toml").write_text('goal = "Plan a trip"\nscript = "no_such_script"\n')
+    serve_until(daemon, finished(folder, 1))
+    assert daemon.store.runs() == []
+    assert "no node script named 'no_such_script'" in (folder / "failed" / "odd.error.txt").read_text()
+
+
+# --- the real process: signals, --detach, stop, status ------------------------------------------------
+
+
+@pytest.mark.parametrize("delay, timeout, nodes_finish", [(0.4, 10, True), (1.0, 0.1, False)])
+def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, timeout, nodes_finish):
+    model = ModelServer(tmp_path, delay)
+    try:
+        folder, log = tmp_path / "goals", tmp_path / "daemon.log"
+        env = daemon_env(tmp_path, model.url, settle_ms=50, shutdown_timeout_s=timeout)
+        (folder / "inbox").mkdir(parents=True)
+        (folder / "inbox" / "trip.md").write_text("Plan a trip to Faro")
+        daemon = start_daemon(folder, env, log)
+        store = tmp_path / "swarm.db"
+
+        def executing() -> bool:
+            try:
+                db = sqlite3.connect(store)
+                return db.execute("SELECT count(*) FROM events WHERE kind='execute'").fetchone()[0] >= 2
+            except sqlite3.Error:
+                return False
+
+        wait_for(executing, 20, "nodes executing")
+        stopped_at = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(20) == 0, daemon.stderr.read()
+        took = time.monotonic() - stopped_at
+        assert took < (timeout + 2 if nodes_finish else delay)
+        db = sqlite3.connect(store)
+        assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+        assert db.execute("SELECT reason FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()[0] == "shutdown"
+        left_running = db.execute("SELECT count(*) FROM nodes WHERE status='running'").fetchone()[0]
+        assert (left_running == 0) == nodes_finish  # drained, or interrupted at the timeout
+        db.close()
+        assert files(folder, "processing") == ["trip.md"]
+        assert [e["event"] for e in log_events(log)][-1] == "daemon_stop"
+
+        daemon = start_daemon(folder, env, log)
+        wait_for(lambda: "trip.result.md" in files(folder, "done"), 30, "the resumed run to finish")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(20) == 0
+        assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
+        assert len(json.loads(swarm(["runs", "--json"], env).stdout)) == 1
+    finally:
+        model.stop()
+
+
+def test_detach_status_and_stop_with_the_pidfile(tmp_path):
+    model = ModelServer(tmp_path, 0.0)
+    try:
+        folder, pidfile = tmp_path / "goals", tmp_path / "run" / "swarm.pid"
+        env = daemon_env(tmp_path, model.url, settle_ms=50, pidfile=pidfile)
+        args = ["daemon", "--folder", str(folder)]
+        started = swarm([*args, "--detach"], env)
+        assert started.returncode == 0, started.stderr
+        pid = int(pidfile.read_text())
+        assert f"pid {pid}" in started.stdout
+        status = json.loads(swarm([*args, "status", "--json"], env).stdout)
+        assert status["running"] and status["pid"] == pid
+        again = swarm([*args, "--detach"], env)
+        assert again.returncode != 0 and "already running" in again.stderr
+
+        (folder / "inbox" / "trip.txt").write_text("Plan a trip to Braga")
+        wait_for(lambda: "trip.result.md" in files(folder, "done"), 20, "the goal to be done")
+        assert any(e["event"] == "goal_done" for e in log_events(folder / "daemon.log"))
+
+        os.kill(pid, signal.SIGKILL)  # a stale pidfile must not block the next start
+        wait_for(lambda: swarm([*args, "status"], env).returncode == 3, 10, "status to see the daemon gone")
+        started = swarm([*args, "--detach"], env)
+        assert started.returncode == 0, started.stderr
+        stopped = swarm([*args, "stop"], env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not pidfile.exists()
+        status = swarm([*args, "status"], env)
+        assert status.returncode == 3 and "not running" in status.stdout
+        assert swarm([*args, "stop"], env).returncode != 0
+    finally:
+        model.stop()
