@@ -48,7 +48,7 @@ class Daemon:
         self.key = str(self.folder.root)  # the ledger rows of this folder
         self.log = log or EventLog()
         self.settler = Settler(self.settings.settle_ms / 1000)
-        self.poll_s = min(0.1, max(0.02, self.settings.settle_ms / 5000))
+        self.poll_s = min(0.05, max(0.01, self.settings.settle_ms / 10000))
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
         self.backlog: list[dict[str, Any]] = []  # rows found at start-up, to drive before new files
         self.parked: dict[int, tuple[dict[str, Any], frozenset]] = {}  # waiting for a person
