@@ -1,21 +1,17 @@
-"""The daemon: goals from the watched folder run at once under the cap, every kill point recovers, runs waiting for a
-person are picked up when answered, SIGTERM stops cleanly, and --detach / stop / status work with the pidfile."""
+"""The daemon in this process: goals from the watched folder run at once under the cap, names never collide, every
+kill point recovers, runs waiting for a person go on when answered, goal files name their model and budgets."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from daemon_support import DEMO, ModelServer, daemon_env, files, log_events, start_daemon, swarm, wait_for
+from daemon_support import DEMO, files, swarm
 from lifecycle_support import make_engine  # noqa: F401
 from swarm.daemon import ledger
 from swarm.daemon.eventlog import EventLog
@@ -162,82 +158,3 @@ def test_an_unknown_script_is_refused_without_a_run(demo):
     serve_until(daemon, finished(folder, 1))
     assert daemon.store.runs() == []
     assert "no node script named 'no_such_script'" in (folder / "failed" / "odd.error.txt").read_text()
-
-
-# --- the real process: signals, --detach, stop, status ------------------------------------------------
-
-
-@pytest.mark.parametrize("delay, timeout, nodes_finish", [(0.4, 10, True), (1.0, 0.1, False)])
-def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, timeout, nodes_finish):
-    model = ModelServer(tmp_path, delay)
-    try:
-        folder, log = tmp_path / "goals", tmp_path / "daemon.log"
-        env = daemon_env(tmp_path, model.url, settle_ms=50, shutdown_timeout_s=timeout)
-        (folder / "inbox").mkdir(parents=True)
-        (folder / "inbox" / "trip.md").write_text("Plan a trip to Faro")
-        daemon = start_daemon(folder, env, log)
-        store = tmp_path / "swarm.db"
-
-        def executing() -> bool:
-            try:
-                db = sqlite3.connect(store)
-                return db.execute("SELECT count(*) FROM events WHERE kind='execute'").fetchone()[0] >= 2
-            except sqlite3.Error:
-                return False
-
-        wait_for(executing, 20, "nodes executing")
-        stopped_at = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0, daemon.stderr.read()
-        took = time.monotonic() - stopped_at
-        assert took < (timeout + 2 if nodes_finish else delay)
-        db = sqlite3.connect(store)
-        assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
-        assert db.execute("SELECT reason FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()[0] == "shutdown"
-        left_running = db.execute("SELECT count(*) FROM nodes WHERE status='running'").fetchone()[0]
-        assert (left_running == 0) == nodes_finish  # drained, or interrupted at the timeout
-        db.close()
-        assert files(folder, "processing") == ["trip.md"]
-        assert [e["event"] for e in log_events(log)][-1] == "daemon_stop"
-
-        daemon = start_daemon(folder, env, log)
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 30, "the resumed run to finish")
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0
-        assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
-        assert len(json.loads(swarm(["runs", "--json"], env).stdout)) == 1
-    finally:
-        model.stop()
-
-
-def test_detach_status_and_stop_with_the_pidfile(tmp_path):
-    model = ModelServer(tmp_path, 0.0)
-    try:
-        folder, pidfile = tmp_path / "goals", tmp_path / "run" / "swarm.pid"
-        env = daemon_env(tmp_path, model.url, settle_ms=50, pidfile=pidfile)
-        args = ["daemon", "--folder", str(folder)]
-        started = swarm([*args, "--detach"], env)
-        assert started.returncode == 0, started.stderr
-        pid = int(pidfile.read_text())
-        assert f"pid {pid}" in started.stdout
-        status = json.loads(swarm([*args, "status", "--json"], env).stdout)
-        assert status["running"] and status["pid"] == pid
-        again = swarm([*args, "--detach"], env)
-        assert again.returncode != 0 and "already running" in again.stderr
-
-        (folder / "inbox" / "trip.txt").write_text("Plan a trip to Braga")
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 20, "the goal to be done")
-        assert any(e["event"] == "goal_done" for e in log_events(folder / "daemon.log"))
-
-        os.kill(pid, signal.SIGKILL)  # a stale pidfile must not block the next start
-        wait_for(lambda: swarm([*args, "status"], env).returncode == 3, 10, "status to see the daemon gone")
-        started = swarm([*args, "--detach"], env)
-        assert started.returncode == 0, started.stderr
-        stopped = swarm([*args, "stop"], env)
-        assert stopped.returncode == 0, stopped.stderr
-        assert not pidfile.exists()
-        status = swarm([*args, "status"], env)
-        assert status.returncode == 3 and "not running" in status.stdout
-        assert swarm([*args, "stop"], env).returncode != 0
-    finally:
-        model.stop()

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swarm.config import Config, DaemonSettings
+from swarm.config import DaemonSettings
 from swarm.daemon import ledger
 from swarm.daemon.eventlog import EventLog
 from swarm.daemon.folder import GoalFolder, Settler, Watcher, fsync_folder, sha256_of, side_file, write_atomically
