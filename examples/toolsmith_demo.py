@@ -4,7 +4,8 @@
    model's first version fails its tests in the sandbox, a fix_tool child corrects it, and the
    script `slugify` is saved (v1) and registered, with no restart.
 2. "Make a URL slug of ...": route now sees `slugify` and hands the goal to it; it runs in the
-   sandbox. Nothing is written again.
+   sandbox. Nothing is written again, and the routing index took in `slugify` alone: one entry
+   added and embedded, no rebuild.
 
     .venv/bin/python examples/toolsmith_demo.py [--folder DIR]
 
@@ -38,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(config)
     results = []
     try:
-        for goal in GOALS:
+        for n, goal in enumerate(GOALS):
+            if n:  # the routing index follows the catalogue: the new script is added alone, nothing rebuilt
+                index = engine.routing_index  # as the first goal left it, before slugify was registered
+                before_rows, before_embedded = len(index.names), index.embedded
             run_id, status = asyncio.run(engine.run(goal, script="route"))
+            note = (f"\n  routing index: {len(index)} scripts; {len(index.names) - before_rows} added and "
+                    f"{index.embedded - before_embedded} embedded for this goal (no rebuild)") if n else ""
             run = engine.store.run(run_id)
             result = json.loads(run["result"]) if run["result"] else None
             scripts = [n["script"] for n in engine.store.node_states(run_id)]
-            print(f"goal: {goal}\n  run {run_id}: {status}; nodes: {' -> '.join(scripts)}\n  result: {json.dumps(result)}")
+            print(f"goal: {goal}\n  run {run_id}: {status}; nodes: {' -> '.join(scripts)}\n  result: {json.dumps(result)}{note}")
             if status != "done":
                 print(f"  error: {run['error']}", file=sys.stderr)
             results.append(status)

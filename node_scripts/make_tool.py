@@ -42,8 +42,11 @@ Capability: {goal}
 
 {contract}
 
-Node scripts that exist already (do not rewrite them): {scripts}
+Node scripts that exist already and come closest (do not rewrite them): {scripts}
 Tools: {tools}
+
+The parts of the swarm API that matter here:
+{api}
 
 Reply with JSON: {{"name": "<identifier>", "kind": "script" | "tool", "description": "<one sentence, for
 choosing it>", "arguments": <JSON schema of the input>, "returns": <JSON schema>, "dependencies": [...],
@@ -91,11 +94,11 @@ def execute(ctx):
 
 def prompt(ctx, contract: str, template: str, kind: str | None = None, **extra) -> str:
     imports = ", ".join(ctx.toolsmith.allowed_imports)
-    scripts = ", ".join(s["name"] for s in ctx.scripts) or "none"
+    scripts = ", ".join(s["name"] for s in ctx.candidates(ctx.goal, top_k=10)) or "none"
     tools = "; ".join(f"{n}: {(f.__doc__ or '').strip()[:200]}" for n, f in sorted(ctx.tools.items())) or "none"
     kind = kind or (ctx.data.get("kind") if ctx.data.get("kind") in ("script", "tool") else "script or tool")
     return template.format(kind=kind, goal=ctx.goal, contract=contract.format(imports=imports), scripts=scripts,
-                           tools=tools, **extra)
+                           tools=tools, api=ctx.api_docs(ctx.goal), **extra)
 
 
 def approved(answer) -> bool:

@@ -9,7 +9,10 @@ PROMPT = """Write Python code that achieves this goal and computes its answer.
 Goal: {goal}
 
 Rules: plain Python, only these imports: {imports}. Print what is useful to see;
-the value of the last expression is the result. Reply with one ```python block."""
+the value of the last expression is the result. Reply with one ```python block.
+
+The parts of the swarm API that may help (the tools are plain functions in your code):
+{api}"""
 
 FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -27,7 +30,7 @@ def extract_code(text: str) -> str:
 def execute(ctx):
     if ctx.reports is None:
         imports = ", ".join(ctx.data.get("imports") or ["math", "statistics", "datetime", "json", "re"])
-        code = extract_code(ctx.llm(PROMPT.format(goal=ctx.goal, imports=imports)).text)
+        code = extract_code(ctx.llm(PROMPT.format(goal=ctx.goal, imports=imports, api=ctx.api_docs(ctx.goal))).text)
         return ctx.spawn([ctx.child("run_python", code=code, goal=ctx.goal)])
     run = ctx.reports[0]
     if not run.ok:

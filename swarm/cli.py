@@ -11,7 +11,6 @@ import signal
 import sys
 from pathlib import Path
 
-from swarm import cli_daemon
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -124,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
+
+    # Commands that live in their own modules.
+    from swarm import cli_daemon, cli_memory
+
+    cli_memory.register(sub)
     cli_daemon.register(sub)
     return p
 

@@ -78,6 +78,13 @@ class RetrievalSettings:
 
 
 @dataclass
+class MemorySettings:
+    keep_run_results: bool = True
+    max_file_kb: int = 1024
+    top_k: int = 5
+
+
+@dataclass
 class DaemonSettings:
     folder: str = "goals"
     max_concurrent_runs: int = 4
@@ -97,6 +104,7 @@ class Config:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -116,7 +124,7 @@ FUSIONS = ("mix", "rrf", "dense", "bm25")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
-            "daemon": DaemonSettings}
+            "memory": MemorySettings, "daemon": DaemonSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -288,6 +296,10 @@ def _check(cfg: Config) -> None:
     if cfg.retrieval.fusion not in FUSIONS:
         problems.append((f"[retrieval].fusion must be one of {', '.join(FUSIONS)} (got {cfg.retrieval.fusion!r})",
                          "SWARM_RETRIEVAL_FUSION"))
+    if cfg.memory.top_k < 1:
+        problems.append((f"[memory].top_k must be 1 or more (got {cfg.memory.top_k})", "SWARM_MEMORY_TOP_K"))
+    if cfg.memory.max_file_kb < 1:
+        problems.append((f"[memory].max_file_kb must be 1 or more (got {cfg.memory.max_file_kb})", "SWARM_MEMORY_MAX_FILE_KB"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
     for key in ("max_concurrent_runs", "max_goal_bytes"):

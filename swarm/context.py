@@ -199,8 +199,12 @@ class NodeContext:
 
     @property
     def memory(self):
-        """The swarm's memory: `add(text, key=None)`, `get(key)`, `search(text, limit=5)`."""
+        """The swarm's memory (`swarm.memory.Memory`): `add(text, key=None)`, `get(key)`, `search(text, limit=5)` by retrieval."""
         return self._engine.memory
+
+    def api_docs(self, text: str, k: int = 3) -> str:
+        """The `k` entries of the internal API docs (api_docs/*.md) that fit `text` best, as Markdown for a prompt."""
+        return self._engine.api_docs().relevant(text, k)
 
     def run_python(self, code: str, imports: list[str] | None = None) -> SandboxResult:
         """Run model-written Python in the sandbox; returns `SandboxResult(ok, output, logs, error, limit)`.

@@ -13,7 +13,7 @@ from typing import Any
 
 from swarm.catalogue import Catalogue
 from swarm.config import Config
-from swarm.errors import RunNotResumable, SwarmError, UnknownNode
+from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
 from swarm.human import HumanChannel
 from swarm.lifecycle import RunLoop
 from swarm.memory import Memory
@@ -33,7 +33,11 @@ class Engine:
         self.store = Store(config.path(config.store.path), config.store.synchronous)
         self.catalogue = catalogue or Catalogue()
         self.human = human
-        self.memory = Memory(self.store)
+        self._embedder = None
+        self.memory = Memory(self.store, self.embedder, fusion=config.retrieval.fusion,
+                             bm25_weight=config.retrieval.bm25_weight, max_file_kb=config.memory.max_file_kb,
+                             top_k=config.memory.top_k)
+        self._api_docs = None
         self.endpoint = ModelEndpoint(config, client=model)
         self.pool = Workers(config.run.concurrency + 4)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
@@ -78,23 +82,47 @@ class Engine:
                 self._sandbox = Sandbox(self.config.sandbox, self.config.python.authorized_imports)
             return self._sandbox
 
+    def embedder(self):
+        """The one embedder ([retrieval] settings) shared by routing, memory and the API docs, made on first use."""
+        from swarm.retrieval import make_embedder
+
+        with self._router_lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(self.config.retrieval)
+            return self._embedder
+
+    def api_docs(self):
+        """The internal API docs (api_docs/*.md) as a searchable index, built on first use."""
+        from swarm.api_docs import ApiDocs
+
+        if self._api_docs is None:
+            self._api_docs = ApiDocs(self.embedder, self.store, fusion=self.config.retrieval.fusion,
+                                     bm25_weight=self.config.retrieval.bm25_weight)
+        return self._api_docs
+
     def router(self):
         """The live routing index (`swarm.retrieval.LiveIndex`) over the registered scripts, built on first use.
 
         It follows the catalogue: a script registered, disabled or rolled back since the last call is
         added or taken out alone, never by rebuilding everything.
         """
-        from swarm.retrieval import LiveIndex, catalogue_entries, make_embedder
+        from swarm.retrieval import LiveIndex, catalogue_entries
 
+        embedder = self.embedder()
         with self._router_lock:
             if self._router is None:
                 settings = self.config.retrieval
-                self._router = LiveIndex(make_embedder(settings), self.store, fusion=settings.fusion,
+                self._router = LiveIndex(embedder, self.store, fusion=settings.fusion,
                                          bm25_weight=settings.bm25_weight)
             if self._router_version != self.catalogue.version:
                 self._router.sync(catalogue_entries(self.catalogue.describe()))
                 self._router_version = self.catalogue.version
             return self._router
+
+    @property
+    def routing_index(self):
+        """The live routing index as it stands (None before the first routing), not brought in step first."""
+        return self._router
 
     def candidates(self, text: str, top_k: int | None = None, exclude=()) -> list[dict]:
         """The registered scripts that fit a text best, by retrieval: `describe()` rows with a "score"."""
@@ -141,7 +169,21 @@ class Engine:
             loop.drain(reason)
 
     def finished(self, run_id: str, status: str, result: Any) -> None:
+        if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
+            self._keep_result(run_id, result)
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
+
+    def _keep_result(self, run_id: str, result: Any) -> None:
+        """A finished run's result goes to memory, so later runs can find what this one produced."""
+        goal = self.store.run(run_id)["goal"]
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=1)
+        try:
+            self.memory.add(f"Goal: {goal}\nResult: {text}", key=f"run:{run_id}",
+                            meta={"kind": "run", "goal": goal}, run_id=run_id)
+        except (SwarmError, StoreError) as exc:  # the run is recorded; memory is a convenience on top
+            import logging
+
+            logging.getLogger("swarm").warning("could not keep the result of run %s in memory: %s", run_id, exc)
 
     # --- runs ---------------------------------------------------------------------------
 

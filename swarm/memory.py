@@ -1,21 +1,46 @@
-"""The swarm's memory: texts that runs and people keep, stored in the swarm's SQLite file."""
+"""The swarm's memory: what runs produce and what people add, kept in the store and found by retrieval.
+
+An item is one text (a run's result, a note, one chunk of a document) with an optional key and
+metadata. Search uses the same hybrid retrieval as routing (dense embeddings + BM25) over a live
+index that follows the memory table: an item added or removed is indexed alone, and embeddings are
+cached in the store, so a restart embeds nothing twice.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+from swarm.errors import SwarmError
 from swarm.store import Store, dumps, loads
+
+TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst", ".py", ".json", ".jsonl", ".toml", ".yaml", ".yml", ".csv",
+                 ".html", ".xml", ".ini", ".cfg", ".sh", ".js", ".ts", ".sql", ".tex", ".log"}
+
+
+class MemoryItemError(SwarmError):
+    """Bad input to memory: a file that cannot be kept, an unknown item."""
 
 
 class Memory:
-    """Keep and find texts. Search here is plain word matching; retrieval-based search replaces it later."""
+    """Keep, list and find texts."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, embedder: Callable[[], Any] | None = None, *, fusion: str = "mix",
+                 bm25_weight: float = 0.1, max_file_kb: int = 1024, top_k: int = 5):
         self.store = store
+        self._embedder = embedder
+        self.fusion, self.bm25_weight, self.max_file_kb, self.top_k = fusion, bm25_weight, max_file_kb, top_k
+        self._index = None
+        self._lock = threading.Lock()
+
+    # --- keeping ------------------------------------------------------------------------
 
     def add(self, text: str, key: str | None = None, meta: dict[str, Any] | None = None, run_id: str | None = None) -> int:
-        """Keep a text (optionally under a key); returns its id."""
+        """Keep a text (under `key`, replacing what was kept under it before); returns its id."""
+        if not isinstance(text, str) or not text.strip():
+            raise MemoryItemError("memory keeps text: the text to add is empty")
         with self.store.transaction() as c:
             if key is not None:
                 c.execute("DELETE FROM memory WHERE key=?", (key,))
@@ -25,19 +50,153 @@ class Memory:
             )
             return c.execute("SELECT last_insert_rowid()").fetchone()[0]
 
+    def add_files(self, paths: list[str | Path]) -> list[dict[str, Any]]:
+        """Keep text files (folders: every text file in them), each cut into chunks.
+
+        All paths are read and checked before anything is kept, so a bad one keeps nothing.
+        A file added again replaces its earlier chunks. Returns [{"source", "chunks", "ids"}].
+        """
+        from swarm.retrieval.llama import chunk_document
+
+        documents = [(str(p), chunk_document(self._read_text(p), str(p))) for p in self._files(paths)]
+        for source, chunks in documents:
+            if not chunks:
+                raise MemoryItemError(f"{source} has headings but no text under them; there is nothing to keep")
+        added = []
+        for source, chunks in documents:
+            with self.store.transaction() as c:
+                c.execute("DELETE FROM memory WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(f"file:{source}#"),))
+                ids = []
+                for n, chunk in enumerate(chunks, 1):
+                    meta = {"kind": "file", "source": source, "chunk": n, "chunks": len(chunks), "title": chunk["title"]}
+                    c.execute("INSERT INTO memory (key, text, meta, run_id, created_at) VALUES (?,?,?,?,?)",
+                              (f"file:{source}#{n}", chunk["text"], dumps(meta), None, time.time()))
+                    ids.append(c.execute("SELECT last_insert_rowid()").fetchone()[0])
+            added.append({"source": source, "chunks": len(ids), "ids": ids})
+        return added
+
+    def remove(self, ref: str | int) -> int:
+        """Forget an item by id, or every item under a key or of a source file; returns how many went."""
+        with self.store.transaction() as c:
+            if isinstance(ref, int) or str(ref).isdigit():
+                gone = c.execute("DELETE FROM memory WHERE id=?", (int(ref),)).rowcount
+            else:
+                gone = c.execute("DELETE FROM memory WHERE key=? OR key LIKE ? ESCAPE '\\'",
+                                 (ref, _like_prefix(f"file:{Path(ref).resolve()}#"))).rowcount
+        if not gone:
+            raise MemoryItemError(f"memory has no item {ref!r}; see the ids and keys with `swarm memory list`")
+        return gone
+
+    # --- reading ------------------------------------------------------------------------
+
     def get(self, key: str) -> str | None:
         """The text kept under `key`, or None."""
         rows = self.store._query("SELECT text FROM memory WHERE key=? ORDER BY id DESC LIMIT 1", (key,))
         return rows[0]["text"] if rows else None
 
-    def search(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
-        """Texts sharing the most words with `text`, best first: [{"id", "key", "text", "meta"}]."""
-        words = {w.lower() for w in text.split() if len(w) > 2}
-        rows = self.store._query("SELECT id, key, text, meta FROM memory ORDER BY id DESC LIMIT 5000")
-        scored = []
+    def items(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
+        """The newest items first: [{"id", "key", "text", "meta", "run_id", "created_at"}]."""
+        rows = self.store._query("SELECT id, key, text, meta, run_id, created_at FROM memory ORDER BY id DESC")
+        out = []
         for row in rows:
-            score = sum(1 for w in words if w in row["text"].lower())
-            if score:
-                scored.append((score, row["id"], row))
-        scored.sort(key=lambda s: (-s[0], -s[1]))
-        return [{**r, "meta": loads(r["meta"])} for _, _, r in scored[:limit]]
+            row["meta"] = loads(row["meta"]) or {}
+            if kind is None or row["meta"].get("kind") == kind:
+                out.append(row)
+            if len(out) >= limit:
+                break
+        return out
+
+    def count(self) -> int:
+        return self.store._query("SELECT COUNT(*) AS n FROM memory")[0]["n"]
+
+    def search(self, text: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The items that fit `text` best (`limit`, default [memory].top_k), by hybrid retrieval:
+        [{"id", "key", "text", "meta", "score"}], best first."""
+        limit = self.top_k if limit is None else int(limit)
+        if not text or not text.strip() or limit < 1:
+            return []
+        with self._lock:
+            index = self._synced_index()
+            hits = index.search(text, limit)
+        if not hits:
+            return []
+        ids = [int(h.name) for h in hits]
+        rows = {r["id"]: r for r in self.store._query(
+            f"SELECT id, key, text, meta, run_id FROM memory WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))}
+        return [{**rows[int(h.name)], "meta": loads(rows[int(h.name)]["meta"]) or {}, "score": round(h.score, 4)}
+                for h in hits if int(h.name) in rows]
+
+    def retriever(self, top_k: int = 5):
+        """This memory as a llama-index retriever (NodeWithScore results)."""
+        from swarm.retrieval.llama import as_llama_retriever
+
+        return as_llama_retriever(lambda q, k: [(m["id"], m["score"], m["text"], m["meta"]) for m in self.search(q, k)],
+                                  top_k)
+
+    def _synced_index(self):
+        """The live index, brought in step with the memory table: new items added, removed ones taken out."""
+        from swarm.retrieval.hybrid import Entry
+        from swarm.retrieval.live import LiveIndex
+
+        if self._index is None:
+            if self._embedder is None:
+                from swarm.retrieval.embedder import MiniLMEmbedder
+
+                self._embedder = MiniLMEmbedder
+            self._index = LiveIndex(self._embedder(), self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
+        index = self._index
+        ids = {str(r["id"]) for r in self.store._query("SELECT id FROM memory")}
+        for gone in [name for name in index.rows if name not in ids]:
+            index.remove(gone)
+        new = [i for i in ids if i not in index.rows]
+        if new:
+            rows = self.store._query(f"SELECT id, text, meta FROM memory WHERE id IN ({','.join(new)})")
+            index.add([Entry(str(r["id"]), _indexed_text(r), plain=True) for r in rows])
+        return index
+
+    # --- files ---------------------------------------------------------------------------
+
+    def _files(self, paths: list[str | Path]) -> list[Path]:
+        if not paths:
+            raise MemoryItemError("name at least one file or folder to add, e.g. swarm memory add notes.md docs/")
+        files: list[Path] = []
+        for raw in paths:
+            p = Path(raw).expanduser().resolve()
+            if p.is_dir():
+                found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES
+                               and not any(part.startswith(".") for part in f.relative_to(p).parts))
+                if not found:
+                    raise MemoryItemError(f"{raw} holds no text files ({', '.join(sorted(TEXT_SUFFIXES)[:6])}, ...); "
+                                       "name the files to add")
+                files.extend(found)
+            elif p.is_file():
+                files.append(p)
+            else:
+                raise MemoryItemError(f"{raw} does not exist; name an existing file or folder")
+        return files
+
+    def _read_text(self, path: Path) -> str:
+        size = path.stat().st_size
+        if size > self.max_file_kb * 1024:
+            raise MemoryItemError(f"{path} is {size // 1024} KB, over [memory].max_file_kb = {self.max_file_kb}; "
+                               "split it, or raise the limit")
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:
+            raise MemoryItemError(f"{path} is a binary file; memory keeps text (Markdown, plain text, code)")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MemoryItemError(f"{path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8 first") from None
+        if not text.strip():
+            raise MemoryItemError(f"{path} is empty; there is nothing to keep")
+        return text
+
+
+def _indexed_text(row: dict) -> str:
+    meta = loads(row["meta"]) or {}
+    title = meta.get("title") or meta.get("goal") or ""
+    return f"{title}: {row['text']}" if title else row["text"]
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

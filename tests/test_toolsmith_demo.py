@@ -19,6 +19,8 @@ def test_the_toolsmith_demo_writes_a_script_once_and_reuses_it(tmp_path):
     first, second = done.stdout.split("goal: ")[1:3]
     assert "nodes: route -> make_tool -> fix_tool" in first and '"registered": true' in first
     assert "nodes: route -> slugify\n" in second and '"slug": "hello-swarm-world"' in second
+    # routing found the script registered by the first goal without rebuilding its index
+    assert "1 added and 1 embedded for this goal (no rebuild)" in second
     generated = tmp_path / "generated" / "slugify"
     assert sorted(p.name for p in generated.iterdir()) == ["state.json", "v1"]  # written once, not again
     assert json.loads((generated / "state.json").read_text())["active"] == 1

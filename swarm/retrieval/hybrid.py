@@ -19,6 +19,7 @@ class Entry:
     description: str = ""
     args: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
+    plain: bool = False  # a document (a memory item, a docs section): its text is the description alone
 
 
 @dataclass
@@ -34,6 +35,8 @@ def readable_name(name: str) -> str:
 
 def entry_texts(entry: Entry) -> list[str]:
     """The texts embedded for an entry: a main one, then one per example (scored by max-sim)."""
+    if entry.plain:
+        return [entry.description]
     main = f"{readable_name(entry.name)}: {entry.description}".strip()
     if entry.args:
         main += f" (arguments: {', '.join(readable_name(a) for a in entry.args)})"
@@ -41,6 +44,8 @@ def entry_texts(entry: Entry) -> list[str]:
 
 
 def keyword_text(entry: Entry) -> str:
+    if entry.plain:
+        return entry.description
     return " ".join([entry.name, readable_name(entry.name), entry.description, *entry.args, *entry.examples])
 
 

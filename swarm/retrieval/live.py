@@ -44,6 +44,7 @@ class LiveIndex:
         self.postings: dict[str, dict[int, int]] = {}  # word -> {row: term frequency}
         self.terms: dict[int, list[str]] = {}
         self.total_length = 0
+        self.embedded = 0  # entry texts embedded by this index (not found in the store's cache)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -166,6 +167,7 @@ class LiveIndex:
         cached = self.store.embeddings(keys) if self.store is not None else {}
         missing = [i for i, k in enumerate(keys) if k not in cached]
         fresh = self.embedder.embed([texts[i] for i in missing]) if missing else None
+        self.embedded += len(missing)
         if fresh is not None and self.store is not None:
             self.store.save_embeddings(self.embedder.name, [(keys[i], fresh[j].tobytes()) for j, i in enumerate(missing)])
         rows = [None] * len(texts)
