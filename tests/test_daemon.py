@@ -36,10 +36,21 @@ def serve_until(daemon: Daemon, done, timeout: float = 20) -> None:
     asyncio.run(main())
 
 
+LINES = [
+    {"match": "^Break this goal down", "repeat": True, "reply": {"subgoals": ["one", "two", "three"], "policy": "all"}},
+    {"match": "^Write the text", "repeat": True, "reply": "Here is the text.", "delay_s": 0.2},
+]
+
+
+def text_goal(goal: str, **more) -> str:
+    """A goal file whose root is one write_text node: one model call, nothing routed."""
+    return json.dumps({"goal": goal, "script": "write_text", **more})
+
+
 @pytest.fixture
 def demo(make_engine, scripted_model, tmp_path):
-    """An engine on the demo script with a short settle time, and its watched folder."""
-    server = scripted_model(DEMO, default_delay_s=0.05)
+    """An engine on a small scripted model with a short settle time, and its watched folder."""
+    server = scripted_model(LINES)
 
     def make(**daemon_settings) -> tuple[Daemon, Path]:
         settings = {"SWARM_DAEMON_SETTLE_MS": "50", **{f"SWARM_DAEMON_{k.upper()}": str(v) for k, v in daemon_settings.items()}}
@@ -60,7 +71,7 @@ def finished(folder: Path, n: int):
 def test_goals_run_at_once_but_never_more_than_the_cap(demo):
     daemon, folder = demo(max_concurrent_runs=3)
     for i in range(5):
-        (folder / "inbox" / f"goal{i}.txt").write_text(f"Plan outing number {i}")
+        (folder / "inbox" / f"goal{i}.json").write_text(text_goal(f"Plan outing number {i}"))
     serve_until(daemon, finished(folder, 5))
     runs = daemon.store.runs()
     assert len(runs) == 5 and {r["status"] for r in runs} == {"done"}
@@ -75,13 +86,13 @@ def test_goals_run_at_once_but_never_more_than_the_cap(demo):
 def test_a_name_taken_in_done_gets_a_suffix_and_nothing_is_overwritten(demo):
     daemon, folder = demo()
     (folder / "done").mkdir(parents=True, exist_ok=True)
-    (folder / "done" / "trip.md").write_text("an earlier goal")
+    (folder / "done" / "trip.json").write_text("an earlier goal")
     (folder / "done" / "trip.result.md").write_text("an earlier result")
-    (folder / "inbox" / "trip.md").write_text("Plan a trip to Porto")
+    (folder / "inbox" / "trip.json").write_text(text_goal("Plan a trip to Porto"))
     serve_until(daemon, finished(folder, 2))
-    assert (folder / "done" / "trip.md").read_text() == "an earlier goal"
+    assert (folder / "done" / "trip.json").read_text() == "an earlier goal"
     assert (folder / "done" / "trip.result.md").read_text() == "an earlier result"
-    assert (folder / "done" / "trip-2.md").read_text() == "Plan a trip to Porto"
+    assert json.loads((folder / "done" / "trip-2.json").read_text())["goal"] == "Plan a trip to Porto"
     assert "Plan a trip to Porto" in (folder / "done" / "trip-2.result.md").read_text()
 
 
@@ -90,34 +101,34 @@ def test_every_kill_point_is_recovered_without_a_second_run_or_a_second_model_ca
     engine, store, key = daemon.engine, daemon.store, daemon.key
     processing = folder / "processing"
     # Killed after the move to processing/, before the ledger row.
-    (processing / "moved.txt").write_text("Plan a picnic")
+    (processing / "moved.json").write_text(text_goal("Plan a picnic"))
     # Killed after the row (run id chosen), before the run was created.
-    (processing / "recorded.txt").write_text("Plan a museum visit")
+    (processing / "recorded.json").write_text(text_goal("Plan a museum visit"))
     planned = new_run_id() + "x"
-    ledger.record_claim(store, key, "recorded.txt", "recorded.txt", "sha", planned)
+    ledger.record_claim(store, key, "recorded.json", "recorded.json", "sha", planned)
     # Killed after the run finished, before the file moved.
-    (processing / "ran.txt").write_text("Plan a dinner")
-    ran = engine.create_run("Plan a dinner")
+    (processing / "ran.json").write_text(text_goal("Plan a dinner"))
+    ran = engine.create_run("Plan a dinner", script="write_text")
     assert asyncio.run(engine.drive(ran)) == "done"
-    ledger.record_claim(store, key, "ran.txt", "ran.txt", "sha", ran)
+    ledger.record_claim(store, key, "ran.json", "ran.json", "sha", ran)
     # Killed after the destination and the result file were written, before the move.
-    (processing / "moving.txt").write_text("Plan a concert")
-    moving = engine.create_run("Plan a concert")
+    (processing / "moving.json").write_text(text_goal("Plan a concert"))
+    moving = engine.create_run("Plan a concert", script="write_text")
     assert asyncio.run(engine.drive(moving)) == "done"
-    goal_id = ledger.record_claim(store, key, "moving.txt", "moving.txt", "sha", moving)
-    ledger.record_outcome(store, goal_id, "done", str(folder / "done" / "moving.txt"))
+    goal_id = ledger.record_claim(store, key, "moving.json", "moving.json", "sha", moving)
+    ledger.record_outcome(store, goal_id, "done", str(folder / "done" / "moving.json"))
     write_atomically(folder / "done" / "moving.result.md", "half of an earlier attempt")
     calls_before = len(demo.server.requests)
 
     serve_until(daemon, finished(folder, 4))
 
-    assert files(folder, "done") == sorted(f"{n}{s}" for n in ("moved", "recorded", "ran", "moving") for s in (".txt", ".result.md"))
+    assert files(folder, "done") == sorted(f"{n}{s}" for n in ("moved", "recorded", "ran", "moving") for s in (".json", ".result.md"))
     runs = {r["goal"]: r for r in store.runs()}
     assert sorted(runs) == ["Plan a concert", "Plan a dinner", "Plan a museum visit", "Plan a picnic"]
     assert runs["Plan a museum visit"]["id"] == planned  # created under the id recorded before the crash
     assert "Plan a concert" in (folder / "done" / "moving.result.md").read_text()
     new_calls = demo.server.requests[calls_before:]
-    assert len(new_calls) == 2 * len(store.llm_calls(planned))  # only the two new runs asked the model
+    assert len(new_calls) == 2  # only the two new runs asked the model, once each
     assert all(g["state"] == "finished" for g in ledger.goals(store, key))
 
 
