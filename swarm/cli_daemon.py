@@ -69,6 +69,9 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     from swarm.daemon.service import Daemon
     from swarm.engine import Engine
 
+    early: list[str] = []  # a stop asked for while the engine starts is honoured once the loop runs
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum).name))
     held = PidFile(pidfile).acquire()
     log = EventLog.to_file(log_path) if log_path else EventLog()
     library = logging.getLogger("swarm")
@@ -81,7 +84,7 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
         engine = Engine(cfg)
         daemon = Daemon(engine, folder, log)
         try:
-            asyncio.run(_serve_until_signal(daemon))
+            asyncio.run(_serve_until_signal(daemon, early))
         finally:
             engine.close()
     except SwarmError as exc:
@@ -99,7 +102,7 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     return 0
 
 
-async def _serve_until_signal(daemon) -> None:
+async def _serve_until_signal(daemon, early: list[str]) -> None:
     """SIGTERM/SIGINT: stop cleanly (running nodes may finish, up to shutdown_timeout_s); a second one interrupts them."""
     loop = asyncio.get_running_loop()
     signals = []
@@ -113,6 +116,8 @@ async def _serve_until_signal(daemon) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    for name in early:  # signals that came while the engine started
+        on_signal(name)
     await daemon.serve()
 
 

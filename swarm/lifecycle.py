@@ -491,7 +491,9 @@ class RunLoop:
         await self._flush()
         await self.snapshot({"run_end": "end", "run_pause": "pause", "run_interrupt": "shutdown"}[kind])
         if kind == "run_end":
-            self.engine.finished(self.run_id, status, root.output)
+            # In a thread: the hooks (e.g. keeping the result in memory, which embeds it) must not hold up
+            # the other runs that share this asyncio loop (the daemon drives several).
+            await asyncio.to_thread(self.engine.finished, self.run_id, status, root.output)
         return status
 
     def shutdown(self, reason: str = "interrupted by a signal") -> None:

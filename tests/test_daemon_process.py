@@ -21,8 +21,7 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
         folder, log = tmp_path / "goals", tmp_path / "daemon.log"
         env = daemon_env(tmp_path, model.url, settle_ms=50, shutdown_timeout_s=timeout)
         (folder / "inbox").mkdir(parents=True)
-        # write_python: one model call, then a sandboxed run_python child, then the way up.
-        (folder / "inbox" / "trip.json").write_text(json.dumps({"goal": "Compute a budget for Faro", "script": "write_python"}))
+        (folder / "inbox" / "trip.md").write_text("Plan a trip to Faro")
         daemon = start_daemon(folder, env, log)
         store = tmp_path / "swarm.db"
 
@@ -33,7 +32,7 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
             except sqlite3.Error:
                 return False
 
-        wait_for(executing, 20, "nodes executing")
+        wait_for(executing, 20, "the root node executing (its model call takes `delay`)")
         stopped_at = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0, daemon.stderr.read()
@@ -45,11 +44,11 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
         left_running = db.execute("SELECT count(*) FROM nodes WHERE status='running'").fetchone()[0]
         assert (left_running == 0) == nodes_finish  # drained, or interrupted at the timeout
         db.close()
-        assert files(folder, "processing") == ["trip.json"]
+        assert files(folder, "processing") == ["trip.md"]
         assert [e["event"] for e in log_events(log)][-1] == "daemon_stop"
 
         daemon = start_daemon(folder, env, log)
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 30, "the resumed run to finish")
+        wait_for(lambda: "trip.result.md" in files(folder, "done"), 60, "the resumed run to finish")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0
         assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
@@ -93,3 +92,14 @@ def test_detach_status_and_stop_with_the_pidfile(tmp_path):
         assert swarm([*args, "stop"], env).returncode != 0
     finally:
         model.stop()
+
+
+def test_a_sigterm_while_the_daemon_starts_still_stops_it_cleanly(tmp_path):
+    folder = tmp_path / "goals"
+    env = daemon_env(tmp_path, "http://127.0.0.1:9/v1")
+    daemon = start_daemon(folder, env, tmp_path / "daemon.log")
+    wait_for(lambda: running_pid(folder / "daemon.pid") is not None, 20, "the pidfile")  # taken before the engine starts
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(20) == 0, daemon.stderr.read()
+    assert not (folder / "daemon.pid").exists()
+    assert [e["event"] for e in log_events(tmp_path / "daemon.log")][-1] == "daemon_stop"

@@ -63,6 +63,8 @@ class Daemon:
         """Take goals until stop() is called, then stop cleanly (every run recorded, snapshotted, resumable)."""
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+        if self.stop_reason:  # asked to stop before the loop ran
+            self.stopping.set()
         self.folder.ensure()
         self.log.emit("daemon_start", pid=os.getpid(), folder=str(self.folder.root), store=str(self.store.path),
                       model=self.engine.endpoint.describe(), max_concurrent_runs=self.settings.max_concurrent_runs)
@@ -91,7 +93,9 @@ class Daemon:
 
     def stop(self, reason: str = "stop requested") -> None:
         """Take no new goal; serve() then lets running nodes finish (up to shutdown_timeout_s) and returns."""
-        if self.stopping is not None and not self.stopping.is_set():
+        if self.stopping is None:
+            self.stop_reason = self.stop_reason or reason
+        elif not self.stopping.is_set():
             self.stop_reason = reason
             self.log.emit("daemon_stopping", reason=reason, running=len(self.tasks),
                           timeout_s=self.settings.shutdown_timeout_s)
@@ -130,7 +134,7 @@ class Daemon:
                 if status in RUN_FINAL:
                     self.conclude(row, status)
                 else:
-                    self.log.emit("goal_resume", file=row["name"], run=row["run_id"], status=status)
+                    self.log.emit("goal_resume", file=row["original"], run=row["run_id"], status=status)
                     self.backlog.append(row)
             else:  # taken, its run not yet created: create it under the recorded id
                 self.backlog.append(row)
