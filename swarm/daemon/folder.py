@@ -39,7 +39,7 @@ class GoalFolder:
         """Files in inbox/ that may be goals (not hidden, not partial copies), oldest first."""
         found = []
         for entry in os.scandir(self.inbox):
-            if entry.is_file(follow_symlinks=False) and not is_partial(entry.name):
+            if entry.is_file() and not is_partial(entry.name):
                 try:
                     found.append((entry.stat().st_mtime, entry.name))
                 except FileNotFoundError:
