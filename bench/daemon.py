@@ -26,6 +26,15 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_model.jsonl"
 
 
+def stages(db: Path, goal: str) -> dict[str, float]:
+    """When the daemon took the file and when it created the run, for the breakdown of intake."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    run_id, created = conn.execute("SELECT id, created_at FROM runs WHERE goal=?", (goal,)).fetchone()
+    claimed = conn.execute("SELECT claimed_at FROM goals WHERE run_id=?", (run_id,)).fetchone()[0]
+    conn.close()
+    return {"claimed": claimed, "created": created}
+
+
 def started_at(db: Path, goal: str) -> float | None:
     """When the root node of the run of this goal started executing, or None if not yet."""
     try:
@@ -74,13 +83,16 @@ def main() -> None:
         wait(lambda: done_count(folder) == 1, 120, "the first goal")
         first_goal_s = time.time() - t0
 
-        intake = []
+        intake, taken, created = [], [], []
         for i in range(args.samples):
             goal = f"Plan intake sample {i}"
             dropped = time.time()
             (folder / "inbox" / f"sample{i}.txt").write_text(goal)
             began = wait(lambda: started_at(db, goal), 30, f"sample {i} to start")
             intake.append((began - dropped) * 1000)
+            at = stages(db, goal)
+            taken.append((at["claimed"] - dropped) * 1000)
+            created.append((at["created"] - dropped) * 1000)
             wait(lambda: done_count(folder) == 2 + i, 60, f"sample {i} to finish")
 
         before = done_count(folder)
@@ -97,6 +109,8 @@ def main() -> None:
         "intake_ms": round(statistics.median(intake), 1),
         "intake_ms_p90": round(intake[int(0.9 * (len(intake) - 1))], 1),
         "intake_ms_max": round(intake[-1], 1),
+        "taken_ms": round(statistics.median(taken), 1),  # dropped → moved to processing/ and recorded
+        "created_ms": round(statistics.median(created), 1),  # dropped → run recorded
         "goals_per_min": round(args.batch / batch_s * 60, 1),
         "batch": args.batch,
         "batch_s": round(batch_s, 2),

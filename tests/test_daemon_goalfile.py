@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -145,22 +146,31 @@ def test_write_atomically_leaves_no_temporary_file(tmp_path):
 
 def test_a_file_is_ready_only_after_it_stayed_the_same_for_the_settle_time(tmp_path):
     now = [100.0]
-    settler = Settler(0.2, clock=lambda: now[0])
+    settler = Settler(2.0, clock=lambda: now[0])  # fake seconds far longer than this test's real ones
     path = tmp_path / "slow.txt"
     path.write_text("Plan")
     settler.note(path)
     assert settler.ready() == []
-    now[0] += 0.15
+    now[0] += 1.5
     with open(path, "a") as f:  # still being written: the quiet period starts again
         f.write(" a trip")
     time.sleep(0.01)  # so the mtime differs even on coarse clocks
     assert settler.ready() == []
-    now[0] += 0.15
+    now[0] += 1.5
     assert settler.ready() == []
-    now[0] += 0.1
+    now[0] += 1.0
     assert settler.ready() == [path]
     path.unlink()
     assert settler.ready() == [] and path not in settler.seen
+
+
+def test_a_file_unchanged_since_long_before_it_was_seen_is_ready_at_once(tmp_path):
+    path = tmp_path / "old.txt"
+    path.write_text("Plan a trip")
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    settler = Settler(0.2, clock=lambda: 100.0)
+    settler.note(path)
+    assert settler.ready() == [path]
 
 
 def test_result_and_error_files_say_what_happened():

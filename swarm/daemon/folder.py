@@ -143,7 +143,10 @@ class Settler:
         now = self.clock()
         old = self.seen.get(path)
         if old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            old = self.seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
+            # Every write moves the mtime, so a file is known to be unchanged since its mtime, not just since
+            # it was first seen here (watcher events can come late): its quiet period starts there.
+            unchanged_for = max(0.0, time.time() - st.st_mtime_ns / 1e9)
+            old = self.seen[path] = _Seen(st.st_size, st.st_mtime_ns, now - unchanged_for)
         return old
 
     def ready(self) -> list[Path]:

@@ -35,7 +35,7 @@ from swarm.engine import Engine, new_run_id
 from swarm.errors import SwarmError
 from swarm.store import RUN_FINAL
 
-RESCAN_S = 1.0  # a safety net for missed watcher events (e.g. an inotify queue overflow)
+RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
 PARKED_CHECK_S = 1.0  # how often runs waiting for a person are looked at
 
 
