@@ -93,6 +93,6 @@ class Catalogue:
             raise UnknownScript(name, list(self.scripts)) from None
 
     def describe(self) -> list[dict]:
-        """Name, description and input schema of every script: what `route` chooses from."""
-        return [{"name": s.name, "description": s.description, "input_schema": s.input_schema}
+        """Name, description, input schema and example inputs of every script: what `route` chooses from."""
+        return [{"name": s.name, "description": s.description, "input_schema": s.input_schema, "examples": s.examples}
                 for s in sorted(self.scripts.values(), key=lambda s: s.name)]

@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from swarm import cli_daemon, cli_memory, cli_obs, cli_timetravel
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -125,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.set_defaults(func=cmd_route)
 
     # Commands that live in their own modules.
-    from swarm import cli_daemon, cli_memory
-
     cli_memory.register(sub)
+    cli_timetravel.register(sub)
+    cli_obs.register(sub)
     cli_daemon.register(sub)
     return p
 

@@ -85,6 +85,14 @@ class MemorySettings:
 
 
 @dataclass
+class TelemetrySettings:
+    enabled: bool = False
+    exporter: str = "otlp"
+    endpoint: str = "http://localhost:4318/v1/traces"
+    service_name: str = "swarm"
+
+
+@dataclass
 class DaemonSettings:
     folder: str = "goals"
     max_concurrent_runs: int = 4
@@ -105,6 +113,7 @@ class Config:
     toolsmith: ToolsmithSettings = field(default_factory=ToolsmithSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -121,10 +130,11 @@ class Config:
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
 FUSIONS = ("mix", "rrf", "dense", "bm25")
+EXPORTERS = ("otlp", "console", "none")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
-            "memory": MemorySettings, "daemon": DaemonSettings}
+            "memory": MemorySettings, "telemetry": TelemetrySettings, "daemon": DaemonSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -302,6 +312,9 @@ def _check(cfg: Config) -> None:
         problems.append((f"[memory].max_file_kb must be 1 or more (got {cfg.memory.max_file_kb})", "SWARM_MEMORY_MAX_FILE_KB"))
     if cfg.retrieval.top_k < 1:
         problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
+    if cfg.telemetry.exporter not in EXPORTERS:
+        problems.append((f"[telemetry].exporter must be one of {', '.join(EXPORTERS)} (got {cfg.telemetry.exporter!r})",
+                         "SWARM_TELEMETRY_EXPORTER"))
     for key in ("max_concurrent_runs", "max_goal_bytes"):
         if getattr(cfg.daemon, key) < 1:
             problems.append((f"[daemon].{key} must be 1 or more (got {getattr(cfg.daemon, key)})", f"SWARM_DAEMON_{key.upper()}"))

@@ -6,6 +6,7 @@ Every public method here has an entry in api_docs/ (checked by a test).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -42,6 +43,7 @@ class NodeContext:
         self._llm_used = False
         self._timer = None  # the loop's timeout handle for this execution
         self._workspace = None
+        self._tool_calls: list[dict] = []  # {"tool", "ok", "ms"[, "error"]} per call, recorded by the lifecycle
         self.node_id = node.id
         self.run_id = node.run_id
         self.script = node.script
@@ -89,6 +91,8 @@ class NodeContext:
         from swarm.model import Reply
 
         recorded = self._cassette.get(key)
+        if recorded is not None and "_request" in recorded:
+            recorded = self._inherited(key, messages, schema, recorded)
         if recorded is not None:
             self.reply, self.replayed = Reply.from_dict(recorded), True
             return self.reply
@@ -107,7 +111,17 @@ class NodeContext:
         self.reply = reply
         return reply
 
-    def _record_call(self, key, messages, schema, reply, error, started) -> None:
+    def _inherited(self, key, messages, schema, recorded: dict) -> dict | None:
+        """A forked run's cassette holds its parent's calls with their requests: one is replayed (and
+        recorded as this run's own) only when this execution asks exactly the same; else the model is asked."""
+        if recorded["_request"] != dumps({"messages": messages, "schema": schema}):
+            return None
+        from swarm.model import Reply
+
+        self._record_call(key, messages, schema, Reply.from_dict(recorded), None, time.time(), recorded["_from"])
+        return recorded
+
+    def _record_call(self, key, messages, schema, reply, error, started, replayed_from: str | None = None) -> None:
         row = {
             "key": key,
             "run_id": self.run_id,
@@ -123,8 +137,10 @@ class NodeContext:
             "cost_usd": reply.cost_usd if reply else 0.0,
             "latency_ms": reply.latency_ms if reply else (time.time() - started) * 1000,
             "at": time.time(),
+            "replayed_from": replayed_from,
         }
         self._record(row)
+        self._engine.tracing.model_call(self, row, started)
         if reply is not None:
             self._cassette[key] = reply.to_dict()
 
@@ -172,7 +188,26 @@ class NodeContext:
     @property
     def tools(self) -> dict[str, Callable]:
         """Tools by name: those of plugins, plus read_file/write_file/list_files confined to the run's workspace."""
-        return {**self._engine.catalogue.tools, **self.workspace.tools()}
+        tools = {**self._engine.catalogue.tools, **self.workspace.tools()}
+        return {name: self._counted(name, fn) for name, fn in tools.items()}
+
+    def _counted(self, name: str, fn: Callable) -> Callable:
+        """The tool, noting each call (name, outcome, time) for the history, stats and traces."""
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            started, error = time.time(), None
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                note = {"tool": name, "ok": error is None, "ms": round((time.time() - started) * 1000, 3)}
+                self._tool_calls.append({**note, "error": error[:300]} if error else note)
+                self._engine.tracing.tool_call(self, name, started, error)
+
+        return call
 
     @property
     def workspace(self) -> Workspace:
@@ -215,7 +250,10 @@ class NodeContext:
         self._check_cancelled()
         allowed = self._engine.config.python.authorized_imports
         chosen = [i for i in (imports or allowed) if i in allowed]
-        return self._engine.sandbox().run(code, imports=chosen, tools=self.tools)
+        started = time.time()
+        result = self._engine.sandbox().run(code, imports=chosen, tools=self.tools)
+        self._engine.tracing.sandbox_run(self, started, result)
+        return result
 
     @property
     def toolsmith(self):

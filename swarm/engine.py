@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from swarm import tracing
 from swarm.catalogue import Catalogue
 from swarm.config import Config
 from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
@@ -51,6 +52,7 @@ class Engine:
         self._router_version = -1  # the catalogue version the routing index was last brought in step with
         self._router_lock = threading.Lock()
         self.toolsmith = self._attach_plugins()
+        self.tracing = tracing.from_settings(config.telemetry)  # NO_TRACING unless [telemetry].enabled
 
     def _attach_plugins(self):
         """The plugins that depend on the configuration: the plugins folder, and the generated scripts and tools."""
@@ -141,6 +143,7 @@ class Engine:
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.store.close()
+        self.tracing.shutdown()
 
     # --- concurrency shared by all runs --------------------------------------------
 
@@ -171,6 +174,8 @@ class Engine:
     def finished(self, run_id: str, status: str, result: Any) -> None:
         if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
             self._keep_result(run_id, result)
+        if self.tracing.enabled:
+            self.tracing.run_ended(self.store.run(run_id))
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
 
     def _keep_result(self, run_id: str, result: Any) -> None:
@@ -220,7 +225,12 @@ class Engine:
             self.run_models[run["id"]] = run["model_name"]
         nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
         unfinished = [n.id for n in nodes.values() if not n.status.final]
-        loop = RunLoop(self, run, nodes, self.store.recorded_replies(run["id"], unfinished))
+        cassette = self.store.recorded_replies(run["id"], unfinished)
+        if run.get("forked_from"):  # a fork replays its parent's calls wherever it asks the same
+            from swarm.fork import inherited_calls
+
+            cassette = {**inherited_calls(self.store, run), **cassette}
+        loop = RunLoop(self, run, nodes, cassette)
         loop.observers.extend(observers)
         return await loop.drive()
 

@@ -86,3 +86,9 @@ class RetrievalError(SwarmError):
     """A catalogue or query file, or the embedder, cannot be used for retrieval."""
 
     exit_code = 2
+
+
+class TimeTravelError(SwarmError):
+    """A checkout, fork or diff was asked for something the history does not hold (event, node, edit)."""
+
+    exit_code = 2

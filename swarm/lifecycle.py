@@ -231,6 +231,8 @@ class RunLoop:
         self.engine.release()
         ctx = outcome.ctx
         ctx._timer.cancel()
+        if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
+            self.batch.event(self.run_id, "tool_calls", node, {"calls": list(ctx._tool_calls)})
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error))
         value = outcome.value
@@ -321,6 +323,7 @@ class RunLoop:
             node.error = error
         node.finished_at = time.time()
         self.batch.event(self.run_id, "terminate", node)
+        self.engine.tracing.node_ended(node)
         if node.parent is not None:
             self._report_to_parent(self.nodes[node.parent], node)
 
@@ -381,6 +384,7 @@ class RunLoop:
         node.error = reason
         node.finished_at = time.time()
         self.batch.event(self.run_id, "cancel", node, {"reason": reason})
+        self.engine.tracing.node_ended(node)
 
     def _stop(self, reason: str) -> None:
         """Stop the whole run cleanly: every unfinished node is cancelled in the same transaction."""

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 import sqlite_utils
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER DEFAULT 0,
     active_s REAL DEFAULT 0,
     last_event INTEGER DEFAULT 0,
+    forked_from TEXT,
+    forked_at INTEGER,
     model_name TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     completion_tokens INTEGER DEFAULT 0,
     cost_usd REAL DEFAULT 0,
     latency_ms REAL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    replayed_from TEXT
 );
 CREATE INDEX IF NOT EXISTS llm_calls_run ON llm_calls (run_id);
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -144,6 +147,14 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 RUN_FINAL = ("done", "failed", "cancelled", "stopped")
+
+# Columns added to tables after their first release: (table, column, type), added to older stores by _migrate.
+ADDED_COLUMNS = (
+    ("runs", "forked_from", "TEXT"),  # a fork: the run it was forked from ...
+    ("runs", "forked_at", "INTEGER"),  # ... and at which of that run's events
+    ("llm_calls", "replayed_from", "TEXT"),  # a fork's call replayed from its parent's call of this key
+    ("runs", "model_name", "TEXT"),  # the model a run asked for (a goal file's `model`), NULL = [model].model
+)
 
 
 def dumps(value: Any) -> str:
@@ -268,9 +279,9 @@ class Store:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self.conn.execute(stmt)
-            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
-            if "model_name" not in columns:  # stores made before runs could ask for their own model
-                self.conn.execute("ALTER TABLE runs ADD COLUMN model_name TEXT")
+            for table, column, kind in ADDED_COLUMNS:
+                if column not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -350,6 +361,18 @@ class Store:
             if batch:
                 self._write(c, batch, run["id"])
 
+    def create_run_from(self, run: dict[str, Any], batch: Batch, snapshot: Callable[[int], str]) -> int:
+        """A run that starts from a given state (a fork), in one transaction: its row, its first events, and
+        a snapshot of all its nodes as of the first of them (`snapshot(first_event)` makes the document)."""
+        with self.transaction() as c:
+            c.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
+            count = len(batch.events)
+            last = self._write(c, batch, run["id"])
+            first = last - count + 1  # one transaction, one writer: the batch's events are numbered in a row
+            c.execute("INSERT INTO snapshots (run_id, at_event, taken_at, reason, data) VALUES (?,?,?,?,?)",
+                      (run["id"], first, time.time(), "fork", snapshot(first)))
+        return last
+
     def update_run(self, run_id: str, **fields: Any) -> None:
         with self.transaction() as c:
             cols = ", ".join(f"{k}=?" for k in fields)
@@ -403,6 +426,17 @@ class Store:
             sql += " AND seq<=?"
             params += (until,)
         return self._query(sql + " ORDER BY seq", params)
+
+    def event_range(self, run_id: str) -> tuple[int, int] | None:
+        """The first and last event number of a run, or None when it has no events."""
+        with self.lock:
+            first, last = self.conn.execute("SELECT MIN(seq), MAX(seq) FROM events WHERE run_id=?", (run_id,)).fetchone()
+        return None if first is None else (first, last)
+
+    def run_events(self, run_id: str, until: int) -> list[dict[str, Any]]:
+        """The run-level events (start, fork, pause, end...) of a run up to an event, oldest first."""
+        return self._query("SELECT seq, kind, at, detail FROM events WHERE run_id=? AND node_id IS NULL AND seq<=? ORDER BY seq",
+                           (run_id, until))
 
     def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM llm_calls WHERE run_id=? ORDER BY at", (run_id,))

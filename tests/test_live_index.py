@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder
+from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder, catalogue_entries
 from swarm.store import Store
 
 ENTRIES = [
@@ -100,3 +100,22 @@ def test_keyword_scores_match_a_freshly_built_bm25(minilm, store):
     fresh = BM25([keyword_text(e) for e in ENTRIES[1:]]).scores("cheap flights and share price")
     live = index.keyword_scores("cheap flights and share price")[[index.rows[e.name] for e in ENTRIES[1:]]]
     assert live == pytest.approx(fresh, rel=1e-4)
+
+
+def test_an_example_input_is_embedded_too_and_a_query_like_it_finds_the_entry(minilm, store):
+    index = LiveIndex(minilm, store)
+    index.add([Entry("currency", "Convert amounts between currencies at today's rate"),
+               Entry("pantry", "Keep track of groceries", examples=["how many eggs do I have left at home"])])
+    before = index.embedded
+    assert index.search("eggs left at home?", 1)[0].name == "pantry"
+    assert before == 3  # two main texts and one example
+    index.remove("pantry")
+    assert [h.name for h in index.search("eggs left at home?", 5)] == ["currency"]
+
+
+def test_catalogue_entries_take_the_scripts_example_goals():
+    entries = catalogue_entries([{"name": "write_python", "description": "Write and run Python",
+                                  "input_schema": {"properties": {"goal": {}}},
+                                  "examples": [{"goal": "Compute the compound interest"}, {"title": "Hello World"}]}])
+    assert entries[0].examples == ["Compute the compound interest", "Hello World"]
+    assert entries[0].args == ["goal"]

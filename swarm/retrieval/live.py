@@ -20,10 +20,23 @@ from swarm.retrieval.embedder import Embedder
 from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
 
 
+EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
+
+
 def catalogue_entries(described: list[dict]) -> list[Entry]:
-    """Entries for the scripts of `Catalogue.describe()`: name, description and argument names."""
-    return [Entry(s["name"], s.get("description") or "", list((s.get("input_schema") or {}).get("properties") or {}))
+    """Entries for the scripts of `Catalogue.describe()`: name, description, argument names and examples."""
+    return [Entry(s["name"], s.get("description") or "", list((s.get("input_schema") or {}).get("properties") or {}),
+                  [example_text(x) for x in s.get("examples") or [] if example_text(x)])
             for s in described]
+
+
+def example_text(example) -> str:
+    """An example input as text to embed: its goal when it has one (that reads like a sub-goal), else its values."""
+    if isinstance(example, dict):
+        if isinstance(example.get("goal"), str):
+            return example["goal"].strip()
+        return " ".join(str(v) for v in example.values() if isinstance(v, (str, int, float))).strip()
+    return str(example).strip()
 
 
 class LiveIndex:
@@ -36,7 +49,9 @@ class LiveIndex:
         self.embedder, self.store = embedder, store
         self.fusion, self.bm25_weight, self.k1, self.b = fusion, bm25_weight, k1, b
         self.names: list[str | None] = []  # row -> name; None once the entry is gone
-        self.rows: dict[str, int] = {}
+        self.rows: dict[str, int] = {}  # name -> the row of its main text (BM25 and the result live there)
+        self.example_rows: dict[str, range] = {}  # name -> rows of its examples' vectors (dense only)
+        self.owner = np.zeros(0, np.int64)  # row -> its entry's main row
         self.entries: dict[str, Entry] = {}  # name -> the entry its row was built from
         self.vectors: np.ndarray | None = None  # capacity rows; the first len(self.names) are used
         self.alive = np.zeros(0, bool)
@@ -63,15 +78,20 @@ class LiveIndex:
                 self.remove(e.name)
         if not entries:
             return
-        vectors = self._embed([entry_texts(e)[0] for e in entries]) if self.fusion != "bm25" else None
+        # An entry's main text, then one text per example; its dense score is the best of them (max-sim).
+        texts = [entry_texts(e) if self.fusion != "bm25" else entry_texts(e)[:1] for e in entries]
+        flat = [t for group in texts for t in group]
+        vectors = self._embed(flat) if self.fusion != "bm25" else None
         start = len(self.names)
-        self._grow(start + len(entries), vectors.shape[1] if vectors is not None else 1)
+        self._grow(start + len(flat), vectors.shape[1] if vectors is not None else 1)
         if vectors is not None:
-            self.vectors[start:start + len(entries)] = vectors
-        for i, e in enumerate(entries):
-            row = start + i
-            self.names.append(e.name)
+            self.vectors[start:start + len(flat)] = vectors
+        row = start
+        for e, group in zip(entries, texts):
+            self.names.extend([e.name] * len(group))
+            self.owner[row:row + len(group)] = row
             self.rows[e.name] = row
+            self.example_rows[e.name] = range(row + 1, row + len(group))
             self.entries[e.name] = e
             self.alive[row] = True
             words = tokens(keyword_text(e)) or ["<empty>"]
@@ -80,6 +100,7 @@ class LiveIndex:
             self.terms[row] = list(set(words))
             self.lengths[row] = len(words)
             self.total_length += len(words)
+            row += len(group)
 
     def remove(self, name: str) -> None:
         """Take an entry out of the index; unknown names are ignored."""
@@ -87,7 +108,8 @@ class LiveIndex:
         if row is None:
             return
         self.entries.pop(name, None)
-        self.names[row] = None
+        for r in (row, *self.example_rows.pop(name, ())):
+            self.names[r] = None
         self.alive[row] = False
         for word in self.terms.pop(row, []):
             posting = self.postings.get(word)
@@ -130,7 +152,16 @@ class LiveIndex:
         n = len(self.names)
         if self.vectors is None or not n:
             return np.zeros(n, np.float32)
-        return self.vectors[:n] @ self.embedder.embed([query])[0]
+        sims = self.vectors[:n] @ self.embedder.embed([query])[0]
+        if len(self.rows) == n:  # no examples anywhere: one row an entry
+            return sims
+        best = sims.copy()
+        np.maximum.at(best, self.owner[:n], sims)  # an entry's main row gets the best of its texts...
+        # ...counted half: an example close to the query lifts its script, but one shared word with an
+        # example (a city name, say) does not outrank a script whose description fits.
+        best = sims + EXAMPLE_WEIGHT * (best - sims)
+        best[self.owner[:n] != np.arange(n)] = -2.0  # example rows are no results of their own (below any cosine)
+        return best
 
     def keyword_scores(self, query: str) -> np.ndarray:
         """BM25 as bm25s computes it (the Lucene variant), from postings kept up to date."""
@@ -160,6 +191,7 @@ class LiveIndex:
         self.vectors = vectors
         self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
         self.lengths = np.concatenate([self.lengths, np.zeros(capacity - len(self.lengths), np.float32)])
+        self.owner = np.concatenate([self.owner, np.zeros(capacity - len(self.owner), np.int64)])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for texts, from the store's cache when it has them; the rest are embedded and cached."""
