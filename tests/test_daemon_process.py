@@ -14,7 +14,7 @@ from swarm.daemon.pidfile import running_pid
 from daemon_support import ModelServer, daemon_env, files, log_events, start_daemon, swarm, wait_for
 
 
-@pytest.mark.parametrize("delay, timeout, nodes_finish", [(0.5, 10, True), (1.5, 0.1, False)])
+@pytest.mark.parametrize("delay, timeout, nodes_finish", [(0.5, 10, True), (2.5, 0.1, False)])
 def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, timeout, nodes_finish):
     model = ModelServer(tmp_path, delay)
     try:
@@ -32,7 +32,7 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
             except sqlite3.Error:
                 return False
 
-        wait_for(executing, 20, "the root node executing (its model call takes `delay`)")
+        wait_for(executing, 60, "the root node executing (its model call takes `delay`)")
         stopped_at = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0, daemon.stderr.read()
@@ -48,7 +48,7 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
         assert [e["event"] for e in log_events(log)][-1] == "daemon_stop"
 
         daemon = start_daemon(folder, env, log)
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 60, "the resumed run to finish")
+        wait_for(lambda: "trip.result.md" in files(folder, "done"), 120, "the resumed run to finish")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0
         assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
@@ -76,7 +76,7 @@ def test_detach_status_and_stop_with_the_pidfile(tmp_path):
         assert again.returncode != 0 and "already running" in again.stderr
 
         (folder / "inbox" / "trip.json").write_text(json.dumps({"goal": "Write a plan for Braga", "script": "write_text"}))
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 20, "the goal to be done")
+        wait_for(lambda: "trip.result.md" in files(folder, "done"), 60, "the goal to be done")
         assert any(e["event"] == "goal_done" for e in log_events(folder / "daemon.log"))
 
         os.kill(pid, signal.SIGKILL)  # a stale pidfile must not block the next start
