@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         for n, goal in enumerate(GOALS):
             if n:  # the routing index follows the catalogue: the new script is added alone, nothing rebuilt
                 index = engine.routing_index  # as the first goal left it, before slugify was registered
-                before_rows, before_embedded = len(index.names), index.embedded
+                before_scripts, before_embedded = len(index), index.embedded
             run_id, status = asyncio.run(engine.run(goal, script="route"))
-            note = (f"\n  routing index: {len(index)} scripts; {len(index.names) - before_rows} added and "
-                    f"{index.embedded - before_embedded} embedded for this goal (no rebuild)") if n else ""
+            note = (f"\n  routing index: {len(index)} scripts; {len(index) - before_scripts} added, "
+                    f"{index.embedded - before_embedded} text(s) embedded for it (no rebuild)") if n else ""
             run = engine.store.run(run_id)
             result = json.loads(run["result"]) if run["result"] else None
             scripts = [n["script"] for n in engine.store.node_states(run_id)]

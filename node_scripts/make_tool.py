@@ -3,7 +3,8 @@
 Round 0 makes the one model call and runs the tests. A failing version goes to a fix_tool
 child (one model call each), up to [toolsmith].max_attempts versions in all. A version whose
 tests pass is saved under [toolsmith].folder and registered at once, after a person's approval
-when [toolsmith].require_approval asks for it. Failing tests never register anything.
+when [approvals].new_scripts asks for it (a person may edit the code; the edit is tested again).
+Failing tests never register anything.
 """
 
 from swarm import NodeScript, hookimpl
@@ -55,15 +56,6 @@ choosing it>", "arguments": <JSON schema of the input>, "returns": <JSON schema>
 
 def execute(ctx):
     smith = ctx.toolsmith
-    if ctx.answer is not None:  # a person decided on a version that passed its tests
-        saved = smith.library.find(ctx.run_id, ctx.node_id)
-        if saved is None:
-            raise SwarmError(f"node {ctx.node_id} was answered, but the version it saved is gone from {smith.library.folder}")
-        if not approved(ctx.answer):
-            ctx.log(f"not registered: the answer was {ctx.answer!r}")
-            return {"name": saved.name, "version": saved.version, "kind": saved.kind, "registered": False}
-        smith.register(saved)
-        return {"name": saved.name, "version": saved.version, "kind": saved.kind, "registered": True}
     if ctx.reports is None:
         proposal = dict(ctx.llm(prompt(ctx, CONTRACT, PROMPT), schema=PROPOSAL_SCHEMA).data)
         if ctx.data.get("kind") in ("script", "tool"):
@@ -83,11 +75,16 @@ def execute(ctx):
                 f"registered; last failures: {'; '.join(failures)[:1000]} (raise [toolsmith].max_attempts to try longer)"
             )
         return ctx.spawn([ctx.child("fix_tool", goal=ctx.goal, proposal=proposal, failures=failures)])
-    saved = smith.save(proposal, ctx.run_id, ctx.node_id)
-    if smith.settings.require_approval:
-        question = (f"Register the generated {saved.kind} {saved.name!r} (v{saved.version}), which passed its "
-                    f"{len(proposal['tests'])} test(s)? Answer yes or no.")
-        return ctx.ask_human(question, {**saved.meta, "code": saved.code})
+    question = (f"Register the new {proposal['kind']} {proposal['name']!r}, which passed its "
+                f"{len(proposal['tests'])} test(s)?")
+    chosen = ctx.approved("new_script", question, proposal)
+    if chosen != proposal:  # a person edited it: it passes its tests again before it is registered
+        failures = smith.check(chosen, ctx.tools)
+        if failures:
+            raise SwarmError(f"the edited version of {chosen.get('name')!r} fails its tests, so nothing was registered: "
+                             f"{'; '.join(failures)[:1000]}")
+        ctx.log(f"registering the version of {chosen['name']!r} a person edited")
+    saved = smith.save(chosen, ctx.run_id, ctx.node_id)
     smith.register(saved)
     return {"name": saved.name, "version": saved.version, "kind": saved.kind, "registered": True}
 
@@ -99,10 +96,6 @@ def prompt(ctx, contract: str, template: str, kind: str | None = None, **extra) 
     kind = kind or (ctx.data.get("kind") if ctx.data.get("kind") in ("script", "tool") else "script or tool")
     return template.format(kind=kind, goal=ctx.goal, contract=contract.format(imports=imports), scripts=scripts,
                            tools=tools, api=ctx.api_docs(ctx.goal), **extra)
-
-
-def approved(answer) -> bool:
-    return str(answer).strip().lower() in ("y", "yes", "ok", "approve", "approved", "true", "register")
 
 
 @hookimpl

@@ -11,12 +11,16 @@ import signal
 import sys
 from pathlib import Path
 
-from swarm import cli_daemon, cli_memory, cli_obs, cli_timetravel
+from swarm import cli_approvals, cli_daemon, cli_memory, cli_obs, cli_timetravel
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
 from swarm.snapshot import export_snapshot, state_at
 from swarm.store import loads
+
+
+WAIT_HELP = ("when only people can let the run go on, keep waiting for `swarm approve`/`swarm reject` "
+             "(and `swarm resume` after `swarm pause`) from any terminal instead of pausing the run")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--" + key.replace("_", "-"), type=float, dest=key, help=f"budget: {key}")
     run.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT", help="answer a node's question in advance ('*' for any)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--wait", action="store_true", help=WAIT_HELP)
     run.set_defaults(func=cmd_run)
 
     runs = sub.add_parser("runs", help="list runs")
@@ -78,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--out", help="folder (default: [store].snapshots_dir)")
     snap.set_defaults(func=cmd_snapshot)
 
-    res = sub.add_parser("resume", help="continue a run from the store, or from an exported snapshot file")
+    res = sub.add_parser("resume", help="continue a run (stopped, paused, waiting for a person) from the store, or from an exported snapshot file")
     res.add_argument("run", metavar="RUN|FILE")
     res.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT")
     res.add_argument("--json", action="store_true")
+    res.add_argument("--wait", action="store_true", help=WAIT_HELP)
     res.set_defaults(func=cmd_resume)
 
     cancel = sub.add_parser("cancel", help="cancel a run (or one node of a run running in this process)")
@@ -129,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_memory.register(sub)
     cli_timetravel.register(sub)
     cli_obs.register(sub)
+    cli_approvals.register(sub)
     cli_daemon.register(sub)
     return p
 
@@ -213,7 +220,11 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
             print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
         elif status == "awaiting_approval":
             waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
-            print(f"waiting for a person at node(s) {', '.join(waiting)}; answer with `swarm resume {run_id} --answer NODE=TEXT`")
+            print(f"waiting for a person at node(s) {', '.join(waiting)}; see the requests with `swarm approvals --run {run_id}`, "
+                  f"decide with `swarm approve ID` / `swarm reject ID --reason TEXT`, then `swarm resume {run_id}` "
+                  f"(or answer directly: `swarm resume {run_id} --answer NODE=TEXT`)")
+        elif status == "paused":
+            print(f"run {run_id} is paused; continue it with `swarm resume {run_id}`")
         elif status == "interrupted":
             print(f"swarm: run {run_id} stopped by a signal and kept; continue it with `swarm resume {run_id}`",
                   file=sys.stderr)
@@ -224,7 +235,7 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
         sys.stderr.flush()
         os._exit(130)
     engine.close()
-    return {"done": 0, "awaiting_approval": 3}.get(status, 1)
+    return {"done": 0, "awaiting_approval": 3, "paused": 3}.get(status, 1)
 
 
 async def _drive_until_signal(engine, run_id: str, observers) -> str:
@@ -269,6 +280,7 @@ def cmd_run(args) -> int:
     budgets = {k: (int(v) if k in ("max_nodes", "max_depth", "max_tokens") else v)
                for k in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
                if (v := getattr(args, k)) is not None}
+    engine.wait_for_people = args.wait
     run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
     if not args.json:
         _announce_model(engine, demo)
@@ -279,7 +291,10 @@ def cmd_run(args) -> int:
 def cmd_resume(args) -> int:
     cfg = _config(args)
     engine = _engine(cfg, args.answer, interactive=True)
+    engine.wait_for_people = args.wait
     run_id = engine.prepare_resume(args.run)
+    if _driven_elsewhere(engine, run_id):
+        return 0
     recorded = engine.store.run(run_id).get("model") or ""
     if not cfg.endpoint_configured and recorded.startswith("scripted:"):
         cfg.model.model = recorded  # a scripted run goes on with its script; a real one never falls back to it
@@ -287,6 +302,24 @@ def cmd_resume(args) -> int:
         _announce_model(engine, demo=False)
         print(f"swarm: resuming run {run_id}", flush=True)
     return _drive(engine, run_id, args.json)
+
+
+def _driven_elsewhere(engine, run_id: str) -> bool:
+    """`swarm resume` lifts a pause; True when a live process drives the run, which then goes on by itself."""
+    from swarm.approvals import driven, resume_paused
+
+    run = engine.store.run(run_id)
+    if run["status"] == "paused" or run.get("pause_requested"):
+        resume_paused(engine.store, run_id)
+        message = f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second"
+    else:
+        message = (f"run {run_id} is being driven by process {run['owner_pid']}; nothing to resume here "
+                   f"(its requests: `swarm approvals --run {run_id}`)")
+    if not driven(run):
+        return False  # nobody drives it: this process does
+    print(message)
+    engine.close()
+    return True
 
 
 def cmd_runs(args) -> int:

@@ -63,7 +63,6 @@ class SandboxSettings:
 class ToolsmithSettings:
     folder: str = "node_scripts/generated"
     max_attempts: int = 3
-    require_approval: bool = False
     plugins_folder: str = ""
 
 
@@ -93,6 +92,16 @@ class TelemetrySettings:
 
 
 @dataclass
+class ApprovalSettings:
+    new_scripts: bool = False
+    sandbox_writes: bool = False
+    non_default_imports: bool = False
+    cost_over_usd: float = 0.0
+    ask_human: bool = True
+    timeout_s: float = 0.0
+
+
+@dataclass
 class DaemonSettings:
     folder: str = "goals"
     max_concurrent_runs: int = 4
@@ -114,6 +123,7 @@ class Config:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -134,7 +144,8 @@ EXPORTERS = ("otlp", "console", "none")
 
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
-            "memory": MemorySettings, "telemetry": TelemetrySettings, "daemon": DaemonSettings}
+            "memory": MemorySettings, "telemetry": TelemetrySettings, "approvals": ApprovalSettings,
+            "daemon": DaemonSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -315,6 +326,13 @@ def _check(cfg: Config) -> None:
     if cfg.telemetry.exporter not in EXPORTERS:
         problems.append((f"[telemetry].exporter must be one of {', '.join(EXPORTERS)} (got {cfg.telemetry.exporter!r})",
                          "SWARM_TELEMETRY_EXPORTER"))
+    if not cfg.approvals.ask_human:
+        problems.append(("[approvals].ask_human cannot be false: an ask_human node exists to ask a person "
+                         "(to go on without people, use a script that does not ask)", "SWARM_APPROVALS_ASK_HUMAN"))
+    for key in ("cost_over_usd", "timeout_s"):
+        if getattr(cfg.approvals, key) < 0:
+            problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
+                             f"SWARM_APPROVALS_{key.upper()}"))
     for key in ("max_concurrent_runs", "max_goal_bytes"):
         if getattr(cfg.daemon, key) < 1:
             problems.append((f"[daemon].{key} must be 1 or more (got {getattr(cfg.daemon, key)})", f"SWARM_DAEMON_{key.upper()}"))

@@ -10,6 +10,7 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from swarm.approvals import SCRIPT_KINDS, WRITE_TOOLS, NeedsApproval, imports_in, names_in, proposal_key, required
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
 from swarm.hybrid import ToolCall, parse_action
 from swarm.node import POLICIES, AskHuman, Child, Report, Spawn
@@ -52,6 +53,7 @@ class NodeContext:
         self.round = node.round
         self.attempt = node.attempts
         self.answer = node.answer
+        self._approved = dict(node.approved)  # proposals people approved for this node, by key
         self.reports = reports
         self.previous = previous
         self.reply: Reply | None = None
@@ -171,6 +173,26 @@ class NodeContext:
         """
         return AskHuman(question, proposal)
 
+    def approved(self, kind: str, question: str, proposal: Any) -> Any:
+        """The proposal to go on with, once a person approved it, when [approvals] asks for one.
+
+        `kind` is "new_script", "sandbox_write" or "import". When [approvals] does not ask for
+        this kind, returns `proposal` at once. Otherwise the node waits in `awaiting_approval`
+        (only its branch pauses) and is executed again after the decision, its model call
+        replayed: approved, this same call returns the proposal, or the version a person
+        edited; rejected, the node fails with the reason.
+        """
+        if kind not in SCRIPT_KINDS:
+            raise SwarmError(f"ctx.approved: unknown kind {kind!r}; use one of {', '.join(SCRIPT_KINDS)} "
+                             "(to ask a person anything else, return ctx.ask_human(question))")
+        if not required(self._engine.config.approvals, kind):
+            return proposal
+        key = proposal_key(kind, proposal)
+        if key in self._approved:
+            edited = self._approved[key]
+            return proposal if edited is None else edited
+        raise NeedsApproval(kind, question, proposal)
+
     # --- services -----------------------------------------------------------------
 
     @property
@@ -228,7 +250,12 @@ class NodeContext:
             tools = self.tools
             if action.tool not in tools:
                 raise SwarmError(f"the model called an unknown tool {action.tool!r}; tools: {', '.join(sorted(tools))}")
-            return {"mode": "tool", "tool": action.tool, "result": tools[action.tool](**action.args)}
+            args = action.args
+            if action.tool in WRITE_TOOLS:
+                question = f"Node {self.node_id} asks to call {action.tool} in the run's workspace. Go ahead?"
+                granted = self.approved("sandbox_write", question, {"tool": action.tool, "args": args})
+                args = granted.get("args", args) if isinstance(granted, dict) else args
+            return {"mode": "tool", "tool": action.tool, "result": tools[action.tool](**args)}
         result = self.run_python(action.code)
         return {"mode": "python", "ok": result.ok, "result": result.output, "logs": result.logs, "error": result.error}
 
@@ -250,10 +277,30 @@ class NodeContext:
         self._check_cancelled()
         allowed = self._engine.config.python.authorized_imports
         chosen = [i for i in (imports or allowed) if i in allowed]
+        code, extra, tools = self._sandbox_grants(code, imports, allowed)
         started = time.time()
-        result = self._engine.sandbox().run(code, imports=chosen, tools=self.tools)
+        result = self._engine.sandbox().run(code, imports=chosen, allow_imports=extra, tools=tools)
         self._engine.tracing.sandbox_run(self, started, result)
         return result
+
+    def _sandbox_grants(self, code: str, imports: list[str] | None, allowed: list[str]) -> tuple[str, list[str], dict]:
+        """What sandboxed code may use beyond the defaults, as far as [approvals] lets a person allow it:
+        imports past the allowlist, and the workspace's write tools. Returns (code, extra imports, tools)."""
+        policy = self._engine.config.approvals
+        tools = self.tools
+        extra = sorted((set(imports or ()) | imports_in(code)) - set(allowed)) if policy.non_default_imports else []
+        writes = sorted(WRITE_TOOLS & names_in(code) & set(tools)) if policy.sandbox_writes else []
+        if extra or writes:
+            asks = ([f"import {', '.join(extra)}"] if extra else []) + (
+                [f"write to the run's workspace ({', '.join(writes)})"] if writes else [])
+            question = f"Sandboxed code of node {self.node_id} asks to {' and '.join(asks)}. Run it?"
+            granted = self.approved("import" if extra else "sandbox_write", question,
+                                    {"code": code, "imports": extra, "writes": writes})
+            if isinstance(granted, dict) and isinstance(granted.get("code"), str):
+                code = granted["code"]
+        if policy.sandbox_writes and not writes:  # code that did not ask for them gets no write tools
+            tools = {name: tool for name, tool in tools.items() if name not in WRITE_TOOLS}
+        return code, extra, tools
 
     @property
     def toolsmith(self):

@@ -34,6 +34,9 @@ class Engine:
         self.store = Store(config.path(config.store.path), config.store.synchronous)
         self.catalogue = catalogue or Catalogue()
         self.human = human
+        # A long-lived process (the daemon, `swarm run --wait`) keeps a run that waits for people open and
+        # takes their decisions from the store; otherwise such a run pauses and `swarm resume` continues it.
+        self.wait_for_people = False
         self._embedder = None
         self.memory = Memory(self.store, self.embedder, fusion=config.retrieval.fusion,
                              bm25_weight=config.retrieval.bm25_weight, max_file_kb=config.memory.max_file_kb,

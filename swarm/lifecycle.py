@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm import policies
+from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
@@ -29,7 +30,7 @@ from swarm.store import Batch, dumps, loads
 if TYPE_CHECKING:
     from swarm.engine import Engine
 
-TICK_S = 0.25  # how often the loop looks at cancel requests and the wall-time budget
+TICK_S = 0.25  # how often the loop looks at cancel, pause and approval requests and the wall-time budget
 MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits for the disk
 
 
@@ -66,7 +67,13 @@ class RunLoop:
             n.id: policies.open_children(n, nodes) for n in nodes.values() if n.status == Status.WAITING
         }
         self.running: dict[str, NodeContext] = {}
-        self.asking: set[str] = set()
+        self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to engine.human
+        self.awaiting: dict[str, float] = {}  # nodes waiting for a person -> when they were asked
+        self.paused = False  # `swarm pause`: no new executions start
+        self.cost_allowed = engine.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
+        self.cost_node: str | None = None  # the node held while a person decides about spending more
+        self.shown_status = "running"
+        self.was_paused = run.get("status") == "paused"
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
         self.state_json: dict[str, str] = {}  # each node's state as its last event recorded it
@@ -89,13 +96,17 @@ class RunLoop:
         self.engine.loops.add(self)
         self.draining = self.draining or self.engine.draining
         self.cancel_requested = self.store.cancel_requested(self.run_id)
+        self.paused = self.store.pause_requested(self.run_id)
         self._tick()
         try:
             self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
             self._requeue_interrupted()
-            self._ask_pending_humans()
+            if self.paused or self.was_paused:
+                self.batch.event(self.run_id, "paused" if self.paused else "unpaused", None, {"by": "request"})
+            self._take_up_requests()
             self._check_limits()
             self._start_ready()
+            self._show_status()
             await self._commit()
             while not self._finished():
                 outcomes = await self.inbox.take()
@@ -104,6 +115,7 @@ class RunLoop:
                     self._settle(outcome)
                 self._check_limits()
                 self._start_ready()
+                self._show_status()
                 await self._commit()
             return await self._close()
         finally:
@@ -128,8 +140,11 @@ class RunLoop:
             self.interrupted = self.draining
         if self.stop_reason or self.interrupted or self.nodes[self.root_id].status.final:
             return True
-        # Nothing running, nothing ready, nobody being asked: the rest waits for a person.
-        return not (self.running or self.ready or self.asking or self.launch)
+        if self.running or self.asking or self.launch or (self.ready and not self._holding()):
+            return False
+        # The rest waits for a person (a decision, or the end of a pause): a long-lived process
+        # (the daemon) keeps waiting and takes decisions on its tick; otherwise the run pauses.
+        return not self.engine.wait_for_people
 
     # --- spawn -------------------------------------------------------------------------
 
@@ -188,10 +203,14 @@ class RunLoop:
     # --- execute -----------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self.draining):
+        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self.draining
+                                                                   or self._holding()):
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
+            if self.cost_allowed and self.cost > self.cost_allowed:
+                self._ask_to_spend(node)
+                break
             node.status = Status.RUNNING
             node.started_at = time.time()
             ctx = NodeContext(self.engine, node, policies.reports_for(node, self.nodes),
@@ -233,6 +252,8 @@ class RunLoop:
         ctx._timer.cancel()
         if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
             self.batch.event(self.run_id, "tool_calls", node, {"calls": list(ctx._tool_calls)})
+        if isinstance(outcome.error, NeedsApproval):
+            return self._await_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error))
         value = outcome.value
@@ -274,45 +295,164 @@ class RunLoop:
             self.terminate(node, Status.FAILED, error=error)
 
     # --- people ----------------------------------------------------------------------------
+    # A node that needs a person waits in `awaiting_approval` with a request (swarm/approvals.py);
+    # only its branch waits. The decision comes inline (engine.human), from another process
+    # (`swarm approve`, read on the tick), or from the timeout, and is recorded as `approval_decided`.
 
     def _await_human(self, node: TaskNode, ask: AskHuman) -> None:
+        self._request(node, "ask_human", ask.question, ask.proposal)
+
+    def _await_approval(self, node: TaskNode, need: NeedsApproval, logs: list[str]) -> None:
+        self._request(node, need.kind, need.question, need.proposal, need.key, logs)
+
+    def _ask_to_spend(self, node: TaskNode) -> None:
+        """Spending passed [approvals].cost_over_usd: this node, and every other one, waits for a person."""
+        self.cost_node = node.id
+        allow = round(self.cost + self.engine.config.approvals.cost_over_usd, 6)
+        question = (f"Run {self.run_id} has spent ${self.cost:.4f}, past ${self.cost_allowed:g}. "
+                    f"Go on, spending up to ${allow:g}?")
+        self._request(node, "cost", question, {"spent_usd": round(self.cost, 6), "over_usd": self.cost_allowed,
+                                               "allow_up_to_usd": allow})
+
+    def _request(self, node: TaskNode, kind: str, question: str, proposal: Any, key: str | None = None,
+                 logs: list[str] | None = None) -> None:
         node.status = Status.AWAITING_APPROVAL
-        self.batch.event(self.run_id, "awaiting_approval", node, {"question": ask.question, "proposal": ask.proposal})
-        self.batch.approvals.append((self.run_id, node.id, "ask_human", ask.question, dumps(ask.proposal), time.time()))
-        self._ask(node, ask.question, ask.proposal)
+        node.approval = {"kind": kind, "question": question, "proposal": proposal, "key": key}
+        self.awaiting[node.id] = now = time.time()
+        detail = {"kind": kind, "question": question, "proposal": proposal, **({"logs": logs} if logs else {})}
+        self.batch.event(self.run_id, "awaiting_approval", node, detail)
+        self.batch.approvals.append((self.run_id, node.id, kind, question, dumps(proposal), now, key))
+        self._ask(node)
 
-    def _ask_pending_humans(self) -> None:
-        """On resume: put the questions still open to a person again."""
+    def _holding(self) -> bool:
+        """No new executions: the run is paused, or a person decides whether it may spend more."""
+        return self.paused or self.cost_node is not None
+
+    def _take_up_requests(self) -> None:
+        """On (re)start: the requests still open, the decisions taken while nobody drove the run, and
+        what people allowed the run to spend."""
         waiting = [n for n in self.nodes.values() if n.status == Status.AWAITING_APPROVAL]
-        if not waiting:
+        if not waiting and not self.cost_allowed:
             return
-        asked = {a["node_id"]: a for a in self.store.approvals(self.run_id, status="pending")}
+        rows = self.store.approvals(self.run_id, status=None)
+        open_rows = {r["node_id"]: r for r in rows if r["status"] == "pending"}
+        decided = [r for r in rows if r["status"] in ("approved", "rejected") and r["handled_at"] is None]
+        for r in rows:
+            if r["kind"] == "cost" and r["status"] == "approved":
+                self.cost_allowed = max(self.cost_allowed, allowance(loads(r["answer"]), loads(r["proposal"])))
         for node in waiting:
-            request = asked.get(node.id, {})
-            self._ask(node, request.get("question") or node.data.get("question", ""), loads(request.get("proposal")))
+            row = open_rows.get(node.id)
+            if node.approval is None:  # recorded by a swarm that kept the request only in the table
+                node.approval = {"kind": "ask_human", "question": (row or {}).get("question") or node.data.get("question", ""),
+                                 "proposal": loads((row or {}).get("proposal")), "key": None}
+            request = node.approval
+            if row is None and not any(r["node_id"] == node.id for r in decided):  # e.g. a run imported from a snapshot
+                now = time.time()
+                self.batch.approvals.append((self.run_id, node.id, request["kind"], request["question"],
+                                             dumps(request["proposal"]), now, request["key"]))
+            self.awaiting[node.id] = row["created_at"] if row else time.time()
+            if request["kind"] == "cost":
+                self.cost_node = node.id
+        self._take_decisions(decided)
+        self._check_timeouts()
+        for node in waiting:
+            if node.status == Status.AWAITING_APPROVAL:
+                self._ask(node)
 
-    def _ask(self, node: TaskNode, question: str, proposal: Any) -> None:
+    def _ask(self, node: TaskNode) -> None:
         human = self.engine.human
         if human is None:
             return
-        self.asking.add(node.id)
+        request = node.approval
 
         async def ask() -> None:
-            answer = await human.ask(self.run_id, node.id, question, proposal)
+            question = question_for(request["kind"], request["question"])
+            answer = await human.ask(self.run_id, node.id, question, request["proposal"])
             self.inbox.put_here(Outcome(node.id, None, value=answer))
 
-        self.loop.create_task(ask())
+        self.asking[node.id] = self.loop.create_task(ask())
 
-    def _answered(self, node: TaskNode, answer: str | None) -> None:
-        self.asking.discard(node.id)
+    def _stop_asking(self, node_id: str) -> None:
+        """The question is settled (answered, decided elsewhere, timed out, cancelled): stop putting it."""
+        task = self.asking.pop(node_id, None)
+        if task is not None:
+            task.cancel()
+
+    def _answered(self, node: TaskNode, answer: Any) -> None:
+        """An answer given inline (the terminal, --answer)."""
+        self._stop_asking(node.id)
         if answer is None or node.status != Status.AWAITING_APPROVAL:
             return
-        node.answer = answer
-        node.round += 1
+        decision, value, reason = read_answer(node.approval["kind"], answer if isinstance(answer, str) else dumps(answer))
+        by = getattr(self.engine.human, "name", "person")
+        self.batch.decisions.append((node.id, "approved" if decision == "approve" else "rejected", value, reason, by))
+        self._decided(node, decision, answer=value, reason=reason, by=by)
+
+    def _take_decisions(self, rows: list[dict[str, Any]]) -> None:
+        """Decisions written by `swarm approve` / `swarm reject` (any process), oldest first."""
+        for row in rows:
+            self.batch.handled.append(row["id"])
+            node = self.nodes.get(row["node_id"])
+            request = node.approval if node is not None else None
+            if node is None or node.status != Status.AWAITING_APPROVAL or request is None or request["key"] != row["key"]:
+                continue  # the node stopped waiting meanwhile (answered inline, timed out, cancelled)
+            answer = loads(row["answer"])
+            self._decided(node, "approve" if row["status"] == "approved" else "reject", approval=row["id"],
+                          answer=answer, edited=answer if row["edited"] else None, note=row["note"],
+                          reason=row["reason"], by=row["decided_by"] or "person")
+
+    def _check_timeouts(self) -> None:
+        timeout = self.engine.config.approvals.timeout_s
+        if not timeout:
+            return
+        now = time.time()
+        for node_id, since in list(self.awaiting.items()):
+            if now - since >= timeout:
+                self.batch.decisions.append((node_id, "rejected", None, "timed out", "timeout"))
+                self._decided(self.nodes[node_id], "reject", reason="timed out", by="timeout")
+
+    def _decided(self, node: TaskNode, decision: str, *, approval: int | None = None, answer: Any = None,
+                 edited: Any = None, note: str | None = None, reason: str | None = None, by: str = "person") -> None:
+        """Carry out a decision: approved, the node goes on with the (edited) proposal; rejected, its branch ends."""
+        request = node.approval
+        kind = request["kind"]
+        self.awaiting.pop(node.id, None)
+        self._stop_asking(node.id)
+        detail = {"approval": approval, "kind": kind, "decision": decision, "by": by, "edited": edited is not None}
+        detail.update({k: v for k, v in (("note", note), ("reason", reason)) if v})
+        if kind == "ask_human" and decision == "approve":
+            detail["answer"] = answer
+        if kind == "cost":
+            self.cost_node = None
+        if decision == "reject":
+            self.batch.event(self.run_id, "approval_decided", node, detail)
+            who = "no person decided in time" if by == "timeout" else "rejected by a person"
+            if kind == "cost":
+                return self._stop(f"{who}: spending past ${self.cost_allowed:g} ({reason})")
+            return self.terminate(node, Status.FAILED, error=f"{who}: {reason}")
+        if kind == "ask_human":
+            node.answer = answer
+            node.round += 1
+        elif kind == "cost":
+            self.cost_allowed = allowance(edited, request["proposal"])
+        else:
+            node.approved[request["key"]] = edited  # the next execution proposes the same: it passes
+        node.approval = None
         node.status = Status.PENDING
-        self.ready.append(node.id)
-        self.batch.event(self.run_id, "approval_decided", node, {"decision": "answered", "answer": answer})
-        self.batch.decisions.append((node.id, answer))
+        self.ready.appendleft(node.id)
+        self.batch.event(self.run_id, "approval_decided", node, detail)
+
+    def _show_status(self) -> None:
+        """While a live loop holds the run, its status says whether it works, waits for people or is paused."""
+        if self.paused:
+            status = "paused"
+        elif self.awaiting and not (self.running or self.launch or (self.ready and not self._holding())):
+            status = "awaiting_approval"
+        else:
+            status = "running"
+        if status != self.shown_status:
+            self.shown_status = status
+            self.batch.run["status"] = status
 
     # --- terminate -------------------------------------------------------------------------
 
@@ -379,7 +519,11 @@ class RunLoop:
             if ctx._timer is not None:
                 ctx._timer.cancel()
             self.engine.release()
-        self.asking.discard(node.id)
+        self._stop_asking(node.id)
+        if self.awaiting.pop(node.id, None) is not None:
+            self.batch.decisions.append((node.id, "cancelled", None, reason, "cancel"))
+            if self.cost_node == node.id:
+                self.cost_node = None
         node.status = Status.CANCELLED
         node.error = reason
         node.finished_at = time.time()
@@ -414,20 +558,27 @@ class RunLoop:
         The store is read on the writer thread, so the loop never waits behind a commit.
         """
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
-        self.loop.run_in_executor(self.engine.writer, self._read_requests).add_done_callback(self._requests_read)
+        self.loop.run_in_executor(self.engine.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
         self.inbox.put_here(TICK)
 
-    def _read_requests(self) -> tuple[bool, list[str]]:
-        return self.store.cancel_requested(self.run_id), self.store.take_node_cancels(self.run_id)
+    def _read_requests(self, awaiting: bool) -> tuple[bool, list[str], bool, list[dict]]:
+        decided = self.store.decided_approvals(self.run_id) if awaiting else []
+        return (self.store.cancel_requested(self.run_id), self.store.take_node_cancels(self.run_id),
+                self.store.pause_requested(self.run_id), decided)
 
     def _requests_read(self, future: asyncio.Future) -> None:
         if future.cancelled() or future.exception() is not None or self.closed:
             return
-        self.cancel_requested, node_ids = future.result()
+        self.cancel_requested, node_ids, paused, decided = future.result()
         for node_id in node_ids:
             node = self.nodes.get(node_id)
             if node is not None and not node.status.final:
                 self.cancel(node, "cancelled by request")
+        if paused != self.paused:
+            self.paused = paused
+            self.batch.event(self.run_id, "paused" if paused else "unpaused", None, {"by": "request"})
+        self._take_decisions(decided)
+        self._check_timeouts()
         self.inbox.put_here(TICK)
 
     # --- record, then act ----------------------------------------------------------------------
@@ -486,10 +637,10 @@ class RunLoop:
             status = "interrupted"
             fields = {"status": status, "stop_reason": self.interrupted}
         else:
-            status = "awaiting_approval"
+            status = "paused" if self.paused else "awaiting_approval"
             fields = {"status": status}
         self.batch.run.update(fields, active_s=active, owner_pid=None)
-        kind = {"awaiting_approval": "run_pause", "interrupted": "run_interrupt"}.get(status, "run_end")
+        kind = {"awaiting_approval": "run_pause", "paused": "run_pause", "interrupted": "run_interrupt"}.get(status, "run_end")
         self.batch.event(self.run_id, kind, None, {"status": status, "reason": self.stop_reason or self.interrupted})
         await self._commit()
         await self._flush()

@@ -91,6 +91,10 @@ class TaskNode:
     round: int = 0
     attempts: int = 0
     answer: Any = None
+    # The request to a person the node waits on ({kind, question, proposal, key}), and the
+    # proposals people approved for it, by key (the edited version, or None for "as proposed").
+    approval: dict[str, Any] | None = None
+    approved: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
@@ -100,7 +104,8 @@ class TaskNode:
 
     FIELDS = (
         "id", "run_id", "parent", "script", "data", "depth", "status", "output", "error", "children",
-        "policy", "planned", "group", "evaluator", "evaluator_node", "round", "attempts", "answer", "created_at",
+        "policy", "planned", "group", "evaluator", "evaluator_node", "round", "attempts", "answer", "approval",
+        "approved", "created_at",
         "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd",
     )
 
@@ -115,6 +120,7 @@ class TaskNode:
         kwargs["children"] = list(kwargs.get("children") or [])
         kwargs["group"] = list(kwargs.get("group") or [])
         kwargs["planned"] = list(kwargs.get("planned") or [])
+        kwargs["approved"] = dict(kwargs.get("approved") or {})
         return cls(**kwargs)
 
     def report(self) -> Report:

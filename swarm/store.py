@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS runs (
     last_event INTEGER DEFAULT 0,
     forked_from TEXT,
     forked_at INTEGER,
+    pause_requested INTEGER DEFAULT 0,
     model_name TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
@@ -106,7 +107,12 @@ CREATE TABLE IF NOT EXISTS approvals (
     answer TEXT,
     note TEXT,
     created_at REAL NOT NULL,
-    decided_at REAL
+    decided_at REAL,
+    key TEXT,
+    reason TEXT,
+    edited INTEGER DEFAULT 0,
+    decided_by TEXT,
+    handled_at REAL
 );
 CREATE INDEX IF NOT EXISTS approvals_run ON approvals (run_id, status);
 CREATE TABLE IF NOT EXISTS cancel_requests (
@@ -153,6 +159,12 @@ ADDED_COLUMNS = (
     ("runs", "forked_from", "TEXT"),  # a fork: the run it was forked from ...
     ("runs", "forked_at", "INTEGER"),  # ... and at which of that run's events
     ("llm_calls", "replayed_from", "TEXT"),  # a fork's call replayed from its parent's call of this key
+    ("runs", "pause_requested", "INTEGER DEFAULT 0"),
+    ("approvals", "key", "TEXT"),
+    ("approvals", "reason", "TEXT"),
+    ("approvals", "edited", "INTEGER DEFAULT 0"),
+    ("approvals", "decided_by", "TEXT"),
+    ("approvals", "handled_at", "REAL"),
     ("runs", "model_name", "TEXT"),  # the model a run asked for (a goal file's `model`), NULL = [model].model
 )
 
@@ -172,14 +184,17 @@ def loads(text: str | bytes | None) -> Any:
 class Batch:
     """The writes of one turn of the lifecycle loop, committed together."""
 
-    __slots__ = ("events", "nodes", "run", "approvals", "decisions", "calls")
+    __slots__ = ("events", "nodes", "run", "approvals", "decisions", "handled", "calls")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
         self.nodes: dict[str, tuple] = {}  # id -> its nodes-table row as of its last event (state JSON last)
         self.run: dict[str, Any] = {}
-        self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at)
-        self.decisions: list[tuple] = []  # (node_id, answer): the pending request of that node is answered
+        self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at, key)
+        # (node_id, status, answer, reason, by): the loop decided the pending request of that node itself
+        # (an answer given inline, a timeout, a cancel)
+        self.decisions: list[tuple] = []
+        self.handled: list[int] = []  # approvals decided elsewhere (`swarm approve`) that the loop has acted on
         self.calls: list[dict] = []  # model calls completed since the last commit
 
     def event(self, run_id: str, kind: str, node=None, detail: dict | None = None) -> None:
@@ -192,7 +207,7 @@ class Batch:
             self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.calls)
+        return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.handled or self.calls)
 
 
 def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400) -> None:
@@ -336,21 +351,26 @@ class Store:
                          list(batch.nodes.values()))
         if batch.approvals:
             c.executemany(
-                "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at, key) VALUES (?,?,?,?,?,?,?)",
                 batch.approvals,
             )
-        for node_id, answer in batch.decisions:
+        now = time.time()
+        for node_id, status, answer, reason, by in batch.decisions:
             c.execute(
-                "UPDATE approvals SET status='approved', answer=?, decided_at=? WHERE run_id=? AND node_id=? AND status='pending'",
-                (dumps(answer), time.time(), run_id, node_id),
+                "UPDATE approvals SET status=?, answer=?, reason=?, decided_by=?, decided_at=?, handled_at=? "
+                "WHERE run_id=? AND node_id=? AND status='pending'",
+                (status, dumps(answer), reason, by, now, now, run_id, node_id),
             )
+        if batch.handled:
+            c.execute(f"UPDATE approvals SET handled_at=? WHERE id IN ({','.join('?' * len(batch.handled))})",
+                      (now, *batch.handled))
         fields = dict(batch.run)
         if last:
             fields["last_event"] = last
         if fields:
             cols = ", ".join(f"{k}=?" for k in fields)
             c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
-        batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.calls = [], {}, {}, [], [], []
+        batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.handled, batch.calls = [], {}, {}, [], [], [], []
         return last
 
     def create_run(self, run: dict[str, Any], batch: Batch | None = None) -> None:
@@ -470,6 +490,37 @@ class Store:
         if status:
             sql, params = sql + " AND status=?", params + (status,)
         return self._query(sql + " ORDER BY id", params)
+
+    def approval(self, approval_id: int) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM approvals WHERE id=?", (approval_id,))
+        return rows[0] if rows else None
+
+    def decide_approval(self, approval_id: int, status: str, answer: Any, note: str | None, reason: str | None,
+                        edited: bool, by: str) -> bool:
+        """Write a person's decision on a pending request; False when it was no longer pending."""
+        with self.transaction() as c:
+            changed = c.execute(
+                "UPDATE approvals SET status=?, answer=?, note=?, reason=?, edited=?, decided_by=?, decided_at=? "
+                "WHERE id=? AND status='pending'",
+                (status, dumps(answer), note, reason, int(edited), by, time.time(), approval_id),
+            ).rowcount
+        return bool(changed)
+
+    def decided_approvals(self, run_id: str) -> list[dict[str, Any]]:
+        """Decisions written by other processes that the run's loop has not acted on yet."""
+        return self._query(
+            "SELECT * FROM approvals WHERE run_id=? AND status IN ('approved', 'rejected') AND handled_at IS NULL ORDER BY id",
+            (run_id,),
+        )
+
+    def request_pause(self, run_id: str, paused: bool = True) -> None:
+        """Ask whoever drives the run to pause it (or to go on); works across processes."""
+        self.update_run(run_id, pause_requested=int(paused))
+
+    def pause_requested(self, run_id: str) -> bool:
+        with self.lock:
+            row = self.conn.execute("SELECT pause_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
 
     # --- retrieval's embedding cache ----------------------------------------------
 

@@ -132,24 +132,28 @@ def test_every_kill_point_is_recovered_without_a_second_run_or_a_second_model_ca
     assert all(g["state"] == "finished" for g in ledger.goals(store, key))
 
 
-def test_a_run_waiting_for_a_person_stays_in_processing_until_answered_elsewhere(demo, tmp_path):
-    daemon, folder = demo()
+def test_a_run_waiting_for_a_person_stays_in_processing_and_goes_on_when_approved_elsewhere(demo, tmp_path):
+    daemon, folder = demo(max_concurrent_runs=1)
     (folder / "inbox" / "ask.json").write_text(json.dumps({"goal": "Should we go?", "script": "ask_human"}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{DEMO}")
-    answered = []
+    answered, dropped = [], []
 
     def waiting_then_answered() -> bool:
-        runs = daemon.store.runs()
-        if not answered and runs and runs[0]["status"] == "awaiting_approval":
+        if not dropped and daemon.store.approvals(status="pending"):
+            # Waiting does not hold the one slot: another goal runs to its end meanwhile.
+            (folder / "inbox" / "other.json").write_text(text_goal("Plan a walk"))
+            dropped.append(True)
+        if not answered and "other.result.md" in files(folder, "done"):
             assert files(folder, "processing") == ["ask.json"]
-            answered.append(swarm(["resume", runs[0]["id"], "--answer", "1=yes"], env))
-        return finished(folder, 1)()
+            request = daemon.store.approvals(status="pending")[0]
+            answered.append(swarm(["approve", str(request["id"]), "--edit-text", "yes, on Sunday"], env))
+        return finished(folder, 2)()
 
     serve_until(daemon, waiting_then_answered)
     assert answered[0].returncode == 0, answered[0].stderr
     result = (folder / "done" / "ask.result.md").read_text()
-    assert "- status: done" in result and "yes" in result
+    assert "- status: done" in result and "yes, on Sunday" in result
 
 
 def test_a_goal_file_may_name_its_model_and_budgets(demo):

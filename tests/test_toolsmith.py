@@ -106,12 +106,12 @@ def test_route_offers_a_script_made_in_an_earlier_run_of_the_same_process(engine
     assert [n["script"] for n in node_states(engine, run_id).values()] == ["route", "slugify"]
 
 
-def test_with_require_approval_a_person_decides_before_anything_is_registered(engine_for):
-    lines = [{"match": "^Write a new swarm", "reply": proposal(FIXED), "repeat": True}]
-    engine = engine_for(lines, SWARM_TOOLSMITH_REQUIRE_APPROVAL="true")
+def test_with_new_scripts_approval_a_person_decides_before_anything_is_registered(engine_for):
+    lines = [{"match": "^Write a new swarm", "reply": proposal(FIXED)}]  # one reply: the re-execution replays it
+    engine = engine_for(lines, SWARM_APPROVALS_NEW_SCRIPTS="true")
     run_id, status, _ = run(engine, "make slugs", "make_tool")
     assert status == "awaiting_approval"
-    assert engine.toolsmith.library.versions("slugify") == [1]  # saved, not active
+    assert engine.toolsmith.library.versions("slugify") == []  # nothing saved before a person decides
     assert "slugify" not in engine.catalogue.scripts
     engine.human = PreparedAnswers({"*": "yes"})
     assert asyncio.run(engine.drive(run_id)) == "done"
@@ -121,10 +121,11 @@ def test_with_require_approval_a_person_decides_before_anything_is_registered(en
 
 def test_a_person_saying_no_registers_nothing(engine_for):
     engine = engine_for([{"match": "^Write a new swarm", "reply": proposal(FIXED)}],
-                        human=PreparedAnswers({"*": "no"}), SWARM_TOOLSMITH_REQUIRE_APPROVAL="true")
+                        human=PreparedAnswers({"*": "no, not today"}), SWARM_APPROVALS_NEW_SCRIPTS="true")
     run_id, status, row = run(engine, "make slugs", "make_tool")
-    assert status == "done" and result(row)["registered"] is False
+    assert status == "failed" and row["error"] == "rejected by a person: no, not today"
     assert "slugify" not in engine.catalogue.scripts
+    assert engine.toolsmith.library.versions("slugify") == []
 
 
 def test_a_name_taken_by_a_built_in_is_refused(engine_for):

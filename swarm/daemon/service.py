@@ -36,12 +36,12 @@ from swarm.errors import SwarmError
 from swarm.store import RUN_FINAL
 
 RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
-PARKED_CHECK_S = 1.0  # how often runs waiting for a person are looked at
 
 
 class Daemon:
     def __init__(self, engine: Engine, folder: Path | str | None = None, log: EventLog | None = None):
         self.engine = engine
+        engine.wait_for_people = True  # a run waiting for a person stays open; decisions are taken on its tick
         self.store = engine.store
         self.settings: DaemonSettings = engine.config.daemon
         self.folder = GoalFolder(Path(folder) if folder else engine.config.path(self.settings.folder))
@@ -51,7 +51,6 @@ class Daemon:
         self.poll_s = min(0.05, max(0.01, self.settings.settle_ms / 10000))
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
         self.backlog: list[dict[str, Any]] = []  # rows found at start-up, to drive before new files
-        self.parked: dict[int, tuple[dict[str, Any], frozenset]] = {}  # waiting for a person
         self.stopping: asyncio.Event | None = None
         self.stop_reason = ""
         self.taken = 0
@@ -73,16 +72,13 @@ class Daemon:
         watcher.start()
         try:
             self.rescan()
-            last_scan = last_parked = time.monotonic()
+            last_scan = time.monotonic()
             while not self.stopping.is_set():
                 self.intake()
                 now = time.monotonic()
                 if now - last_scan >= RESCAN_S:
                     self.rescan()
                     last_scan = now
-                if now - last_parked >= PARKED_CHECK_S:
-                    self.check_parked()
-                    last_parked = now
                 try:
                     await asyncio.wait_for(self.stopping.wait(), self.poll_s)
                 except asyncio.TimeoutError:
@@ -151,7 +147,9 @@ class Daemon:
                 self.settler.note(path)
 
     def room(self) -> bool:
-        return len(self.tasks) < self.settings.max_concurrent_runs
+        """A run that only waits for a person does not count against the cap: others may go on meanwhile."""
+        waiting = sum(1 for loop in self.engine.loops if getattr(loop, "shown_status", None) == "awaiting_approval")
+        return len(self.tasks) - waiting < self.settings.max_concurrent_runs
 
     def intake(self) -> None:
         while self.backlog and self.room():
@@ -224,28 +222,8 @@ class Daemon:
             self.tasks.pop(row["id"], None)
         if status in RUN_FINAL:
             self.conclude(row, status)
-        elif status == "awaiting_approval":
-            self.parked[row["id"]] = (row, self.pending(run_id))
-            self.log.emit("run_waiting", file=row["original"], run=run_id,
-                          hint=f"a person must answer: see `swarm approvals`, or `swarm resume {run_id} --answer NODE=TEXT`")
         else:  # interrupted by the stop, or an error: stays in processing/, resumed on the next start
             self.log.emit("run_left", file=row["original"], run=run_id, status=status)
-
-    # --- runs waiting for a person ---------------------------------------------------------
-
-    def pending(self, run_id: str) -> frozenset:
-        return frozenset(a["id"] for a in self.store.approvals(run_id, status="pending"))
-
-    def check_parked(self) -> None:
-        """A parked run goes on when its requests were decided; one finished elsewhere is concluded."""
-        for goal_id, (row, asked) in list(self.parked.items()):
-            run = self.store.run(row["run_id"])
-            if run["status"] in RUN_FINAL:
-                del self.parked[goal_id]
-                self.conclude(row, run["status"])
-            elif self.pending(row["run_id"]) != asked and self.room() and not run.get("owner_pid"):
-                del self.parked[goal_id]
-                self.start(row)
 
     # --- the end of a goal -------------------------------------------------------------------
 
