@@ -19,7 +19,7 @@ from swarm.human import HumanChannel
 from swarm.lifecycle import RunLoop
 from swarm.memory import Memory
 from swarm.model_endpoint import ModelEndpoint
-from swarm.node import Status, TaskNode
+from swarm.node import TaskNode
 from swarm.snapshot import read_snapshot_file, state_at
 from swarm.store import RUN_FINAL, Batch, Store, dumps
 from swarm.workers import Workers
