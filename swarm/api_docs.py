@@ -40,6 +40,15 @@ def read_sections(folder: Path = API_DOCS_DIR) -> list[Section]:
     return sections
 
 
+def summary(text: str, words: int = 60) -> str:
+    """What is embedded of a section: its heading and the start of its explanation (BM25 reads it all).
+
+    Short texts embed several times faster than whole sections, and the opening lines say what the entry is for.
+    """
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("```")]
+    return " ".join(" ".join(lines).split()[:words])
+
+
 class ApiDocs:
     """Find the API entries that fit a piece of work."""
 
@@ -56,7 +65,8 @@ class ApiDocs:
         with self._lock:
             if self._index is None:
                 self._index = LiveIndex(self._embedder(), self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
-                self._index.add([Entry(s.name, s.text, plain=True) for s in self.sections.values()])
+                self._index.add([Entry(s.name, summary(s.text), plain=True, keywords=s.text)
+                                 for s in self.sections.values()])
             hits = self._index.search(text, k)
         return [self.sections[h.name] for h in hits]
 

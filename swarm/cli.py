@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from swarm import cli_approvals, cli_memory, cli_obs, cli_timetravel, cli_ui
+from swarm import cli_approvals, cli_daemon, cli_memory, cli_obs, cli_timetravel, cli_ui
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, event_lines, runs_table, tree_lines
@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_timetravel.register(sub)
     cli_obs.register(sub)
     cli_approvals.register(sub)
+    cli_daemon.register(sub)
     cli_ui.register(sub)
     return p
 

@@ -102,6 +102,17 @@ class ApprovalSettings:
 
 
 @dataclass
+class DaemonSettings:
+    folder: str = "goals"
+    max_concurrent_runs: int = 4
+    max_goal_bytes: int = 65536
+    settle_ms: int = 250
+    pidfile: str = ""
+    log_file: str = ""
+    shutdown_timeout_s: float = 30.0
+
+
+@dataclass
 class UISettings:
     host: str = "127.0.0.1"
     port: int = 8765
@@ -120,6 +131,7 @@ class Config:
     memory: MemorySettings = field(default_factory=MemorySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ui: UISettings = field(default_factory=UISettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -141,7 +153,7 @@ EXPORTERS = ("otlp", "console", "none")
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
             "memory": MemorySettings, "telemetry": TelemetrySettings, "approvals": ApprovalSettings,
-            "ui": UISettings}
+            "daemon": DaemonSettings, "ui": UISettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -329,6 +341,12 @@ def _check(cfg: Config) -> None:
         if getattr(cfg.approvals, key) < 0:
             problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
                              f"SWARM_APPROVALS_{key.upper()}"))
+    for key in ("max_concurrent_runs", "max_goal_bytes"):
+        if getattr(cfg.daemon, key) < 1:
+            problems.append((f"[daemon].{key} must be 1 or more (got {getattr(cfg.daemon, key)})", f"SWARM_DAEMON_{key.upper()}"))
+    for key in ("settle_ms", "shutdown_timeout_s"):
+        if getattr(cfg.daemon, key) < 0:
+            problems.append((f"[daemon].{key} must be 0 or more (got {getattr(cfg.daemon, key):g})", f"SWARM_DAEMON_{key.upper()}"))
     if not 0 <= cfg.ui.port <= 65535:
         problems.append((f"[ui].port must be 0..65535 (got {cfg.ui.port})", "SWARM_UI_PORT"))
     if problems:

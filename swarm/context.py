@@ -101,7 +101,8 @@ class NodeContext:
         model = self._engine.model()
         started = time.time()
         try:
-            reply = model.complete(messages, schema=schema, json=json, call_key=key)
+            asked = self._engine.run_models.get(self.run_id)  # a run may name its own model (goal files can)
+            reply = model.complete(messages, schema=schema, json=json, call_key=key, **({"model": asked} if asked else {}))
         except SwarmError as exc:
             self._record_call(key, messages, schema, None, str(exc), started)
             raise

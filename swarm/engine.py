@@ -19,7 +19,7 @@ from swarm.human import HumanChannel
 from swarm.lifecycle import RunLoop
 from swarm.memory import Memory
 from swarm.model_endpoint import ModelEndpoint
-from swarm.node import Status, TaskNode
+from swarm.node import TaskNode
 from swarm.snapshot import read_snapshot_file, state_at
 from swarm.store import RUN_FINAL, Batch, Store, dumps
 from swarm.workers import Workers
@@ -47,6 +47,8 @@ class Engine:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         self.active = 0
         self.loops: set[RunLoop] = set()
+        self.draining: str | None = None
+        self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
         self._sandbox = None
         self._sandbox_lock = threading.Lock()
         self._router = None
@@ -166,6 +168,12 @@ class Engine:
         for loop in list(self.loops):
             loop.shutdown(reason)
 
+    def drain(self, reason: str = "interrupted by a signal") -> None:
+        """Like shutdown(), but the nodes already running may finish first (a graceful stop)."""
+        self.draining = reason  # a loop that starts after this drains at once
+        for loop in list(self.loops):
+            loop.drain(reason)
+
     def finished(self, run_id: str, status: str, result: Any) -> None:
         if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
             self._keep_result(run_id, result)
@@ -188,30 +196,36 @@ class Engine:
     # --- runs ---------------------------------------------------------------------------
 
     def create_run(self, goal: str, script: str = "break_down_goal", budgets: dict[str, float] | None = None,
-                   data: dict[str, Any] | None = None) -> str:
-        """Record a new run with its root node (spawned, not yet executed); returns the run id."""
+                   data: dict[str, Any] | None = None, run_id: str | None = None, model: str | None = None) -> str:
+        """Record a new run with its root node (spawned, not yet executed); returns the run id.
+
+        `run_id` is for callers that must record the id before the run exists (the daemon does, so
+        a crash in between never makes two runs of one goal); by default a new one is made.
+        `model` is a model name for this run's calls instead of [model].model (same endpoint).
+        """
         if not goal or not goal.strip():
             raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
         self.catalogue.get(script)
         unknown = set(budgets or {}) - set(BUDGET_KEYS)
         if unknown:
             raise SwarmError(f"unknown budget(s) {', '.join(sorted(unknown))}; known: {', '.join(BUDGET_KEYS)}")
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        self.store.create_run({
-            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
-            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(), "nodes": 1,
-        })
+        run_id = run_id or new_run_id()
         root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},
                         created_at=time.time())
         batch = Batch()
         batch.event(run_id, "run_start", None, {"goal": goal, "script": script, "budgets": budgets or {}})
         batch.event(run_id, "spawn", root)
-        self.store.commit(batch, run_id)
+        self.store.create_run({
+            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
+            "budgets": dumps(budgets or {}), "model": self.endpoint.describe(model), "nodes": 1, "model_name": model,
+        }, batch)
         return run_id
 
     async def drive(self, run_id: str, observers=()) -> str:
         """Execute a recorded run until it ends or waits for a person; returns its status."""
         run = self.store.run(run_id)
+        if run.get("model_name"):
+            self.run_models[run["id"]] = run["model_name"]
         nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
         unfinished = [n.id for n in nodes.values() if not n.status.final]
         cassette = self.store.recorded_replies(run["id"], unfinished)
@@ -273,6 +287,11 @@ class Engine:
         # Nobody drives the run: stop it here, recording the cancel as a live loop would.
         asyncio.run(self.drive(run["id"]))
         return "cancelled"
+
+
+def new_run_id() -> str:
+    """A run id: when it was made, then random hex (sorts by time, unique across processes)."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 def _alive(pid: int | None) -> bool:

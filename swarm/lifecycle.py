@@ -83,6 +83,7 @@ class RunLoop:
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
+        self.draining: str | None = None  # set by drain(): start nothing new, stop once the running nodes end
         self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
 
     # --- the loop -------------------------------------------------------------------
@@ -93,6 +94,7 @@ class RunLoop:
         self.inbox = Inbox()
         self.started = time.monotonic()
         self.engine.loops.add(self)
+        self.draining = self.draining or self.engine.draining
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()
@@ -134,6 +136,8 @@ class RunLoop:
                 self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
 
     def _finished(self) -> bool:
+        if self.draining and not self.running and not self.interrupted:
+            self.interrupted = self.draining
         if self.stop_reason or self.interrupted or self.nodes[self.root_id].status.final:
             return True
         if self.running or self.asking or self.launch or (self.ready and not self._holding()):
@@ -199,7 +203,8 @@ class RunLoop:
     # --- execute -----------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self._holding()):
+        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self.draining
+                                                                   or self._holding()):
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
@@ -641,13 +646,21 @@ class RunLoop:
         await self._flush()
         await self.snapshot({"run_end": "end", "run_pause": "pause", "run_interrupt": "shutdown"}[kind])
         if kind == "run_end":
-            self.engine.finished(self.run_id, status, root.output)
+            # In a thread: the hooks (e.g. keeping the result in memory, which embeds it) must not hold up
+            # the other runs that share this asyncio loop (the daemon drives several).
+            await asyncio.to_thread(self.engine.finished, self.run_id, status, root.output)
         return status
 
     def shutdown(self, reason: str = "interrupted by a signal") -> None:
         """Stop taking work, record everything, snapshot, and end the loop; the run stays resumable."""
         if not self.interrupted:
             self.interrupted = reason
+            self.inbox.put_here(TICK)
+
+    def drain(self, reason: str) -> None:
+        """Start no new execution; once the running ones have ended, stop as shutdown() does."""
+        if not self.draining:
+            self.draining = reason
             self.inbox.put_here(TICK)
 
     def wake(self) -> None:

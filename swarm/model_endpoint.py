@@ -22,11 +22,12 @@ class ModelEndpoint:
         name = self.config.model.model
         return self.config.path(name.split(":", 1)[1]) if name.startswith("scripted:") else None
 
-    def describe(self) -> str:
+    def describe(self, model: str | None = None) -> str:
+        """What the run records as its model; `model` names another model than [model].model."""
         path = self.scripted_path
         if path is not None:
-            return f"scripted:{path}"
-        return f"{self.config.model.model} at {self.config.model.base_url or '(no endpoint configured)'}"
+            return f"scripted:{path}"  # `swarm resume` reads this back to restart the same script
+        return f"{model or self.config.model.model} at {self.config.model.base_url or '(no endpoint configured)'}"
 
     def client(self):
         with self._lock:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     last_event INTEGER DEFAULT 0,
     forked_from TEXT,
     forked_at INTEGER,
-    pause_requested INTEGER DEFAULT 0
+    pause_requested INTEGER DEFAULT 0,
+    model_name TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL,
@@ -129,6 +130,21 @@ CREATE TABLE IF NOT EXISTS memory (
     run_id TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS goals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder TEXT NOT NULL,
+    name TEXT NOT NULL,
+    original TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    run_id TEXT,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    dest TEXT,
+    error TEXT,
+    claimed_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS goals_state ON goals (folder, state);
 CREATE TABLE IF NOT EXISTS embeddings (
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
@@ -149,6 +165,7 @@ ADDED_COLUMNS = (
     ("approvals", "edited", "INTEGER DEFAULT 0"),
     ("approvals", "decided_by", "TEXT"),
     ("approvals", "handled_at", "REAL"),
+    ("runs", "model_name", "TEXT"),  # the model a run asked for (a goal file's `model`), NULL = [model].model
 )
 
 
@@ -356,10 +373,13 @@ class Store:
         batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.handled, batch.calls = [], {}, {}, [], [], [], []
         return last
 
-    def create_run(self, run: dict[str, Any]) -> None:
+    def create_run(self, run: dict[str, Any], batch: Batch | None = None) -> None:
+        """Record a new run, and its first events in the same transaction: never a run without its root."""
         with self.transaction() as c:
             cols = ", ".join(run)
             c.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
+            if batch:
+                self._write(c, batch, run["id"])
 
     def create_run_from(self, run: dict[str, Any], batch: Batch, snapshot: Callable[[int], str]) -> int:
         """A run that starts from a given state (a fork), in one transaction: its row, its first events, and

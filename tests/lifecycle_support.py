@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,14 @@ def assert_all_final(engine: Engine, run_id: str) -> None:
     from_table = {n["id"]: n["status"] for n in engine.store.node_states(run_id)}
     assert from_history == from_table
     assert set(from_history.values()) <= FINAL, from_history
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "a condition") -> Any:
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -24,6 +24,7 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     result,
     run,
     script,
+    wait_for,
 )
 from swarm import approvals
 from swarm.errors import SwarmError
@@ -49,16 +50,6 @@ class Driver:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the runs did not end"
         return self.statuses
-
-
-def wait_for(predicate, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def decided_events(engine, run_id):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
+from lifecycle_support import wait_for
 from test_crash_resume import DEMO, GOAL, env_for, only_run_id
 
 
@@ -22,16 +22,6 @@ def model_server(tmp_path):
     yield line.rsplit(" ", 1)[1].strip(), None
     proc.terminate()
     proc.wait(10)
-
-
-def wait_for(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def node_status(store, node_id):

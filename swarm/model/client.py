@@ -68,6 +68,7 @@ class _Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
+    asked: str = ""  # the model name sent: [model].model, or the one a run asked for
 
 
 class ModelClient:
@@ -114,19 +115,21 @@ class ModelClient:
         schema: dict | None = None,
         json: bool = False,
         call_key: str | None = None,
+        model: str | None = None,
     ) -> Reply:
         """Send a chat conversation and return the model's Reply.
 
         With `schema` (or `json=True`), the reply is parsed tolerantly into
         `Reply.data` and checked against the schema; one corrective request is
-        made if it does not parse. `call_key` is sent as the X-Swarm-Call-Key header.
+        made if it does not parse. `call_key` is sent as the X-Swarm-Call-Key header. `model` asks for
+        another model name than [model].model on the same endpoint (same rate limit and breaker).
 
         Raises ModelUnavailable (no answer after retries, or circuit open),
         ModelRequestRejected (4xx other than 429), ModelReplyInvalid.
         """
         started = self._clock()
         self._breaker.before_call()
-        tally = _Tally()
+        tally = _Tally(asked=model or self.settings.model)
         returned = False
         try:
             text, data = self._converse(list(messages), schema, json or schema is not None, call_key, tally)
@@ -152,7 +155,7 @@ class ModelClient:
         return Reply(
             text=text,
             data=data,
-            model=tally.model or self.settings.model,
+            model=tally.model or tally.asked,
             prompt_tokens=tally.prompt_tokens,
             completion_tokens=tally.completion_tokens,
             cost_usd=cost,
@@ -163,7 +166,7 @@ class ModelClient:
     def _cost(self, tally: _Tally) -> float:
         # Prices are keyed by the name configured; fall back to the name the server reported.
         prices = self.settings.prices
-        model = self.settings.model if self.settings.model in prices else tally.model
+        model = tally.asked if tally.asked in prices else tally.model
         return cost_usd(prices, model, tally.prompt_tokens, tally.completion_tokens)
 
     def close(self) -> None:
@@ -239,7 +242,7 @@ class ModelClient:
     def _attempt(self, messages: list[dict], fmt: dict | None, call_key: str | None, tally: _Tally) -> str:
         """One HTTP request; classifies every failure as _Retryable or _Refused."""
         request: dict[str, Any] = {
-            "model": self.settings.model,
+            "model": tally.asked or self.settings.model,
             "messages": messages,
             "temperature": self.settings.temperature,
         }

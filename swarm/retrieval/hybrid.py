@@ -20,6 +20,7 @@ class Entry:
     args: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     plain: bool = False  # a document (a memory item, a docs section): its text is the description alone
+    keywords: str = ""  # for a plain entry: the text BM25 indexes, when it is longer than what is embedded
 
 
 @dataclass
@@ -45,7 +46,7 @@ def entry_texts(entry: Entry) -> list[str]:
 
 def keyword_text(entry: Entry) -> str:
     if entry.plain:
-        return entry.description
+        return entry.keywords or entry.description
     return " ".join([entry.name, readable_name(entry.name), entry.description, *entry.args, *entry.examples])
 
 

@@ -1,0 +1,125 @@
+"""Benchmark of `swarm daemon` with the instant scripted model: intake latency and throughput; prints one JSON line.
+
+- intake_ms: median time from a goal file written into inbox/ (closed) to its run's root node
+  starting to execute, one goal at a time on an idle daemon ([daemon].settle_ms included);
+- goals_per_min: a batch of goals dropped at once, all done, per minute (demo goals: 9 nodes each,
+  one of them sandboxed Python), under the default [daemon].max_concurrent_runs.
+
+    python bench/daemon.py [--samples 15] [--batch 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo_model.jsonl"
+
+
+def stages(db: Path, goal: str) -> dict[str, float]:
+    """When the daemon took the file and when it created the run, for the breakdown of intake."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    run_id, created = conn.execute("SELECT id, created_at FROM runs WHERE goal=?", (goal,)).fetchone()
+    claimed = conn.execute("SELECT claimed_at FROM goals WHERE run_id=?", (run_id,)).fetchone()[0]
+    conn.close()
+    return {"claimed": claimed, "created": created}
+
+
+def started_at(db: Path, goal: str) -> float | None:
+    """When the root node of the run of this goal started executing, or None if not yet."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        row = conn.execute(
+            "SELECT min(e.at) FROM events e JOIN runs r ON r.id = e.run_id WHERE r.goal=? AND e.kind='execute'", (goal,)
+        ).fetchone()
+        conn.close()
+        return row[0]
+    except sqlite3.Error:
+        return None
+
+
+def wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise SystemExit(f"bench/daemon.py: timed out waiting for {what}")
+
+
+def done_count(folder: Path) -> int:
+    return sum(1 for p in (folder / "done").glob("*.result.md"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=40)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-daemon-"))
+    folder, db = tmp / "goals", tmp / "swarm.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+    env.update(SWARM_MODEL=f"scripted:{DEMO}", SWARM_STORE=str(db), SWARM_TOOLSMITH_FOLDER=str(tmp / "generated"),
+               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    (folder / "inbox").mkdir(parents=True)
+    daemon = subprocess.Popen([sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder),
+                               "--log-file", str(tmp / "daemon.log")], env=env, cwd=tmp)
+    try:
+        wait(lambda: (folder / "daemon.pid").exists(), 60, "the daemon to start")
+        # The first goal pays for the cold start (sandbox workers, routing index); measured apart.
+        t0 = time.time()
+        (folder / "inbox" / "warmup.txt").write_text("Warm up the swarm")
+        wait(lambda: done_count(folder) == 1, 120, "the first goal")
+        first_goal_s = time.time() - t0
+
+        intake, taken, created = [], [], []
+        for i in range(args.samples):
+            goal = f"Plan intake sample {i}"
+            dropped = time.time()
+            (folder / "inbox" / f"sample{i}.txt").write_text(goal)
+            began = wait(lambda: started_at(db, goal), 30, f"sample {i} to start")
+            intake.append((began - dropped) * 1000)
+            at = stages(db, goal)
+            taken.append((at["claimed"] - dropped) * 1000)
+            created.append((at["created"] - dropped) * 1000)
+            wait(lambda: done_count(folder) == 2 + i, 60, f"sample {i} to finish")
+
+        before = done_count(folder)
+        t0 = time.time()
+        for i in range(args.batch):
+            (folder / "inbox" / f"batch{i}.md").write_text(f"Plan batch goal {i}")
+        wait(lambda: done_count(folder) == before + args.batch, 600, "the batch")
+        batch_s = time.time() - t0
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(60)
+    intake.sort()
+    print(json.dumps({
+        "intake_ms": round(statistics.median(intake), 1),
+        "intake_ms_p90": round(intake[int(0.9 * (len(intake) - 1))], 1),
+        "intake_ms_max": round(intake[-1], 1),
+        "taken_ms": round(statistics.median(taken), 1),  # dropped → moved to processing/ and recorded
+        "created_ms": round(statistics.median(created), 1),  # dropped → run recorded
+        "goals_per_min": round(args.batch / batch_s * 60, 1),
+        "batch": args.batch,
+        "batch_s": round(batch_s, 2),
+        "first_goal_s": round(first_goal_s, 2),
+        "settle_ms": 250,
+        "max_concurrent_runs": 4,
+        "exit_code": daemon.returncode,
+    }))
+
+
+if __name__ == "__main__":
+    main()

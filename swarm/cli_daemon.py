@@ -1,0 +1,196 @@
+"""`swarm daemon`, `swarm daemon --detach`, `swarm daemon stop`, `swarm daemon status`: thin commands over swarm.daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from swarm.errors import SwarmError
+
+
+def register(sub) -> None:
+    d = sub.add_parser(
+        "daemon", help="run goals dropped into a watched folder (foreground, or --detach); `daemon stop|status`",
+        description="swarm daemon: goal files dropped into FOLDER/inbox/ become runs; they move to processing/, "
+                    "then done/ or failed/ with NAME.result.md or NAME.error.txt. `swarm daemon stop` stops a running "
+                    "daemon cleanly (SIGTERM), `swarm daemon status` says whether one runs and what the folder holds.")
+    d.add_argument("action", nargs="?", choices=("stop", "status"), help="stop or status (none: run the daemon)")
+    d.add_argument("--detach", action="store_true", help="run in the background; logs go to [daemon].log_file or FOLDER/daemon.log")
+    d.add_argument("--folder", help="the watched folder (default: [daemon].folder)")
+    d.add_argument("--log-file", help="append the JSON-lines log to this file (default: [daemon].log_file, else stderr)")
+    d.add_argument("--timeout", type=float, help="stop: seconds to wait for the daemon to exit (default: shutdown_timeout_s + 30)")
+    d.add_argument("--json", action="store_true", help="status: print JSON")
+    d.set_defaults(func=cmd_daemon)
+
+
+class DaemonNotRunning(SwarmError):
+    pass
+
+
+def _paths(args, cfg) -> tuple[Path, Path]:
+    folder = Path(args.folder).resolve() if args.folder else cfg.path(cfg.daemon.folder).resolve()
+    pidfile = cfg.path(cfg.daemon.pidfile).resolve() if cfg.daemon.pidfile else folder / "daemon.pid"
+    return folder, pidfile
+
+
+def _log_path(args, cfg, folder: Path, detached: bool) -> Path | None:
+    if args.log_file:
+        return Path(args.log_file).resolve()
+    if cfg.daemon.log_file:
+        return cfg.path(cfg.daemon.log_file).resolve()
+    return folder / "daemon.log" if detached else None
+
+
+def cmd_daemon(args) -> int:
+    from swarm.cli import _config
+
+    cfg = _config(args)
+    folder, pidfile = _paths(args, cfg)
+    if args.action == "stop":
+        return _stop(pidfile, args.timeout if args.timeout is not None else cfg.daemon.shutdown_timeout_s + 30)
+    if args.action == "status":
+        return _status(cfg, folder, pidfile, args.json)
+    if args.detach:
+        return _detach(args, folder, pidfile, _log_path(args, cfg, folder, detached=True))
+    return _foreground(cfg, folder, pidfile, _log_path(args, cfg, folder, detached=False))
+
+
+def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
+    from swarm.cli import DEMO_SCRIPT, _use_demo_model
+    from swarm.daemon.eventlog import EventLog
+    from swarm.daemon.pidfile import PidFile
+    from swarm.daemon.service import Daemon
+    from swarm.engine import Engine
+
+    early: list[str] = []  # a stop asked for while the engine starts is honoured once the loop runs
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum).name))
+    held = PidFile(pidfile).acquire()
+    log = EventLog.to_file(log_path) if log_path else EventLog()
+    library = logging.getLogger("swarm")
+    before = library.handlers[:]
+    library.handlers = [log.handler()]  # the library's warnings become JSON lines too
+    try:
+        if _use_demo_model(cfg):
+            log.emit("demo_model", level="warning", model=str(DEMO_SCRIPT),
+                     hint="no model endpoint is configured; set [model].base_url in swarm.toml or OPENAI_BASE_URL")
+        engine = Engine(cfg)
+        daemon = Daemon(engine, folder, log)
+        try:
+            asyncio.run(_serve_until_signal(daemon, early))
+        finally:
+            engine.close()
+    except SwarmError as exc:
+        log.emit("daemon_error", level="error", error=str(exc))
+        raise
+    finally:
+        library.handlers = before
+        held.release()
+    if daemon.forced:
+        # Everything is in the store; threads still inside a model call are not waited for (their
+        # HTTP client would hold the interpreter's exit until the reply came).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+async def _serve_until_signal(daemon, early: list[str]) -> None:
+    """SIGTERM/SIGINT: stop cleanly (running nodes may finish, up to shutdown_timeout_s); a second one interrupts them."""
+    loop = asyncio.get_running_loop()
+    signals = []
+
+    def on_signal(name: str) -> None:
+        signals.append(name)
+        if len(signals) == 1:
+            daemon.stop(name)
+        else:
+            daemon.stop_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    for name in early:  # signals that came while the engine started
+        on_signal(name)
+    await daemon.serve()
+
+
+def _detach(args, folder: Path, pidfile: Path, log_path: Path) -> int:
+    from swarm.daemon.pidfile import DaemonRunning, running_pid
+
+    if (pid := running_pid(pidfile)) is not None:
+        raise DaemonRunning(pidfile, pid)
+    command = [sys.executable, "-m", "swarm.cli"]
+    if args.config:
+        command += ["--config", str(Path(args.config).resolve())]
+    if args.store:
+        command += ["--store", str(Path(args.store).resolve())]
+    command += ["daemon", "--folder", str(folder), "--log-file", str(log_path)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as out:  # anything said before the log is open lands there too
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                 close_fds=True, cwd=os.getcwd())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if running_pid(pidfile) == child.pid:
+            print(f"swarm: daemon started (pid {child.pid}), watching {folder / 'inbox'}; log: {log_path}; "
+                  "stop it with `swarm daemon stop`")
+            return 0
+        if child.poll() is not None:
+            raise SwarmError(f"the daemon exited at start (code {child.returncode}); see the end of {log_path}")
+        time.sleep(0.05)
+    raise SwarmError(f"the daemon (pid {child.pid}) did not take its pidfile {pidfile} within 30 s; see {log_path}")
+
+
+def _stop(pidfile: Path, timeout: float) -> int:
+    from swarm.daemon.pidfile import running_pid
+
+    pid = running_pid(pidfile)
+    if pid is None or pid <= 0:
+        raise DaemonNotRunning(f"no daemon is running (no live pidfile at {pidfile}); start one with `swarm daemon`")
+    os.kill(pid, signal.SIGTERM)
+    print(f"swarm: sent SIGTERM to the daemon (pid {pid}); waiting for running nodes to finish", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_pid(pidfile) is None:
+            print("swarm: daemon stopped; runs not finished stay in processing/ and resume on the next start")
+            return 0
+        time.sleep(0.1)
+    raise SwarmError(f"the daemon (pid {pid}) did not exit within {timeout:g} s; `kill -9 {pid}` is safe: "
+                     "the next `swarm daemon` resumes every run it had")
+
+
+def _status(cfg, folder: Path, pidfile: Path, as_json: bool) -> int:
+    from swarm.daemon import ledger
+    from swarm.daemon.folder import GoalFolder
+    from swarm.daemon.pidfile import running_pid
+    from swarm.store import Store
+
+    pid = running_pid(pidfile)
+    counts = GoalFolder(folder).counts()
+    store_path = cfg.path(cfg.store.path)
+    active = []
+    if store_path.exists():
+        store = Store(store_path, cfg.store.synchronous)
+        try:
+            for row in ledger.unfinished(store, str(folder)):
+                run = store.run(row["run_id"]) if row["run_id"] and store.has_run(row["run_id"]) else None
+                active.append({"file": row["original"], "run": row["run_id"], "status": run["status"] if run else None})
+        finally:
+            store.close()
+    doc = {"running": pid is not None, "pid": pid, "pidfile": str(pidfile), "folder": str(folder), "files": counts,
+           "in_processing": active}
+    if as_json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"daemon: {'running (pid %s)' % pid if pid is not None else 'not running'}; pidfile {pidfile}")
+        print(f"folder: {folder}  " + "  ".join(f"{k}: {v}" for k, v in counts.items()))
+        for a in active:
+            print(f"  {a['file']:<30} run {a['run'] or '-'}  {a['status'] or 'not started'}")
+    return 0 if pid is not None else 3
