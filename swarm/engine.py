@@ -210,13 +210,14 @@ class Engine:
         if unknown:
             raise SwarmError(f"unknown budget(s) {', '.join(sorted(unknown))}; known: {', '.join(BUDGET_KEYS)}")
         run_id = run_id or new_run_id()
+        now = time.time()  # the run and its root begin together (a trace's run span holds the root's)
         root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},
-                        created_at=time.time())
+                        created_at=now)
         batch = Batch()
         batch.event(run_id, "run_start", None, {"goal": goal, "script": script, "budgets": budgets or {}})
         batch.event(run_id, "spawn", root)
         self.store.create_run({
-            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": time.time(),
+            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": now,
             "budgets": dumps(budgets or {}), "model": self.endpoint.describe(model), "nodes": 1, "model_name": model,
         }, batch)
         return run_id
