@@ -64,7 +64,8 @@ class ApiDocs:
 
         with self._lock:
             if self._index is None:
-                self._index = LiveIndex(self._embedder(), self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
+                embedder = self._embedder() if self.fusion != "bm25" else None  # BM25 alone needs no model
+                self._index = LiveIndex(embedder, self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
                 self._index.add([Entry(s.name, summary(s.text), plain=True, keywords=s.text)
                                  for s in self.sections.values()])
             hits = self._index.search(text, k)

@@ -113,7 +113,7 @@ class Engine:
         """
         from swarm.retrieval import LiveIndex, catalogue_entries
 
-        embedder = self.embedder()
+        embedder = self.embedder() if self.config.retrieval.fusion != "bm25" else None  # BM25 alone needs no model
         with self._router_lock:
             if self._router is None:
                 settings = self.config.retrieval

@@ -227,12 +227,16 @@ class RunLoop:
         self.engine.pool.submit(_run_script, script, ctx, self.inbox.put)
 
     def _call_completed(self, row: dict) -> None:
-        """From a worker thread: a model call finished; the loop's next turn records it
-        (within TICK_S at the latest, even while the script goes on working)."""
+        """From a worker thread: a model call finished. A reply that was paid for is written at once,
+        here, so a crash right after it never pays for it again, however busy the loop or the writer
+        are (about 0.1 ms a call); the loop's next turn counts its tokens and cost into the run."""
         if self.closed:  # a straggler from a node cancelled before the run ended
             self.store.record_llm_call(row)
-        else:
-            self.completed_calls.append(row)
+            return
+        if row["reply"] is not None and not row.get("replayed_from"):
+            self.store.record_llm_call(row)
+            row = {**row, "written": True}
+        self.completed_calls.append(row)
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
@@ -268,7 +272,8 @@ class RunLoop:
         """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
         while self.completed_calls:
             row = self.completed_calls.popleft()
-            self.batch.calls.append(row)
+            if not row.pop("written", False):
+                self.batch.calls.append(row)
             node = self.nodes.get(row["node_id"])
             if node is not None:
                 node.prompt_tokens += row["prompt_tokens"]

@@ -143,7 +143,8 @@ class Memory:
                 from swarm.retrieval.embedder import MiniLMEmbedder
 
                 self._embedder = MiniLMEmbedder
-            self._index = LiveIndex(self._embedder(), self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
+            embedder = self._embedder() if self.fusion != "bm25" else None  # BM25 alone needs no model
+            self._index = LiveIndex(embedder, self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
         index = self._index
         ids = {str(r["id"]) for r in self.store._query("SELECT id FROM memory")}
         for gone in [name for name in index.rows if name not in ids]:
