@@ -227,14 +227,17 @@ class RunLoop:
         self.engine.pool.submit(_run_script, script, ctx, self.inbox.put)
 
     def _call_completed(self, row: dict) -> None:
-        """From a worker thread: a model call finished. A reply that was paid for is written at once,
-        here, so a crash right after it never pays for it again, however busy the loop or the writer
-        are (about 0.1 ms a call); the loop's next turn counts its tokens and cost into the run."""
+        """From a worker thread: a model call finished. A reply that was paid for goes straight to the
+        store's writer thread, so a crash soon after it never pays for it again however busy the loop
+        is; the loop's next turn counts its tokens and cost into the run."""
         if self.closed:  # a straggler from a node cancelled before the run ended
             self.store.record_llm_call(row)
             return
         if row["reply"] is not None and not row.get("replayed_from"):
-            self.store.record_llm_call(row)
+            try:
+                self.engine.writer.submit(self.store.record_llm_call, row)  # the store's writer thread, not the loop
+            except RuntimeError:  # the engine is closing: write it here
+                self.store.record_llm_call(row)
             row = {**row, "written": True}
         self.completed_calls.append(row)
 
