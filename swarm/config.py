@@ -296,6 +296,29 @@ def _parse_env(text: str, kind: str):
     return text
 
 
+# Numeric settings with a lower bound: (section, keys, the least allowed value).
+AT_LEAST = (
+    ("run", ("concurrency", "node_max_attempts"), 1),
+    ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), 1),
+    ("toolsmith", ("max_attempts",), 1),
+    ("retrieval", ("top_k",), 1),
+    ("memory", ("top_k", "max_file_kb"), 1),
+    ("daemon", ("max_concurrent_runs", "max_goal_bytes"), 1),
+    ("daemon", ("settle_ms", "shutdown_timeout_s"), 0),
+)
+# Settings that take one of a few words: (section, key, the words).
+ONE_OF = (
+    ("store", "synchronous", SYNCHRONOUS),
+    ("sandbox", "layer", ("process", "docker")),
+    ("retrieval", "fusion", FUSIONS),
+    ("telemetry", "exporter", EXPORTERS),
+)
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _check(cfg: Config) -> None:
     """Rules across values that a type alone does not catch."""
     where = "" if cfg.source == "defaults" else f"{cfg.source}: "
@@ -303,37 +326,17 @@ def _check(cfg: Config) -> None:
         dataclasses.replace(cfg.model)  # runs ModelSettings' own checks on the loaded values
     except ValueError as exc:
         raise ConfigError(where + str(exc)) from None
-    problems = []
-    for key in ("concurrency", "node_max_attempts"):
-        if getattr(cfg.run, key) < 1:
-            problems.append((f"[run].{key} must be 1 or more (got {getattr(cfg.run, key)})", f"SWARM_RUN_{key.upper()}"))
-    if cfg.run.node_timeout_s <= 0:
-        problems.append((f"[run].node_timeout_s must be more than 0 (got {cfg.run.node_timeout_s:g})", "SWARM_RUN_NODE_TIMEOUT_S"))
-    if cfg.store.synchronous.upper() not in SYNCHRONOUS:
-        problems.append((f"[store].synchronous must be one of {', '.join(SYNCHRONOUS)} (got {cfg.store.synchronous!r})",
-                         "SWARM_STORE_SYNCHRONOUS"))
-    if cfg.sandbox.layer not in ("process", "docker"):
-        problems.append((f'[sandbox].layer must be "process" or "docker" (got {cfg.sandbox.layer!r})', "SWARM_SANDBOX_LAYER"))
-    for key in ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"):
-        if getattr(cfg.sandbox, key) < 1:
-            problems.append((f"[sandbox].{key} must be 1 or more (got {getattr(cfg.sandbox, key)})", f"SWARM_SANDBOX_{key.upper()}"))
-    if cfg.sandbox.timeout_s <= 0:
-        problems.append((f"[sandbox].timeout_s must be more than 0 (got {cfg.sandbox.timeout_s:g})", "SWARM_SANDBOX_TIMEOUT_S"))
-    if cfg.toolsmith.max_attempts < 1:
-        problems.append((f"[toolsmith].max_attempts must be 1 or more (got {cfg.toolsmith.max_attempts})",
-                         "SWARM_TOOLSMITH_MAX_ATTEMPTS"))
-    if cfg.retrieval.fusion not in FUSIONS:
-        problems.append((f"[retrieval].fusion must be one of {', '.join(FUSIONS)} (got {cfg.retrieval.fusion!r})",
-                         "SWARM_RETRIEVAL_FUSION"))
-    if cfg.memory.top_k < 1:
-        problems.append((f"[memory].top_k must be 1 or more (got {cfg.memory.top_k})", "SWARM_MEMORY_TOP_K"))
-    if cfg.memory.max_file_kb < 1:
-        problems.append((f"[memory].max_file_kb must be 1 or more (got {cfg.memory.max_file_kb})", "SWARM_MEMORY_MAX_FILE_KB"))
-    if cfg.retrieval.top_k < 1:
-        problems.append((f"[retrieval].top_k must be 1 or more (got {cfg.retrieval.top_k})", "SWARM_RETRIEVAL_TOP_K"))
-    if cfg.telemetry.exporter not in EXPORTERS:
-        problems.append((f"[telemetry].exporter must be one of {', '.join(EXPORTERS)} (got {cfg.telemetry.exporter!r})",
-                         "SWARM_TELEMETRY_EXPORTER"))
+    problems = [(f"[{section}].{key} must be {least} or more (got {_shown(value)})", f"SWARM_{section.upper()}_{key.upper()}")
+                for section, keys, least in AT_LEAST for key in keys
+                if (value := getattr(getattr(cfg, section), key)) < least]
+    for section, key in (("run", "node_timeout_s"), ("sandbox", "timeout_s")):
+        if (value := getattr(getattr(cfg, section), key)) <= 0:
+            problems.append((f"[{section}].{key} must be more than 0 (got {value:g})", f"SWARM_{section.upper()}_{key.upper()}"))
+    for section, key, allowed in ONE_OF:
+        value = getattr(getattr(cfg, section), key)
+        if (value.upper() if key == "synchronous" else value) not in allowed:
+            problems.append((f"[{section}].{key} must be one of {', '.join(allowed)} (got {value!r})",
+                             f"SWARM_{section.upper()}_{key.upper()}"))
     if not cfg.approvals.ask_human:
         problems.append(("[approvals].ask_human cannot be false: an ask_human node exists to ask a person "
                          "(to go on without people, use a script that does not ask)", "SWARM_APPROVALS_ASK_HUMAN"))
@@ -341,12 +344,6 @@ def _check(cfg: Config) -> None:
         if getattr(cfg.approvals, key) < 0:
             problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
                              f"SWARM_APPROVALS_{key.upper()}"))
-    for key in ("max_concurrent_runs", "max_goal_bytes"):
-        if getattr(cfg.daemon, key) < 1:
-            problems.append((f"[daemon].{key} must be 1 or more (got {getattr(cfg.daemon, key)})", f"SWARM_DAEMON_{key.upper()}"))
-    for key in ("settle_ms", "shutdown_timeout_s"):
-        if getattr(cfg.daemon, key) < 0:
-            problems.append((f"[daemon].{key} must be 0 or more (got {getattr(cfg.daemon, key):g})", f"SWARM_DAEMON_{key.upper()}"))
     if not 0 <= cfg.ui.port <= 65535:
         problems.append((f"[ui].port must be 0..65535 (got {cfg.ui.port})", "SWARM_UI_PORT"))
     if problems:
