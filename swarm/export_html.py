@@ -55,7 +55,7 @@ def run_data(store: Store, run_id: str) -> dict[str, Any]:
     return {
         "run": {**{k: v for k, v in run.items() if k not in ("result", "budgets")},
                 "result": loads(run["result"]), "budgets": loads(run["budgets"])},
-        "nodes": sorted(nodes.values(), key=lambda n: _order(n["id"])),
+        "nodes": list(nodes.values()),  # in state_at's tree order
         "exported_at": time.time(),
     }
 
@@ -207,10 +207,6 @@ def _secs(s: float | None) -> str:
     if s is None:
         return ""
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
-
-
-def _order(node_id: str) -> list[int]:
-    return [int(p) for p in node_id.split(".") if p.isdigit()]
 
 
 PAGE = """<!DOCTYPE html>

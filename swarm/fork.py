@@ -165,6 +165,6 @@ def _edits(engine: Engine, parent: dict, at_event: int, nodes: dict[str, TaskNod
 
 def _editable(store: Store, run_id: str, node_id: str) -> str:
     """Which events a node could be forked at with a new input: from its spawn to just before it ended."""
-    seqs = [(e["seq"], loads(e["state"])["status"]) for e in store.events(run_id) if e["node_id"] == node_id and e["state"]]
+    seqs = [(e["seq"], loads(e["state"])["status"]) for e in store.events(run_id, node_id=node_id) if e["state"]]
     end = next(seq for seq, status in seqs if Status(status).final)
     return f"from {seqs[0][0]} (its spawn) to {end - 1} (see `swarm history {run_id} --node {node_id}`)"

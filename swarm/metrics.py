@@ -23,16 +23,18 @@ def stats(store: Store, run_id: str | None = None) -> dict[str, Any]:
 
     Keys: scope, run (one run only), runs, nodes, scripts, errors, llm, models, tools.
     """
-    if run_id:
-        runs = [store.run(run_id)]
-    else:
-        runs = store._query("SELECT * FROM runs ORDER BY created_at")
-    out: dict[str, Any] = {"scope": runs[0]["id"] if run_id else "all"}
-    if run_id:
-        out["run"] = _run_summary(runs[0])
-    out["runs"] = _runs(runs)
-    out.update(_combine([tally(store, run) for run in runs]))
-    return out
+    if not run_id:
+        return {"scope": "all", **_stats(store, _all_runs(store))}
+    run = store.run(run_id)
+    return {"scope": run["id"], "run": _run_summary(run), **_stats(store, [run])}
+
+
+def _all_runs(store: Store) -> list[dict[str, Any]]:
+    return store._query("SELECT * FROM runs ORDER BY created_at")
+
+
+def _stats(store: Store, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"runs": _runs(runs), **_combine([tally(store, run) for run in runs])}
 
 
 # --- one run's raw counts, kept while it cannot change ------------------------------------------
@@ -255,7 +257,8 @@ def summary(values: list[float]) -> dict[str, Any]:
 
 def prometheus_text(store: Store) -> str:
     """Every run of the store as Prometheus text exposition (format 0.0.4), for a `/metrics` endpoint."""
-    s = stats(store)
+    runs = _all_runs(store)
+    s = _stats(store, runs)
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
@@ -266,7 +269,7 @@ def prometheus_text(store: Store) -> str:
 
     family("swarm_runs", "gauge", "Runs in the store, by status.",
            [("swarm_runs", {"status": k}, v) for k, v in s["runs"]["by_status"].items()])
-    durations = run_durations(store._query("SELECT status, created_at, finished_at FROM runs"))
+    durations = run_durations(runs)
     family("swarm_run_duration_seconds", "summary", "Wall time of ended runs, from creation to end.",
            [("swarm_run_duration_seconds", {"quantile": str(q)}, quantile(durations, q)) for q in (0.5, 0.95)
             if durations]
