@@ -23,7 +23,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from swarm.errors import SwarmError
+from swarm.errors import AlreadyDecided, SwarmError, UnknownApproval
 from swarm.store import RUN_FINAL, dumps, loads
 
 if TYPE_CHECKING:
@@ -42,17 +42,6 @@ SCRIPT_KINDS = ("new_script", "sandbox_write", "import")  # the kinds a script a
 WRITE_TOOLS = frozenset({"write_file"})  # tools that change the run's workspace
 DECISIONS = ("approve", "reject")
 YES = frozenset({"y", "yes", "ok", "approve", "approved", "go", "go on", "register"})
-
-
-class UnknownApproval(SwarmError):
-    exit_code = 2
-
-    def __init__(self, approval_id: Any):
-        super().__init__(f"no approval request {approval_id!r}; list the pending ones with `swarm approvals`")
-
-
-class AlreadyDecided(SwarmError):
-    exit_code = 2
 
 
 class NeedsApproval(BaseException):
@@ -103,9 +92,15 @@ def names_in(code: str) -> set[str]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
-        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
-    } | {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    found = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            found.add(n.id)
+        elif isinstance(n, ast.Attribute):
+            found.add(n.attr)
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            found.add(n.value)
+    return found
 
 
 def read_answer(kind: str, text: str) -> tuple[str, Any, str | None]:
@@ -141,12 +136,20 @@ def question_for(kind: str, question: str) -> str:
 # --- editing a proposal --------------------------------------------------------------------------
 
 
+def code_of(proposal: Any) -> str | None:
+    """The code a proposal carries (a dict with a "code" string), or None."""
+    if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
+        return proposal["code"]
+    return None
+
+
 def editable(request: dict[str, Any]) -> str:
     """The text a person edits for a request (as `pending` or `request` return it): the code when there
     is code, else the proposal itself."""
     proposal = request.get("proposal")
-    if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
-        return proposal["code"]
+    code = code_of(proposal)
+    if code is not None:
+        return code
     if isinstance(proposal, str):
         return proposal
     if proposal is None:
@@ -157,7 +160,7 @@ def editable(request: dict[str, Any]) -> str:
 def edited_proposal(request: dict[str, Any], text: str) -> Any:
     """The proposal after a person edited `editable(request)` into `text`."""
     proposal = request.get("proposal")
-    if isinstance(proposal, dict) and isinstance(proposal.get("code"), str):
+    if code_of(proposal) is not None:
         return {**proposal, "code": text if text.endswith("\n") else text + "\n"}
     if proposal is None or isinstance(proposal, str):
         return text.rstrip("\n")  # an editor ends the file with a newline the answer did not have
@@ -177,7 +180,7 @@ def pending(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
     return [_decoded(r) for r in store.approvals(run_id, status="pending")]
 
 
-def decide(store: Store, approval_id: int, decision: str, *, note: str | None = None, reason: str | None = None,
+def decide(store: Store, approval_id: int | str, decision: str, *, note: str | None = None, reason: str | None = None,
            edited: Any = None, by: str = "cli") -> dict[str, Any]:
     """Record a person's decision on a pending request; returns the decided request.
 
@@ -271,9 +274,10 @@ def describe(request: dict[str, Any]) -> list[str]:
                 continue
             if value not in (None, "", [], {}):
                 lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
-        if isinstance(proposal.get("code"), str):
+        code = code_of(proposal)
+        if code is not None:
             lines.append("  code:")
-            lines.extend("    " + line for line in proposal["code"].rstrip("\n").splitlines())
+            lines.extend("    " + line for line in code.rstrip("\n").splitlines())
         for i, test in enumerate(proposal.get("tests") or [], 1):
             expected = f" -> {json.dumps(test.get('expected'), ensure_ascii=False)}" if isinstance(test, dict) and "expected" in test else ""
             given = json.dumps(test.get("input", {}) if isinstance(test, dict) else test, ensure_ascii=False)

@@ -83,7 +83,7 @@ def cmd_approve(args) -> int:
 
 def cmd_reject(args) -> int:
     store = _store(args)
-    decided = approvals.decide(store, approvals.request(store, args.id)["id"], "reject", reason=args.reason, by=_who())
+    decided = approvals.decide(store, args.id, "reject", reason=args.reason, by=_who())
     print(f"rejected request {decided['id']}" + _what_next(store, decided))
     return 0
 
@@ -123,8 +123,7 @@ def _edited(args, request: dict[str, Any]) -> Any:
         except (OSError, UnicodeDecodeError) as exc:
             raise SwarmError(f"cannot read --edit-file {args.edit_file} ({exc}); pass a readable text file") from None
     elif args.edit:
-        proposal = request["proposal"]
-        text = _run_editor(original, code=isinstance(proposal, dict) and isinstance(proposal.get("code"), str))
+        text = _run_editor(original, code=approvals.code_of(request["proposal"]) is not None)
         if text == original:
             return None  # closed without a change: approved as proposed
     else:

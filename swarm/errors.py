@@ -92,3 +92,18 @@ class TimeTravelError(SwarmError):
     """A checkout, fork or diff was asked for something the history does not hold (event, node, edit)."""
 
     exit_code = 2
+
+
+class UnknownApproval(SwarmError):
+    """No approval request has this number."""
+
+    exit_code = 2
+
+    def __init__(self, approval_id: object):
+        super().__init__(f"no approval request {approval_id!r}; list the pending ones with `swarm approvals`")
+
+
+class AlreadyDecided(SwarmError):
+    """The approval request was decided already (by a person, inline, or by the timeout)."""
+
+    exit_code = 2

@@ -345,6 +345,7 @@ class RunLoop:
         rows = self.store.approvals(self.run_id, status=None)
         open_rows = {r["node_id"]: r for r in rows if r["status"] == "pending"}
         decided = [r for r in rows if r["status"] in ("approved", "rejected") and r["handled_at"] is None]
+        decided_nodes = {r["node_id"] for r in decided}
         for r in rows:
             if r["kind"] == "cost" and r["status"] == "approved":
                 self.cost_allowed = max(self.cost_allowed, allowance(loads(r["answer"]), loads(r["proposal"])))
@@ -354,11 +355,11 @@ class RunLoop:
                 node.approval = {"kind": "ask_human", "question": (row or {}).get("question") or node.data.get("question", ""),
                                  "proposal": loads((row or {}).get("proposal")), "key": None}
             request = node.approval
-            if row is None and not any(r["node_id"] == node.id for r in decided):  # e.g. a run imported from a snapshot
-                now = time.time()
+            since = row["created_at"] if row else time.time()
+            if row is None and node.id not in decided_nodes:  # e.g. a run imported from a snapshot
                 self.batch.approvals.append((self.run_id, node.id, request["kind"], request["question"],
-                                             dumps(request["proposal"]), now, request["key"]))
-            self.awaiting[node.id] = row["created_at"] if row else time.time()
+                                             dumps(request["proposal"]), since, request["key"]))
+            self.awaiting[node.id] = since
             if request["kind"] == "cost":
                 self.cost_node = node.id
         self._take_decisions(decided)
