@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
+
+from lifecycle_support import wait_for  # noqa: F401  (the daemon tests import it from here)
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_model.jsonl"
@@ -61,15 +61,6 @@ def start_daemon(folder: Path, env: dict[str, str], log: Path) -> subprocess.Pop
 def files(folder: Path, sub: str) -> list[str]:
     path = folder / sub
     return sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) if path.exists() else []
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def log_events(log: Path) -> list[dict]:

@@ -44,5 +44,4 @@ class EventLog:
                 log.emit("warning" if record.levelno < logging.ERROR else "error",
                          level=record.levelname.lower(), message=record.getMessage(), logger=record.name)
 
-        handler = Forward(logging.WARNING)
-        return handler
+        return Forward(logging.WARNING)

@@ -148,7 +148,7 @@ class Daemon:
 
     def room(self) -> bool:
         """A run that only waits for a person does not count against the cap: others may go on meanwhile."""
-        waiting = sum(1 for loop in self.engine.loops if getattr(loop, "shown_status", None) == "awaiting_approval")
+        waiting = sum(1 for loop in self.engine.loops if loop.shown_status == "awaiting_approval")
         return len(self.tasks) - waiting < self.settings.max_concurrent_runs
 
     def intake(self) -> None:
