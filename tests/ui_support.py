@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lifecycle_support import wait_for  # noqa: F401 (the UI tests import it from here too)
 
 from swarm.node import Status, TaskNode
 from swarm.store import Batch, Store
@@ -82,16 +83,6 @@ def finish_run(engine, goal: str, script: str, timeout: float = 30.0) -> tuple[s
     thread.start()
     thread.join(timeout)
     return run_id, outcome.get("status", "still running")
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def until(page, js: str, timeout: float = 15.0) -> Any:

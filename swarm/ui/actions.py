@@ -1,7 +1,7 @@
 """What the page changes: approval decisions, forks and cancels; runs that nobody drives are driven here.
 
-Approvals and time travel are separate parts of swarm (`swarm.approvals`, `swarm.timetravel`),
-imported when first used. A decision only writes to the store; the process that drives the
+Approvals and time travel are separate parts of swarm (`swarm.approvals`, `swarm.timetravel`).
+A decision only writes to the store; the process that drives the
 run picks it up. When no live process drives it (the run paused for a person, or a fork was
 just made), the UI server drives it itself, in a thread, with its own Engine.
 """
@@ -9,23 +9,24 @@ just made), the UI server drives it itself, in a thread, with its own Engine.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
 from typing import Any
 
+from swarm import approvals, timetravel
 from swarm.config import Config
+from swarm.engine import Engine
+from swarm.engine import _alive as _alive_elsewhere
 from swarm.errors import SwarmError
 from swarm.store import RUN_FINAL, Store
-from swarm.ui.queries import optional
 
 log = logging.getLogger("swarm.ui")
 RECHECK_S = 1.0
 
 
 class Actions:
-    def __init__(self, config: Config, store: Store, engine=None):
+    def __init__(self, config: Config, store: Store, engine: Engine | None = None):
         self.config = config
         self.store = store
         self._engine = engine  # given (a test's, an embedding program's) or made on first use and owned here
@@ -34,12 +35,10 @@ class Actions:
         self.threads: dict[str, threading.Thread] = {}
         self.closed = False
 
-    def engine(self):
+    def engine(self) -> Engine:
         """The Engine that forks, cancels and drives runs for the page, made on first use."""
         with self.lock:
             if self._engine is None:
-                from swarm.engine import Engine
-
                 self._engine = Engine(self.config)
             return self._engine
 
@@ -49,10 +48,9 @@ class Actions:
             raise SwarmError(f'"decision" must be "approve" or "reject", not {decision!r}')
         if decision == "reject" and not str(body.get("reason") or "").strip():
             raise SwarmError("a rejection needs a reason; write why in the reason field")
-        approvals = optional("approvals", "approving or rejecting from the page")
         edited = body.get("edited")
         if decision == "approve" and isinstance(body.get("edited_text"), str):  # the page's editor: text, as `swarm approve --edit`
-            edited = _from_text(approvals, self.store, approval_id, body["edited_text"])
+            edited = approvals.edited_proposal(approvals.request(self.store, approval_id), body["edited_text"])
         row = approvals.decide(self.store, approval_id, decision, note=body.get("note") or None,
                                reason=body.get("reason") or None, edited=edited, by="ui")
         run_id = (row or {}).get("run_id") or self._run_of(approval_id)
@@ -71,7 +69,6 @@ class Actions:
             log.debug("re-checking run %s after a decision failed", run_id, exc_info=True)
 
     def fork(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        timetravel = optional("timetravel", "forking a run")
         at = body.get("at_event")
         if not isinstance(at, int) or isinstance(at, bool) or at < 0:
             raise SwarmError('"at_event" must be an event number (the scrubber\'s position)')
@@ -125,25 +122,6 @@ class Actions:
             self._engine.close()
 
 
-def _from_text(approvals, store: Store, approval_id: int, text: str) -> Any:
-    """The proposal after a person edited its text: approvals' own rule when it has one (code stays code,
-    an answer stays text), else JSON when the text is JSON."""
-    if hasattr(approvals, "edited_proposal") and hasattr(approvals, "request"):
-        return approvals.edited_proposal(approvals.request(store, approval_id), text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _alive(pid: int | None) -> bool:
     """Does a live process (this one included: another Engine here) drive the run? A loop clears the pid when it ends."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(pid) and (pid == os.getpid() or _alive_elsewhere(pid))

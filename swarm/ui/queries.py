@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from swarm.checkout import checkout
 from swarm.errors import SwarmError, UnknownNode
 from swarm.hybrid import PYTHON
-from swarm.snapshot import state_at
 from swarm.store import Store, loads
 from swarm.ui.graph import build_graph, order_key, run_view
 
@@ -20,7 +20,7 @@ RUN_STATUSES = ("pending", "running", "awaiting_approval", "done", "failed", "ca
 
 
 class OptionalPartMissing(SwarmError):
-    """A feature of the page needs a part of swarm this installation does not have (answered with 501)."""
+    """A feature needs a part of swarm this installation does not have."""
 
 
 def optional(module: str, feature: str):
@@ -51,15 +51,10 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def nodes_at(store: Store, run_id: str, at_event: int | None) -> list[dict[str, Any]]:
-    """Node states as of an event (None: now): time travel's checkout when installed, else the snapshot
-    rebuild it reuses."""
+    """Node states as of an event (None: now): time travel's checkout."""
     if at_event is None:
         return store.node_states(run_id)
-    try:
-        timetravel = optional("timetravel", "checkout")
-    except OptionalPartMissing:
-        return state_at(store, run_id, at_event)
-    return timetravel.checkout(store, run_id, at_event)["nodes"]
+    return checkout(store, run_id, at_event)["nodes"]
 
 
 def graph(store: Store, run_id: str, at_event: int | None = None) -> dict[str, Any]:

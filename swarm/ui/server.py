@@ -26,7 +26,6 @@ import json
 import logging
 import re
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -35,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from swarm import approvals, metrics, timetravel
 from swarm.config import Config
 from swarm.errors import SwarmError, UnknownNode, UnknownRun
 from swarm.store import Store
@@ -42,7 +42,6 @@ from swarm.ui import queries
 from swarm.ui.actions import Actions
 from swarm.ui.auth import Gate, Refused, UIError, server_token
 from swarm.ui.events import EventHub, sse_message
-from swarm.ui.queries import OptionalPartMissing, optional
 
 log = logging.getLogger("swarm.ui")
 
@@ -187,8 +186,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(exc.status, {"error": str(exc)})
         except _Reply as reply:
             self._send_json(reply.status, reply.body)
-        except OptionalPartMissing as exc:
-            self._send_json(501, {"error": str(exc)})
         except (UnknownRun, UnknownNode) as exc:
             self._send_json(404, {"error": str(exc)})
         except SwarmError as exc:
@@ -246,13 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
     # --- reads ------------------------------------------------------------------------
 
     def info(self) -> None:
-        present = {}
-        for module in ("approvals", "timetravel", "metrics"):
-            try:
-                optional(module, module)
-                present[module] = True
-            except OptionalPartMissing:
-                present[module] = False
+        present = {"approvals": True, "timetravel": True, "metrics": True}
         self._send_json(200, {"features": present, "statuses": queries.RUN_STATUSES, "store": str(self.ui.store.path)})
 
     def runs(self) -> None:
@@ -272,30 +263,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def approvals(self) -> None:
         run_id = self.query.get("run") or None
-        try:
-            approvals = optional("approvals", "the approvals inbox")
-        except OptionalPartMissing:  # reading needs only the store's table
-            rows = [{**r, "proposal": _decoded(r.get("proposal"))} for r in self.ui.store.approvals(run_id)]
-        else:
-            rows = approvals.pending(self.ui.store, run_id)
-            if hasattr(approvals, "editable"):  # the text a person edits: the code when there is code
-                rows = [{**r, "editable": approvals.editable(r)} for r in rows]
-        self._send_json(200, rows)
+        rows = approvals.pending(self.ui.store, run_id)  # with the text a person edits: the code when there is code
+        self._send_json(200, [{**r, "editable": approvals.editable(r)} for r in rows])
 
     def compare(self) -> None:
         a, b = self.query.get("a"), self.query.get("b")
         if not a or not b:
             raise _Reply(400, {"error": "compare needs two runs: ?a=RUN&b=RUN"})
-        timetravel = optional("timetravel", "comparing two runs")
         self._send_json(200, timetravel.diff(self.ui.store, self.ui.store.run(a)["id"], self.ui.store.run(b)["id"]))
 
     def stats(self) -> None:
         run_id = self.query.get("run") or None
-        metrics = optional("metrics", "the stats panel")
         self._send_json(200, metrics.stats(self.ui.store, self.ui.store.run(run_id)["id"] if run_id else None))
 
     def metrics(self) -> None:
-        text = optional("metrics", "/metrics").prometheus_text(self.ui.store)
+        text = metrics.prometheus_text(self.ui.store)
         self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
 
     def events(self) -> None:
@@ -356,15 +338,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def cancel(self, run_id: str) -> None:
         self._send_json(200, self.ui.actions.cancel(run_id, self._body()))
-
-
-def _decoded(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 _ID = r"([^/]+)"
