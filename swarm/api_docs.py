@@ -60,12 +60,11 @@ class ApiDocs:
         self._lock = threading.Lock()
 
     def search(self, text: str, k: int = 3) -> list[Section]:
-        from swarm.retrieval.live import LiveIndex
+        from swarm.retrieval.live import live_index
 
         with self._lock:
             if self._index is None:
-                embedder = self._embedder() if self.fusion != "bm25" else None  # BM25 alone needs no model
-                self._index = LiveIndex(embedder, self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
+                self._index = live_index(self._embedder, self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
                 self._index.add([Entry(s.name, summary(s.text), plain=True, keywords=s.text)
                                  for s in self.sections.values()])
             hits = self._index.search(text, k)

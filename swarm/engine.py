@@ -111,14 +111,15 @@ class Engine:
         It follows the catalogue: a script registered, disabled or rolled back since the last call is
         added or taken out alone, never by rebuilding everything.
         """
-        from swarm.retrieval import LiveIndex, catalogue_entries
+        from swarm.retrieval import catalogue_entries
+        from swarm.retrieval.live import live_index
 
-        embedder = self.embedder() if self.config.retrieval.fusion != "bm25" else None  # BM25 alone needs no model
+        if self._router is None:
+            settings = self.config.retrieval
+            index = live_index(self.embedder, self.store, fusion=settings.fusion, bm25_weight=settings.bm25_weight)
         with self._router_lock:
             if self._router is None:
-                settings = self.config.retrieval
-                self._router = LiveIndex(embedder, self.store, fusion=settings.fusion,
-                                         bm25_weight=settings.bm25_weight)
+                self._router = index
             if self._router_version != self.catalogue.version:
                 self._router.sync(catalogue_entries(self.catalogue.describe()))
                 self._router_version = self.catalogue.version

@@ -96,7 +96,8 @@ class Memory:
 
     def items(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
         """The newest items first: [{"id", "key", "text", "meta", "run_id", "created_at"}]."""
-        rows = self.store._query("SELECT id, key, text, meta, run_id, created_at FROM memory ORDER BY id DESC")
+        sql = "SELECT id, key, text, meta, run_id, created_at FROM memory ORDER BY id DESC"
+        rows = self.store._query(sql if kind else f"{sql} LIMIT {int(limit)}")
         out = []
         for row in rows:
             row["meta"] = loads(row["meta"]) or {}
@@ -135,16 +136,13 @@ class Memory:
 
     def _synced_index(self):
         """The live index, brought in step with the memory table: new items added, removed ones taken out."""
+        from swarm.retrieval.embedder import MiniLMEmbedder
         from swarm.retrieval.hybrid import Entry
-        from swarm.retrieval.live import LiveIndex
+        from swarm.retrieval.live import live_index
 
         if self._index is None:
-            if self._embedder is None:
-                from swarm.retrieval.embedder import MiniLMEmbedder
-
-                self._embedder = MiniLMEmbedder
-            embedder = self._embedder() if self.fusion != "bm25" else None  # BM25 alone needs no model
-            self._index = LiveIndex(embedder, self.store, fusion=self.fusion, bm25_weight=self.bm25_weight)
+            self._index = live_index(self._embedder or MiniLMEmbedder, self.store, fusion=self.fusion,
+                                     bm25_weight=self.bm25_weight)
         index = self._index
         ids = {str(r["id"]) for r in self.store._query("SELECT id FROM memory")}
         for gone in [name for name in index.rows if name not in ids]:

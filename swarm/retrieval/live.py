@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -209,3 +209,10 @@ class LiveIndex:
             if rows[i] is None:
                 rows[i] = np.frombuffer(cached[k], np.float32)
         return np.stack(rows).astype(np.float32)
+
+
+def live_index(embedder: Callable[[], Embedder] | None, store=None, *, fusion: str = "mix",
+               bm25_weight: float = 0.1) -> LiveIndex:
+    """A LiveIndex for the [retrieval] settings; the embedder (a factory) is made only when fusion needs it."""
+    return LiveIndex(embedder() if embedder is not None and fusion != "bm25" else None, store,
+                     fusion=fusion, bm25_weight=bm25_weight)
