@@ -128,7 +128,7 @@ class Daemon:
             elif row["run_id"] and self.store.has_run(row["run_id"]):
                 status = self.store.run(row["run_id"])["status"]
                 if status in RUN_FINAL:
-                    self.conclude(row, status)
+                    self.conclude(row)
                 else:
                     self.log.emit("goal_resume", file=row["original"], run=row["run_id"], status=status)
                     self.backlog.append(row)
@@ -221,19 +221,19 @@ class Daemon:
         finally:
             self.tasks.pop(row["id"], None)
         if status in RUN_FINAL:
-            self.conclude(row, status)
+            self.conclude(row)
         else:  # interrupted by the stop, or an error: stays in processing/, resumed on the next start
             self.log.emit("run_left", file=row["original"], run=run_id, status=status)
 
     # --- the end of a goal -------------------------------------------------------------------
 
-    def conclude(self, row: dict[str, Any], status: str | None = None) -> None:
+    def conclude(self, row: dict[str, Any]) -> None:
         """Record where the file goes, write its result or error file, move it, mark the row finished.
 
         Every step can be done again after a crash with the same effect.
         """
         run = self.store.run(row["run_id"]) if row["run_id"] and self.store.has_run(row["run_id"]) else None
-        outcome = row["outcome"] or ("done" if (status or (run or {}).get("status")) == "done" else "failed")
+        outcome = row["outcome"] or ("done" if run is not None and run["status"] == "done" else "failed")
         if row["dest"]:
             dest = Path(row["dest"])
         else:
