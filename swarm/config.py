@@ -36,10 +36,15 @@ class StoreSettings:
     synchronous: str = "NORMAL"
 
 
+# The standard-library modules ordinary code needs and that reach nothing outside the process
+# (no files, network, processes or interpreter internals); the sandbox's process layer is the boundary.
+ORDINARY_IMPORTS = ("math", "cmath", "statistics", "random", "fractions", "decimal", "numbers", "datetime", "calendar", "time", "json", "re", "string", "textwrap", "unicodedata", "collections", "itertools", "functools", "operator", "heapq", "bisect", "array", "copy", "dataclasses", "enum", "typing", "hashlib", "base64", "binascii", "zlib", "struct", "csv", "difflib", "pprint", "uuid")
+
+
 @dataclass
 class PythonSettings:
     authorized_imports: list[str] = field(
-        default_factory=lambda: ["math", "statistics", "random", "datetime", "json", "re", "collections", "itertools"]
+        default_factory=lambda: list(ORDINARY_IMPORTS)
     )
 
 

@@ -47,7 +47,7 @@ def execute(executor_class, request: dict, channel: Channel, logs: CappedText, l
     executor = executor_class(
         additional_authorized_imports=list(request.get("imports", [])),
         max_print_outputs_length=limits["output_chars"] * 4 + 1000,  # our own cap cuts first
-        additional_functions=tools,
+        additional_functions={**_ordinary_builtins(), **tools},
         timeout_seconds=None,
     )
     executor.send_tools({})
@@ -65,6 +65,21 @@ def execute(executor_class, request: dict, channel: Channel, logs: CappedText, l
         return {"ok": False, "output": output, "logs": logs.text(),
                 "error": _LIMIT_MESSAGES["output"].format(**limits), "limit": "output"}
     return {"ok": True, "output": output, "logs": logs.text(), "error": None, "limit": None}
+
+
+# Builtins ordinary code uses that smolagents' executor leaves out (it refuses `bin(255)` as a
+# "forbidden function"). None of them reaches outside the interpreter: the process layer around this
+# worker is the boundary, and eval/exec/open/compile/__import__/globals stay out.
+ORDINARY_BUILTINS = (
+    "ascii", "bin", "bytearray", "bytes", "format", "frozenset", "hash", "hex", "id", "oct", "repr",
+    "slice", "object", "super", "property", "staticmethod", "classmethod", "NotImplemented", "Ellipsis",
+)
+
+
+def _ordinary_builtins() -> dict:
+    import builtins
+
+    return {name: getattr(builtins, name) for name in ORDINARY_BUILTINS}
 
 
 _LIMIT_MESSAGES = {
