@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from swarm.engine import Engine
 from swarm.plugin import NodeScript, hookimpl
 from swarm.snapshot import state_at
 from swarm.testing.server import ScriptedModelServer
+from timeouts import scaled, timeout_scale  # noqa: F401  (the suite's hang limits, re-exported for the tests)
 
 FINAL = {"done", "failed", "cancelled"}
 
@@ -126,11 +128,20 @@ def assert_all_final(engine: Engine, run_id: str) -> None:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "a condition") -> Any:
-    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds."""
-    deadline = time.time() + timeout
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds (scaled)."""
+    deadline = time.time() + scaled(timeout)
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def timeout_scale() -> float:
+    """The one knob for slow machines: every test's limit against hangs is multiplied by SWARM_TEST_TIMEOUT_SCALE."""
+    return float(os.environ.get("SWARM_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    return seconds * timeout_scale()
