@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,12 +135,3 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "a c
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def timeout_scale() -> float:
-    """The one knob for slow machines: every test's limit against hangs is multiplied by SWARM_TEST_TIMEOUT_SCALE."""
-    return float(os.environ.get("SWARM_TEST_TIMEOUT_SCALE", "1"))
-
-
-def scaled(seconds: float) -> float:
-    return seconds * timeout_scale()
