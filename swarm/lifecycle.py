@@ -125,6 +125,8 @@ class RunLoop:
                 ctx.cancel()
                 self.engine.active -= 1
             self.running.clear()
+            for write in self.writing:  # left behind by a failed write, whose error is already on its way up
+                write.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _requeue_interrupted(self) -> None:
         """Nodes that were running when the last process died are executed again (at-least-once);
@@ -602,7 +604,7 @@ class RunLoop:
         holds an effect without its cause, and a crash at worst repeats work that was
         never recorded.
         """
-        batch, self.batch = self.batch, Batch()
+        batch, self.batch = self.batch, self.batch.next()  # the store writes none after one that failed
         launch, self.launch = self.launch, []
         for node, ctx in launch:
             self._execute(node, ctx)

@@ -181,12 +181,30 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-class Batch:
-    """The writes of one turn of the lifecycle loop, committed together."""
+class WriteLine:
+    """The batches of one drive of a run, in the order the store must write them.
 
-    __slots__ = ("events", "nodes", "run", "approvals", "decisions", "handled", "calls")
+    Once one of them failed to write, the later ones are not written either: they record effects
+    (a child's end, a parent woken) whose causes (the spawn) were in the batch that was lost, so the
+    store keeps the last good turn and a resume rebuilds from it.
+    """
+
+    __slots__ = ("failed",)
 
     def __init__(self) -> None:
+        self.failed: str | None = None  # why a batch of this line could not be written
+
+
+class Batch:
+    """The writes of one turn of the lifecycle loop, committed together.
+
+    `Batch()` starts a new line of writes; `batch.next()` is the batch of the following turn on the same line.
+    """
+
+    __slots__ = ("events", "nodes", "run", "approvals", "decisions", "handled", "calls", "line")
+
+    def __init__(self, line: WriteLine | None = None) -> None:
+        self.line = line or WriteLine()
         self.events: list[tuple] = []
         self.nodes: dict[str, tuple] = {}  # id -> its nodes-table row as of its last event (state JSON last)
         self.run: dict[str, Any] = {}
@@ -205,6 +223,10 @@ class Batch:
             self.events.append((run_id, node.id, kind, time.time(), state, dumps(detail) if detail else None))
         else:
             self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
+
+    def next(self) -> Batch:
+        """The batch of the next turn: written only if this one (and every earlier one of its line) was."""
+        return Batch(self.line)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.handled or self.calls)
@@ -314,20 +336,28 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")  # may fail too (disk full in the WAL): then roll back as well
             except BaseException:
                 if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
                     self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
 
     # --- the lifecycle's writes -------------------------------------------------
 
     def commit(self, batch: Batch, run_id: str) -> int:
-        """Write a batch in one transaction; returns the run's last event number."""
+        """Write a batch in one transaction; returns the run's last event number.
+
+        Refuses a batch whose line already lost an earlier batch (see WriteLine)."""
+        if batch.line.failed:
+            raise StoreError(
+                f"did not write run {run_id}'s later history: an earlier write failed ({batch.line.failed}); "
+                f"free disk space or fix permissions, then continue with `swarm resume {run_id}`"
+            )
         try:
             with self.transaction() as c:
                 last = self._write(c, batch, run_id)
         except sqlite3.Error as exc:  # the transaction rolled back: the store holds the last good turn
+            batch.line.failed = str(exc)
             raise StoreError(
                 f"could not write run {run_id}'s history to {self.path} ({exc}); free disk space or fix "
                 f"permissions, then continue with `swarm resume {run_id}`"

@@ -10,6 +10,7 @@ import pytest
 from lifecycle_support import make_engine, script  # noqa: F401
 from swarm.errors import StoreError
 from swarm.snapshot import state_at
+from swarm.store import Batch, Store
 
 
 def fan_out(ctx):
@@ -34,6 +35,31 @@ def test_a_failed_write_stops_the_run_with_a_clear_error_and_resume_finishes_it(
     engine.store.conn.execute("PRAGMA max_page_count=1073741823")
     assert asyncio.run(engine.drive(run_id)) == "done"
     assert json.loads(engine.store.run(run_id)["result"]) == sum(range(20))
+
+
+def test_after_a_failed_write_no_later_turn_of_that_drive_is_written(tmp_path):
+    # The loop hands turns to the writer without waiting; a small later turn (a child's end) must not
+    # land in the store after the turn that spawned the child was lost, or the resume reads a parent
+    # waiting on children that were never recorded.
+    store = Store(tmp_path / "swarm.db")
+    store.create_run({"id": "r1", "goal": "g", "script": "s", "status": "running", "created_at": 0.0})
+    spawn = Batch()
+    spawn.event("r1", "spawn", None, {"children": "x" * 200_000})  # needs new pages: the disk is full
+    child_end = spawn.next()
+    child_end.event("r1", "terminate", None, {"node": "1.1"})  # fits in the pages the store has
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(StoreError, match="database or disk is full"):
+        store.commit(spawn, "r1")
+    with pytest.raises(StoreError, match="an earlier write failed.*swarm resume r1"):
+        store.commit(child_end, "r1")
+    assert store.events("r1") == []
+
+    resumed = Batch()  # a resume rebuilds from the store and starts a new line of writes
+    resumed.event("r1", "run_start", None, {})
+    assert store.commit(resumed, "r1") > 0
+    assert [e["kind"] for e in store.events("r1")] == ["run_start"]
+    store.close()
 
 
 def test_state_rebuilt_from_history_matches_the_nodes_table_at_every_snapshot_interval(make_engine):
