@@ -72,5 +72,11 @@ def test_retry_after_wins_over_backoff_but_is_capped():
 def test_retry_after_header_parsing():
     assert retry_after_seconds({"retry-after": "2"}) == 2.0
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_retry_after_as_an_http_date_counts_from_now():
+    now = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:45 GMT"}, now=now) == 45.0
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:27:00 GMT"}, now=now) == 0.0  # already past
