@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
+import socket
 import stat
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from lifecycle_support import ask_model, make_engine, run, script  # noqa: F401
+from lifecycle_support import ask_model, make_engine, run, scaled, script  # noqa: F401
 from swarm.cli import main
 from swarm.errors import SwarmError
 from swarm.ui import UIServer
@@ -114,10 +118,22 @@ def test_every_answer_forbids_framing_and_foreign_scripts(ui):
 
 def test_the_page_loads_nothing_from_outside_the_package():
     files = static_files()
-    assert {f.name for f in files} == {"index.html", "app.js", "app.css"}
+    assert {f.name for f in files} == {"index.html", "app.js", "app.css", "favicon.svg"}
     for f in files:
-        text = f.read_text(encoding="utf-8")
+        text = f.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")  # a name, not a load
         assert "http://" not in text and "https://" not in text, f"{f.name} refers to another site"
+
+
+def test_the_page_has_an_icon_at_the_address_browsers_ask_for(ui):
+    server, _, _ = ui
+    for path in ("favicon.ico", "favicon.svg"):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=scaled(5))
+        conn.request("GET", "/" + path)  # no token: the icon carries no data
+        res = conn.getresponse()
+        body = res.read()
+        conn.close()
+        assert res.status == 200 and res.getheader("Content-Type") == "image/svg+xml", path
+        assert body.startswith(b"<svg") and len(body) < 2048
 
 
 def test_the_install_token_is_made_once_readable_only_by_its_owner(tmp_path):
@@ -347,3 +363,163 @@ def test_the_server_needs_an_existing_store(tmp_path):
     with pytest.raises(UIError, match="no store at"):
         UIServer(cfg, port=0)
     wait_for(lambda: not (tmp_path / "none.db").exists(), 1, "no store file made")
+
+
+# --- connections: dropped, malformed, idle ---------------------------------------------------------
+
+
+def handler_threads() -> int:
+    """Threads serving a connection right now (ThreadingHTTPServer names them after process_request_thread)."""
+    return sum(1 for t in threading.enumerate() if "process_request_thread" in t.name)
+
+
+def connect(server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=scaled(10))
+    return sock
+
+
+def raw_get(server, path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nX-Swarm-Token: {server.token}\r\n\r\n").encode()
+
+
+def reset(sock: socket.socket) -> None:
+    """Close the way a browser tab that goes away often does: at once, with a TCP reset."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (the socket's timeout guards a hang)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(f"the server neither answered in full nor closed the connection: {b''.join(chunks)[:300]!r}") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def status_of(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_a_client_that_goes_away_leaves_no_traceback(ui, capfd, caplog):
+    from swarm.node import TaskNode
+    from swarm.store import Batch
+
+    server, engine, run_id = ui
+    caplog.set_level(logging.DEBUG, logger="swarm.ui")
+    wait_for(lambda: handler_threads() == 0, scaled(10), "no connection being served")
+    for path in ("/", f"/api/runs/{run_id}/graph"):  # answered in full; the server waits for a next request
+        sock = connect(server)
+        sock.sendall(raw_get(server, path))
+        reply = sock.makefile("rb")
+        head = reply.readline()
+        length = next(int(line.split(b":")[1]) for line in iter(reply.readline, b"\r\n") if line.lower().startswith(b"content-length:"))
+        reply.read(length)
+        assert head.startswith(b"HTTP/1.1 200")
+        reply.close()
+        reset(sock)
+    sock = connect(server)
+    sock.sendall(raw_get(server, f"/api/events?run={run_id}"))
+    assert sock.recv(12).startswith(b"HTTP/1.1 200")  # a stream has begun
+    reset(sock)
+    node = TaskNode.from_state(next(s for s in engine.store.node_states(run_id) if s["id"] == "1.1"))
+    batch = Batch()
+    batch.event(run_id, "execute", node)  # gives the event stream something to write to its gone page
+    engine.store.commit(batch, run_id)
+    wait_for(lambda: handler_threads() == 0, scaled(10), "every dropped connection's thread to end")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err, err
+    dropped = [r for r in caplog.records if r.name == "swarm.ui"]
+    assert len(dropped) <= 3 and all(r.levelno == logging.DEBUG and not r.exc_info and len(r.getMessage()) < 200
+                                     for r in dropped), [r.getMessage() for r in dropped]
+
+
+@pytest.mark.parametrize("length, status", [("-1", 400), ("abc", 400), ("1e3", 400), ("12, 13", 400),
+                                            (str(2_000_000), 413), ("99999999999999999999", 400)])
+def test_a_bad_content_length_is_refused_at_once(ui, length, status):
+    """The server answers without waiting for a body (the client sends none and keeps the line open),
+    and closes the connection: what follows on it cannot be told apart from a next request."""
+    server, engine, run_id = ui
+    sock = connect(server)
+    sock.sendall((f"POST /api/runs/{run_id}/cancel HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"X-Swarm-Token: {server.token}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {length}\r\n\r\n").encode())
+    reply = read_until_closed(sock)
+    sock.close()
+    assert status_of(reply) == status, reply[:200]
+    assert b"Content-Length" in reply.split(b"\r\n\r\n", 1)[1] or b"over the limit" in reply
+    assert engine.store.run(run_id)["status"] == "done"
+
+
+def test_a_chunked_body_is_refused_with_a_hint(ui):
+    server, _, run_id = ui
+    sock = connect(server)
+    sock.sendall((f"POST /api/runs/{run_id}/cancel HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"X-Swarm-Token: {server.token}\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n").encode())
+    reply = read_until_closed(sock)
+    sock.close()
+    assert status_of(reply) == 411 and b"Content-Length" in reply
+
+
+@pytest.fixture
+def quick_idle(make_engine):
+    """A UI server that closes connections idle for half a second (the default is 30 s)."""
+    engine = make_engine()
+    run_id = write_tree_run(engine.store, nodes=3, run_id="small")
+    with start_ui(engine, idle_timeout_s=0.5) as server:
+        yield server, engine, run_id
+
+
+def test_an_idle_keep_alive_connection_is_closed_and_its_thread_freed(quick_idle):
+    server, _, _ = quick_idle
+    wait_for(lambda: handler_threads() == 0, scaled(10), "no connection being served")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=scaled(10))
+    conn.request("GET", "/api/runs", headers=token_header(server))
+    res = conn.getresponse()
+    assert res.status == 200 and res.read().startswith(b"[")
+    assert not res.will_close  # kept alive for a next request ...
+    assert handler_threads() == 1
+    assert conn.sock.recv(1) == b""  # ... which does not come: the server ends the connection
+    conn.close()
+    wait_for(lambda: handler_threads() == 0, scaled(10), "the idle connection's thread to end")
+
+
+def test_a_body_that_stops_arriving_is_a_408_and_frees_the_thread(quick_idle):
+    server, _, run_id = quick_idle
+    sock = connect(server)
+    sock.sendall((f"POST /api/runs/{run_id}/cancel HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"X-Swarm-Token: {server.token}\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 10\r\n\r\n{\"no").encode())  # 4 of the 10 bytes, then nothing
+    reply = read_until_closed(sock)
+    sock.close()
+    assert status_of(reply) == 408 and b"did not arrive" in reply
+    wait_for(lambda: handler_threads() == 0, scaled(10), "the connection's thread to end")
+
+
+def test_an_event_stream_outlives_the_idle_timeout(quick_idle):
+    from swarm.node import TaskNode
+    from swarm.store import Batch
+
+    server, engine, run_id = quick_idle
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=scaled(10))
+    conn.request("GET", f"/api/events?run={run_id}", headers=token_header(server))
+    res = conn.getresponse()
+    assert res.status == 200
+    while res.fp.readline().strip() != b"event: hello":
+        pass
+    time.sleep(4 * server.idle_timeout_s)  # idle on the socket for longer than a keep-alive connection may be
+    node = TaskNode.from_state(engine.store.node_states(run_id)[0])
+    batch = Batch()
+    batch.event(run_id, "execute", node)
+    seq = engine.store.commit(batch, run_id)
+    line = b""
+    while not line.startswith(b"id: "):
+        line = res.fp.readline()
+        assert line, "the server closed the event stream"
+    assert int(line[4:]) == seq
+    conn.close()

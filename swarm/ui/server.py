@@ -14,6 +14,7 @@ passes the Gate (token, Host, Origin/Referer); pages and assets need no token an
     GET  /api/compare?a=RUN&b=RUN            two runs compared (swarm.timetravel.diff)
     GET  /api/stats[?run=RUN]                metrics (swarm.metrics.stats)
     GET  /metrics                            Prometheus text (swarm.metrics.prometheus_text)
+    GET  /favicon.ico, /favicon.svg          the page's icon (an SVG)
     POST /api/approvals/ID                   {"decision": "approve"|"reject", "reason", "note", "edited" (a value)
                                              or "edited_text" (the edited text of `editable`)}
     POST /api/runs/RUN/fork                  {"at_event": SEQ, "sets": {...}}
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -46,7 +48,8 @@ from swarm.ui.events import EventHub, sse_message
 log = logging.getLogger("swarm.ui")
 
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("index.html", "text/html; charset=utf-8"),
-          "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/app.css": ("app.css", "text/css; charset=utf-8")}
+          "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/app.css": ("app.css", "text/css; charset=utf-8"),
+          "/favicon.svg": ("favicon.svg", "image/svg+xml"), "/favicon.ico": ("favicon.svg", "image/svg+xml")}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -58,13 +61,17 @@ SECURITY_HEADERS = {
 KEEPALIVE_S = 15.0
 REPLAY_LIMIT = 20000  # events a reconnecting stream may be sent from the store; past that the page reloads
 MAX_BODY = 1_000_000
+IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing this long is closed, so its thread is freed
+DROPPED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)  # the other side went away
 
 
 class UIServer:
     """`swarm ui`: serve the page and its API for the store of `config` on host:port (port 0: any free one)."""
 
-    def __init__(self, config: Config, host: str | None = None, port: int | None = None, engine=None):
+    def __init__(self, config: Config, host: str | None = None, port: int | None = None, engine=None,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S):
         self.config = config
+        self.idle_timeout_s = idle_timeout_s
         self.host = host or config.ui.host
         store_path = config.path(config.store.path)
         if not store_path.exists():
@@ -129,6 +136,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     ui: UIServer
 
+    def handle_error(self, request, client_address) -> None:
+        """A page closed or a client gave up mid-request is ordinary: one debug line, not a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, DROPPED):
+            log.debug("a UI connection from %s ended early (%s)", client_address[0], type(exc).__name__)
+        else:
+            log.error("the UI server failed on a connection from %s", client_address[0], exc_info=exc)
+
 
 class _Reply(Exception):
     """Raised by a route to answer with a status and a JSON body."""
@@ -147,6 +162,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass  # request lines hold the event stream's token; the UI logs nothing per request
+
+    def setup(self) -> None:
+        # Every read and write on the socket waits at most this long: an idle keep-alive connection is
+        # closed (the base class ends it quietly on the timeout) and a client that stops reading is let go.
+        # An event stream waits for events, not on the socket, so it stays open as long as its page.
+        self.timeout = self.server.ui.idle_timeout_s
+        super().setup()
 
     @property
     def ui(self) -> UIServer:
@@ -169,9 +191,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path
+        self.length, self.body_read = 0, False
         if self.ui.closing:
             return self._send_json(503, {"error": "the UI server is stopping"})
         try:
+            self.length = self._declared_length()
             self.ui.gate.check(method, path, self.headers, self.query.get("token"))
             if method == "GET" and path in STATIC:
                 return self._send_static(*STATIC[path])
@@ -190,8 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": str(exc)})
         except SwarmError as exc:
             self._send_json(400, {"error": str(exc)})
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except DROPPED as exc:
+            self.close_connection = True
+            log.debug("a UI connection ended during %s %s (%s)", method, path, type(exc).__name__)
         except Exception as exc:
             if self.ui.closing:  # the store closed under a request in flight
                 return
@@ -204,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.length is None or (self.length and not self.body_read):
+            self.send_header("Connection", "close")  # a body left unread would be taken for the next request
         for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(k, v)
         self.end_headers()
@@ -216,13 +243,35 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_static(self, name: str, content_type: str) -> None:
         self._send(200, (resources.files("swarm.ui") / "static" / name).read_bytes(), content_type)
 
+    def _declared_length(self) -> int:
+        """The request body's length, checked before anything waits for the body: a length that is not a
+        whole number (or is negative) is a 400, one over MAX_BODY a 413, and a chunked body a 411."""
+        if self.headers.get("Transfer-Encoding"):
+            self.length = None
+            raise _Reply(411, {"error": "send the request body with a Content-Length, not Transfer-Encoding"})
+        declared = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not declared:
+            return 0
+        if len(declared) > 1 or not re.fullmatch(r"[0-9]{1,12}", next(iter(declared))):
+            self.length = None
+            shown = ", ".join(sorted(declared))[:40]
+            raise _Reply(400, {"error": f"Content-Length must be one whole number of bytes, not {shown!r}"})
+        length = int(next(iter(declared)))
+        if length > MAX_BODY:
+            self.length = length
+            raise _Reply(413, {"error": f"the request body is {length} bytes, over the limit of {MAX_BODY}"})
+        return length
+
     def _body(self) -> dict[str, Any]:
         if not (self.headers.get("Content-Type") or "").startswith("application/json"):
             raise _Reply(415, {"error": "send the request body as JSON (Content-Type: application/json)"})
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise _Reply(413, {"error": f"the request body is over {MAX_BODY} bytes"})
-        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            raw = self.rfile.read(self.length) if self.length else b"{}"
+        except TimeoutError:
+            raise _Reply(408, {"error": f"the request body did not arrive within {self.ui.idle_timeout_s:g} s"}) from None
+        if len(raw) < self.length:  # the client closed before sending all of it
+            raise ConnectionResetError("the request body ended early")
+        self.body_read = True
         try:
             body = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
