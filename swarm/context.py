@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from swarm.approvals import SCRIPT_KINDS, WRITE_TOOLS, NeedsApproval, imports_in, names_in, proposal_key, required
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
 from swarm.hybrid import ToolCall, parse_action
+from swarm.model.cancel import Cancellation
 from swarm.node import POLICIES, AskHuman, Child, Report, Spawn
 from swarm.store import dumps
 from swarm.workspace import Workspace
@@ -41,6 +42,7 @@ class NodeContext:
         self._cassette = cassette
         self._record = record_call or engine.store.record_llm_call
         self._cancelled = False  # set by the loop's thread, read by the script's
+        self._cancel = Cancellation()  # ends this execution's model request in flight when the node is cancelled
         self._llm_used = False
         self._timer = None  # the loop's timeout handle for this execution
         self._workspace = None
@@ -102,7 +104,8 @@ class NodeContext:
         started = time.time()
         try:
             asked = self._engine.run_models.get(self.run_id)  # a run may name its own model (goal files can)
-            reply = model.complete(messages, schema=schema, json=json, call_key=key, **({"model": asked} if asked else {}))
+            reply = model.complete(messages, schema=schema, json=json, call_key=key, cancel=self._cancel,
+                                   **({"model": asked} if asked else {}))
         except SwarmError as exc:
             self._record_call(key, messages, schema, None, str(exc), started)
             raise
@@ -315,6 +318,7 @@ class NodeContext:
 
     def cancel(self) -> None:
         self._cancelled = True
+        self._cancel.cancel()  # a model request in flight is closed, so this execution's thread is freed
 
     def _check_cancelled(self) -> None:
         if self._cancelled:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import openai
@@ -18,6 +20,8 @@ import pytest
 
 from swarm.testing import ScriptedModelServer, ScriptError, load_script
 from swarm.testing.pytest_plugin import scripted_model  # noqa: F401  (until the package is pip-installed)
+from lifecycle_support import wait_for
+from timeouts import scaled
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,6 +234,58 @@ def test_fault_timeout_outlasts_the_client(scripted_model):
         )
 
 
+def raw_request(server: ScriptedModelServer, text: str) -> socket.socket:
+    """Send a chat request on a plain socket and return the socket, the reply not yet read."""
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}).encode()
+    sock = socket.create_connection((server.host, server.port), timeout=scaled(10))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return sock
+
+
+def test_fault_hang_never_answers_until_the_client_hangs_up(scripted_model):
+    server = scripted_model([{"fault": "hang"}, {"reply": "next"}])
+    sock = raw_request(server, "hi")
+    wait_for(lambda: server.requests and server.requests[0]["line"] == 0, what="the request to arrive")
+    sock.settimeout(0.3)
+    with pytest.raises(socket.timeout):  # not one byte of an answer
+        sock.recv(1)
+    sock.close()
+    wait_for(lambda: server.requests[0]["client_hung_up"], what="the server to see the client hang up")
+    [record] = server.requests
+    assert (record["status"], record["responded_at"]) == (None, None)
+    assert ask(server, "again") == "next"  # its handler is free; the server goes on answering
+
+
+def test_fault_trickle_sends_the_whole_reply_one_byte_at_a_time(scripted_model):
+    server = scripted_model([{"fault": "trickle", "reply": "slowly", "trickle_s": 0.001}])
+    assert ask(server, "hi") == "slowly"
+
+
+def test_fault_trickle_stops_when_the_client_hangs_up(scripted_model):
+    server = scripted_model([{"fault": "trickle", "reply": "x" * 1000, "trickle_s": 0.05}])
+    sock = raw_request(server, "hi")
+    assert sock.recv(64).startswith(b"HTTP/1.0 200")  # the headers come at once, then the body byte by byte
+    sock.close()
+    wait_for(lambda: server.requests[0]["client_hung_up"], what="the server to see the client hang up")
+    assert server.requests[0]["responded_at"] is None
+
+
+def test_fault_429_can_send_retry_after_as_an_http_date(scripted_model):
+    server = scripted_model([{"fault": "429", "retry_after": 30, "retry_after_form": "http-date"}])
+    sent = time.time()
+    status, headers, _ = post(server, "hi")
+    assert status == 429
+    when = parsedate_to_datetime(headers["Retry-After"]).timestamp()
+    assert sent + 28 <= when <= time.time() + 31  # an HTTP date has whole seconds
+
+
+def test_finish_reason_length_marks_a_reply_cut_at_the_token_limit(scripted_model):
+    server = scripted_model([{"reply": "The answer, in deta", "finish_reason": "length"}])
+    response = client(server).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert (response.choices[0].finish_reason, response.choices[0].message.content) == ("length", "The answer, in deta")
+
+
 def test_delay_applies_to_normal_replies(scripted_model):
     server = scripted_model([{"reply": "slow", "delay_s": 0.3}])
     with pytest.raises(openai.APITimeoutError):
@@ -274,6 +330,12 @@ def test_request_log_records_each_request(scripted_model, tmp_path):
         ('{"reply": "x", "repeat": "yes"}', '"repeat" must be true or false'),
         ('{"reply": "x", "delay_s": -1}', '"delay_s" must be a number of seconds'),
         ('{"reply": "x", "retry_after": 2}', '"retry_after" only applies'),
+        ('{"fault": "429", "retry_after_form": "minutes"}', '"retry_after_form" must be one of seconds, http-date'),
+        ('{"reply": "x", "retry_after_form": "http-date"}', '"retry_after_form" only applies'),
+        ('{"reply": "x", "trickle_s": 1}', '"trickle_s" only applies'),
+        ('{"fault": "trickle", "trickle_s": "fast"}', '"trickle_s" must be a number of seconds'),
+        ('{"reply": "x", "finish_reason": "tired"}', '"finish_reason" must be one of stop, length'),
+        ('{"fault": "500", "finish_reason": "length"}', '"finish_reason" only applies'),
         ('{"reply": "x", "usage": {"prompt_tokens": 1}}', '"usage" must be'),
         ("[1, 2]", "expected a JSON object"),
     ],
@@ -346,4 +408,5 @@ def test_cli_rejects_a_bad_script_with_one_line_and_exit_2(tmp_path):
     assert process.returncode == 2
     assert out == ""
     assert err.splitlines() == [f"error: {script} line 2: unknown key 'bogus'; allowed keys are "
-                                "reply, match, repeat, fault, retry_after, delay_s, usage"]
+                                "reply, match, repeat, fault, retry_after, retry_after_form, delay_s, trickle_s, "
+                                "finish_reason, usage"]

@@ -240,12 +240,16 @@ class ModelClient:
                 return
             self._noticed_at = now
             waiting = self._waiting
-        budget = settings.call_budget_s
-        limit = (f"gives up after {budget:g} s" if budget is not None
-                 else f"gives up after {settings.max_retries + 1} tries of up to {settings.timeout_s:g} s")
         others = f"; {waiting} calls are waiting" if waiting > 1 else ""
-        log.warning("waiting for the model at %s (model %s): %g s so far, %s%s",
-                    self.endpoint, tally.asked, settings.notice_after_s, limit, others)
+        log.warning("waiting for the model at %s (model %s): %g s so far, gives up after %g s at most%s",
+                    self.endpoint, tally.asked, settings.notice_after_s, self._worst_wait_s(), others)
+
+    def _worst_wait_s(self) -> float:
+        """The longest one call can take: call_timeout_s, or less when the tries and the waits between them end sooner."""
+        settings = self.settings
+        tries_end = (settings.max_retries + 1) * settings.timeout_s + settings.max_retries * settings.backoff_max_s
+        budget = settings.call_budget_s
+        return tries_end if budget is None else min(budget, tries_end)
 
     def _unavailable(self, failure: _NoAnswer, tally: _Tally) -> ModelUnavailable:
         last, tries = failure.last, failure.tries

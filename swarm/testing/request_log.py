@@ -31,6 +31,7 @@ class RequestLog:
                 "status": None,
                 "received_at": time.time(),
                 "responded_at": None,
+                "client_hung_up": False,  # the client closed the connection before the whole reply was sent
             }
             self._records.append(record)
             return record

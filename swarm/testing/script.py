@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FAULTS = ("429", "500", "malformed", "cutoff", "timeout")
-KEYS = ("reply", "match", "repeat", "fault", "retry_after", "delay_s", "usage")
+# "hang": never answers (until the client hangs up or the server stops); "trickle": answers one
+# byte every trickle_s seconds; "timeout": answers 504 after TIMEOUT_FAULT_DELAY_S (or delay_s).
+FAULTS = ("429", "500", "malformed", "cutoff", "timeout", "hang", "trickle")
+KEYS = ("reply", "match", "repeat", "fault", "retry_after", "retry_after_form", "delay_s", "trickle_s",
+        "finish_reason", "usage")
 USAGE_KEYS = ("prompt_tokens", "completion_tokens")
+RETRY_AFTER_FORMS = ("seconds", "http-date")
+FINISH_REASONS = ("stop", "length", "content_filter")
 TIMEOUT_FAULT_DELAY_S = 30.0
+TRICKLE_S = 2.0
+TRICKLED_REPLY = "a reply sent one byte at a time"  # a "trickle" line's reply when it gives none
 
 
 class ScriptError(ValueError):
@@ -33,7 +40,10 @@ class ScriptLine:
     repeat: bool = False
     fault: str | None = None
     retry_after: float = 1.0
+    retry_after_form: str = "seconds"
     delay_s: float | None = None
+    trickle_s: float = TRICKLE_S
+    finish_reason: str = "stop"
     usage: dict[str, int] | None = None
 
     def matches(self, last_user: str) -> bool:
@@ -46,6 +56,11 @@ class ScriptLine:
         if self.delay_s is None and self.fault == "timeout":
             return TIMEOUT_FAULT_DELAY_S
         return self.delay_s
+
+    @property
+    def hangs(self) -> bool:
+        """True when the line never answers: its request waits until the client or the server gives up."""
+        return self.fault == "hang"
 
 
 def load_script(source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | ScriptLine]) -> list[ScriptLine]:
@@ -77,7 +92,12 @@ def parse_line(obj: Any, *, index: int, where: str) -> ScriptLine:
         repeat=_repeat(obj.get("repeat", False), where),
         fault=fault,
         retry_after=_retry_after(obj, fault, where),
+        retry_after_form=_word(obj, "retry_after_form", RETRY_AFTER_FORMS, "seconds", fault == "429",
+                               '"fault": "429"', where),
         delay_s=None if obj.get("delay_s") is None else _seconds(obj["delay_s"], "delay_s", where),
+        trickle_s=_trickle_s(obj, fault, where),
+        finish_reason=_word(obj, "finish_reason", FINISH_REASONS, "stop", obj.get("reply") is not None,
+                            'a "reply"', where),
         usage=_usage(obj.get("usage"), where),
     )
 
@@ -144,6 +164,26 @@ def _retry_after(obj: Mapping[str, Any], fault: str | None, where: str) -> float
     if fault != "429":
         raise ScriptError(f"{where}: \"retry_after\" only applies to \"fault\": \"429\"")
     return _seconds(obj["retry_after"], "retry_after", where)
+
+
+def _word(obj: Mapping[str, Any], key: str, words: tuple[str, ...], default: str, applies: bool, needs: str,
+          where: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not applies:
+        raise ScriptError(f"{where}: \"{key}\" only applies to a line with {needs}")
+    if value not in words:
+        raise ScriptError(f"{where}: \"{key}\" must be one of {', '.join(words)}; got {value!r}")
+    return value
+
+
+def _trickle_s(obj: Mapping[str, Any], fault: str | None, where: str) -> float:
+    if obj.get("trickle_s") is None:
+        return TRICKLE_S
+    if fault != "trickle":
+        raise ScriptError(f"{where}: \"trickle_s\" only applies to \"fault\": \"trickle\"")
+    return _seconds(obj["trickle_s"], "trickle_s", where)
 
 
 def _seconds(value: Any, key: str, where: str) -> float:

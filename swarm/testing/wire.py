@@ -78,7 +78,7 @@ def usage(request: ChatRequest, reply: str, scripted: dict[str, int] | None) -> 
     return {**counts, "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"]}
 
 
-def chat_completion(*, n: int, model: str, content: str, usage: dict[str, int]) -> dict[str, Any]:
+def chat_completion(*, n: int, model: str, content: str, usage: dict[str, int], finish_reason: str = "stop") -> dict[str, Any]:
     """A standard non-streaming chat.completion response body."""
     return {
         "id": f"chatcmpl-scripted-{n}",
@@ -89,7 +89,7 @@ def chat_completion(*, n: int, model: str, content: str, usage: dict[str, int]) 
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
                 "logprobs": None,
             }
         ],
