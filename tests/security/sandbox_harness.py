@@ -31,10 +31,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from timeouts import scaled
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -44,13 +47,16 @@ SWARM = Path(sys.executable).parent / "swarm"
 # --allow-import for the "process layer alone" runs: as if the AST layer had been escaped.
 PROCESS_LAYER_IMPORTS = ["os", "socket", "subprocess", "sys", "io", "builtins"]
 
-# Each attempt gets a short wall-clock limit ([sandbox].timeout_s) so the corpus stays fast.
+# Each attempt gets a short wall-clock limit ([sandbox].timeout_s) so the corpus stays fast; harmless
+# code (the harness's own checks) gets a long one. Both, like every hang limit here, follow
+# SWARM_TEST_TIMEOUT_SCALE: a busy machine gives the attempts the same chance to try.
 TIMEOUT_ENV = "SWARM_SANDBOX_TIMEOUT_S"
-ATTEMPT_TIMEOUT_S = 1.5
-MARGIN_S = 6.0  # CLI start, worker start, kill and clean-up on top of the sandbox's timeout
-CALL_LIMIT_S = 30.0  # past this the test kills the CLI itself
+ATTEMPT_TIMEOUT_S = scaled(1.5)
+HARMLESS_TIMEOUT_S = scaled(30.0)
+CALL_LIMIT_S = scaled(60.0)  # past this the test kills the CLI itself: a hang, not a slow machine
 OUTPUT_LIMIT = 8 * 2**20  # bytes of stdout + stderr; the sandbox caps captured output well below
-GRACE_S = 2.0  # how long a killed process tree may take to disappear from /proc
+GRACE_S = scaled(10.0)  # how long a killed process tree may take to disappear from /proc
+LEFT_ON_DISK_LIMIT = 2**20  # bytes an ended call may leave in its own scratch folder (its workspaces are removed)
 ESCAPED = "ESCAPED::"
 
 
@@ -218,8 +224,9 @@ class ExecResult:
     returncode: int | None
     stdout: str
     stderr: str
-    elapsed: float
     timed_out: bool
+    pid: int  # of the CLI, which led its own session: its process group has this id too
+    scratch: Path  # the CLI's TMPDIR, where the sandbox makes its workspaces; nothing else writes there
 
     @property
     def text(self) -> str:
@@ -233,24 +240,51 @@ class ExecResult:
             return None
         return value if isinstance(value, dict) else None
 
+    def leftover_processes(self, grace_s: float = GRACE_S) -> list[tuple[int, str]]:
+        """The call's own processes still alive grace_s after it returned: the CLI's process group, and
+        any process naming its scratch folder (the sandbox's bwrap workers lead sessions of their own)."""
+        scratch = str(self.scratch).encode()
+        return lingering(lambda: processes_where(lambda pid, cmdline: pgid(pid) == self.pid or scratch in cmdline), grace_s)
 
-def cli_env(extra: dict[str, str]) -> dict[str, str]:
+    def left_on_disk(self) -> tuple[int, list[str]]:
+        """Bytes (as allocated) and paths that the call left in its own scratch folder, but for the
+        sandbox's folder of workspaces itself (kept for the next call, and empty when all is well)."""
+        total, paths = 0, []
+        for root, dirs, files in os.walk(self.scratch):
+            for name in dirs + files:
+                path = Path(root, name)
+                if path == self.scratch / f"swarm-sandbox-{os.getuid()}":
+                    continue
+                try:
+                    total += path.lstat().st_blocks * 512
+                except OSError:
+                    continue
+                paths.append(str(path.relative_to(self.scratch)))
+        return total, paths
+
+
+def cli_env(extra: dict[str, str], timeout_s: float) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env[TIMEOUT_ENV] = str(ATTEMPT_TIMEOUT_S)
+    env[TIMEOUT_ENV] = str(timeout_s)
     env["SWARM_SANDBOX_POOL_SIZE"] = "1"  # one call per process: one warm worker is all it uses
     env.update(extra)
     return env
 
 
-def sandbox_exec(source_file: Path, allow_imports: list[str] = (), env: dict[str, str] | None = None) -> ExecResult:
-    """`swarm sandbox exec FILE --json [--allow-import ...]` in its own session, killed past CALL_LIMIT_S."""
+def sandbox_exec(source_file: Path, allow_imports: list[str] = (), env: dict[str, str] | None = None,
+                 timeout_s: float = ATTEMPT_TIMEOUT_S) -> ExecResult:
+    """`swarm sandbox exec FILE --json [--allow-import ...]` in its own session, killed past CALL_LIMIT_S.
+
+    Its TMPDIR is a fresh folder beside FILE, so the workspaces it makes (and whatever the code
+    wrote into them) are its own to measure, apart from anything else on the machine.
+    """
     cmd = [str(SWARM), "sandbox", "exec", str(source_file), "--json"]
     if allow_imports:
         cmd += ["--allow-import", *allow_imports]
-    start = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=source_file.parent))
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=cli_env(env or {}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
+        cmd, cwd=REPO, env={**cli_env(env or {}, timeout_s), "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     timed_out = False
     try:
@@ -259,14 +293,20 @@ def sandbox_exec(source_file: Path, allow_imports: list[str] = (), env: dict[str
         timed_out = True
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-    elapsed = time.monotonic() - start
     return ExecResult(
-        proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), elapsed, timed_out
+        proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), timed_out, proc.pid, scratch
     )
 
 
-def marked_processes(marker: str) -> list[tuple[int, str]]:
-    """Processes (pid, command line) whose command line contains `marker`, other than this one."""
+def pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def processes_where(keep) -> list[tuple[int, str]]:
+    """Processes (pid, command line) other than this one for which keep(pid, raw cmdline) is true."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -275,19 +315,29 @@ def marked_processes(marker: str) -> list[tuple[int, str]]:
             raw = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if marker.encode() in raw:
+        if keep(int(entry), raw):
             found.append((int(entry), raw.replace(b"\0", b" ").decode("utf-8", "replace")[:160]))
     return found
 
 
-def leftover_processes(marker: str) -> list[tuple[int, str]]:
-    """Marked processes still alive GRACE_S after the call (zombies still count while unreaped)."""
-    deadline = time.monotonic() + GRACE_S
+def lingering(find, grace_s: float = GRACE_S) -> list[tuple[int, str]]:
+    """What find() still returns after grace_s (zombies still count while unreaped); [] as soon as it is empty."""
+    deadline = time.monotonic() + grace_s
     while True:
-        left = marked_processes(marker)
+        left = find()
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
+
+
+def marked_processes(marker: str) -> list[tuple[int, str]]:
+    """Processes (pid, command line) whose command line contains `marker`, other than this one."""
+    return processes_where(lambda pid, cmdline: marker.encode() in cmdline)
+
+
+def leftover_processes(marker: str) -> list[tuple[int, str]]:
+    """Marked processes still alive GRACE_S after the call (zombies still count while unreaped)."""
+    return lingering(lambda: marked_processes(marker))
 
 
 def kill_marked(marker: str) -> None:

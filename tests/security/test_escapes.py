@@ -1,4 +1,4 @@
-"""Escape and exhaustion attempts against `swarm sandbox exec`: none gets out, all return in time, none leaves a process.
+"""Escape and exhaustion attempts against `swarm sandbox exec`: none gets out, none hangs, none leaves a process or a file.
 
 Each file in attempts/ runs twice through the real CLI: as is (AST layer and process layer),
 and with --allow-import os socket subprocess sys io builtins (the process layer alone, as if the
@@ -8,7 +8,6 @@ AST layer had been escaped). Add an attempt by dropping a file into attempts/.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,28 +16,33 @@ import pytest
 
 from sandbox_harness import (
     ATTEMPTS_DIR,
-    ATTEMPT_TIMEOUT_S,
-    MARGIN_S,
+    HARMLESS_TIMEOUT_S,
+    ExecResult,
+    LEFT_ON_DISK_LIMIT,
     OUTPUT_LIMIT,
     PROCESS_LAYER_IMPORTS,
     kill_marked,
     leftover_processes,
     sandbox_exec,
 )
+from timeouts import scaled
 
 ATTEMPTS = sorted(p.stem for p in ATTEMPTS_DIR.glob("*.py"))
 LAYERS = {"as-is": [], "process-layer": PROCESS_LAYER_IMPORTS}
 
 
 def assert_contained(result, canaries) -> None:
-    """The attempt got nowhere: the CLI answered in time, with the contract's JSON, and touched nothing."""
-    assert not result.timed_out, f"the CLI did not return within its call limit:\n{result.stderr[-2000:]}"
+    """The attempt got nowhere: the CLI returned, with the contract's JSON; nothing outside the workspace
+    changed; every process of the call is gone; its workspace is gone with what was written there."""
+    assert not result.timed_out, f"the CLI hung (killed after its call limit):\n{result.stderr[-2000:]}"
     left = leftover_processes(canaries.run_marker)
     if left:
         kill_marked(canaries.run_marker)
-    problems = canaries.violations(result.text) + [f"process left behind: {pid} {cmd}" for pid, cmd in left]
+    own = result.leftover_processes()
+    problems = canaries.violations(result.text) + [f"process left behind: {pid} {cmd}" for pid, cmd in left + own]
     assert not problems, "the attempt escaped:\n" + "\n".join(problems)
-    assert result.elapsed < ATTEMPT_TIMEOUT_S + MARGIN_S, f"took {result.elapsed:.1f} s"
+    size, paths = result.left_on_disk()
+    assert size < LEFT_ON_DISK_LIMIT, f"the call left {size} bytes behind in its scratch folder: {paths[:10]}"
     assert len(result.stdout) + len(result.stderr) < OUTPUT_LIMIT, "output was not capped"
     reply = result.json
     assert reply is not None and {"ok", "output", "logs", "error"} <= reply.keys(), (
@@ -60,7 +64,7 @@ def test_the_canaries_catch_an_unsandboxed_payload(canaries):
     scope: dict = {}
     exec(prologue, scope)  # our own constants
     proc = subprocess.run(scope["PAYLOAD_ARGV"], env={**os.environ, **canaries.env}, capture_output=True, text=True)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + scaled(5)
     while len(canaries.listener.contacts) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     problems = "\n".join(canaries.violations(proc.stdout))
@@ -72,24 +76,42 @@ def test_the_canaries_catch_an_unsandboxed_payload(canaries):
 
 
 def test_a_trivial_file_runs(tmp_path):
-    """The harness is not vacuous: a harmless file succeeds with its output."""
+    """The harness is not vacuous: a harmless file succeeds with its output, and leaves nothing behind."""
     path = tmp_path / "trivial.py"
     path.write_text("print('hello')\n6 * 7\n")
-    result = sandbox_exec(path)
+    result = sandbox_exec(path, timeout_s=HARMLESS_TIMEOUT_S)
     assert result.json is not None, f"exit {result.returncode}:\n{result.stdout[:500]}\n{result.stderr[-1500:]}"
     assert result.json["ok"] is True and result.json["output"] == 42 and "hello" in result.json["logs"]
     assert result.returncode == 0
+    assert result.leftover_processes() == [] and result.left_on_disk() == (0, [])
+
+
+def test_the_leftover_checks_see_what_a_call_left(tmp_path):
+    """The checks of a call's own leftovers are not vacuous: a process in its group, a process naming
+    its scratch folder and a file in that folder are all found."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "left.bin").write_bytes(b"z" * LEFT_ON_DISK_LIMIT)
+    leader = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the CLI's group
+    named = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(scratch / "workspace")])  # a bwrap worker
+    try:
+        call = ExecResult(0, "", "", False, leader.pid, scratch)
+        assert {pid for pid, _ in call.leftover_processes(grace_s=0)} == {leader.pid, named.pid}
+        size, paths = call.left_on_disk()
+        assert size >= LEFT_ON_DISK_LIMIT and paths == ["left.bin"]
+    finally:
+        for proc in (leader, named):
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def host_survives(tmp_path_factory, daemon_stand_in):
     """After all the attempts of this module: the host can still fork, the daemon lives, the sandbox works."""
-    free_before = shutil.disk_usage("/tmp").free
     yield
-    assert subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, timeout=30).stdout == b"1\n"
+    assert subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, timeout=scaled(30)).stdout == b"1\n"
     assert daemon_stand_in.poll() is None, "the daemon stand-in died"
     path = tmp_path_factory.mktemp("after") / "trivial.py"
     path.write_text("1 + 1\n")
-    result = sandbox_exec(path)
+    result = sandbox_exec(path, timeout_s=HARMLESS_TIMEOUT_S)
     assert result.json is not None and result.json["ok"] is True and result.json["output"] == 2, result.text[-1500:]
-    assert shutil.disk_usage("/tmp").free > free_before - 2**30, "an attempt left a gigabyte or more on disk"
