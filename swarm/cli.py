@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except SwarmError as exc:
         print(f"swarm: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.Error as exc:  # met while reading or writing the store, past the checks at its open
+        failure = _store_failure(args, exc)
+        print(f"swarm: error: {_one_line(failure)}", file=sys.stderr)
+        return failure.exit_code
     except BrokenPipeError:  # `swarm history RUN | head`: the reader has all it wants
         sys.stdout = open(os.devnull, "w")  # so the exit does not fail flushing the closed pipe
         return 1
@@ -151,6 +156,22 @@ def _warnings_to_stderr() -> logging.Handler:
     handler.setFormatter(logging.Formatter("swarm: %(message)s"))
     logging.getLogger("swarm").addHandler(handler)
     return handler
+
+
+def _store_failure(args, exc: sqlite3.Error) -> StoreError:
+    """An SQLite error that reached the command line, as the store's error with what to do."""
+    from swarm.errors import StoreDamaged
+    from swarm.store import damaged
+
+    try:
+        cfg = _config(args)
+        path = cfg.path(cfg.store.path)
+    except SwarmError:
+        path = args.store or "the store"
+    if damaged(exc):
+        return StoreDamaged(path, str(exc))
+    return StoreError(f"the store {path} could not be read or written ({exc}); check the disk's free space and the "
+                      "file's permissions, then run the command again")
 
 
 def _config(args) -> Config:
@@ -328,7 +349,7 @@ def cmd_runs(args) -> int:
 
     cfg = _config(args)
     path = cfg.path(cfg.store.path)
-    rows = Store(path, cfg.store.synchronous).runs(args.status, args.limit) if path.exists() else []
+    rows = Store(path, cfg.store.synchronous, check="if_small").runs(args.status, args.limit) if path.exists() else []
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -338,14 +359,15 @@ def cmd_runs(args) -> int:
     return 0
 
 
-def _store(args):
+def _store(args, check: str = "if_small"):
+    """The configured store, which must exist; `check="always"` for a command that writes to it."""
     from swarm.store import Store
 
     cfg = _config(args)
     path = cfg.path(cfg.store.path)
     if not path.exists():
         raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
-    return cfg, Store(path, cfg.store.synchronous)
+    return cfg, Store(path, cfg.store.synchronous, check=check)
 
 
 def cmd_show(args) -> int:

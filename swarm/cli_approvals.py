@@ -51,7 +51,7 @@ def register(sub) -> None:
 def _store(args):
     from swarm.cli import _store as open_store
 
-    return open_store(args)[1]
+    return open_store(args, check="always")[1]  # approve, reject and pause write: never into a damaged store
 
 
 def cmd_approvals(args) -> int:

@@ -51,6 +51,23 @@ class StoreError(SwarmError):
     exit_code = 2
 
 
+class StoreDamaged(StoreError):
+    """The store's file is damaged (SQLite's integrity check failed, or a read met a malformed page)."""
+
+    exit_code = 1  # not a usage error: the file needs repair
+
+    def __init__(self, path, detail: str):
+        import shlex
+
+        path = shlex.quote(str(path))
+        super().__init__(
+            f"the store {path} is damaged ({detail}); swarm writes nothing new to it. Restore it from a backup, "
+            f"or copy out what is readable: sqlite3 {path} \".recover\" | sqlite3 fixed.db (where that sqlite3's "
+            f".recover fails: sqlite3 {path} .dump | sed 's/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 fixed.db), "
+            "then use fixed.db (--store fixed.db or [store].path)"
+        )
+
+
 class ScriptContractError(SwarmError):
     """A node script broke the rules of the lifecycle (second LLM call, bad return value...)."""
 

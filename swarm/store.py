@@ -3,6 +3,11 @@
 One file, WAL mode. The lifecycle collects the events of one turn of its loop in a
 `Batch` and commits them in one transaction (group commit): an event is durable
 before the lifecycle acts on it.
+
+A damaged file gets no new work: opening a store runs SQLite's quick_check (about 1.5 ms a
+megabyte), and so does recording a new run when the file changed since the last check.
+Readers may skip the check on a big store (`check="if_small"`); a read that meets a
+damaged page still stops with the same advice (StoreDamaged).
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
-import sqlite_utils
 
-from swarm.errors import StoreError, UnknownRun
+from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
 SCHEMA_VERSION = 1
 
@@ -169,6 +173,13 @@ ADDED_COLUMNS = (
 )
 
 
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
 def dumps(value: Any) -> str:
     """JSON for the store; values a script returned that JSON can't hold are kept as their repr."""
     try:
@@ -275,36 +286,87 @@ class Checkpointer:
             self.thread.join(timeout=10)
 
 
-class Store:
-    """The swarm's SQLite file. Thread-safe: one connection behind a lock."""
+READ_CHECK_MAX_BYTES = 64 * 1024 * 1024  # a reader checks a store up to this size at open: about 0.1 s
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL"):
+
+def damaged(exc: BaseException) -> bool:
+    """Is this SQLite error a damaged file (SQLITE_CORRUPT), as opposed to a full disk, a lock, a bad query?"""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == 11) or "malformed" in str(exc)
+
+
+class Store:
+    """The swarm's SQLite file. Thread-safe: one connection behind a lock.
+
+    `check`: "always" runs SQLite's quick_check at open (every command that writes, the engine, the
+    daemon); "if_small" only when the file is at most READ_CHECK_MAX_BYTES (commands that only read).
+    """
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", *, check: str = "always"):
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreError(f"[store].synchronous must be NORMAL, FULL, EXTRA or OFF, not {synchronous!r}")
+        self.checked: tuple | None = None  # the file's (size, mtime) when quick_check last passed
         try:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists() and self.path.stat().st_size > 0
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
             conn.execute("PRAGMA busy_timeout=10000")
-            self.db = sqlite_utils.Database(conn)
             self.conn = conn
             self.lock = threading.RLock()
             self._refuse_foreign_file()  # before anything changes the file
+            if existed and (check == "always" or self._size() <= READ_CHECK_MAX_BYTES):
+                self.check()  # before anything is written to it
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             # Checkpoints (the only fsync of WAL mode at NORMAL) run on their own thread, off the commit path.
             conn.execute("PRAGMA wal_autocheckpoint=0")
             self.checkpointer = Checkpointer(self.path)
             self._migrate()
+            if self.checked or not existed:
+                self.checked = self._version()  # what changed since the check is the schema's own writes
         except sqlite3.DatabaseError as exc:
+            if damaged(exc):
+                raise StoreDamaged(self.path, str(exc)) from None
             raise StoreError(
                 f"{self.path} is not a usable swarm store ({exc}); point [store].path in swarm.toml "
                 "or $SWARM_STORE at a new file"
             ) from None
 
+    def _size(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+    def _version(self) -> tuple:
+        """The file and its WAL as the file system sees them: any write changes it."""
+        return tuple((st.st_size, st.st_mtime_ns) if (st := _stat(p)) else None
+                     for p in (self.path, Path(f"{self.path}-wal")))
+
+    def check(self) -> None:
+        """SQLite's quick_check of the whole file; StoreDamaged when it finds anything wrong.
+
+        On its own connection, so the writer is not held up while it reads the file."""
+        version = self._version()
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=10)
+            try:
+                problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreDamaged(self.path, str(exc)) from None
+        if problems != ["ok"]:
+            raise StoreDamaged(self.path, "integrity check: " + "; ".join(problems))
+        self.checked = version
+
+    def check_if_changed(self) -> None:
+        """Check again when the file changed since the last check that passed (before new work goes in)."""
+        if self._version() != self.checked:
+            self.check()
+
     def _refuse_foreign_file(self) -> None:
-        tables = set(self.db.table_names())
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables.discard("sqlite_sequence")
         if tables and "meta" not in tables:
             raise StoreError(
                 f"{self.path} is an SQLite file of something else (tables: {', '.join(sorted(tables)[:5])}); "
@@ -358,6 +420,8 @@ class Store:
                 last = self._write(c, batch, run_id)
         except sqlite3.Error as exc:  # the transaction rolled back: the store holds the last good turn
             batch.line.failed = str(exc)
+            if damaged(exc):
+                raise StoreDamaged(self.path, str(exc)) from None
             raise StoreError(
                 f"could not write run {run_id}'s history to {self.path} ({exc}); free disk space or fix "
                 f"permissions, then continue with `swarm resume {run_id}`"
@@ -404,7 +468,10 @@ class Store:
         return last
 
     def create_run(self, run: dict[str, Any], batch: Batch | None = None) -> None:
-        """Record a new run, and its first events in the same transaction: never a run without its root."""
+        """Record a new run, and its first events in the same transaction: never a run without its root.
+
+        Checks the file first when it changed since its last check: no new work goes into a damaged store."""
+        self.check_if_changed()
         with self.transaction() as c:
             cols = ", ".join(run)
             c.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
@@ -414,6 +481,7 @@ class Store:
     def create_run_from(self, run: dict[str, Any], batch: Batch, snapshot: Callable[[int], str]) -> int:
         """A run that starts from a given state (a fork), in one transaction: its row, its first events, and
         a snapshot of all its nodes as of the first of them (`snapshot(first_event)` makes the document)."""
+        self.check_if_changed()
         with self.transaction() as c:
             c.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
             count = len(batch.events)
@@ -446,7 +514,9 @@ class Store:
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self.lock:
-            return list(self.db.query(sql, params))
+            cursor = self.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     def run(self, run_id: str) -> dict[str, Any]:
         rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
@@ -485,6 +555,12 @@ class Store:
         """(seq, kind, node_id) of every event of a run, oldest first: the axis of a history scrubber."""
         with self.lock:
             return self.conn.execute("SELECT seq, kind, node_id FROM events WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+
+    def event_times(self, run_id: str, until: int | None = None) -> list[tuple[str | None, str, float]]:
+        """(node_id, kind, at) of a run's events up to an event (None: all), oldest first: when its nodes worked."""
+        sql = "SELECT node_id, kind, at FROM events WHERE run_id=?" + (" AND seq<=?" if until is not None else "")
+        with self.lock:
+            return self.conn.execute(sql + " ORDER BY seq", (run_id,) if until is None else (run_id, until)).fetchall()
 
     def event_range(self, run_id: str) -> tuple[int, int] | None:
         """The first and last event number of a run, or None when it has no events."""

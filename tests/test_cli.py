@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from swarm import store as store_module
 from swarm.cli import main
+from timeouts import scaled
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_model.jsonl"
@@ -39,7 +41,7 @@ def swarm(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     """Run the real CLI in a subprocess with cwd=tmp_path."""
     return subprocess.run(
         [sys.executable, "-m", "swarm.cli", *args], cwd=tmp_path, env=clean_env(tmp_path, **env),
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=scaled(60),
     )
 
 
@@ -364,3 +366,78 @@ def test_a_run_waiting_for_a_person_is_resumed_with_an_answer(cli):
     assert code == 0, err
     assert out.splitlines()[0].startswith("swarm: model scripted:")  # the demo run goes on with its script
     assert f"run {run_id}: done" in out and "Lisbon" in out
+
+
+# --- a damaged store: no new work goes into it, every command says what to do ------------------------
+
+
+def grow(path: Path, copies: int = 40) -> None:
+    """Copies of the finished run (its row and its events) as runs copy-0, copy-1...: a store of a few hundred kilobytes."""
+    db = sqlite3.connect(path)
+    cursor = db.execute("SELECT * FROM runs")
+    names, row = [d[0] for d in cursor.description], cursor.fetchone()
+    with db:
+        for i in range(copies):
+            db.execute(f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                       (f"copy-{i}", *row[1:]))
+            db.execute("INSERT INTO events (run_id, node_id, kind, at, state, detail) "
+                       "SELECT ?, node_id, kind, at, state, detail FROM events WHERE run_id NOT LIKE 'copy-%'",
+                       (f"copy-{i}",))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def damage(path: Path, at: float = 0.4, size: int = 8192) -> bytes:
+    """8 KB of garbage at 40 % of the file, page-aligned; returns the damaged file's bytes."""
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * at) // 4096 * 4096
+    data[start:start + size] = bytes((i * 37 + 11) % 256 for i in range(size))
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+@pytest.fixture
+def damaged(store) -> tuple[Path, str, bytes]:
+    path, run_id = store
+    grow(path)
+    return path, run_id, damage(path)
+
+
+def assert_says_damaged(err: str, path: Path) -> None:
+    assert_one_error_line(err, f"the store {path} is damaged", "Restore it from a backup", '".recover" | sqlite3 fixed.db')
+
+
+@pytest.mark.parametrize("command", [["run", GOAL], ["resume", "RUN"], ["runs"], ["show", "RUN"], ["history", "RUN"],
+                                     ["stats"], ["approve", "1"], ["fork", "RUN", "--at", "3"]])
+def test_every_command_refuses_a_damaged_store_in_one_line_and_leaves_it_as_it_was(cli, damaged, command):
+    path, run_id, damaged_bytes = damaged
+    code, out, err = cli(*[run_id if a == "RUN" else a for a in command])
+    assert code == 1
+    assert_says_damaged(err, path)
+    assert path.read_bytes() == damaged_bytes
+
+
+def test_a_read_that_meets_a_damaged_page_is_one_error_line(cli, damaged, monkeypatch):
+    path, _, damaged_bytes = damaged
+    monkeypatch.setattr(store_module, "READ_CHECK_MAX_BYTES", 1024)  # a big store: readers skip the check at open
+    code, out, err = cli("runs")
+    assert code == 0  # what is intact can still be read
+    histories = [cli("history", f"copy-{i}") for i in range(40)]
+    failed = [(code, err) for code, _, err in histories if code != 0]
+    assert failed, "the garbage should be under some run's events"
+    for code, err in failed:
+        assert code == 1
+        assert_says_damaged(err, path)
+    assert path.read_bytes() == damaged_bytes
+
+
+def test_the_daemon_takes_no_goal_into_a_damaged_store(damaged, tmp_path):
+    path, _, damaged_bytes = damaged
+    inbox = tmp_path / "goals" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "trip.md").write_text(GOAL)
+    done = swarm(tmp_path, "daemon", "--folder", str(tmp_path / "goals"))
+    assert done.returncode == 1
+    assert f"the store {path} is damaged" in done.stderr and "Traceback" not in done.stderr
+    assert [p.name for p in inbox.iterdir()] == ["trip.md"]  # the goal waits for a repaired store
+    assert path.read_bytes() == damaged_bytes

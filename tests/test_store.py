@@ -8,7 +8,8 @@ import json
 import pytest
 
 from lifecycle_support import make_engine, script  # noqa: F401
-from swarm.errors import StoreError
+from swarm import store as store_module
+from swarm.errors import StoreDamaged, StoreError
 from swarm.snapshot import state_at
 from swarm.store import Batch, Store
 
@@ -102,3 +103,62 @@ def test_a_run_resumed_mid_fan_out_wakes_the_parent_when_the_last_child_ends(mak
     resumed = make_engine(*plugins, human=PreparedAnswers({"1.4": "yes"}))
     assert asyncio.run(resumed.drive(run_id)) == "done"
     assert json.loads(resumed.store.run(run_id)["result"]) == [0, 1, 2, "yes", 4, 5]
+
+
+# --- a damaged file gets no new work ------------------------------------------------------------------
+
+
+def a_store_with_history(path, runs: int = 60) -> None:
+    """A store of a few hundred kilobytes: runs, each with a hundred events."""
+    store = Store(path)
+    for r in range(runs):
+        batch = Batch()
+        for i in range(100):
+            batch.event(f"run-{r}", "execute", None, {"note": f"event {i} of run {r}", "pad": "x" * 40})
+        store.create_run({"id": f"run-{r}", "goal": "g", "script": "s", "status": "done", "created_at": float(r)}, batch)
+    store.close()
+
+
+def damage(path, at: float = 0.4, size: int = 8192) -> bytes:
+    """Write `size` bytes of garbage at `at` of the file (page-aligned), as a failing disk or a stray write
+    would; returns the file's bytes afterwards."""
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * at) // 4096 * 4096
+    data[start:start + size] = bytes((i * 37 + 11) % 256 for i in range(size))
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_damaged_store_is_refused_at_open_with_what_to_do_and_left_as_it_was(tmp_path):
+    path = tmp_path / "swarm.db"
+    a_store_with_history(path)
+    damaged_bytes = damage(path)
+    with pytest.raises(StoreDamaged, match=r"is damaged .*Restore it from a backup.*\.recover.*fixed\.db") as caught:
+        Store(path)
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == damaged_bytes
+    assert not (tmp_path / "swarm.db-wal").exists() or (tmp_path / "swarm.db-wal").stat().st_size == 0
+
+
+def test_a_reader_of_a_big_store_skips_the_check_but_gets_no_new_run_into_it(tmp_path, monkeypatch):
+    path = tmp_path / "swarm.db"
+    a_store_with_history(path)
+    damaged_bytes = damage(path)
+    monkeypatch.setattr(store_module, "READ_CHECK_MAX_BYTES", 1024)  # this store counts as big
+    store = Store(path, check="if_small")  # opens: reading what is intact is still useful
+    assert store.run("run-0")["goal"] == "g"
+    with pytest.raises(StoreDamaged, match="is damaged"):
+        store.create_run({"id": "new", "goal": "g", "script": "s", "status": "running", "created_at": 0.0})
+    store.close()
+    assert path.read_bytes() == damaged_bytes
+
+
+def test_a_store_damaged_while_open_gets_no_new_run(tmp_path):
+    path = tmp_path / "swarm.db"
+    a_store_with_history(path)
+    store = Store(path)  # checked: fine
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage(path)  # meanwhile, something else writes over part of the file
+    with pytest.raises(StoreDamaged, match="is damaged"):
+        store.create_run({"id": "new", "goal": "g", "script": "s", "status": "running", "created_at": 0.0})
+    store.close()
