@@ -6,20 +6,28 @@ import asyncio
 import threading
 import time
 
-from lifecycle_support import make_engine, script  # noqa: F401
+from lifecycle_support import make_engine, scaled, script  # noqa: F401
 
 
 class Gauge:
-    """Counts executions in flight and keeps the highest count seen."""
+    """Counts executions in flight and keeps the highest count seen.
 
-    def __init__(self):
-        self.lock = threading.Lock()
+    Each execution holds until `limit` of them were in flight at once (or a generous hang limit
+    passed), then a little longer: so the peak reaches the limit however slowly the machine starts
+    them, and an engine that let more through would be caught with the first ones still held.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.lock = threading.Condition()
         self.now = self.peak = 0
 
     def leaf(self, ctx):
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: self.peak >= self.limit, timeout=scaled(30))
         time.sleep(0.05)
         with self.lock:
             self.now -= 1
@@ -33,7 +41,7 @@ def fan_out(ctx):
 
 
 def test_no_more_executions_at_once_than_the_limit(make_engine):
-    gauge = Gauge()
+    gauge = Gauge(3)
     engine = make_engine(script("fan_out", fan_out), script("leaf", gauge.leaf), concurrency=3)
     run_id, status = asyncio.run(engine.run("sum", script="fan_out"))
     assert status == "done"
@@ -41,7 +49,7 @@ def test_no_more_executions_at_once_than_the_limit(make_engine):
 
 
 def test_two_runs_share_the_limit_and_both_finish(make_engine):
-    gauge = Gauge()
+    gauge = Gauge(4)
     engine = make_engine(script("fan_out", fan_out), script("leaf", gauge.leaf), concurrency=4)
 
     async def both():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     ask_model,
@@ -14,6 +14,7 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     node_states,
     result,
     run,
+    scaled,
     script,
 )
 
@@ -25,26 +26,35 @@ def summary(ctx):
 
 # --- all ------------------------------------------------------------------------------------
 
-DELAY_S = 0.3
-
 
 def fan_out(ctx):
     if ctx.reports is None:
-        return ctx.spawn([ctx.child("ask_model", question=f"part {i}") for i in range(1, 5)], policy="all")
+        return ctx.spawn([ctx.child(ctx.data.get("child", "ask_model"), question=f"part {i}") for i in range(1, 5)],
+                         policy="all")
     return summary(ctx)
 
 
 def test_all_runs_the_children_concurrently(make_engine):
-    lines = [{"match": f"part {i}$", "reply": f"answer {i}", "delay_s": DELAY_S} for i in range(1, 5)]
-    engine = make_engine(script("fan_out", fan_out), script("ask_model", ask_model), model=lines)
+    # Each child waits for all four to be executing before it asks the model: run one after another,
+    # they would never meet, and each would fail on the broken barrier.
+    meeting = threading.Barrier(4, timeout=scaled(30))
 
-    run_id, status = run(engine, "four questions", "fan_out")
+    def meet_then_ask(ctx):
+        meeting.wait()
+        return ask_model(ctx)
+
+    lines = [{"match": f"part {i}$", "reply": f"answer {i}"} for i in range(1, 5)]
+    engine = make_engine(script("fan_out", fan_out), script("meet_then_ask", meet_then_ask), model=lines)
+
+    run_id, status = run(engine, "four questions", "fan_out", data={"child": "meet_then_ask"})
 
     assert status == "done"
+    assert result(engine, run_id) == [[f"1.{i}", "done", f"answer {i}"] for i in range(1, 5)]
+    # As the store recorded it: the four executions were under way at one moment.
     children = ["1.1", "1.2", "1.3", "1.4"]
-    began = min(first_at(engine, run_id, "execute", c) for c in children)
-    ended = max(first_at(engine, run_id, "terminate", c) for c in children)
-    assert ended - began < 2 * DELAY_S
+    last_start = max(first_at(engine, run_id, "execute", c) for c in children)
+    first_end = min(first_at(engine, run_id, "execute_end", c) for c in children)
+    assert last_start < first_end
 
 
 def test_all_executes_the_parent_again_with_every_report_in_spawn_order(make_engine):
@@ -127,19 +137,21 @@ def race(ctx):
     return summary(ctx)
 
 
+# The slow replies take far longer than any run here: a run that waited for one would show it.
 RACE_MODEL = [
     {"match": "fast", "reply": "quick", "delay_s": 0.05},
-    {"match": "slow", "reply": "late", "delay_s": 3, "repeat": True},
+    {"match": "slow", "reply": "late", "delay_s": scaled(120), "repeat": True},
 ]
 
 
-def test_first_lets_the_first_success_win_and_cancels_the_slower_siblings(make_engine):
-    engine = make_engine(script("race", race), script("ask_model", ask_model), model=RACE_MODEL)
+def test_first_lets_the_first_success_win_and_cancels_the_slower_siblings(make_engine, scripted_model):
+    server = scripted_model(RACE_MODEL)
+    engine = make_engine(script("race", race), script("ask_model", ask_model), model=server)
 
-    started = time.monotonic()
     run_id, status = run(engine, "race", "race")
 
-    assert time.monotonic() - started < 2  # nobody waited for the slow ones
+    slow = [r for r in server.requests if r["last_user"].startswith("slow")]
+    assert all(r["responded_at"] is None for r in slow), slow  # nobody waited for the slow ones
     assert status == "done"
     nodes = node_states(engine, run_id)
     assert {i: nodes[i]["status"] for i in ("1.1", "1.2", "1.3")} == {"1.1": "cancelled", "1.2": "done", "1.3": "cancelled"}
