@@ -230,11 +230,12 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
     run = engine.store.run(run_id)
     nodes = state_at(engine.store, run_id)
     if as_json:
-        print(json.dumps(_run_json(run, nodes), ensure_ascii=False, indent=2))
+        print(json.dumps(_run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
     else:
         if live and live.tty:
             live.drawn = 0
-        print(f"\nrun {run_id}: {status}" + (f" ({run['stop_reason']})" if run.get("stop_reason") else ""))
+        print(f"\nrun {run_id}: {status}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
+        print(_model_line(engine.store, run))
         print(counters(nodes, run))
         if status == "done":
             print(_result_text(loads(run["result"])))
@@ -276,18 +277,37 @@ async def _drive_until_signal(engine, run_id: str, observers) -> str:
 
 
 def _one_line(message) -> str:
-    return " ".join(str(message).split())
+    return " ".join(printable(message).split())
 
 
 def _result_text(result) -> str:
+    """A run's (or a script's) result as terminal text: the answer when there is one, else JSON."""
     if isinstance(result, dict) and isinstance(result.get("answer"), str):
-        return result["answer"]
-    return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2)
+        return printable(result["answer"])
+    return printable(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
 
 
-def _run_json(run: dict, nodes: list[dict]) -> dict:
+def _model_line(store, run: dict) -> str:
+    """Which model answered a run, saying plainly when it was canned replies rather than a model."""
+    recorded = run.get("model") or ""
+    if recorded.startswith("scripted:"):
+        path = Path(recorded.removeprefix("scripted:"))
+        if path == DEMO_SCRIPT:
+            return (f"model: the scripted demo model ({DEMO_SCRIPT.name}): canned replies, not a real model; "
+                    "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use one")
+        return f"model: a scripted model ({path}): canned replies, not a real model"
+    answered = store.models_answered(run["id"])
+    named = recorded.split(" at ")[0]
+    if not answered:
+        return f"model: {printable(recorded) or 'unknown'} (no model call was answered)"
+    if answered == [named]:
+        return f"model: {printable(recorded)}"
+    return f"model: {printable(recorded)}; answered as {printable(', '.join(answered))}"
+
+
+def _run_json(store, run: dict, nodes: list[dict]) -> dict:
     return {**{k: v for k, v in run.items() if k not in ("result", "budgets")}, "result": loads(run["result"]),
-            "budgets": loads(run["budgets"]), "nodes": nodes}
+            "budgets": loads(run["budgets"]), "models_answered": store.models_answered(run["id"]), "nodes": nodes}
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -375,10 +395,11 @@ def cmd_show(args) -> int:
     run = store.run(args.run)
     nodes = state_at(store, run["id"])
     if args.json:
-        print(json.dumps(_run_json(run, nodes), ensure_ascii=False, indent=2))
+        print(json.dumps(_run_json(store, run, nodes), ensure_ascii=False, indent=2))
         return 0
-    print(f"run {run['id']}: {run['status']}" + (f" ({run['stop_reason']})" if run.get("stop_reason") else ""))
-    print(f"goal: {run['goal']}")
+    print(f"run {run['id']}: {run['status']}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
+    print(f"goal: {printable(run['goal'])}")
+    print(_model_line(store, run))
     print(counters(nodes, run))
     print("\n".join(tree_lines(nodes, outputs=True, width=200)))
     if run["status"] == "done":

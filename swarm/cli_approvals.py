@@ -19,7 +19,7 @@ from typing import Any
 
 from swarm import approvals
 from swarm.errors import SwarmError
-from swarm.render import _age
+from swarm.render import age, printable
 
 
 def register(sub) -> None:
@@ -65,8 +65,8 @@ def cmd_approvals(args) -> int:
         return 0
     now = time.time()
     for row in rows:
-        lines = approvals.describe(row)
-        lines[0] += f"  asked {_age(now - row['created_at'])} ago"
+        lines = [printable(line) for line in approvals.describe(row)]  # the question and proposal come from the model
+        lines[0] += f"  asked {age(now - row['created_at'])} ago"
         print("\n".join(lines) + "\n")
     print("decide with `swarm approve ID [--note TEXT] [--edit]` or `swarm reject ID --reason TEXT`")
     return 0

@@ -41,7 +41,9 @@ def _memory(args):
 
 
 def _preview(text: str, width: int = 100) -> str:
-    line = " ".join(text.split())
+    from swarm.render import printable
+
+    line = " ".join(printable(text).split())
     return line if len(line) <= width else line[:width - 1] + "…"
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from swarm.errors import SwarmError
+from swarm.render import printable
 
 
 def register(sub) -> None:
@@ -63,8 +64,8 @@ def stats_lines(s: dict[str, Any]) -> list[str]:
     runs = s["runs"]
     if "run" in s:
         r = s["run"]
-        lines.append(f"run {r['id']}: {r['status']}" + (f" ({r['stop_reason']})" if r.get("stop_reason") else ""))
-        lines.append(f"goal: {r['goal']}")
+        lines.append(f"run {r['id']}: {r['status']}" + (f" ({printable(r['stop_reason'])})" if r.get("stop_reason") else ""))
+        lines.append(f"goal: {printable(r['goal'])}")
         lines.append(f"completion time: {_secs(r['duration_s'])} (driven {_secs(r['active_s'])})")
     else:
         lines.append(f"runs: {runs['count']} ({_counts(runs['by_status'])})")
@@ -106,7 +107,7 @@ def stats_lines(s: dict[str, Any]) -> list[str]:
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [head] + [[str(c) for c in row] for row in rows]
+    cells = [head] + [[printable(c) for c in row] for row in rows]  # error types and tool names come from scripts
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
     return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
             for row in cells]

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from swarm.errors import TimeTravelError
+from swarm.render import printable
 
 
 def register(sub) -> None:
@@ -57,7 +58,7 @@ def cmd_checkout(args) -> int:
     where = f": {ev['kind']}" + (f" of node {ev['node_id']}" if ev["node_id"] else "") if ev else " (another run's event)"
     print(f"run {run['id']} at event {view['at_event']}{where} · events {span['first']}–{span['last']}")
     print(f"status then: {run['status']} (now: {run['status_now']})")
-    print(f"goal: {run['goal']}")
+    print(f"goal: {printable(run['goal'])}")
     print(counters(view["nodes"], run))
     print("\n".join(tree_lines(view["nodes"], outputs=True, width=200)))
     if run["status"] == "done":
@@ -179,5 +180,5 @@ def _fmt(fmt: str, value: Any) -> str:
 
 def _short(value: Any, width: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(str(text).split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,10 +1,30 @@
-"""Text views of runs for the terminal: the node tree, run tables, event lists."""
+"""Text views of runs for the terminal: the node tree, run tables, event lists.
+
+Whatever a model (or a file, or a script) wrote passes through `printable` before it reaches the
+terminal: text from outside must not clear the screen, retitle the window or move the cursor.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Iterable
+
+# Terminal control sequences, and every other control character but newline and tab:
+# CSI (ESC [ or 8-bit 0x9b ... final byte); OSC, DCS, SOS, PM, APC strings up to their terminator
+# (BEL or ST); other ESC sequences (ESC c, ESC ( B ...); lone C0 and C1 controls, DEL.
+_CONTROL = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: Any) -> str:
+    """`text` without terminal control sequences or control characters (newline and tab stay)."""
+    return _CONTROL.sub("", text if isinstance(text, str) else str(text))
 
 MARKS = {
     "pending": "·", "running": "▶", "waiting": "…", "awaiting_approval": "?",
@@ -29,11 +49,11 @@ def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: in
             line += f"  {tokens} tok"
         if goal:
             line += f"  — {goal}"
-        lines.append(line[:width])
+        lines.append(printable(line)[:width])
         if outputs and n.get("status") in ("done", "failed", "cancelled"):
             text = n.get("error") if n.get("status") != "done" else n.get("output")
             shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
-            for part in (shown or "").splitlines()[:12]:
+            for part in printable(shown or "").splitlines()[:12]:
                 lines.append(f"{indent}    {part}"[:width])
     return lines
 
@@ -54,8 +74,8 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
     for r in runs:
         tokens = (r.get("prompt_tokens") or 0) + (r.get("completion_tokens") or 0)
         lines.append(
-            f"{r['id']:<22} {r['status']:<18} {_age(now - r['created_at']):>6} {r.get('nodes') or 0:>5} "
-            f"{tokens:>7} ${r.get('cost_usd') or 0:>7.4f}  {r['goal'][:60]}"
+            f"{r['id']:<22} {r['status']:<18} {age(now - r['created_at']):>6} {r.get('nodes') or 0:>5} "
+            f"{tokens:>7} ${r.get('cost_usd') or 0:>7.4f}  {printable(r['goal'])[:60]}"
         )
     return lines
 
@@ -68,11 +88,11 @@ def event_lines(events: list[dict[str, Any]]) -> list[str]:
         when = time.strftime("%H:%M:%S", time.localtime(ev["at"])) + f".{int(ev['at'] % 1 * 1000):03d}"
         node = f"{ev['node_id'] or '-'}"
         status = state.get("status", "")
-        lines.append(f"{ev['seq']:>6} {when} {node:<10} {ev['kind']:<18} {status:<18} {detail[:90]}")
+        lines.append(f"{ev['seq']:>6} {when} {node:<10} {ev['kind']:<18} {status:<18} {printable(detail)[:90]}")
     return lines
 
 
-def _age(seconds: float) -> str:
+def age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"

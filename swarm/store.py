@@ -578,6 +578,14 @@ class Store:
             return self._query("SELECT * FROM llm_calls WHERE run_id=? AND node_id=? ORDER BY at", (run_id, node_id))
         return self._query("SELECT * FROM llm_calls WHERE run_id=? ORDER BY at", (run_id,))
 
+    def models_answered(self, run_id: str) -> list[str]:
+        """The model names that answered a run's calls, as the endpoint reported them, most calls first."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT model FROM llm_calls WHERE run_id=? AND reply IS NOT NULL AND model IS NOT NULL "
+                "GROUP BY model ORDER BY count(*) DESC, model", (run_id,)).fetchall()
+        return [r[0] for r in rows]
+
     def recorded_replies(self, run_id: str, node_ids: list[str]) -> dict[str, dict]:
         """Completed model calls of these nodes, by call key: what a re-execution replays instead of paying again."""
         out: dict[str, dict] = {}

@@ -441,3 +441,78 @@ def test_the_daemon_takes_no_goal_into_a_damaged_store(damaged, tmp_path):
     assert f"the store {path} is damaged" in done.stderr and "Traceback" not in done.stderr
     assert [p.name for p in inbox.iterdir()] == ["trip.md"]  # the goal waits for a repaired store
     assert path.read_bytes() == damaged_bytes
+
+
+# --- what a model wrote reaches the terminal without control sequences -------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\x1bc\r\x00"  # clear the screen, retitle the window, C1 CSI, reset, CR, NUL
+
+
+def hostile_demo_script(path: Path) -> Path:
+    """The demo model's script with control sequences around every text it answers."""
+    lines = []
+    for line in DEMO.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        entry = json.loads(line)
+        reply = entry.get("reply")
+        if isinstance(reply, str):
+            entry["reply"] = HOSTILE + reply + HOSTILE
+        elif isinstance(reply, dict) and isinstance(reply.get("summary"), str):
+            entry["reply"] = {**reply, "summary": HOSTILE + reply["summary"] + HOSTILE}
+        lines.append(json.dumps(entry))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def assert_no_control_characters(text: str) -> None:
+    bad = sorted({c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F})
+    assert not bad, f"control characters reached the terminal: {bad!r}"
+
+
+def test_run_and_show_strip_control_sequences_from_what_the_model_wrote(tmp_path):
+    script = hostile_demo_script(tmp_path / "hostile.jsonl")
+    done = swarm(tmp_path, "run", GOAL, "--script", "break_down_goal", SWARM_MODEL=f"scripted:{script}")
+    assert done.returncode == 0, done.stderr
+    assert_no_control_characters(done.stdout + done.stderr)
+    assert "Done: the key facts are gathered" in done.stdout  # the text itself is kept
+    run_id = done.stdout.splitlines()[1].removeprefix("swarm: run ")
+    for command in (["show", run_id], ["history", run_id], ["runs"], ["stats", run_id]):
+        shown = swarm(tmp_path, *command)
+        assert shown.returncode == 0, shown.stderr
+        assert_no_control_characters(shown.stdout + shown.stderr)
+    assert "Done: the key facts are gathered" in swarm(tmp_path, "show", run_id).stdout
+    as_json = json.loads(swarm(tmp_path, "show", run_id, "--json").stdout)  # JSON keeps the text exactly
+    assert as_json["result"]["answer"].startswith(HOSTILE)
+
+
+def test_printable_keeps_text_newlines_and_tabs_and_drops_every_control_sequence():
+    from swarm.render import printable
+
+    assert printable("a\x1b[1;31mred\x1b[0m b\tc\nd") == "ared b\tc\nd"
+    assert printable("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\") == "link"  # an OSC hyperlink, ST-terminated
+    assert printable("x\x1b]0;title without end") == "x0;title without end"  # no terminator: only ESC ] goes
+    assert printable("\x9b2J\x9d0;t\x9c\x85\x7f\x1b(B\x1b") == ""
+
+
+# --- which model answered ---------------------------------------------------------------------------
+
+
+def test_show_says_plainly_when_the_scripted_demo_model_answered(cli, store):
+    _, run_id = store
+    code, out, _ = cli("show", run_id)
+    assert code == 0
+    assert "model: the scripted demo model (demo_model.jsonl): canned replies, not a real model" in out.splitlines()[2]
+
+
+def test_run_and_show_name_the_model_that_answered(tmp_path, scripted_model):
+    server = scripted_model([{"reply": "Lisbon in three days.", "repeat": True}])
+    done = swarm(tmp_path, "run", "Plan a trip", "--script", "write_text", OPENAI_BASE_URL=server.url,
+                 SWARM_MODEL="gpt-4o-mini")
+    assert done.returncode == 0, done.stderr
+    said = f"model: gpt-4o-mini at {server.url}"
+    assert said in done.stdout.splitlines()
+    run_id = done.stdout.splitlines()[1].removeprefix("swarm: run ")
+    shown = swarm(tmp_path, "show", run_id)
+    assert said in shown.stdout.splitlines() and "scripted" not in shown.stdout
+    assert json.loads(swarm(tmp_path, "show", run_id, "--json").stdout)["models_answered"] == ["gpt-4o-mini"]
