@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from swarm.model import ModelClient, ModelReplyInvalid, ModelSettings
+from swarm.model.errors import ModelReplyTruncated
 from swarm.testing import ScriptedModelServer
 
 ASK = [{"role": "user", "content": "plan the task"}]
@@ -87,6 +88,45 @@ def test_still_invalid_after_the_retry_raises_model_reply_invalid():
     assert "the reply contains no JSON object or array" in message
     assert "'Still no JSON, sorry'" in message
     assert client.totals["calls"] == 0 and client.totals["prompt_tokens"] > 0  # tokens spent still count
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"steps": ["a", "b",],}',  # trailing commas
+        "{'steps': ['a', 'b']}",  # a Python literal
+        'Draft:\n```json\n{"step": "a"}\n```\nFinal:\n```json\n{"steps": ["a", "b"]}\n```',  # the later block fits
+    ],
+)
+def test_replies_json_tolerates_need_no_corrective_call(reply):
+    with ScriptedModelServer([{"reply": reply}]) as server:
+        assert client_for(server).complete(ASK, schema=PLAN).data == {"steps": ["a", "b"]}
+        assert len(server.requests) == 1
+
+
+def test_a_reply_cut_at_max_tokens_is_an_error_naming_the_limit_never_a_result():
+    script = [{"reply": "The plan, in deta", "finish_reason": "length",
+               "usage": {"prompt_tokens": 10, "completion_tokens": 50}}]
+    with ScriptedModelServer(script) as server:
+        client = client_for(server, max_tokens=50)
+        with pytest.raises(ModelReplyTruncated) as caught:
+            client.complete(ASK)
+        assert [r["max_tokens"] for r in server.requests] == [50]  # sent, and not asked again
+    message = str(caught.value)
+    assert 'cut off at max_tokens=50 (finish_reason "length")' in message
+    assert "in deta" in message and "raise [model].max_tokens" in message
+    assert caught.value.reply == "The plan, in deta"
+    assert client.totals["completion_tokens"] == 50  # paid for, so counted
+
+
+def test_cut_off_json_is_blamed_on_the_token_limit_not_on_the_model_and_not_corrected():
+    script = [{"reply": '{"steps": ["a", "b', "finish_reason": "length",
+               "usage": {"prompt_tokens": 10, "completion_tokens": 7}}, {"reply": '{"steps": []}'}]
+    with ScriptedModelServer(script) as server:
+        with pytest.raises(ModelReplyTruncated, match="at the server's own token limit, after 7 tokens") as caught:
+            client_for(server).complete(ASK, schema=PLAN)
+        assert len(server.requests) == 1 and server.requests[0]["max_tokens"] is None  # 0: max_tokens not sent
+    assert "set [model].max_tokens" in str(caught.value)
 
 
 def test_twenty_threads_at_once_all_get_replies_and_totals_add_up():

@@ -1,5 +1,6 @@
 """ModelClient retries, backoff and circuit breaker against real faults from a scripted server on loopback."""
 
+import logging
 import socket
 
 import pytest
@@ -44,6 +45,50 @@ def test_429_waits_for_retry_after_then_succeeds():
         assert [r["status"] for r in server.requests] == [429, 200]
     assert reply.text == "ok" and reply.attempts == 2
     assert fake.sleeps[0] >= 3
+
+
+def test_429_with_retry_after_as_an_http_date_waits_until_that_date():
+    fake = FakeTime()
+    script = [{"fault": "429", "retry_after": 3, "retry_after_form": "http-date"}, {"reply": "ok"}]
+    with ScriptedModelServer(script) as server:
+        reply = client_for(server.url, fake).complete(ASK)
+    assert reply.text == "ok"
+    assert 1 < fake.sleeps[0] <= 3  # the date has whole seconds: 2 to 3 s after it was sent
+
+
+def test_a_retry_after_longer_than_backoff_max_s_is_capped_and_the_log_says_so(caplog):
+    fake = FakeTime()
+    with ScriptedModelServer([{"fault": "429", "retry_after": 120}, {"reply": "ok"}]) as server:
+        with caplog.at_level(logging.WARNING, logger="swarm.model"):
+            client_for(server.url, fake, backoff_max_s=30).complete(ASK)
+    assert fake.sleeps == [30]
+    assert "the server asked for 120 s with Retry-After; [model].backoff_max_s=30 caps it" in caplog.text
+
+
+def test_http_500_after_every_try_says_the_server_failed_not_that_the_address_is_wrong():
+    fake = FakeTime()
+    with ScriptedModelServer([{"fault": "500", "repeat": True}]) as server:
+        with pytest.raises(ModelUnavailable) as caught:
+            client_for(server.url, fake, max_retries=1).complete(ASK)
+        url = server.url
+    message = str(caught.value)
+    assert f"the model server at {url} failed with HTTP 500 after 2 tries" in message
+    assert "look at the model server's log" in message and "retry later" in message
+    assert "base_url" not in message
+
+
+def test_http_429_after_every_try_says_it_is_rate_limited():
+    fake = FakeTime()
+    with ScriptedModelServer([{"fault": "429", "retry_after": 0, "repeat": True}]) as server:
+        with pytest.raises(ModelUnavailable, match="still answered HTTP 429 .* after 2 tries.*rate_per_s"):
+            client_for(server.url, fake, max_retries=1).complete(ASK)
+
+
+def test_a_body_that_is_no_chat_completion_after_every_try_says_to_check_the_api():
+    fake = FakeTime()
+    with ScriptedModelServer([{"fault": "malformed", "repeat": True}]) as server:
+        with pytest.raises(ModelUnavailable, match="no usable chat completion after 2 tries.*OpenAI-compatible"):
+            client_for(server.url, fake, max_retries=1).complete(ASK)
 
 
 @pytest.mark.parametrize("fault", ["500", "malformed", "cutoff"])

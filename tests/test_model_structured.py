@@ -22,6 +22,13 @@ from swarm.model.structured import parse_structured, repair_request
         ("prose {not json} then {\"real\": 1}", {"real": 1}),
         ('```json {"inline": 1}```', {"inline": 1}),
         ('{"outer": {"inner": [1, {"deep": "x"}]}} and more {"second": 2}', {"outer": {"inner": [1, {"deep": "x"}]}}),
+        ('```json\n{"a": 1,}\n```', {"a": 1}),
+        ('{"a": 1, "b": [1, 2,],\n}', {"a": 1, "b": [1, 2]}),
+        ('{"s": "commas ,] and ,} stay", "t": [",",],}', {"s": "commas ,] and ,} stay", "t": [","]}),
+        ("{'a': 1}", {"a": 1}),
+        ("Result: {'name': 'it\\'s', 'ok': True, 'none': None, 'pair': (1, 2.5), 'nested': [{'x': False}],}",
+         {"name": "it's", "ok": True, "none": None, "pair": [1, 2.5], "nested": [{"x": False}]}),
+        ("{'quote': 'say \"hi\" }'} then", {"quote": 'say "hi" }'}),
     ],
 )
 def test_extract_json_finds_the_json_in_common_reply_shapes(text, expected):
@@ -35,8 +42,11 @@ def test_extract_json_finds_the_json_in_common_reply_shapes(text, expected):
         ("   \n", "empty"),
         ("no json here at all", "no JSON object or array"),
         ('{"a": 1', "never closed"),
-        ("{'a': 1}", "does not parse"),
-        ('```json\n{"a": 1,}\n```', "block does not parse"),
+        ('```json\n{"a": 1,, "b"}\n```', "block does not parse"),
+        ("{1: 2}", "does not parse"),  # a Python dict, but no JSON object: keys must be strings
+        ("{'a', 'b'}", "does not parse"),  # a Python set
+        ("{'a': __import__('os').getcwd()}", "does not parse"),  # literal_eval never calls anything
+        ("{'x': 1e999}", "does not parse"),  # a Python float (inf), but no JSON number
     ],
 )
 def test_extract_json_says_why_it_found_nothing(text, reason):
@@ -85,6 +95,19 @@ def test_parse_structured_combines_extraction_and_validation():
     assert parse_structured('ok: {"title": "t", "steps": [{"do": 1}]}', PLAN)["title"] == "t"
     with pytest.raises(ValueError, match=r"does not match the schema: \$: missing required property 'steps'"):
         parse_structured('{"title": "t"}', PLAN)
+
+
+def test_parse_structured_takes_a_later_block_that_fits_the_schema():
+    reply = ('First try:\n```json\n{"title": "t"}\n```\nBetter:\n```json\n'
+             '{"title": "t", "steps": [{"do": "x"}]}\n```')
+    assert parse_structured(reply, PLAN) == {"title": "t", "steps": [{"do": "x"}]}
+    assert extract_json(reply) == {"title": "t"}  # without a schema the first value wins
+
+
+def test_parse_structured_names_the_first_values_problem_when_none_fits():
+    reply = '{"title": "t"} or {"steps": []}'
+    with pytest.raises(ValueError, match=r"missing required property 'steps'"):
+        parse_structured(reply, PLAN)
 
 
 def test_repair_request_names_the_problem_and_the_schema():

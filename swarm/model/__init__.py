@@ -1,8 +1,11 @@
 """The model client: how swarm talks to any OpenAI-compatible LLM endpoint."""
 
+from swarm.model.cancel import Cancellation
 from swarm.model.errors import (
+    ModelCallCancelled,
     ModelError,
     ModelReplyInvalid,
+    ModelReplyTruncated,
     ModelRequestRejected,
     ModelUnavailable,
     NoModelConfigured,
@@ -28,6 +31,9 @@ __all__ = [
     "ModelError",
     "ModelUnavailable",
     "ModelReplyInvalid",
+    "ModelReplyTruncated",
+    "ModelCallCancelled",
+    "Cancellation",
     "ModelRequestRejected",
     "NoModelConfigured",
     "extract_json",

@@ -2,64 +2,104 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _OPENERS = {"{": "}", "[": "]"}
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_LITERAL_MAX_CHARS = 100_000  # ast.literal_eval is safe, but its parse tree grows with the text
+_MAX_CANDIDATES = 50
 
 
 def extract_json(text: str) -> Any:
-    """Return the JSON value in a model reply, tolerating the ways models wrap it.
+    """Return the JSON value in a model reply, tolerating the ways models wrap and misspell it.
 
-    Tried in order: the whole text; fenced ```json blocks, then other fenced
-    blocks; then the first balanced {...} or [...] span in the prose that parses.
-    Raises ValueError saying why nothing usable was found.
+    Tried in order: the whole text; fenced ```json blocks, then other fenced blocks; then each
+    balanced {...} or [...] span in the prose. Each is read as JSON, then as JSON with trailing
+    commas, then as a Python literal (single quotes, True/False/None; ast.literal_eval, which
+    evaluates nothing). Raises ValueError saying why nothing usable was found.
     """
-    if text is None or not str(text).strip():
-        raise ValueError("the reply is empty; expected JSON")
-    text = str(text)
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
+    problems: list[str] = []
+    for value in _candidates(text, problems):
+        return value
+    raise ValueError(_nothing_found(text, problems))
 
-    problem = None
+
+def _candidates(text: str, problems: list[str]) -> Iterator[Any]:
+    """Every JSON value the reply may mean, most likely first; why each other place failed goes to `problems`."""
+    if text is None or not str(text).strip():
+        return
+    text = str(text)
+    whole = _read(text)
+    if whole is not _NOTHING:
+        yield whole
+        return
     # Blocks tagged json come first: a reply may also quote code in other fences.
     fenced = sorted(_FENCE.findall(text), key=lambda block: block[0].lower() != "json")
+    found = 0
     for tag, body in fenced:
-        try:
-            return json.loads(body)
-        except ValueError as error:
-            problem = problem or f"the ```{tag} block does not parse ({error})"
-
+        value = _read(body)
+        if value is _NOTHING:
+            problems.append(f"the ```{tag} block does not parse ({_json_error(body)})")
+            continue
+        found += 1
+        yield value
     start = _next_opener(text, 0)
-    while start is not None:
+    while start is not None and found < _MAX_CANDIDATES:
         end = _balanced_end(text, start)
         if end is None:
-            problem = problem or f"the {text[start]} at character {start} is never closed"
+            problems.append(f"the {text[start]} at character {start} is never closed")
         else:
-            try:
-                return json.loads(text[start : end + 1])
-            except ValueError as error:
-                problem = problem or f"the span at character {start} does not parse ({error})"
+            value = _read(text[start : end + 1])
+            if value is not _NOTHING:
+                found += 1
+                yield value
+                start = _next_opener(text, end + 1)  # not the spans inside one that parsed: they are parts of it
+                continue
+            problems.append(f"the span at character {start} does not parse ({_json_error(text[start : end + 1])})")
         start = _next_opener(text, start + 1)
-    raise ValueError(problem or "the reply contains no JSON object or array")
 
 
-def _next_opener(text: str, start: int) -> int | None:
-    positions = [p for p in (text.find("{", start), text.find("[", start)) if p != -1]
-    return min(positions) if positions else None
+def _nothing_found(text: str, problems: list[str]) -> str:
+    if text is None or not str(text).strip():
+        return "the reply is empty; expected JSON"
+    return problems[0] if problems else "the reply contains no JSON object or array"
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index of the bracket closing the one at `start`, skipping brackets inside strings."""
-    stack = [_OPENERS[text[start]]]
-    in_string = False
-    escaped = False
-    for index in range(start + 1, len(text)):
-        char = text[index]
+_NOTHING = object()
+
+
+def _read(candidate: str) -> Any:
+    """The value `candidate` spells, as JSON, JSON with trailing commas, or a Python literal; _NOTHING if none."""
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    if _TRAILING_COMMA.search(candidate):
+        try:
+            return json.loads(_without_trailing_commas(candidate))
+        except ValueError:
+            pass
+    stripped = candidate.strip()
+    if stripped[:1] in _OPENERS and len(stripped) <= _LITERAL_MAX_CHARS:
+        try:
+            value = ast.literal_eval(stripped)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return _NOTHING
+        if _json_like(value):
+            return _as_json(value)
+    return _NOTHING
+
+
+def _without_trailing_commas(text: str) -> str:
+    """`text` without the commas right before a } or ], leaving the insides of strings alone."""
+    out: list[str] = []
+    in_string = escaped = False
+    for index, char in enumerate(text):
         if in_string:
             if escaped:
                 escaped = False
@@ -69,6 +109,62 @@ def _balanced_end(text: str, start: int) -> int | None:
                 in_string = False
         elif char == '"':
             in_string = True
+        elif char == "," and _TRAILING_COMMA.match(text, index):
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _json_like(value: Any, depth: int = 0) -> bool:
+    """Could this Python literal have come from JSON (str keys; lists, tuples, str, numbers, bools, None)?"""
+    if depth > 200:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_json_like(v, depth + 1) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)  # 1e999 is a Python literal (inf) but no JSON number
+    return value is None or isinstance(value, (str, bool, int))
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def _json_error(candidate: str) -> str:
+    try:
+        json.loads(candidate)
+    except ValueError as error:
+        return str(error)
+    return "no error"
+
+
+def _next_opener(text: str, start: int) -> int | None:
+    positions = [p for p in (text.find("{", start), text.find("[", start)) if p != -1]
+    return min(positions) if positions else None
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at `start`, skipping brackets inside strings ("..." or '...')."""
+    stack = [_OPENERS[text[start]]]
+    quote = ""
+    escaped = False
+    for index in range(start + 1, len(text)):
+        char = text[index]
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
         elif char in _OPENERS:
             stack.append(_OPENERS[char])
         elif char in "}]":
@@ -170,14 +266,25 @@ def _type_name(value: Any) -> str:
 
 
 def parse_structured(text: str, schema: dict | None = None) -> Any:
-    """extract_json, then validate against `schema` if given; ValueError says what is wrong."""
-    data = extract_json(text)
-    if schema is not None:
-        problems = validate(data, schema)
-        if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise ValueError(f"the JSON does not match the schema: {'; '.join(problems[:5])}{more}")
-    return data
+    """The JSON in a reply that fits `schema` (if given); ValueError says what is wrong.
+
+    Every place extract_json would look is tried in its order, and the first value that fits
+    the schema wins: a reply whose first block misses a field and whose second has it needs no
+    corrective call. When none fits, the problem is that of the first value found.
+    """
+    problems: list[str] = []
+    first_mismatch = None
+    for data in _candidates(text, problems):
+        if schema is None:
+            return data
+        mismatch = validate(data, schema)
+        if not mismatch:
+            return data
+        first_mismatch = first_mismatch or mismatch
+    if first_mismatch is None:
+        raise ValueError(_nothing_found(text, problems))
+    more = f" (and {len(first_mismatch) - 5} more)" if len(first_mismatch) > 5 else ""
+    raise ValueError(f"the JSON does not match the schema: {'; '.join(first_mismatch[:5])}{more}")
 
 
 def repair_request(problem: str, schema: dict | None) -> str:

@@ -26,6 +26,7 @@ class RequestLog:
                 "call_key": call_key,
                 "path": path,
                 "last_user": "",
+                "max_tokens": None,  # as the request asked, if it did
                 "line": None,
                 "fault": None,
                 "status": None,

@@ -21,6 +21,7 @@ class ChatRequest:
 
     model: str
     messages: list[dict[str, Any]]
+    max_tokens: int | None = None
 
     @property
     def last_user(self) -> str:
@@ -50,7 +51,9 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise BadRequest("scripted model: \"messages\" must be a list of message objects")
     model = payload.get("model")
-    return ChatRequest(model=model if isinstance(model, str) else MODEL_ID, messages=messages)
+    max_tokens = payload.get("max_tokens")
+    return ChatRequest(model=model if isinstance(model, str) else MODEL_ID, messages=messages,
+                       max_tokens=max_tokens if isinstance(max_tokens, int) else None)
 
 
 def content_text(content: Any) -> str:
