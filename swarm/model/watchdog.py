@@ -1,7 +1,8 @@
 """Watchdog: one thread that runs callbacks when their time comes — ending a model request at
 its deadline, saying what a long one waits on.
 
-One thread for every request of a client, not a timer thread per request; started on first use.
+One thread for every request of a client, not a timer thread per request; started on first use,
+and ended when it has had nothing to watch for IDLE_EXIT_S.
 A callback runs on this thread, so it must be quick (shut a socket down, log a line).
 """
 
@@ -15,6 +16,8 @@ import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
+
+IDLE_EXIT_S = 30.0  # a watchdog with nothing to watch this long ends its thread (a client may never be closed)
 
 
 class Alarm:
@@ -73,12 +76,14 @@ class Watchdog:
                 log.exception("swarm: a model watchdog callback failed")
 
     def _next_due(self) -> Alarm | None:
-        """Wait (holding the condition) for the next alarm that is due and not cancelled; None once closed."""
+        """Wait (holding the condition) for the next alarm that is due and not cancelled; None once closed or idle."""
         while not self._closed:
             while self._due and self._due[0][2].cancelled:
                 heapq.heappop(self._due)
             if not self._due:
-                self._changed.wait()
+                if not self._changed.wait(IDLE_EXIT_S) and not self._due:
+                    self._thread = None  # idle: end; the next alarm starts a new thread
+                    return None
                 continue
             wait = self._due[0][0] - time.monotonic()
             if wait <= 0:
