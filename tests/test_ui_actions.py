@@ -125,28 +125,43 @@ def test_fork_from_the_history_scrubber_makes_a_new_run(engine, page):
         page.wait_for_selector('.row[data-node-id="1"][data-status="done"]')
 
 
-def test_compare_two_runs_side_by_side(engine, page):
-    first, _ = finish_run(engine, "two questions", "plan")
-    second, _ = finish_run(engine, "two questions", "plan")
+def test_the_compare_tab_shows_the_two_newest_runs_side_by_side_at_once(engine, page):
+    finish_run(engine, "two questions", "plan")  # the oldest: not among the two newest
+    older, _ = finish_run(engine, "two questions", "plan")
+    newer, _ = finish_run(engine, "two questions", "plan")
     with start_ui(engine) as server:
         page.goto(server.page_url)
-        page.click('.tab[data-tab="compare"]')
-        page.select_option("#compare-a", first)
-        page.select_option("#compare-b", second)
-        page.click("#compare-go")
+        page.wait_for_selector(f'.run-item[data-run-id="{newer}"]')
+        page.click('.tab[data-tab="compare"]')  # no button pressed
         page.locator("#compare-out table").first.wait_for()
-        assert "1.2" in page.locator("#compare-out").inner_text()
+        assert (page.input_value("#compare-a"), page.input_value("#compare-b")) == (older, newer)
+        out = page.locator("#compare-out").inner_text()
+        assert older in out and newer in out and "1.2" in out
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "compare.png"))
 
 
-def test_the_stats_panel_and_the_metrics_endpoint(engine, page):
+def test_the_compare_tab_says_what_to_do_with_one_run(engine, page):
+    finish_run(engine, "two questions", "plan")
+    with start_ui(engine) as server:
+        page.goto(server.page_url)
+        page.click('.tab[data-tab="compare"]')  # at once, before the runs list may have come
+        prompt = page.locator("#compare-prompt")
+        prompt.wait_for()
+        until(page, "document.getElementById('compare-prompt').textContent.includes('there is one')")
+        text = prompt.inner_text()
+        assert "needs two runs" in text and "Fork from here" in text and "Run another goal" in text
+
+
+def test_the_stats_tab_shows_the_stats_at_once_and_the_metrics_endpoint(engine, page):
     run_id, _ = finish_run(engine, "two questions", "plan")
     with start_ui(engine) as server:
         page.goto(server.page_url)
-        page.click('.tab[data-tab="stats"]')
-        page.click("#stats-go")
+        page.click('.tab[data-tab="stats"]')  # no button pressed
         page.locator("#stats-out table").first.wait_for()
+        assert "scope" in page.locator("#stats-out").inner_text()
+        page.select_option("#stats-run", run_id)  # choosing a run shows its stats, again without a button
+        until(page, f"document.getElementById('stats-out').textContent.includes('{run_id}')")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "stats.png"), full_page=True)
         status, text = request(server.url + "metrics", headers={"Authorization": f"Bearer {server.token}"})

@@ -207,6 +207,30 @@ def test_a_node_detail_has_its_prompt_reply_events_and_script(ui):
     assert d["timings"]["duration_s"] is not None
 
 
+def executions(engine, run_id: str, node_id: str) -> list[tuple[float, float]]:
+    """(start, end) of each execution of a node, read from its events: `execute` to its next event."""
+    evs = [e for e in engine.store.events(run_id) if e["node_id"] == node_id and e["kind"] != "tool_calls"]
+    return [(a["at"], b["at"]) for a, b in zip(evs, evs[1:]) if a["kind"] == "execute"]
+
+
+def test_a_node_s_time_counts_every_execution_not_only_the_last(ui):
+    """The root executes twice (it delegates, then joins the report): its time is both, with the wall span."""
+    server, engine, run_id = ui
+    ran = executions(engine, run_id, "1")
+    assert len(ran) == 2
+    active_ms = round(sum(end - start for start, end in ran) * 1000)
+    _, graph = request(server.url + f"api/runs/{run_id}/graph", headers=token_header(server))
+    root = graph["nodes"][0]
+    assert root["active"]["executions"] == 2 and abs(root["active"]["ms"] - active_ms) <= 1
+    root_state = next(s for s in engine.store.node_states(run_id) if s["id"] == "1")
+    assert root["active"]["span_ms"] == round((root_state["finished_at"] - ran[0][0]) * 1000)
+    _, d = request(server.url + f"api/runs/{run_id}/nodes/1", headers=token_header(server))
+    t = d["timings"]
+    assert t["executions"] == 2 and abs(t["active_s"] * 1000 - active_ms) <= 1
+    assert t["duration_s"] == root_state["finished_at"] - root_state["started_at"]  # the last execution alone
+    assert t["first_started_at"] == ran[0][0] and t["span_s"] >= t["active_s"]
+
+
 def test_a_node_detail_as_of_an_early_event(ui):
     server, engine, run_id = ui
     spawn_of_child = next(e["seq"] for e in engine.store.events(run_id) if e["node_id"] == "1.1")
@@ -349,11 +373,8 @@ def test_the_graph_of_a_big_run_over_http(make_engine):
     engine = make_engine()
     run_id = write_tree_run(engine.store, nodes=5000)
     with start_ui(engine) as server:
-        started = time.perf_counter()
         status, graph = request(server.url + f"api/runs/{run_id}/graph", headers=token_header(server))
-        elapsed = time.perf_counter() - started
-    assert status == 200 and len(graph["nodes"]) == 5000 and len(graph["edges"]) == 4999
-    assert elapsed < 3.0
+    assert status == 200 and len(graph["nodes"]) == 5000 and len(graph["edges"]) == 4999  # how quick: bench/ui.py
 
 
 def test_the_server_needs_an_existing_store(tmp_path):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from swarm.store import Store
 from swarm.ui import queries
+from swarm.ui.activity import activity, summary
 from swarm.ui.graph import COLLAPSE_OVER, build_graph, node_view, order_key
 from ui_support import write_tree_run
 
@@ -81,17 +80,15 @@ def test_ids_sort_as_numbers():
     assert sorted(["1.10", "1.9", "1.1.2", "1"], key=order_key) == ["1", "1.1.2", "1.9", "1.10"]
 
 
-def test_the_graph_of_a_5000_node_run_is_complete_and_quick(tmp_path):
+def test_the_graph_of_a_5000_node_run_is_complete(tmp_path):
     store = Store(tmp_path / "swarm.db")
     run_id = write_tree_run(store, nodes=5000)
-    started = time.perf_counter()
     graph = queries.graph(store, run_id)
-    elapsed = time.perf_counter() - started
     assert len(graph["nodes"]) == 5000 and len(graph["edges"]) == 4999
     assert graph["counts"] == {"done": 5000}
     assert graph["nodes"][0]["descendants"] == 4999
     assert sum(n["collapsed"] for n in graph["nodes"]) > 0  # a big finished run starts folded below the root
-    assert elapsed < 2.0, f"graph JSON of 5,000 nodes took {elapsed:.2f} s (bench/ui.py measures it; target 0.2 s)"
+    assert all(n["active"]["executions"] == 1 for n in graph["nodes"])  # bench/ui.py measures how quick
     store.close()
 
 
@@ -104,3 +101,43 @@ def test_the_graph_as_of_an_event_is_the_tree_at_that_moment(tmp_path):
     assert then["at_event"] == first_spawns
     assert set(then["counts"]) == {"pending"}
     store.close()
+
+
+# --- how long a node worked: every execution, not only the last ------------------------------------
+
+
+def test_a_node_s_active_time_is_every_execution_summed_not_only_the_last():
+    """A parent that thinks for 16 s, waits 60 s for its children, then joins their reports in 4 ms."""
+    rows = [(None, "run_start", 0.0), ("1", "spawn", 0.0),
+            ("1", "execute", 1.0), ("1", "tool_calls", 9.0), ("1", "execute_end", 17.0),  # 16 s, then children
+            ("1.1", "spawn", 17.0), ("1.1", "execute", 17.0), ("1.1", "terminate", 77.0),
+            ("1", "wake", 77.0), ("1", "execute", 77.5), ("1", "execute_end", 77.504), ("1", "terminate", 77.504)]
+    worked = activity(rows)
+    assert worked["1"]["executions"] == 2 and worked["1"]["first_started_at"] == 1.0
+    assert round(worked["1"]["active_s"], 3) == 16.004
+    assert worked["1"]["running_since"] is None
+    shown = summary(worked["1"], state("1", finished_at=77.504))
+    assert shown == {"ms": 16004, "executions": 2, "first_started_at": 1.0, "span_ms": 76504}
+
+
+def test_an_execution_still_going_is_open_and_one_cut_short_ends_where_the_history_does():
+    rows = [("1", "execute", 10.0), ("1.1", "execute", 11.0), ("1.2", "execute", 12.0),
+            ("1.2", "execute_end", 14.0), ("1.2", "terminate", 14.0),  # 1.1 is still running when the process dies
+            ("1.1", "requeue", 500.0), ("1.1", "execute", 500.0)]  # found on resume, minutes later
+    worked = activity(rows)
+    assert worked["1.1"]["active_s"] == 3.0  # 11 → 14, the last event before the requeue, not 11 → 500
+    assert worked["1.1"]["executions"] == 2 and worked["1.1"]["running_since"] == 500.0
+    assert worked["1"]["running_since"] == 10.0 and worked["1"]["active_s"] == 0.0
+    assert "span_ms" not in summary(worked["1.1"], state("1.1", "running"))
+
+
+def test_a_run_that_stops_being_driven_ends_every_execution():
+    rows = [("1", "execute", 0.0), ("1.1", "execute", 1.0), (None, "run_interrupt", 5.0), ("1.1", "requeue", 90.0)]
+    worked = activity(rows)
+    assert worked["1"]["active_s"] == 5.0 and worked["1.1"]["active_s"] == 4.0
+
+
+def test_nodes_that_never_executed_in_this_history_have_no_account():
+    graph = build_graph(RUN, [state("1", "waiting"), state("1.1", "pending")], worked=activity([("1", "execute", 0.0)]))
+    by_id = {n["id"]: n for n in graph["nodes"]}
+    assert by_id["1"]["active"]["executions"] == 1 and "active" not in by_id["1.1"]

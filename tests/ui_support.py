@@ -107,7 +107,7 @@ def request(url: str, method: str = "GET", headers: dict[str, str] | None = None
 def write_tree_run(store: Store, nodes: int = 5000, fanout: int = 10, run_id: str = "big-run",
                    status_of=lambda i: Status.DONE) -> str:
     """A finished run of `nodes` nodes (a tree of `fanout` children per parent, breadth first), written
-    straight into the store as the lifecycle records it: a spawn and a terminate event per node."""
+    straight into the store as the lifecycle records it: a spawn, an execute and a terminate event per node."""
     now = time.time()
     store.create_run({"id": run_id, "goal": f"a synthetic tree of {nodes} nodes", "script": "fan", "status": "done",
                       "created_at": now, "finished_at": now + 1, "budgets": "{}", "model": "synthetic", "nodes": nodes})
@@ -129,8 +129,10 @@ def write_tree_run(store: Store, nodes: int = 5000, fanout: int = 10, run_id: st
     for n in made:
         batch.event(run_id, "spawn", n)
     for k, n in enumerate(reversed(made)):
+        n.status, n.started_at = Status.RUNNING, now
+        batch.event(run_id, "execute", n, {"round": 0, "attempt": 0})
         n.status = status_of(k)
-        n.output, n.started_at, n.finished_at, n.prompt_tokens, n.completion_tokens = 1, now, now + 0.1, 10, 2
+        n.output, n.finished_at, n.prompt_tokens, n.completion_tokens = 1, now + 0.1, 10, 2
         batch.event(run_id, "terminate", n)
     batch.event(run_id, "run_end", None, {"status": "done"})
     store.commit(batch, run_id)

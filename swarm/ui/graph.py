@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from swarm.ui.activity import summary
+
 ACTIVE = frozenset({"pending", "running", "waiting", "awaiting_approval"})
 FINAL = frozenset({"done", "failed", "cancelled"})
 POLICY_NAMES = {"all": "parallel", "sequence": "sequence", "first": "first", "best_of_n": "best_of_n"}
@@ -17,7 +19,8 @@ LABEL_KEYS = ("question", "task", "query", "text", "name")
 COLLAPSE_OVER = 300  # nodes in a run above which quiet subtrees (all done) start collapsed
 
 RUN_FIELDS = ("id", "goal", "script", "status", "stop_reason", "error", "created_at", "finished_at", "model",
-              "prompt_tokens", "completion_tokens", "cost_usd", "nodes", "last_event", "active_s")
+              "prompt_tokens", "completion_tokens", "cost_usd", "nodes", "last_event", "active_s",
+              "forked_from", "forked_at")
 
 
 def order_key(node_id: str) -> tuple[int, ...]:
@@ -74,15 +77,23 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event: int | None = None,
-                seq: int | None = None) -> dict[str, Any]:
+                seq: int | None = None, worked: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The graph JSON of a run: `states` are its node states (now, or as of `at_event`).
 
+    `worked` is swarm.ui.activity's account of the executions up to the same moment: each node that
+    executed gets `active` (active ms over all its executions, their number, first start → end).
     Each node view gets `children` (ids, in order), `descendants`, `active_below` and
     `failed_below` (counts over its subtree), and `collapsed` (the page's starting fold:
     on big runs, subtrees with nothing active or failed under them start folded). `groups` lists each
     parent's current policy group; `edges` are [parent, child] pairs.
     """
-    views = sorted((node_view(s) for s in states), key=lambda v: order_key(v["id"]))
+    views = []
+    for s in states:
+        v = node_view(s)
+        if worked and s["id"] in worked:
+            v["active"] = summary(worked[s["id"]], s)
+        views.append(v)
+    views.sort(key=lambda v: order_key(v["id"]))
     by_id = {}
     for v in views:
         v["children"], v["descendants"], v["active_below"], v["failed_below"] = [], 0, 0, 0

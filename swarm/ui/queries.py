@@ -14,6 +14,7 @@ from swarm.checkout import checkout
 from swarm.errors import SwarmError, UnknownNode
 from swarm.hybrid import PYTHON
 from swarm.store import Store, loads
+from swarm.ui.activity import activity, summary
 from swarm.ui.graph import build_graph, order_key, run_view
 
 RUN_STATUSES = ("pending", "running", "awaiting_approval", "done", "failed", "cancelled", "stopped", "interrupted")
@@ -64,8 +65,9 @@ def graph(store: Store, run_id: str, at_event: int | None = None) -> dict[str, A
         if at_event is None:
             seq = run.get("last_event") or 0  # read before the nodes: events after it are replayed by the stream
             states = store.node_states(run["id"])
-            return build_graph(run, states, seq=seq)
-        return build_graph(run, nodes_at(store, run["id"], at_event), at_event=at_event, seq=at_event)
+            return build_graph(run, states, seq=seq, worked=activity(store.event_times(run["id"], seq)))
+        return build_graph(run, nodes_at(store, run["id"], at_event), at_event=at_event, seq=at_event,
+                           worked=activity(store.event_times(run["id"], at_event)))
 
 
 @contextmanager
@@ -118,6 +120,7 @@ def node_detail(store: Store, run_id: str, node_id: str, at_event: int | None = 
         for m in PYTHON.finditer(call.get("reply_text") or ""):
             code.append({"from": f"model reply ({call['key']})", "code": (m.group(1) or m.group(2)).strip() + "\n"})
     started, finished = state.get("started_at"), state.get("finished_at")
+    worked = summary(activity(store.event_times(run["id"], at_event)).get(node_id), state)
     return {
         "run_id": run["id"],
         "at_event": at_event,
@@ -125,7 +128,12 @@ def node_detail(store: Store, run_id: str, node_id: str, at_event: int | None = 
         "children": sorted(state.get("children") or [], key=order_key),
         "timings": {
             "created_at": state.get("created_at"), "started_at": started, "finished_at": finished,
-            "duration_s": (finished - started) if started and finished else None,
+            "duration_s": (finished - started) if started and finished else None,  # the last execution
+            "active_s": worked["ms"] / 1000 if worked else None,  # every execution, summed
+            "executions": worked["executions"] if worked else 0,
+            "first_started_at": worked["first_started_at"] if worked else None,
+            "running_since": worked.get("running_since") if worked else None,
+            "span_s": worked["span_ms"] / 1000 if worked and "span_ms" in worked else None,
             "model_ms": sum(c.get("latency_ms") or 0 for c in calls),
         },
         "tokens": {"prompt": state.get("prompt_tokens") or 0, "completion": state.get("completion_tokens") or 0},

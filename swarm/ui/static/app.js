@@ -6,6 +6,8 @@ const ROW_H = 26;          // px per tree row: the tree is virtualised, only row
 const OVERSCAN = 12;       // rows drawn above and below the visible ones
 const STATUSES = ["pending", "running", "waiting", "awaiting_approval", "done", "failed", "cancelled"];
 const ACTIVE = new Set(["pending", "running", "waiting", "awaiting_approval"]);
+const FINAL = new Set(["done", "failed", "cancelled"]);
+const ENDS_DRIVING = new Set(["run_end", "run_pause", "run_interrupt"]);  // after these nothing executes
 
 const S = {
   token: null,
@@ -17,6 +19,8 @@ const S = {
   at: null,          // the event the tree shows (null: live)
   timeline: {seqs: [], kinds: [], nodes: []},
   lastSeq: 0,
+  lastAt: null,      // when the run's last event we know of happened (a requeue ends an execution there)
+  tab: "runs",
   source: null,
   selected: null,
   rows: [],          // flattened visible rows of `shown`
@@ -57,7 +61,19 @@ function ago(seconds) {
 }
 const money = (x) => `$${(x || 0).toFixed(4)}`;
 const when = (t) => t ? new Date(t * 1000).toLocaleTimeString() : "—";
-const secs = (s) => s === null || s === undefined ? "—" : (s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`);
+function secs(s) {
+  if (s === null || s === undefined) return "—";
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+function count(n) {  // 950, 12.3k, 1.2M: token counts that fit a narrow line
+  if (n < 1000) return String(n);
+  if (n < 1e6) return `${(n / 1000).toFixed(n < 1e4 ? 1 : 0)}k`;
+  return `${(n / 1e6).toFixed(1)}M`;
+}
 const pretty = (v) => typeof v === "string" ? v : JSON.stringify(v, null, 2);
 function toast(text, kind) {
   const el = h("div", {class: `toast ${kind || ""}`}, text);
@@ -137,14 +153,20 @@ function bindUi() {
   $("tree").addEventListener("click", onTreeClick);
   $("compare-go").addEventListener("click", compare);
   $("stats-go").addEventListener("click", stats);
+  $("compare-a").addEventListener("change", openCompare);
+  $("compare-b").addEventListener("change", openCompare);
+  $("stats-run").addEventListener("change", stats);
   window.addEventListener("resize", () => schedule());
 }
 
 function showTab(name) {
+  S.tab = name;
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === `view-${name}`));
   if (name === "approvals") refreshApprovals();
   if (name === "compare" || name === "stats") fillRunSelects();
+  if (name === "compare") openCompare();  // what the tab is for, at once: no button to find first
+  if (name === "stats") stats();
   if (name === "runs") schedule();
 }
 
@@ -153,23 +175,37 @@ function showTab(name) {
 async function loadRuns() {
   const status = $("status-filter").value;
   S.runs = await api(`/api/runs${status ? `?status=${encodeURIComponent(status)}` : ""}`);
+  const first = S.runsLoadedAt === undefined;
   S.runsLoadedAt = Date.now();
   renderRuns();
   fillRunSelects();
+  if (first && S.tab === "compare") openCompare();  // the tab was opened before the runs came
+  if (first && S.tab === "stats") stats();
+}
+
+function forkOf(r) {  // "fork of RUN at event N", the run a link to it
+  if (!r.forked_from) return null;
+  return h("div", {class: "run-fork small", title: `forked from run ${r.forked_from} as it was after its event ${r.forked_at}`},
+    "fork of ", h("a", {href: `#run=${encodeURIComponent(r.forked_from)}`, class: "fork-parent",
+                        onclick: (e) => { e.preventDefault(); e.stopPropagation(); showTab("runs"); selectRun(r.forked_from); }},
+      r.forked_from), ` at event ${r.forked_at}`);
 }
 
 function renderRuns() {
+  // Every line fits the list's width: the goal, the id and the fork line give way (ellipsis), the numbers never do.
   const drift = (Date.now() - (S.runsLoadedAt || Date.now())) / 1000;
   const list = $("runs-list");
   list.replaceChildren(...S.runs.map((r) => h("li", {
-      class: `run-item ${r.id === S.runId ? "selected" : ""}`, dataset: {runId: r.id, status: r.status},
+      class: `run-item ${r.id === S.runId ? "selected" : ""} ${r.forked_from ? "forked" : ""}`,
+      dataset: r.forked_from ? {runId: r.id, status: r.status, forkedFrom: r.forked_from} : {runId: r.id, status: r.status},
       onclick: () => selectRun(r.id)},
     h("div", {class: "run-line"}, h("span", {class: `dot s-${r.status}`}), h("span", {class: "run-status"}, r.status),
-      h("span", {class: "muted right"}, `${ago(r.age_s + drift)} ago`)),
-    h("div", {class: "run-goal"}, r.goal),
-    h("div", {class: "run-line muted small"}, h("span", {}, r.id), h("span", {class: "right"},
-      `${r.nodes || 0} nodes · ${r.tokens} tok · ${money(r.cost_usd)}`)))));
-  $("runs-total").textContent = `${S.runs.length} run${S.runs.length === 1 ? "" : "s"}`;
+      h("span", {class: "run-cost right"}, money(r.cost_usd))),
+    h("div", {class: "run-goal", title: r.goal}, r.goal),
+    h("div", {class: "run-line muted small"}, h("span", {class: "run-id", title: r.id}, r.id),
+      h("span", {class: "run-nums right"}, `${plural(r.nodes || 0, "node")} · ${count(r.tokens)} tok · ${ago(r.age_s + drift)} ago`)),
+    forkOf(r))));
+  $("runs-total").textContent = plural(S.runs.length, "run");
 }
 
 let runsTimer = null;
@@ -208,6 +244,7 @@ async function loadLive() {
   const graph = await api(`/api/runs/${encodeURIComponent(S.runId)}/graph`);
   S.live = toModel(graph);
   S.lastSeq = graph.seq || 0;
+  S.lastAt = null;
   if (S.at === null) S.shown = S.live;
   renderHead();
   schedule();
@@ -252,7 +289,9 @@ function onEvents(batch) {
     if (ev.run_id !== S.runId || !S.live || ev.seq <= S.lastSeq) continue;
     S.lastSeq = ev.seq;
     S.timeline.seqs.push(ev.seq); S.timeline.kinds.push(ev.kind); S.timeline.nodes.push(ev.node_id);
-    if (ev.node) applyNode(S.live, ev.node);
+    if (ev.node) applyNode(S.live, ev.node, ev);
+    else if (ENDS_DRIVING.has(ev.kind)) stopExecutions(S.live, ev.at);
+    S.lastAt = ev.at;
     refreshRunRow();
     if (ev.node && ev.node_id === S.selected && S.at === null) refreshDetailSoon();
   }
@@ -263,8 +302,9 @@ function onEvents(batch) {
   if (S.at === null) schedule();
 }
 
-function applyNode(model, view) {
+function applyNode(model, view, ev) {
   const old = model.nodes.get(view.id);
+  track(old, view, ev);
   if (old) {
     view.children = old.children;
     view.collapsed = old.collapsed;
@@ -278,6 +318,43 @@ function applyNode(model, view) {
     }
   }
   model.nodes.set(view.id, view);
+}
+
+// A node's work over all its executions, kept up to date from live events by the rules of swarm/ui/activity.py:
+// an execution starts with `execute` and ends with the node's next event other than `tool_calls`.
+function track(old, view, ev) {
+  let a = old && old.active ? {...old.active} : null;
+  if (a && a.running_since !== undefined && ev.kind !== "tool_calls") {
+    const end = ev.kind === "requeue" ? (S.lastAt ?? a.running_since) : ev.at;  // a requeue finds one a crash cut short
+    a.ms += Math.max(0, end - a.running_since) * 1000;
+    delete a.running_since;
+  }
+  if (ev.kind === "execute") {
+    a = a || {ms: 0, executions: 0, first_started_at: ev.at};
+    a.executions += 1;
+    a.running_since = ev.at;
+  }
+  if (a && FINAL.has(view.status) && a.span_ms === undefined) a.span_ms = Math.max(0, ev.at - a.first_started_at) * 1000;
+  view.active = a;
+}
+
+function stopExecutions(model, at) {
+  for (const n of model.nodes.values()) {
+    const a = n.active;
+    if (a && a.running_since !== undefined) {
+      n.active = {...a, ms: a.ms + Math.max(0, at - a.running_since) * 1000};
+      delete n.active.running_since;
+    }
+  }
+}
+
+function work(n) {  // what the tree row says of a node's time: all its executions, and how many
+  const a = n.active;
+  if (!a) return n.ms !== null && n.ms !== undefined ? {text: secs(n.ms / 1000), title: null} : {text: "", title: null};
+  if (a.running_since !== undefined && a.ms === 0) return {text: "", title: null};
+  const text = `${secs(a.ms / 1000)}${a.executions > 1 ? ` ×${a.executions}` : ""}`;
+  const span = a.span_ms !== undefined ? `; ${secs(a.span_ms / 1000)} from first start to end` : "";
+  return {text, title: `active ${secs(a.ms / 1000)} over ${plural(a.executions, "execution")}${span}`};
 }
 
 let runRowTimer = null;
@@ -365,7 +442,7 @@ function row(model, n, index) {
       : `${g.name} ×${g.members.length}`;
     badge = h("span", {class: `group g-${g.policy}`, title: `children run under the ${g.name} policy`}, text);
   }
-  const duration = n.ms !== null && n.ms !== undefined ? secs(n.ms / 1000) : "";
+  const worked = work(n);
   return h("div", {
       class: `row s-${n.status} ${n.id === S.selected ? "selected" : ""} ${inGroup ? `in-${parent.group.policy}` : ""}`,
       style: {top: `${index * ROW_H}px`, "padding-left": `${8 + n.depth * 18}px`, "--depth": String(n.depth)},
@@ -375,7 +452,7 @@ function row(model, n, index) {
     h("span", {class: "nid"}, n.id), h("span", {class: "script"}, n.script),
     isEvaluator ? h("span", {class: "group g-evaluator"}, "evaluator") : null, badge,
     h("span", {class: "label"}, n.label), fold,
-    h("span", {class: "nums"}, [n.tokens ? `${n.tokens} tok` : "", duration].filter(Boolean).join(" · ")));
+    h("span", {class: "nums", title: worked.title}, [n.tokens ? `${n.tokens} tok` : "", worked.text].filter(Boolean).join(" · ")));
 }
 
 function renderHead() {
@@ -386,7 +463,7 @@ function renderHead() {
   pill.textContent = run.status;
   pill.className = `pill s-${run.status}`;
   $("run-meta").replaceChildren(...[
-    h("span", {}, run.id), h("span", {}, `script ${run.script}`), h("span", {}, `model ${run.model || "—"}`),
+    h("span", {}, run.id), forkOf(run), h("span", {}, `script ${run.script}`), h("span", {}, `model ${run.model || "—"}`),
     h("span", {}, `started ${new Date(run.created_at * 1000).toLocaleString()}`),
     run.finished_at ? h("span", {}, `took ${secs(run.finished_at - run.created_at)}`) : null,
     run.stop_reason ? h("span", {class: "warn"}, run.stop_reason) : null,
@@ -468,9 +545,14 @@ function renderDetail(d) {
     h("dl", {class: "facts"},
       h("dt", {}, "round / attempts"), h("dd", {}, `${n.round} / ${n.attempts}`),
       h("dt", {}, "created"), h("dd", {}, when(t.created_at)),
-      h("dt", {}, "started"), h("dd", {}, when(t.started_at)),
+      h("dt", {}, "first started"), h("dd", {}, when(t.first_started_at ?? t.started_at)),
+      h("dt", {}, "last started"), h("dd", {}, when(t.started_at)),
       h("dt", {}, "finished"), h("dd", {}, when(t.finished_at)),
-      h("dt", {}, "duration"), h("dd", {}, secs(t.duration_s)),
+      h("dt", {}, "active"), h("dd", {id: "d-active", dataset: t.active_s === null ? {} : {activeMs: String(Math.round(t.active_s * 1000))}},
+        t.active_s === null ? secs(t.duration_s)
+          : `${secs(t.active_s)} over ${plural(t.executions, "execution")}${t.running_since ? " (executing now)" : ""}`),
+      h("dt", {}, "first start → end"), h("dd", {id: "d-span"}, secs(t.span_s ?? (t.active_s === null ? t.duration_s : null))),
+      h("dt", {}, "last execution"), h("dd", {id: "d-last"}, secs(t.duration_s)),
       h("dt", {}, "model time"), h("dd", {}, `${Math.round(t.model_ms)} ms`),
       h("dt", {}, "tokens"), h("dd", {}, `${d.tokens.prompt} prompt + ${d.tokens.completion} completion`),
       h("dt", {}, "cost"), h("dd", {}, money(d.cost_usd)),
@@ -689,16 +771,31 @@ function fillRunSelects() {
     const sel = $(id);
     const keep = sel.value;
     const first = id === "stats-run" ? [h("option", {value: ""}, "all runs")] : [];
-    sel.replaceChildren(...first, ...S.runs.map((r) => h("option", {value: r.id}, `${r.id} · ${r.status} · ${r.goal.slice(0, 50)}`)));
-    if (keep) sel.value = keep;
+    sel.replaceChildren(...first, ...S.runs.map((r) => h("option", {value: r.id},
+      `${r.id} · ${r.status}${r.forked_from ? ` · fork of ${r.forked_from}` : ""} · ${r.goal.slice(0, 50)}`)));
+    if (keep && S.runs.some((r) => r.id === keep)) sel.value = keep;
   }
+  // The two newest runs (the list is newest first): b, the newer, compared with a, the one before it.
   if (!$("compare-b").value || $("compare-b").value === $("compare-a").value) {
-    if (S.runs.length > 1) $("compare-b").value = S.runs[1].id;
+    if (S.runs.length > 1) { $("compare-a").value = S.runs[1].id; $("compare-b").value = S.runs[0].id; }
   }
+}
+
+function openCompare() {
+  const a = $("compare-a").value, b = $("compare-b").value;
+  const say = (text) => $("compare-out").replaceChildren(h("div", {class: "prompt", id: "compare-prompt"}, text));
+  if (S.runs.length === 0) return say("There are no runs to compare yet. Run a goal (swarm run \"...\"), then come back here.");
+  if (S.runs.length === 1) {
+    return say("Comparing needs two runs, and there is one. Run another goal, or fork this one (Runs → move the history " +
+               "slider back → Fork from here); the two newest runs are then compared here.");
+  }
+  if (!a || !b || a === b) return say("Choose two different runs above: each node is shown side by side with what changed.");
+  compare();
 }
 
 async function compare() {
   const a = $("compare-a").value, b = $("compare-b").value;
+  if (!a || !b) return openCompare();
   try {
     const out = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
     $("compare-out").replaceChildren(out && out.a && out.b && Array.isArray(out.nodes) ? sideBySide(out) : value(out));
