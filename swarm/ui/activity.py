@@ -52,17 +52,18 @@ def activity(rows: Iterable[tuple[str | None, str, float]]) -> dict[str, dict[st
 
 
 def summary(seen: dict[str, Any] | None, state: dict[str, Any]) -> dict[str, Any] | None:
-    """What the page shows of a node's work: `ms` active over all its `executions`, `first_started_at`,
-    `running_since` (only while it executes) and `span_ms`, the wall time first start → end (once it ended).
-    None for a node with no execution in this run's history (not started yet, or carried into a fork
-    or an import as it was)."""
+    """What the page shows of a node's work: `ms` active over all its `executions`, and `span_ms`, the wall
+    time first start → end, once it ended; until then `first_started_at` (the page works the span out
+    when the end comes live) and, while it executes, `running_since`. None for a node with no execution
+    in this run's history (not started yet, or carried into a fork or an import as it was)."""
     if seen is None:
         return None
-    first = seen["first_started_at"]
-    out = {"ms": round(seen["active_s"] * 1000), "executions": seen["executions"], "first_started_at": first}
-    if seen["running_since"] is not None:
-        out["running_since"] = seen["running_since"]
-    finished = state.get("finished_at")
-    if finished and finished >= first and state.get("status") in FINAL:
+    out = {"ms": round(seen["active_s"] * 1000), "executions": seen["executions"]}
+    first, finished = seen["first_started_at"], state.get("finished_at")
+    if state.get("status") in FINAL and finished and finished >= first:
         out["span_ms"] = round((finished - first) * 1000)
+    else:
+        out["first_started_at"] = first
+        if seen["running_since"] is not None:
+            out["running_since"] = seen["running_since"]
     return out

@@ -88,10 +88,12 @@ def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event:
     parent's current policy group; `edges` are [parent, child] pairs.
     """
     views = []
+    worked = worked or {}
     for s in states:
         v = node_view(s)
-        if worked and s["id"] in worked:
-            v["active"] = summary(worked[s["id"]], s)
+        seen = worked.get(v["id"])
+        if seen is not None:
+            v["active"] = summary(seen, s)
         views.append(v)
     views.sort(key=lambda v: order_key(v["id"]))
     by_id = {}

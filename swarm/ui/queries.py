@@ -120,7 +120,8 @@ def node_detail(store: Store, run_id: str, node_id: str, at_event: int | None = 
         for m in PYTHON.finditer(call.get("reply_text") or ""):
             code.append({"from": f"model reply ({call['key']})", "code": (m.group(1) or m.group(2)).strip() + "\n"})
     started, finished = state.get("started_at"), state.get("finished_at")
-    worked = summary(activity(store.event_times(run["id"], at_event)).get(node_id), state)
+    seen = activity(store.event_times(run["id"], at_event)).get(node_id)
+    worked = summary(seen, state)
     return {
         "run_id": run["id"],
         "at_event": at_event,
@@ -131,8 +132,8 @@ def node_detail(store: Store, run_id: str, node_id: str, at_event: int | None = 
             "duration_s": (finished - started) if started and finished else None,  # the last execution
             "active_s": worked["ms"] / 1000 if worked else None,  # every execution, summed
             "executions": worked["executions"] if worked else 0,
-            "first_started_at": worked["first_started_at"] if worked else None,
-            "running_since": worked.get("running_since") if worked else None,
+            "first_started_at": seen["first_started_at"] if seen else None,
+            "running_since": seen["running_since"] if seen else None,
             "span_s": worked["span_ms"] / 1000 if worked and "span_ms" in worked else None,
             "model_ms": sum(c.get("latency_ms") or 0 for c in calls),
         },
