@@ -1,4 +1,5 @@
-"""Which model endpoint this swarm talks to: a configured URL, or a scripted model started in-process."""
+"""Which model endpoint this swarm talks to: a configured URL, a local GGUF model served by llama.cpp in a
+child process ([model].gguf), or a scripted model started in-process."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from swarm.config import Config
 
 
 class ModelEndpoint:
-    """Builds the model client on first use; `scripted:PATH` starts the scripted server first."""
+    """Builds the model client on first use; `scripted:PATH` starts the scripted server first, [model].gguf
+    the local model's server (shared with the other users in this process, stopped with the last)."""
 
     def __init__(self, config: Config, client=None):
         self.config = config
         self._client = client  # a ready client (anything with `complete`) skips the configured endpoint
         self._server = None
+        self._local = None  # the local model's server, while this endpoint uses it
         self._lock = threading.Lock()
+        if client is None and config.model.gguf and self.scripted_path is None:
+            from swarm.local_model.server import ServerOptions, check
+
+            check(ServerOptions.from_config(config))  # a missing file or runtime: said now, not by every run
 
     @property
     def scripted_path(self) -> Path | None:
@@ -27,6 +34,9 @@ class ModelEndpoint:
         path = self.scripted_path
         if path is not None:
             return f"scripted:{path}"  # `swarm resume` reads this back to restart the same script
+        if self.config.model.gguf:
+            gguf = self.config.path(self.config.model.gguf).resolve()
+            return f"{gguf.name.removesuffix('.gguf')} at local llama.cpp ({gguf})"
         return f"{model or self.config.model.model} at {self.config.model.base_url or '(no endpoint configured)'}"
 
     def client(self):
@@ -47,6 +57,12 @@ class ModelEndpoint:
 
             self._server = ScriptedModelServer(path).start()
             settings = replace(settings, base_url=self._server.url, model="scripted")
+        elif settings.gguf:
+            from swarm.local_model.server import ServerOptions, acquire
+
+            self._local = acquire(ServerOptions.from_config(self.config))
+            settings = replace(settings, base_url=self._local.url, model=self._local.options.alias,
+                               api_key_env="")  # no key: the user's API key never goes to it
         elif not settings.base_url:
             raise NoModelConfigured(
                 "no model endpoint is configured; set [model].base_url in swarm.toml or OPENAI_BASE_URL "
@@ -55,6 +71,11 @@ class ModelEndpoint:
         return ModelClient(settings)
 
     def close(self) -> None:
+        if self._local is not None:
+            from swarm.local_model.server import release
+
+            release(self._local)
+            self._local = None
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -32,6 +32,10 @@ class ModelSettings:
     breaker_reset_s: float = 30.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    # A local model instead of base_url: swarm serves this GGUF file with llama.cpp (the `local` extra).
+    gguf: str = ""  # "" = none; a path (relative to swarm.toml) starts the server on it and uses it
+    threads: int = 0  # CPU threads of the local model's server; 0 = every core
+    context_per_slot: int = 4096  # tokens of context (prompt + reply) of each parallel request of the local server
 
     @property
     def call_budget_s(self) -> float | None:
@@ -50,6 +54,11 @@ class ModelSettings:
         for key in ("call_timeout_s", "notice_after_s", "max_tokens"):
             if getattr(self, key) < 0:
                 raise ValueError(f"[model].{key} must be 0 or more (got {getattr(self, key)}); fix it in swarm.toml")
+        if self.threads < 0:
+            raise ValueError(f"[model].threads must be 0 (every core) or more (got {self.threads}); fix it in swarm.toml")
+        if self.context_per_slot < 512:
+            raise ValueError(f"[model].context_per_slot must be 512 tokens or more (got {self.context_per_slot}); "
+                             "fix it in swarm.toml")
         if self.max_retries < 0:
             raise ValueError(f"[model].max_retries must be 0 or more (got {self.max_retries}); fix it in swarm.toml")
         if self.rate_per_s < 0:
