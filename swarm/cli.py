@@ -14,12 +14,13 @@ from pathlib import Path
 
 from swarm import cli_approvals, cli_daemon, cli_memory, cli_obs, cli_timetravel, cli_ui
 from swarm.config import DEMO_SCRIPT, Config, load_config
-from swarm.errors import StoreError, SwarmError
-from swarm.render import counters, event_lines, runs_table, tree_lines
+from swarm.errors import StoreError, SwarmError, UnknownNode, UnknownScript
+from swarm.render import counters, event_lines, printable, runs_table, tree_lines
 from swarm.snapshot import export_snapshot, state_at
-from swarm.store import loads
+from swarm.store import RUN_STATUSES, loads
 
 
+RUN_HELP = "a run id, or a unique prefix of one (see `swarm runs`)"
 WAIT_HELP = ("when only people can let the run go on, keep waiting for `swarm approve`/`swarm reject` "
              "(and `swarm resume` after `swarm pause`) from any terminal instead of pausing the run")
 
@@ -67,43 +68,45 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     runs = sub.add_parser("runs", help="list runs")
-    runs.add_argument("--status", help="only runs with this status")
-    runs.add_argument("--limit", type=int, default=50)
-    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--status", choices=RUN_STATUSES, metavar="STATUS",
+                      help=f"only runs with this status: {', '.join(RUN_STATUSES)}")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
+    runs.add_argument("--json", action="store_true", help="print the runs as JSON")
     runs.set_defaults(func=cmd_runs)
 
     show = sub.add_parser("show", help="a run's tree with each node's output")
-    show.add_argument("run")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("run", help=RUN_HELP)
+    show.add_argument("--json", action="store_true", help="print the run, its result and every node's state as JSON")
     show.set_defaults(func=cmd_show)
 
     hist = sub.add_parser("history", help="a run's events, oldest first")
-    hist.add_argument("run")
-    hist.add_argument("--node", help="only events of this node")
-    hist.add_argument("--json", action="store_true")
+    hist.add_argument("run", help=RUN_HELP)
+    hist.add_argument("--node", help="only events of this node (an id such as 1.2, as `swarm show RUN` lists them)")
+    hist.add_argument("--json", action="store_true", help="print the events as JSON, with each node state decoded")
     hist.set_defaults(func=cmd_history)
 
     snap = sub.add_parser("snapshot", help="export a run's snapshot as JSON")
-    snap.add_argument("run")
+    snap.add_argument("run", help=RUN_HELP)
     snap.add_argument("--out", help="folder (default: [store].snapshots_dir)")
     snap.set_defaults(func=cmd_snapshot)
 
     res = sub.add_parser("resume", help="continue a run (stopped, paused, waiting for a person) from the store, or from an exported snapshot file")
-    res.add_argument("run", metavar="RUN|FILE")
-    res.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT")
-    res.add_argument("--json", action="store_true")
+    res.add_argument("run", metavar="RUN|FILE", help="a run id (or a unique prefix of one), or a snapshot file from `swarm snapshot`")
+    res.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT",
+                     help="answer a node's question ('*' for any); repeatable")
+    res.add_argument("--json", action="store_true", help="print the result as JSON")
     res.add_argument("--wait", action="store_true", help=WAIT_HELP)
     res.set_defaults(func=cmd_resume)
 
     cancel = sub.add_parser("cancel", help="cancel a run (or one node of a run running in this process)")
-    cancel.add_argument("run")
+    cancel.add_argument("run", help=RUN_HELP)
     cancel.add_argument("--node", help="cancel only this node and everything under it")
     cancel.set_defaults(func=cmd_cancel)
 
     sandbox = sub.add_parser("sandbox", help="run code through the configured sandbox")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="COMMAND", required=True)
     sexec = sandbox_sub.add_parser("exec", help="run a Python file in the sandbox and print its result")
-    sexec.add_argument("file", metavar="FILE.py")
+    sexec.add_argument("file", metavar="FILE.py", help="the Python file; the value of its last expression is the result")
     sexec.add_argument("--json", action="store_true", help='print {"ok", "output", "logs", "error"} as JSON')
     sexec.add_argument("--allow-import", nargs="+", action="extend", default=[], metavar="MODULE",
                        help="widen the import allowlist for this call (the process layer still holds)")
@@ -112,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     scripts = sub.add_parser("scripts", help="list, show, test, disable, enable or roll back node scripts and tools")
     scripts_sub = scripts.add_subparsers(dest="scripts_command", metavar="COMMAND", required=True)
     slist = scripts_sub.add_parser("list", help="every script and tool: built-in, plugin or generated")
-    slist.add_argument("--json", action="store_true")
+    slist.add_argument("--json", action="store_true", help="print the list as JSON")
     slist.set_defaults(func=cmd_scripts_list)
     for name, helptext in (("show", "a generated script's metadata and code"),
                            ("test", "re-run a generated script's stored tests in the sandbox"),
@@ -120,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("enable", "offer and register a disabled generated script again"),
                            ("rollback", "make the previously active version active again")):
         cmd = scripts_sub.add_parser(name, help=helptext)
-        cmd.add_argument("name")
+        cmd.add_argument("name", help="the script's or tool's name, as `swarm scripts list` shows it")
         if name in ("show", "test"):
             cmd.add_argument("--version", type=int, help="this version instead of the active one")
         cmd.set_defaults(func=cmd_scripts)
@@ -410,9 +413,9 @@ def cmd_show(args) -> int:
 def cmd_history(args) -> int:
     _, store = _store(args)
     run = store.run(args.run)
-    events = store.events(run["id"])
-    if args.node:
-        events = [e for e in events if e["node_id"] == args.node]
+    if args.node is not None and not store.has_node(run["id"], args.node):
+        raise UnknownNode(run["id"], args.node)
+    events = store.events(run["id"], node_id=args.node)
     if args.json:
         print(json.dumps([{**e, "state": loads(e["state"]), "detail": loads(e["detail"])} for e in events], ensure_ascii=False, indent=2))
     else:
@@ -471,10 +474,27 @@ def cmd_scripts_list(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
+    print(f"{'NAME':<20} {'KIND':<6} {'ORIGIN':<9} {'VERSION':<12}{'STATE':<9} DESCRIPTION")
     for r in rows:
-        state = " disabled" if r["disabled"] else ""
-        print(f"{r['name']:<20} {r['kind']:<6} {r['origin']:<9} {r['version'] or '-':<12}{state:<9} {r['description'][:90]}")
+        state = "disabled" if r["disabled"] else "active"
+        print(f"{r['name']:<20} {r['kind']:<6} {r['origin']:<9} {r['version'] or '-':<12}{state:<9} "
+              f"{printable(r['description'])[:90]}")
+    print("see one with `swarm scripts show NAME`")
     return 0
+
+
+def _show_registered(described: dict) -> None:
+    """`swarm scripts show` of a built-in or plugin script or tool: where its code is, what it does, what it takes."""
+    d = described
+    print(f"{d['name']}: {d['origin']} {d['kind']}" + (f", version {d['version']}" if d["version"] else ""))
+    print(f"source: {d['source'] or '(no source file)'}")
+    print(f"description: {printable(d['description'])}")
+    if d["kind"] == "tool":
+        print(f"call: {d['signature']}")
+        return
+    print("input schema:\n" + json.dumps(d["input_schema"], indent=2, ensure_ascii=False))
+    if d["examples"]:
+        print("examples:\n" + "\n".join(json.dumps(e, ensure_ascii=False) for e in d["examples"]))
 
 
 def cmd_scripts(args) -> int:
@@ -482,10 +502,22 @@ def cmd_scripts(args) -> int:
 
     smith = Toolsmith.standalone(_config(args))
     library, name, command = smith.library, args.name, args.scripts_command
+    if name not in library.names():
+        described = smith.describe(name)
+        if described is None:
+            raise UnknownScript(name, [r["name"] for r in smith.listing()])
+        if command == "show" and args.version is None:
+            _show_registered(described)
+            return 0
+        what = "--version" if command == "show" else f"`swarm scripts {command}`"
+        raise SwarmError(f"{name} is a {described['origin']} {described['kind']} (its code is {described['source']}); "
+                         f"{what} works on generated scripts and tools only (origin `generated` in `swarm scripts list`)")
     if command == "show":
         g = library.get(name, args.version)
-        print(json.dumps({**g.meta, "state": library.state(name), "versions": library.versions(name)}, indent=2, ensure_ascii=False))
-        print(f"\n# {g.path / 'code.py'}\n{g.code}", end="" if g.code.endswith("\n") else "\n")
+        print(printable(json.dumps({**g.meta, "state": library.state(name), "versions": library.versions(name)},
+                                   indent=2, ensure_ascii=False)))
+        code = printable(g.code)  # written by the model
+        print(f"\n# {g.path / 'code.py'}\n{code}", end="" if code.endswith("\n") else "\n")
     elif command == "test":
         g = library.get(name, args.version)
         try:

@@ -44,7 +44,7 @@ def register(sub) -> None:
     reject.set_defaults(func=cmd_reject)
 
     pause = sub.add_parser("pause", help="pause a whole run: no new node starts until `swarm resume RUN`")
-    pause.add_argument("run")
+    pause.add_argument("run", help="a run id, or a unique prefix of one")
     pause.set_defaults(func=cmd_pause)
 
 

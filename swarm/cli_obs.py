@@ -17,7 +17,7 @@ def register(sub) -> None:
     stats.set_defaults(func=cmd_stats)
 
     export = sub.add_parser("export", help="write a run as one self-contained HTML file (tree and node details)")
-    export.add_argument("run")
+    export.add_argument("run", help="a run id, or a unique prefix of one")
     export.add_argument("--html", required=True, metavar="FILE", help="the HTML file to write")
     export.set_defaults(func=cmd_export)
 

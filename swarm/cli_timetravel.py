@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from swarm.errors import TimeTravelError
@@ -11,15 +12,15 @@ from swarm.render import printable
 
 def register(sub) -> None:
     co = sub.add_parser("checkout", help="a run's tree and node states as they were at one event of its history")
-    co.add_argument("run")
-    co.add_argument("--at", metavar="EVENT", help="event number, as `swarm history RUN` lists them")
+    co.add_argument("run", help="a run id, or a unique prefix of one")
+    co.add_argument("--at", metavar="EVENT", required=True, help="event number, as `swarm history RUN` lists them")
     co.add_argument("--json", action="store_true", help="print the run, the event and every node state as JSON")
     co.set_defaults(func=cmd_checkout)
 
     fk = sub.add_parser("fork", help="a new run from a run's state at one event, optionally edited; replays "
                                      "the recorded model replies until it diverges")
-    fk.add_argument("run")
-    fk.add_argument("--at", metavar="EVENT", help="event number, as `swarm history RUN` lists them")
+    fk.add_argument("run", help="the run to fork: an id, or a unique prefix of one")
+    fk.add_argument("--at", metavar="EVENT", required=True, help="event number, as `swarm history RUN` lists them")
     fk.add_argument("--set", action="append", default=[], metavar="NODE.data.KEY=VALUE",
                     help="change a key of a node's input (VALUE is JSON when it parses, else text); repeatable")
     fk.add_argument("--no-run", action="store_true", help="only record the fork; drive it later with `swarm resume`")
@@ -28,10 +29,10 @@ def register(sub) -> None:
     fk.set_defaults(func=cmd_fork)
 
     df = sub.add_parser("diff", help="compare two runs node by node: outputs, status, timings, tokens, cost, errors")
-    df.add_argument("run_a", metavar="RUN_A")
-    df.add_argument("run_b", metavar="RUN_B")
+    df.add_argument("run_a", metavar="RUN_A", help="the first run (e.g. the original)")
+    df.add_argument("run_b", metavar="RUN_B", help="the second run (e.g. its fork); deltas are B - A")
     df.add_argument("--all", action="store_true", help="list the nodes that are the same too")
-    df.add_argument("--json", action="store_true")
+    df.add_argument("--json", action="store_true", help="print the comparison as JSON")
     df.set_defaults(func=cmd_diff)
 
 
@@ -158,9 +159,9 @@ def diff_lines(d: dict[str, Any], show_same: bool = False, width: int = 160) -> 
         lines.append(f"{row['id']:<12}{row['change']:<9}{status:<24}{tokens:<16}{secs:<18}{', '.join(row['fields'])}")
         for field in ("output", "error", "data"):
             if field in row["fields"]:
-                left, right = _differing(x.get(field), y.get(field))
-                lines.append(f"    {field} A: {_short(left, width)}")
-                lines.append(f"    {field} B: {_short(right, width)}")
+                left, right = _around_difference(*_differing(x.get(field), y.get(field)), width)
+                lines.append(f"    {field} A: {left}")
+                lines.append(f"    {field} B: {right}")
     c = d["counts"]
     lines.append(f"{c['changed']} changed, {c['added']} added, {c['removed']} removed, {c['same']} the same")
     return lines
@@ -174,11 +175,29 @@ def _differing(a: Any, b: Any) -> tuple[Any, Any]:
     return a, b
 
 
+def _around_difference(a: Any, b: Any, width: int) -> tuple[str, str]:
+    """Both sides as one line each, cut to `width`, showing where they first differ: two long texts that
+    share their beginning would otherwise be cut at the same place and look the same."""
+    left, right = _flat(a), _flat(b)
+    same = len(os.path.commonprefix([left, right]))
+    if same > width // 2:
+        start = same - width // 4
+        left, right = "…" + left[start:], "…" + right[start:]
+    return _cut(left, width), _cut(right, width)
+
+
 def _fmt(fmt: str, value: Any) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _short(value: Any, width: int) -> str:
+def _flat(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(printable(text).split())
+    return " ".join(printable(text).split())
+
+
+def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _short(value: Any, width: int) -> str:
+    return _cut(_flat(value), width)

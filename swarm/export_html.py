@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm.errors import SwarmError
 from swarm.snapshot import state_at
 from swarm.store import Store, loads
 
@@ -61,9 +62,10 @@ def run_data(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def export_html(store: Store, run_id: str, path: str | Path) -> Path:
-    """Write the run as one HTML file at `path`; returns the path."""
+    """Write the run as one HTML file at `path`, in a folder that exists (a typo makes no folders); returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.exists():
+        raise SwarmError(f"the folder {target.parent} does not exist; create it first, or give a file in an existing folder")
     target.write_text(render(run_data(store, run_id)), encoding="utf-8")
     return target
 

@@ -157,6 +157,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 RUN_FINAL = ("done", "failed", "cancelled", "stopped")
+# Every status a run can have: recorded, driven, waiting (for people, after a pause or a signal), ended.
+RUN_STATUSES = ("pending", "running", "awaiting_approval", "paused", "interrupted", *RUN_FINAL)
 
 # Columns added to tables after their first release: (table, column, type), added to older stores by _migrate.
 ADDED_COLUMNS = (
@@ -534,6 +536,10 @@ class Store:
         if status:
             return self._query("SELECT * FROM runs WHERE status=? ORDER BY created_at DESC LIMIT ?", (status, limit))
         return self._query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+
+    def has_node(self, run_id: str, node_id: str) -> bool:
+        with self.lock:
+            return self.conn.execute("SELECT 1 FROM nodes WHERE run_id=? AND id=?", (run_id, node_id)).fetchone() is not None
 
     def node_states(self, run_id: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -33,6 +33,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a person with no swarm or OpenAI settings, a store in tmp_path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env["SWARM_STORE"] = str(tmp_path / "swarm.db")
+    env["SWARM_RUN_ROOT_SCRIPT"] = "break_down_goal"  # the decomposition tree these tests exercise (the default root is solve)
     env.update(extra)
     return env
 
@@ -53,6 +54,7 @@ def cli(tmp_path, monkeypatch, capsys):
         if name.startswith(("SWARM_", "OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SWARM_STORE", str(tmp_path / "swarm.db"))
+    monkeypatch.setenv("SWARM_RUN_ROOT_SCRIPT", "break_down_goal")  # the decomposition tree these tests exercise (the default root is solve)
 
     def run(*args: str, **env: str) -> tuple[int, str, str]:
         for name, value in env.items():
@@ -516,3 +518,93 @@ def test_run_and_show_name_the_model_that_answered(tmp_path, scripted_model):
     shown = swarm(tmp_path, "show", run_id)
     assert said in shown.stdout.splitlines() and "scripted" not in shown.stdout
     assert json.loads(swarm(tmp_path, "show", run_id, "--json").stdout)["models_answered"] == ["gpt-4o-mini"]
+
+
+# --- small frictions: every option explained, every wrong word named ----------------------------------
+
+
+def parser_actions():
+    """(command path, action) of every argument and option of every command and subcommand."""
+    import argparse
+
+    from swarm.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    yield path, choice
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction):
+                yield path, action
+
+    return list(walk(build_parser(), "swarm"))
+
+
+def test_every_command_argument_and_option_has_a_help_text():
+    missing = [f"{path}: {'/'.join(action.option_strings) or action.dest}"
+               for path, action in parser_actions() if not (action.help or "").strip()]
+    assert not missing, "no help text for:\n" + "\n".join(missing)
+
+
+def test_a_usage_error_is_one_line_that_says_where_to_read_more(tmp_path):
+    done = swarm(tmp_path, "runs", "--limit", "many")
+    assert done.returncode == 2 and done.stdout == ""
+    assert_one_error_line(done.stderr, "swarm runs: argument --limit: invalid int value: 'many'", "see `swarm runs --help`")
+
+
+def test_runs_with_an_unknown_status_names_the_valid_ones(store):
+    path, _ = store
+    done = swarm(path.parent, "runs", "--status", "bogus")
+    assert done.returncode == 2 and done.stdout == ""
+    line = assert_one_error_line(done.stderr, "invalid choice: 'bogus'", "swarm runs --help")
+    for status in ("running", "awaiting_approval", "paused", "done", "failed", "cancelled", "stopped"):
+        assert f"'{status}'" in line
+
+
+def test_checkout_says_at_is_required(store):
+    path, run_id = store
+    done = swarm(path.parent, "checkout", run_id)
+    assert done.returncode == 2
+    assert_one_error_line(done.stderr, "the following arguments are required: --at")
+    assert "--at EVENT" in swarm(path.parent, "checkout", "--help").stdout.split("options:")[0]  # usage: not [--at EVENT]
+
+
+def test_history_of_an_unknown_node_is_an_error(cli, store):
+    _, run_id = store
+    code, out, err = cli("history", run_id, "--node", "x")
+    assert code == 2 and out == ""
+    assert_one_error_line(err, f"run {run_id} has no node 'x'", f"swarm show {run_id}")
+    code, out, _ = cli("history", run_id, "--node", "1.1")
+    assert code == 0 and out and all(" 1.1 " in line for line in out.splitlines())
+
+
+def test_scripts_list_has_a_header_and_show_explains_a_built_in_script(cli):
+    code, out, _ = cli("scripts", "list")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["NAME", "KIND", "ORIGIN", "VERSION", "STATE", "DESCRIPTION"]
+    code, out, err = cli("scripts", "show", "write_text")
+    assert code == 0, err
+    assert out.startswith("write_text: builtin script, version 1\n")
+    assert f"source: {REPO / 'node_scripts' / 'write_text.py'}" in out
+    assert "description: Write prose" in out and '"required": [' in out
+    code, _, err = cli("scripts", "disable", "write_text")
+    assert code != 0
+    assert_one_error_line(err, "write_text is a builtin script", "generated scripts and tools only")
+    code, _, err = cli("scripts", "show", "no_such_script")
+    assert code == 2
+    assert_one_error_line(err, "no node script named 'no_such_script'", "write_text")
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="the sandbox's process layer needs bubblewrap")
+def test_the_sandbox_allows_exactly_the_configured_imports_and_says_which(tmp_path):
+    code = tmp_path / "imports.py"
+    for module in ("os", "queue"):  # queue: one of smolagents' own base modules, not configured here
+        code.write_text(f"import {module}\n1\n")
+        done = swarm(tmp_path, "sandbox", "exec", str(code), SWARM_PYTHON_AUTHORIZED_IMPORTS="math,json")
+        assert done.returncode == 1
+        assert_one_error_line(done.stderr, f"Import of {module} is not allowed. Authorized imports are: ['json', 'math']")
+    code.write_text("import math\nmath.floor(2.5)\n")
+    allowed = swarm(tmp_path, "sandbox", "exec", str(code), SWARM_PYTHON_AUTHORIZED_IMPORTS="math,json")
+    assert allowed.returncode == 0 and allowed.stdout.strip() == "2"

@@ -26,6 +26,7 @@ EVIL_REPLY = '<img src=x onerror="alert(3)">'
 def exported(tmp_path_factory):
     """The scenario run exported: (engine, run id, the page's text)."""
     folder = tmp_path_factory.mktemp("export")
+    (folder / "report").mkdir()
     with scenario_run(folder) as (engine, run_id):
         path = export_html(engine.store, run_id, folder / "report" / "run.html")
         yield engine, run_id, path.read_text(encoding="utf-8")
@@ -152,7 +153,7 @@ def swarm(store: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_swarm_export_writes_the_file(exported, tmp_path):
     engine, run_id, _ = exported
-    target = tmp_path / "out" / "bug.html"
+    target = tmp_path / "bug.html"
     done = swarm(engine.store.path, "export", run_id[:12], "--html", str(target))
     assert done.returncode == 0, done.stderr
     assert str(target) in done.stdout
@@ -179,3 +180,12 @@ def test_swarm_export_into_an_unwritable_place_says_so(exported, tmp_path):
     blocker.write_text("not a folder")
     done = swarm(engine.store.path, "export", run_id, "--html", str(blocker / "x.html"))
     assert done.returncode != 0 and done.stderr.startswith("swarm: error: cannot write")
+
+
+def test_swarm_export_into_a_folder_that_does_not_exist_refuses_and_makes_no_folder(exported, tmp_path):
+    engine, run_id, _ = exported
+    missing = tmp_path / "no-such-dir"
+    done = swarm(engine.store.path, "export", run_id, "--html", str(missing / "x.html"))
+    assert done.returncode != 0
+    assert done.stderr.startswith(f"swarm: error: the folder {missing} does not exist") and "create it first" in done.stderr
+    assert not missing.exists()

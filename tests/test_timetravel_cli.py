@@ -9,6 +9,7 @@ definition): 1.3 and its subtree, its ancestor 1, and 1.4, spawned by 1 after th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -17,6 +18,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from lifecycle_support import make_engine, script  # noqa: F401
+from timeouts import scaled
+
+from swarm.cli_timetravel import diff_lines
+from swarm.timetravel import diff
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_model.jsonl"
@@ -44,9 +50,10 @@ def served(tmp_path_factory):
 
 def swarm(folder: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(OPENAI_BASE_URL=url, SWARM_MODEL="demo-model", SWARM_STORE=str(folder / "swarm.db"))
+    env.update(OPENAI_BASE_URL=url, SWARM_MODEL="demo-model", SWARM_STORE=str(folder / "swarm.db"),
+               SWARM_RUN_ROOT_SCRIPT="break_down_goal")  # the decomposition tree these tests exercise (the default root is solve)
     return subprocess.run([sys.executable, "-m", "swarm.cli", *args], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=scaled(120))
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +160,8 @@ def test_bad_input_gets_one_clear_error_line_and_a_non_zero_exit(parent):
     one_error_line(swarm(folder, url, "checkout", run_id, "--at", str(last + 1000)), f"its events are {first} to {last}")
     one_error_line(swarm(folder, url, "fork", run_id, "--at", str(last + 1000)), f"its events are {first} to {last}")
     one_error_line(swarm(folder, url, "checkout", run_id, "--at", "soon"), "--at must be an event number")
-    one_error_line(swarm(folder, url, "checkout", run_id), "--at EVENT")
+    one_error_line(swarm(folder, url, "checkout", run_id), "required: --at", "swarm checkout --help")
+    one_error_line(swarm(folder, url, "fork", run_id), "required: --at", "swarm fork --help")
     one_error_line(swarm(folder, url, "fork", run_id, "--at", str(at), "--set", "1.3.goal=x"), "NODE.data.KEY=VALUE")
     one_error_line(swarm(folder, url, "fork", run_id, "--at", str(at), "--set", "1.3.data.goal"), "NODE.data.KEY=VALUE")
     one_error_line(swarm(folder, url, "fork", run_id, "--at", str(at), "--set", "1.7.data.goal=x"),
@@ -169,3 +177,20 @@ def runs(folder: Path) -> int:
         return db.execute("SELECT count(*) FROM runs").fetchone()[0]
     finally:
         db.close()
+
+
+def echo(ctx):
+    return {"plan": ctx.data["goal"]}
+
+
+def test_diff_shows_where_two_long_values_differ_not_the_prefix_they_share(make_engine):
+    engine = make_engine(script("echo", echo))
+    shared = "A three-day plan that starts at the riverside, walks the old town, eats well and rests often " * 3
+    runs = [engine.create_run("trip", script="echo", data={"goal": shared + city}) for city in ("in Lisbon", "in Porto")]
+    for run_id in runs:
+        asyncio.run(engine.drive(run_id))
+    lines = diff_lines(diff(engine.store, *runs), width=100)
+    data_a = next(line for line in lines if line.startswith("    data A: "))
+    data_b = next(line for line in lines if line.startswith("    data B: "))
+    assert "in Lisbon" in data_a and "in Porto" in data_b
+    assert len(data_a) <= 112 and data_a != data_b

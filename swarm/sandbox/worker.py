@@ -50,6 +50,10 @@ def execute(executor_class, request: dict, channel: Channel, logs: CappedText, l
         additional_functions={**_ordinary_builtins(), **tools},
         timeout_seconds=None,
     )
+    # Exactly the request's allowlist: smolagents adds its own base modules (queue, stat...) to the ones it is
+    # given, so code could import modules the configuration never allowed, and its "Authorized imports are: ..."
+    # message would name them.
+    executor.authorized_imports = sorted(set(request.get("imports", [])))
     executor.send_tools({})
     try:
         output = plain(executor(request["code"]).output)

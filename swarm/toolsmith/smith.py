@@ -8,7 +8,8 @@ register exactly like any other plugin, at runtime, with no restart.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from swarm.errors import SwarmError
 from swarm.toolsmith import program
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
     from swarm.catalogue import Catalogue
     from swarm.config import Config
     from swarm.sandbox import Sandbox, SandboxResult
+
+
+def _source_file(obj: Any) -> str:
+    try:
+        return inspect.getsourcefile(inspect.unwrap(obj)) or ""
+    except TypeError:  # a builtin or a C function: no file of its own
+        return ""
 
 
 class GeneratedCodeFailed(SwarmError):
@@ -62,23 +70,29 @@ class Toolsmith:
         for sandbox in getattr(self, "_started", []):
             sandbox.close()
 
-    def listing(self) -> list[dict[str, Any]]:
-        """Every node script and tool: built-in, plugin or generated (with version and disabled flag), by name."""
+    def _registered(self) -> Iterator[tuple[str, str, str, Any]]:
+        """(origin, kind, name, NodeScript or tool function) of every built-in and plugin script and tool."""
         from swarm.toolsmith.plugin import PLUGIN_NAME
 
+        if self.catalogue is None:
+            return
+        for plugin in self.catalogue.pm.get_plugins():
+            origin = self.catalogue.pm.get_name(plugin) or ""
+            if origin == PLUGIN_NAME:
+                continue
+            origin = "builtin" if origin.startswith("builtin:") else "plugin"
+            for script in (getattr(plugin, "swarm_node_scripts", lambda: [])() or []):
+                yield origin, "script", script.name, script
+            for name, tool in (getattr(plugin, "swarm_tools", lambda: {})() or {}).items():
+                yield origin, "tool", name, tool
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every node script and tool: built-in, plugin or generated (with version and disabled flag), by name."""
         rows = {}
-        if self.catalogue is not None:
-            for plugin in self.catalogue.pm.get_plugins():
-                origin = self.catalogue.pm.get_name(plugin) or ""
-                if origin == PLUGIN_NAME:
-                    continue
-                origin = "builtin" if origin.startswith("builtin:") else "plugin"
-                for script in (getattr(plugin, "swarm_node_scripts", lambda: [])() or []):
-                    rows[script.name] = {"name": script.name, "kind": "script", "origin": origin, "version": script.version,
-                                         "disabled": False, "description": script.description}
-                for name, tool in (getattr(plugin, "swarm_tools", lambda: {})() or {}).items():
-                    rows[name] = {"name": name, "kind": "tool", "origin": origin, "version": "",
-                                  "disabled": False, "description": (tool.__doc__ or "").strip().split("\n")[0]}
+        for origin, kind, name, obj in self._registered():
+            rows[name] = {"name": name, "kind": kind, "origin": origin, "version": obj.version if kind == "script" else "",
+                          "disabled": False,
+                          "description": obj.description if kind == "script" else (obj.__doc__ or "").strip().split("\n")[0]}
         for name in self.library.names():
             state = self.library.state(name)
             g = self.library.get(name)
@@ -87,6 +101,20 @@ class Toolsmith:
                           "versions": self.library.versions(name), "disabled": state["disabled"],
                           "description": g.meta.get("description", "")}
         return [rows[n] for n in sorted(rows)]
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """A built-in or plugin script or tool as `swarm scripts show` prints it: where its code is, what it does,
+        what it takes; None when no such one is registered (a generated one is read from the library instead)."""
+        for origin, kind, found, obj in self._registered():
+            if found != name:
+                continue
+            if kind == "script":
+                return {"name": name, "kind": kind, "origin": origin, "version": obj.version,
+                        "source": obj.source or _source_file(obj.execute), "description": obj.description,
+                        "input_schema": obj.input_schema, "examples": obj.examples}
+            return {"name": name, "kind": kind, "origin": origin, "version": "", "source": _source_file(obj),
+                    "description": (obj.__doc__ or "").strip(), "signature": f"{name}{inspect.signature(obj)}"}
+        return None
 
     # --- running generated code (always in the sandbox) ---------------------------------
 
