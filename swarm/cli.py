@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -12,7 +11,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from swarm import cli_approvals, cli_daemon, cli_memory, cli_obs, cli_timetravel, cli_ui
+from swarm import cli_approvals, cli_daemon, cli_memory, cli_model, cli_obs, cli_timetravel, cli_ui
+from swarm.budgets import KEYS as BUDGET_KEYS
+from swarm.budgets import parse_budget, wanted
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError, UnknownNode, UnknownScript
 from swarm.render import counters, event_lines, printable, runs_table, tree_lines
@@ -51,17 +52,39 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("swarm").removeHandler(warnings)
 
 
+def _budget_option(key: str):
+    """The argparse type of --max-*: a finite number more than 0 (whole for counts), else a usage error saying so."""
+
+    def parse(text: str):
+        try:
+            return parse_budget(key, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; give e.g. --{key.replace('_', '-')} "
+                                             f"{'50' if key in ('max_nodes', 'max_tokens') else '3' if key == 'max_depth' else '0.5'}")
+
+    parse.__name__ = key  # argparse names the type in its message
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one `swarm: error:` line saying where to read more (as every other error)."""
+
+    def error(self, message: str):
+        self.exit(2, f"swarm: error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="swarm", description="A self-extending agent runtime.")
+    p = Parser(prog="swarm", description="A self-extending agent runtime.")
     p.add_argument("--config", help="path of swarm.toml (default: $SWARM_CONFIG, then ./swarm.toml)")
     p.add_argument("--store", help="path of the SQLite store (overrides [store].path)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a goal in the foreground, showing the live tree")
     run.add_argument("goal", help="what the swarm should do")
-    run.add_argument("--script", default="break_down_goal", help="node script of the root node")
-    for key in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s"):
-        run.add_argument("--" + key.replace("_", "-"), type=float, dest=key, help=f"budget: {key}")
+    run.add_argument("--script", default=None, help="node script of the root node (default: [run].root_script)")
+    for key in BUDGET_KEYS:
+        run.add_argument("--" + key.replace("_", "-"), type=_budget_option(key), dest=key,
+                         help=f"budget: {key} ({wanted(key)})")
     run.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT", help="answer a node's question in advance ('*' for any)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--wait", action="store_true", help=WAIT_HELP)
@@ -146,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_approvals.register(sub)
     cli_daemon.register(sub)
     cli_ui.register(sub)
+    cli_model.register(sub)
     return p
 
 
@@ -226,6 +250,8 @@ def _parse_answers(items: list[str]) -> dict[str, str]:
 
 
 def _drive(engine, run_id: str, as_json: bool) -> int:
+    import asyncio
+
     from swarm.live import LiveTree
 
     live = LiveTree() if not as_json else None
@@ -266,6 +292,8 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
 
 async def _drive_until_signal(engine, run_id: str, observers) -> str:
     """SIGINT or SIGTERM stops the run cleanly (snapshot, resumable); a second one exits at once."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     def stop(signame: str) -> None:
@@ -322,9 +350,7 @@ def cmd_run(args) -> int:
     cfg = _config(args)
     demo = _use_demo_model(cfg)  # before the engine: the run records the model it uses
     engine = _engine(cfg, args.answer, interactive=True)
-    budgets = {k: (int(v) if k in ("max_nodes", "max_depth", "max_tokens") else v)
-               for k in ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
-               if (v := getattr(args, k)) is not None}
+    budgets = {k: v for k in BUDGET_KEYS if (v := getattr(args, k)) is not None}
     engine.wait_for_people = args.wait
     run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
     if not args.json:

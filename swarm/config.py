@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swarm.budgets import KEYS as BUDGET_KEYS
+from swarm.budgets import budget_problem
 from swarm.errors import ConfigError
 from swarm.model.settings import ModelSettings
 
@@ -20,6 +23,8 @@ class RunSettings:
     concurrency: int = 8
     node_timeout_s: float = 300.0
     node_max_attempts: int = 2
+    max_repairs: int = 3
+    root_script: str = "solve"
     max_nodes: int = 500
     max_depth: int = 8
     max_tokens: int = 2_000_000
@@ -148,7 +153,7 @@ class Config:
 
     @property
     def endpoint_configured(self) -> bool:
-        return bool(self.model.base_url) or self.model.model.startswith("scripted:")
+        return bool(self.model.base_url) or bool(self.model.gguf) or self.model.model.startswith("scripted:")
 
 
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA", "OFF")
@@ -209,8 +214,19 @@ def load_config(explicit: str | None = None, env: dict[str, str] | None = None) 
             var = f"SWARM_{section.upper()}_{f.name.upper()}"
             if env.get(var) is not None:
                 _set(cfg, section, f.name, env[var], f"${var}", from_env=True)
+    from swarm.local_model.timeouts import apply_cpu_model_defaults
+
+    apply_cpu_model_defaults(cfg, _explicit(raw, env))
     _check(cfg)
     return cfg
+
+
+def _explicit(raw: dict, env) -> set[tuple[str, str]]:
+    """The (section, key) pairs swarm.toml or the environment set: the rest keep defaults."""
+    keys = {(section, key) for section, values in raw.items() for key in values}
+    keys |= {target for var, target in ENV_SHORTCUTS.items() if env.get(var)}
+    return keys | {(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+                   if env.get(f"SWARM_{section.upper()}_{f.name.upper()}") is not None}
 
 
 def _set(cfg: Config, section: str, key: str, value, where: str, from_env: bool) -> None:
@@ -255,6 +271,8 @@ def _coerce(value, f: dataclasses.Field, where: str, from_env: bool, fix: str):
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not math.isfinite(value):  # nan passes every bound check (all comparisons are false); inf means nothing
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}; {fix}")
         return float(value)
     if kind == "str | None":
         if value is not None and not isinstance(value, str):
@@ -304,6 +322,7 @@ def _parse_env(text: str, kind: str):
 # Numeric settings with a lower bound: (section, keys, the least allowed value).
 AT_LEAST = (
     ("run", ("concurrency", "node_max_attempts"), 1),
+    ("run", ("max_repairs",), 0),
     ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), 1),
     ("toolsmith", ("max_attempts",), 1),
     ("retrieval", ("top_k",), 1),
@@ -334,6 +353,9 @@ def _check(cfg: Config) -> None:
     problems = [(f"[{section}].{key} must be {least} or more (got {_shown(value)})", f"SWARM_{section.upper()}_{key.upper()}")
                 for section, keys, least in AT_LEAST for key in keys
                 if (value := getattr(getattr(cfg, section), key)) < least]
+    for key in BUDGET_KEYS:  # NaN or inf would pass every comparison below and be stored as null
+        if problem := budget_problem(key, value := getattr(cfg.run, key)):
+            problems.append((f"[run].{key} must be {problem} (got {_shown(value)})", f"SWARM_RUN_{key.upper()}"))
     for section, key in (("run", "node_timeout_s"), ("sandbox", "timeout_s")):
         if (value := getattr(getattr(cfg, section), key)) <= 0:
             problems.append((f"[{section}].{key} must be more than 0 (got {value:g})", f"SWARM_{section.upper()}_{key.upper()}"))

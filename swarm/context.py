@@ -199,6 +199,11 @@ class NodeContext:
     # --- services -----------------------------------------------------------------
 
     @property
+    def config(self):
+        """The swarm's settings (`swarm.config.Config`, read-only by convention): e.g. `ctx.config.python.authorized_imports`."""
+        return self._engine.config
+
+    @property
     def scripts(self) -> list[dict[str, str]]:
         """Name, description and input schema of every registered node script."""
         return self._engine.catalogue.describe()

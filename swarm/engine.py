@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm import tracing
+from swarm.budgets import budget_problem
 from swarm.catalogue import Catalogue
 from swarm.config import Config
 from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
@@ -196,20 +197,25 @@ class Engine:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def create_run(self, goal: str, script: str = "break_down_goal", budgets: dict[str, float] | None = None,
+    def create_run(self, goal: str, script: str | None = None, budgets: dict[str, float] | None = None,
                    data: dict[str, Any] | None = None, run_id: str | None = None, model: str | None = None) -> str:
         """Record a new run with its root node (spawned, not yet executed); returns the run id.
 
         `run_id` is for callers that must record the id before the run exists (the daemon does, so
         a crash in between never makes two runs of one goal); by default a new one is made.
         `model` is a model name for this run's calls instead of [model].model (same endpoint).
+        `script` is the root node's script; by default [run].root_script.
         """
+        script = script or self.config.run.root_script
         if not goal or not goal.strip():
             raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
         self.catalogue.get(script)
         unknown = set(budgets or {}) - set(BUDGET_KEYS)
         if unknown:
             raise SwarmError(f"unknown budget(s) {', '.join(sorted(unknown))}; known: {', '.join(BUDGET_KEYS)}")
+        for key, value in (budgets or {}).items():
+            if problem := budget_problem(key, value):
+                raise SwarmError(f"budget {key} must be {problem} (got {value!r})")
         run_id = run_id or new_run_id()
         now = time.time()  # the run and its root begin together (a trace's run span holds the root's)
         root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},

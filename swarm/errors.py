@@ -80,6 +80,12 @@ class SecondModelCall(ScriptContractError):
         )
 
 
+class FinalFailure(SwarmError):
+    """A failure that running the same execution again cannot change: the script already used what it
+    knew (a child's failure it reports, code it repaired as often as allowed). The lifecycle fails the
+    node at once instead of retrying it with the same input ([run].node_max_attempts is for the rest)."""
+
+
 class NodeTimeout(SwarmError):
     def __init__(self, node_id: str, seconds: float):
         super().__init__(f"node {node_id} ran longer than its timeout of {seconds:g}s; raise [run].node_timeout_s in swarm.toml if it needs longer")

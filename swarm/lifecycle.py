@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from swarm import policies
 from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
-from swarm.errors import NodeTimeout, SwarmError
+from swarm.errors import FinalFailure, NodeTimeout, SwarmError
 from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
@@ -264,7 +264,8 @@ class RunLoop:
         if isinstance(outcome.error, NeedsApproval):
             return self._await_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
-            return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error))
+            return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error),
+                                       retry=not isinstance(outcome.error, FinalFailure))
         value = outcome.value
         if isinstance(value, Spawn):
             return self._spawn_children(node, value, ctx.logs)
@@ -292,11 +293,11 @@ class RunLoop:
                 prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, cost_usd=self.cost
             )
 
-    def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None) -> None:
+    def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
         node.attempts += 1
         node.error = error
         detail = {"returned": "error", "error": error, **({"logs": logs} if logs else {})}
-        if node.attempts < self.engine.config.run.node_max_attempts and not self.stop_reason:
+        if retry and node.attempts < self.engine.config.run.node_max_attempts and not self.stop_reason:
             node.status = Status.PENDING
             self.ready.append(node.id)
             self.batch.event(self.run_id, "retry", node, detail)
@@ -642,7 +643,9 @@ class RunLoop:
             fields = {"status": status, "stop_reason": self.stop_reason, "finished_at": time.time()}
         elif root.status.final:
             status = "done" if root.status == Status.DONE else ("cancelled" if root.status == Status.CANCELLED else "failed")
-            fields = {"status": status, "result": dumps(root.output), "error": root.error, "finished_at": time.time()}
+            # stop_reason NULL: a reason left by an earlier stop (a resumed run's) no longer says anything.
+            fields = {"status": status, "result": dumps(root.output), "error": root.error, "stop_reason": None,
+                      "finished_at": time.time()}
         elif self.interrupted:
             # Nodes still running stay `running` in the store: a resume executes them again.
             status = "interrupted"

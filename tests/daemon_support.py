@@ -40,6 +40,7 @@ class ModelServer:
 def daemon_env(tmp_path: Path, url: str, **settings: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, SWARM_MODEL="demo-model", SWARM_STORE=str(tmp_path / "swarm.db"),
+               SWARM_RUN_ROOT_SCRIPT="break_down_goal",
                SWARM_MODEL_MAX_RETRIES="0", SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"),
                # Routing by keywords alone and no run results in memory: no embedding model to load in every
                # daemon process. The daemon is under test here, not retrieval (tests/test_retrieval.py is).

@@ -65,6 +65,7 @@ def make_engine(tmp_path: Path, scripted_model) -> Iterator[Callable[..., Engine
             "SWARM_STORE": str(tmp_path / "swarm.db"),
             "SWARM_MODEL_MAX_RETRIES": "0",  # a dropped slow request must not keep a worker thread busy
             "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"),  # never the checkout's node_scripts/generated
+            "SWARM_RUN_ROOT_SCRIPT": "break_down_goal",  # the tree most tests exercise (the default root is solve)
             **(settings or {}),  # any other SWARM_* setting
         }
         if isinstance(model, str):

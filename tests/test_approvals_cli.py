@@ -21,7 +21,7 @@ from test_crash_resume import GOAL, env_for
 
 def cli_env(store: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_", "EDITOR", "VISUAL"))}
-    env.update(SWARM_STORE=str(store), **extra)
+    env.update(SWARM_STORE=str(store), SWARM_RUN_ROOT_SCRIPT="break_down_goal", **extra)  # the decomposition tree these tests exercise (the default root is solve)
     return env
 
 

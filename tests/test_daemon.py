@@ -136,7 +136,7 @@ def test_a_run_waiting_for_a_person_stays_in_processing_and_goes_on_when_approve
     daemon, folder = demo(max_concurrent_runs=1)
     (folder / "inbox" / "ask.json").write_text(json.dumps({"goal": "Should we go?", "script": "ask_human"}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{DEMO}")
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{DEMO}", SWARM_RUN_ROOT_SCRIPT="break_down_goal")
     answered, dropped = [], []
 
     def waiting_then_answered() -> bool:

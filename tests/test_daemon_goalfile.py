@@ -43,7 +43,7 @@ def test_toml_with_goal_and_budgets():
     raw = b'goal = "Plan a trip"\nmax_depth = 3\nmax_tokens = 5000\n'
     goal = parse_goal("g.toml", raw, MAX)
     assert goal.text == "Plan a trip" and goal.budgets == {"max_depth": 3, "max_tokens": 5000}
-    assert goal.script == "break_down_goal" and goal.model is None
+    assert goal.script is None and goal.model is None  # the engine's [run].root_script
 
 
 # --- refused, with what is wrong and what to do ----------------------------------------------

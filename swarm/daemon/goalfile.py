@@ -13,6 +13,9 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarm.budgets import KEYS as BUDGET_KEYS
+from swarm.budgets import WHOLE as WHOLE_BUDGETS
+from swarm.budgets import budget_problem
 from swarm.errors import SwarmError
 
 TEXT_SUFFIXES = (".md", ".txt")
@@ -23,9 +26,7 @@ SUFFIXES = TEXT_SUFFIXES + TABLE_SUFFIXES
 PARTIAL_PREFIXES = (".", "~")
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".swx", "~")
 
-WHOLE_BUDGETS = ("max_nodes", "max_depth", "max_tokens")
-NUMBER_BUDGETS = ("max_cost_usd", "max_wall_s")
-KEYS = ("goal", "model", "script", *WHOLE_BUDGETS, *NUMBER_BUDGETS)
+KEYS = ("goal", "model", "script", *BUDGET_KEYS)
 
 EXAMPLE = 'goal = "Plan a three-day trip to Lisbon"\nmax_nodes = 50\nmax_cost_usd = 0.5'
 
@@ -41,7 +42,7 @@ class Goal:
     """One goal, as a file asked for it."""
 
     text: str
-    script: str = "break_down_goal"
+    script: str | None = None  # None: the engine's [run].root_script
     budgets: dict[str, float] = field(default_factory=dict)
     model: str | None = None
 
@@ -88,57 +89,87 @@ def _suffix(name: str) -> str:
 
 
 def _read_table(name: str, suffix: str, text: str) -> dict[str, Any]:
-    if suffix == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadGoalFile(
-                f"{name} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                'fix it, e.g. {"goal": "Plan a three-day trip to Lisbon", "max_nodes": 50}'
-            ) from None
-        if not isinstance(doc, dict):
-            raise BadGoalFile(
-                f"{name} holds a JSON {type(doc).__name__}, not an object; write "
-                '{"goal": "...", ...} (or use a .txt file for the plain goal text)'
-            )
-        return doc
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BadGoalFile(f"{name} is not valid TOML ({exc}); fix it, e.g.\n{EXAMPLE}") from None
+        if suffix == ".json":
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise BadGoalFile(
+                    f"{name} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                    'fix it, e.g. {"goal": "Plan a three-day trip to Lisbon", "max_nodes": 50}'
+                ) from None
+        else:
+            try:
+                doc = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise BadGoalFile(f"{name} is not valid TOML ({exc}); fix it, e.g.\n{EXAMPLE}") from None
+    except RecursionError:  # [[[[...]]]] thousands deep: the parsers give up; so does the daemon, for this file only
+        raise BadGoalFile(
+            f"{name} is nested too deeply (lists or tables inside each other hundreds of levels deep); "
+            f"a goal file is one flat table, e.g.\n{EXAMPLE}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise BadGoalFile(
+            f"{name} holds a JSON {type(doc).__name__}, not an object; write "
+            '{"goal": "...", ...} (or use a .txt file for the plain goal text)'
+        )
+    return doc
 
 
 def _from_table(name: str, doc: dict[str, Any]) -> Goal:
+    """The goal a table asks for; every problem of the table is reported at once, not only the first."""
+    problems: list[str] = []
     unknown = sorted(set(doc) - set(KEYS))
     if unknown:
-        raise BadGoalFile(
-            f"{name}: unknown key(s) {', '.join(unknown)}; a goal file may hold only {', '.join(KEYS)}"
-        )
+        problems.append(f"unknown key(s) {', '.join(_text(k) for k in unknown)}; a goal file may hold only {', '.join(KEYS)}")
     goal = doc.get("goal")
     if goal is None:
-        raise BadGoalFile(f"{name} has no `goal`; add one, e.g.\n{EXAMPLE}")
-    if not isinstance(goal, str) or not goal.strip():
-        raise BadGoalFile(f"{name}: `goal` must be a non-empty string (got {_shown(goal)}); say what the swarm should do")
+        problems.append("it has no `goal`; add one (say what the swarm should do)")
+    elif problem := _string_problem(goal):
+        problems.append(f"`goal` must be {problem} (got {_shown(goal)}); say what the swarm should do")
     budgets: dict[str, float] = {}
-    for key in WHOLE_BUDGETS + NUMBER_BUDGETS:
+    for key in BUDGET_KEYS:
         if key not in doc:
             continue
         value = doc[key]
-        whole = key in WHOLE_BUDGETS
-        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value <= 0:
-            kind = "a whole number" if whole else "a number"
-            raise BadGoalFile(f"{name}: `{key}` must be {kind} more than 0 (got {_shown(value)}); fix it or leave it out")
-        budgets[key] = value if whole else float(value)
+        if problem := budget_problem(key, value):
+            problems.append(f"`{key}` must be {problem} (got {_shown(value)}); fix it or leave it out")
+        else:
+            budgets[key] = value if key in WHOLE_BUDGETS else float(value)
     extra = {}
     for key in ("model", "script"):
         if key in doc:
             value = doc[key]
-            if not isinstance(value, str) or not value.strip():
-                raise BadGoalFile(f"{name}: `{key}` must be a non-empty string (got {_shown(value)}); fix it or leave it out")
-            extra[key] = value.strip()
+            if problem := _string_problem(value):
+                problems.append(f"`{key}` must be {problem} (got {_shown(value)}); fix it or leave it out")
+            else:
+                extra[key] = value.strip()
+    if len(problems) == 1:
+        raise BadGoalFile(f"{name}: {problems[0]}" + (f"; e.g.\n{EXAMPLE}" if goal is None else ""))
+    if problems:
+        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise BadGoalFile(f"{name} has {len(problems)} problems: {listed}; e.g.\n{EXAMPLE}")
     return Goal(text=goal.strip(), budgets=budgets, **extra)
 
 
+def _string_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "a non-empty string"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON may spell a lone surrogate ("\\ud800"): no text can hold it
+        return f"valid text (it holds the lone surrogate \\u{ord(value[exc.start]):04x})"
+    return None
+
+
+def _text(value: str) -> str:
+    """A key as it can be shown anywhere (a JSON key may hold a lone surrogate)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = _text(repr(value))
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
     return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,124 @@
+"""solve: act on a goal directly — answer it, or write Python, run it in the sandbox, and repair it from its error.
+
+The cheap path first: a goal a small model can answer or compute in one reply costs one model call
+(plus one per repair), not a plan, a routing and a review. The answer of a computation is what the
+code printed (or, when it printed nothing, the value of its last expression); a definition that runs
+(a function a goal asks for) is its own answer. Code that fails goes back to the model with the
+error as a repair child — a new prompt each time, never the same one again — up to `repairs`
+times ([run].max_repairs by default); after that the node fails with the last error.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+from swarm import NodeScript, hookimpl
+from swarm.errors import FinalFailure, SwarmError
+
+SYSTEM = """Solve the task. Reply in one of two ways:
+1. Code: one ```python block that computes the answer and prints it. Use code for anything with numbers, \
+counting, dates or text manipulation, and when the task asks for a function. Allowed imports: {imports}. \
+No files, network or input().
+2. Answer: <the answer> — only for facts you know for sure or for prose, with nothing to compute."""
+
+REPAIR = """Your code failed:
+{error}
+Reply with one corrected ```python block that prints the answer."""
+
+SILENT = """Your code ran but printed nothing. Reply with one ```python block that prints the answer."""
+
+FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
+DEFAULT_REPAIRS = 3
+LONGEST_ANSWER = 4000
+
+
+def execute(ctx):
+    if ctx.reports is not None:  # a repair child reported: its outcome is this node's
+        report = ctx.reports[-1]
+        if not report.ok:
+            raise FinalFailure(report.error or "the repaired code failed")
+        return report.output
+    reply = ctx.llm(conversation(ctx)).text
+    code = code_in(reply)
+    if code is None:
+        answer = ANSWER.sub("", reply.strip(), count=1).strip()
+        if not answer:
+            raise SwarmError(f"the model's reply held neither code nor an answer: {reply[:200]!r}")
+        return {"answer": answer[:LONGEST_ANSWER]}
+    result = ctx.run_python(code)
+    if result.ok:
+        answer = answer_of(code, result)
+        if answer is not None:
+            return {"answer": answer, "code": code, "logs": result.logs}
+        return repair(ctx, code, None)
+    return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
+
+
+def conversation(ctx) -> list[dict[str, str]]:
+    """The messages: the short system prompt, the goal, and for a repair the failed code and what went wrong."""
+    imports = ", ".join(ctx.config.python.authorized_imports)
+    messages = [{"role": "system", "content": SYSTEM.format(imports=imports)},
+                {"role": "user", "content": ctx.goal}]
+    if "code" in ctx.data:
+        error = ctx.data.get("error")
+        messages += [{"role": "assistant", "content": f"```python\n{ctx.data['code']}```"},
+                     {"role": "user", "content": REPAIR.format(error=error) if error else SILENT}]
+    return messages
+
+
+def repair(ctx, code: str, error: str | None):
+    """Hand the failed code and its error to a repair child, while repairs are left; else fail with the error."""
+    left = int(ctx.data.get("repairs", ctx.config.run.max_repairs))
+    problem = error or "the code printed nothing and its last expression had no value"
+    if left <= 0:
+        raise FinalFailure(f"the code written for {ctx.goal!r} still failed after its repairs: {problem}")
+    ctx.log(f"repair ({left} left): {problem.splitlines()[0][:200]}")
+    return ctx.spawn([ctx.child("solve", goal=ctx.goal, code=code, error=error, repairs=left - 1)])
+
+
+def code_in(reply: str) -> str | None:
+    """The longest python (or unlabelled) fenced block of a reply, or None when it holds none."""
+    blocks = [body for lang, body in FENCE.findall(reply) if lang.lower() in ("python", "py", "python3", "")]
+    blocks = [b for b in blocks if b.strip()]
+    return max(blocks, key=len).strip() + "\n" if blocks else None
+
+
+def answer_of(code: str, result) -> str | None:
+    """What the code printed; else the code itself when it ends with a definition (a function the goal
+    asked for); else the value of its last expression; else None."""
+    if result.logs and result.logs.strip():
+        return result.logs.strip()[-LONGEST_ANSWER:]
+    if ends_with_definition(code):
+        return code
+    if result.output is not None:
+        return result.output if isinstance(result.output, str) else json.dumps(result.output, ensure_ascii=False)
+    return None
+
+
+def ends_with_definition(code: str) -> bool:
+    """Whether the code's last top-level statement defines a function or class (its deliverable)."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[-1], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+
+@hookimpl
+def swarm_node_scripts():
+    return [NodeScript(
+        name="solve",
+        description="Answer a goal directly, or write Python for it, run it in the sandbox and repair it from its "
+                    "errors: quick answers, calculations, functions, text transformations.",
+        input_schema={"type": "object", "properties": {
+            "goal": {"type": "string"},
+            "code": {"type": "string", "description": "code that failed, to repair"},
+            "error": {"type": ["string", "null"], "description": "how it failed (null: it printed nothing)"},
+            "repairs": {"type": "integer", "minimum": 0, "description": "repairs still allowed"},
+        }, "required": ["goal"]},
+        execute=execute,
+        examples=[{"goal": "What is the greatest common divisor of 1071 and 462?"}],
+    )]

@@ -1,0 +1,112 @@
+"""solve, the default root: a goal answered or computed in one model call, code repaired from its error,
+and the answer is what the code printed (issue 11: failures 6, 7, 11 and 12, replayed from the real
+model's replies)."""
+
+from __future__ import annotations
+
+import json
+
+from lifecycle_support import make_engine, run  # noqa: F401
+from swarm.config import DEMO_SCRIPT, load_config
+
+# What Qwen2.5-Coder-1.5B answered to "Reverse the string 'swarm daemon'.": code that raises, then a
+# made-up answer after it.
+BROKEN = "Code:\n```python\nprint('daemon swarm'.reverse())\n```\nAnswer:\n\"mraewds\""
+FIXED = "```python\nprint('swarm daemon'[::-1])\n```"
+
+
+def result(engine, run_id):
+    return json.loads(engine.store.run(run_id)["result"])
+
+
+def nodes(engine, run_id):
+    return engine.store._query("SELECT id, script, status FROM nodes WHERE run_id=? ORDER BY id", (run_id,))
+
+
+def test_the_default_root_of_a_run_is_solve():
+    assert load_config(env={}).run.root_script == "solve"
+
+
+def test_a_fact_is_answered_in_one_call_by_the_root_itself(make_engine):
+    engine = make_engine(model=[{"reply": "Answer: Tokyo"}])
+    run_id, status = run(engine, "What is the capital of Japan?", "solve")
+
+    assert status == "done"
+    assert result(engine, run_id) == {"answer": "Tokyo"}
+    assert [n["script"] for n in nodes(engine, run_id)] == ["solve"]
+    assert len(engine.store.llm_calls(run_id)) == 1
+
+
+def test_the_answer_of_code_is_what_it_printed_not_what_the_model_claimed(make_engine):
+    reply = "```python\nimport hashlib\nprint(hashlib.sha256(b'hello').hexdigest())\n```\nAnswer: 42"
+    engine = make_engine(model=[{"reply": reply}])
+    run_id, status = run(engine, "What is the SHA-256 hex digest of the string 'hello'?", "solve")
+
+    assert status == "done"
+    out = result(engine, run_id)
+    assert out["answer"] == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    assert "hashlib" in out["code"]
+
+
+def test_code_that_prints_nothing_answers_with_its_last_value(make_engine):
+    engine = make_engine(model=[{"reply": "```python\nsum(range(1, 11))\n```"}])
+    run_id, status = run(engine, "Add the numbers from 1 to 10.", "solve")
+
+    assert status == "done" and result(engine, run_id)["answer"] == "55"
+
+
+def test_a_function_the_goal_asks_for_is_its_own_answer(make_engine):
+    code = "def add(a, b):\n    return a + b"
+    engine = make_engine(model=[{"reply": f"```python\n{code}\n```"}])
+    run_id, status = run(engine, "def add(a, b):\n    \"\"\"Return a + b.\"\"\"", "solve")
+
+    assert status == "done" and result(engine, run_id)["answer"].strip() == code
+
+
+def test_failing_code_goes_back_to_the_model_with_its_error_and_the_fix_is_the_roots_answer(make_engine):
+    engine = make_engine(model=[{"reply": BROKEN}, {"match": "^Your code failed", "reply": FIXED}])
+    run_id, status = run(engine, "Reverse the string 'swarm daemon'.", "solve")
+
+    assert status == "done"
+    assert result(engine, run_id)["answer"] == "nomead mraws"
+    assert [(n["id"], n["script"], n["status"]) for n in nodes(engine, run_id)] == [
+        ("1", "solve", "done"), ("1.1", "solve", "done")]
+    repair = engine.store.llm_calls(run_id)[1]
+    asked = json.loads(repair["request"])["messages"]
+    assert "reverse" in asked[2]["content"]            # the failed code, as the model's own turn
+    assert "AttributeError" in asked[3]["content"] or "reverse" in asked[3]["content"]  # and what went wrong
+
+
+def test_a_repair_is_never_the_same_prompt_again(make_engine):
+    engine = make_engine(model=[{"reply": BROKEN}, {"match": "^Your code failed", "reply": BROKEN, "repeat": True}],
+                         max_repairs=2)
+    run_id, status = run(engine, "Reverse the string 'swarm daemon'.", "solve")
+
+    assert status == "failed"
+    calls = engine.store.llm_calls(run_id)
+    assert len(calls) == 3  # the first try and two repairs, then the node fails with the last error
+    assert len({c["request"] for c in calls}) <= 3
+    root = json.loads(engine.store._query("SELECT state FROM nodes WHERE run_id=? AND id='1'", (run_id,))[0]["state"])
+    assert "still failed after its repairs" in root["error"] and "reverse" in root["error"]
+
+
+def test_code_that_prints_nothing_and_has_no_value_is_sent_back(make_engine):
+    engine = make_engine(model=[{"reply": "```python\nx = 6 * 7\n```"},
+                                {"match": "printed nothing", "reply": "```python\nprint(6 * 7)\n```"}])
+    run_id, status = run(engine, "What is 6 times 7?", "solve")
+
+    assert status == "done" and result(engine, run_id)["answer"] == "42"
+
+
+def test_the_demo_with_the_default_root_says_it_is_the_scripted_demo(make_engine):
+    engine = make_engine(model=f"scripted:{DEMO_SCRIPT}", root_script="solve")
+    run_id, status = asyncio_run(engine, "Plan a three-day trip to Lisbon")
+
+    assert status == "done"
+    assert "Scripted demo answer" in result(engine, run_id)["answer"]
+
+
+def asyncio_run(engine, goal):
+    import asyncio
+
+    return asyncio.run(engine.run(goal))
