@@ -54,14 +54,13 @@ def test_a_reply_trickled_byte_by_byte_is_cut_at_the_total_deadline_not_read_for
 
 
 def test_retries_stop_at_call_timeout_s_and_the_message_says_so():
-    # timeout_s 0.2 and call_timeout_s 0.5: the third try would outlast the call, whatever max_retries allows.
+    # 100 tries of 0.2 s would take 20 s; the call may take 1 s.
     script = [{"fault": "hang", "repeat": True}]
-    settings = {"timeout_s": 0.2, "call_timeout_s": 0.5, "max_retries": 50, "backoff_base_s": 0.001}
+    settings = {"timeout_s": 0.2, "call_timeout_s": 1.0, "max_retries": 99, "backoff_base_s": 0.001}
     with ScriptedModelServer(script) as server, client_for(server, **settings) as client:
-        with pytest.raises(ModelUnavailable, match=r"call_timeout_s=0.5 s") as caught:
+        with pytest.raises(ModelUnavailable, match=r"no time left for another try within \[model\].call_timeout_s=1 s"):
             client.complete(ASK)
-        tries = len(server.requests)
-    assert 2 <= tries <= 4 and f"after {tries} tries" in str(caught.value)
+        assert len(server.requests) < 100
 
 
 def test_more_timed_out_calls_than_worker_threads_leave_the_threads_free_for_a_healthy_call():
@@ -82,8 +81,9 @@ def test_more_timed_out_calls_than_worker_threads_leave_the_threads_free_for_a_h
             for _ in range(stuck):
                 workers.submit(ask, client, "stuck")
             results = [outcomes.get(timeout=scaled(30)) for _ in range(stuck)]
-            workers.submit(ask, client, "healthy")
-            assert outcomes.get(timeout=scaled(30)) == "fine"
+            with client_for(server, timeout_s=scaled(30)) as patient:  # however busy this machine is
+                workers.submit(ask, patient, "healthy")
+                assert outcomes.get(timeout=scaled(30)) == "fine"
             wait_for(lambda: hung_up(server, stuck), scaled(10), "the server to see every stuck request closed")
     finally:
         workers.shutdown()
@@ -140,6 +140,7 @@ def test_nodes_timing_out_on_a_hung_model_free_their_threads_for_later_goals(mak
             run_id, status = run(engine, f"stuck {n}", "ask", data={"question": "q"})
             assert status == "failed"
             assert node_states(engine, run_id)["1"]["error"].startswith("NodeTimeout")
+        engine.config.run.node_timeout_s = scaled(30)  # the healthy goal is not timed, however busy this machine is
         run_id, status = run(engine, "healthy", "ask", data={"question": "q"})
         assert (status, node_states(engine, run_id)["1"]["output"]) == ("done", "fine")
         wait_for(lambda: hung_up(server, stuck), scaled(10), "the server to see every stuck request closed")

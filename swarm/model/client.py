@@ -119,6 +119,7 @@ class ModelClient:
             max_retries=0,  # retries are ours: backoff, breaker and accounting must see every attempt
             http_client=openai.DefaultHttpxClient(event_hooks={"request": [self._on_request]}),
         )
+        self._completions = self._openai.chat.completions  # loaded now, not within the first request's time
         self.endpoint = str(self._openai.base_url).rstrip("/")
         self._limiter = RateLimiter(settings.rate_per_s, clock=clock, sleep=sleep or time.sleep)
         self._breaker = CircuitBreaker(
@@ -278,6 +279,11 @@ class ModelClient:
         try:
             return text, parse_structured(text, schema)
         except ValueError as problem:
+            left = self._time_left(tally)
+            if left is not None and left <= 0:
+                raise ModelReplyInvalid(f"{problem}; no time was left for a corrective request within "
+                                        f"[model].call_timeout_s={self.settings.call_budget_s:g} s", text,
+                                        corrected=False) from None
             log.info("model reply unusable (%s); asking once more", problem)
             messages = messages + [
                 {"role": "assistant", "content": text},
@@ -362,8 +368,12 @@ class ModelClient:
         pending = getattr(self._on_thread, "request", None)
         if pending is None:
             return
+        if pending.ended is not None:  # cancelled before a byte went out: do not even connect
+            raise ModelCallCancelled(self.endpoint)
         request.extensions["trace"] = pending.trace
         request.headers["Connection"] = "close"  # a connection of its own, so its socket is seen (swarm.model.inflight)
+        if pending.deadline is None:  # counted from here, as the HTTP timeouts are (not from building the request)
+            pending.deadline = self._watchdog.after(pending.limit_s, lambda: pending.end(DEADLINE))
 
     def _attempt(self, messages: list[dict], fmt: dict | None, call_key: str | None, tally: _Tally,
                  call: PendingCall, limit_s: float) -> str:
@@ -380,12 +390,11 @@ class ModelClient:
             request["response_format"] = fmt
         if call_key is not None:
             request["extra_headers"] = {CALL_KEY_HEADER: call_key}
-        pending = PendingRequest()
+        pending = PendingRequest(limit_s)
         call.sending(pending)
-        deadline = self._watchdog.after(limit_s, lambda: pending.end(DEADLINE))
         self._on_thread.request = pending
         try:
-            completion = self._openai.chat.completions.create(**request)
+            completion = self._completions.create(**request)
         except openai.APIStatusError as error:
             status = error.status_code
             if status == 429 or status == 408 or status >= 500:
@@ -396,7 +405,8 @@ class ModelClient:
         except Exception as error:
             raise self._failed(error, pending, limit_s) from None
         finally:
-            deadline.cancel()
+            if pending.deadline is not None:
+                pending.deadline.cancel()
             self._on_thread.request = None
             call.sending(None)
         return self._read_completion(completion, tally)

@@ -107,13 +107,14 @@ class ModelRequestRejected(ModelError):
 
 
 class ModelReplyInvalid(ModelError):
-    """The reply was not the JSON asked for, even after one corrective retry."""
+    """The reply was not the JSON asked for, even after one corrective retry (or with no time left for one)."""
 
-    def __init__(self, problem: str, reply: str) -> None:
+    def __init__(self, problem: str, reply: str, *, corrected: bool = True) -> None:
         self.problem = problem
         self.reply = reply
+        after = " even after a corrective retry" if corrected else ""
         super().__init__(
-            f"model reply was not valid JSON for the request even after a corrective retry: {_one_line(problem)}; "
+            f"model reply was not valid JSON for the request{after}: {_one_line(problem)}; "
             f"reply began {reply[:200]!r}; try a stronger [model].model or a simpler schema"
         )
 

@@ -24,12 +24,17 @@ _CLOSING = (".failed", "response_closed.started")
 
 
 class PendingRequest:
-    """One HTTP request: its socket, once connected, and why it was ended early (None: it was not)."""
+    """One HTTP request: its socket, once connected, and why it was ended early (None: it was not).
 
-    def __init__(self) -> None:
+    `limit_s` is how long it may take in all; `deadline` the alarm that ends it then, set when it is sent.
+    """
+
+    def __init__(self, limit_s: float) -> None:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self.ended: str | None = None
+        self.limit_s = limit_s
+        self.deadline: Any = None
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's `trace` extension: keep the socket while it is ours to shut down."""
