@@ -2,7 +2,9 @@
 
 Pure decisions over node states; the lifecycle carries them out.
   all        run in parallel, wake the parent when every child has ended
-  sequence   one child after another; each sees the earlier results (ctx.previous)
+  sequence   one child after another; each sees the earlier results (ctx.previous), failures
+             included: a failed step does not end the sequence, the later steps and then the
+             parent decide what it means (work around it, re-plan, or report a partial answer)
   first      the first child to succeed wins, the rest are cancelled
   best_of_n  all run, then an evaluator script picks one for the parent
 """
@@ -30,7 +32,7 @@ def after_child_ended(parent: TaskNode, child: TaskNode, open_left: int, nodes: 
     """The parent's next move; `open_left` is how many of its group have not ended, this child not counted."""
     settled = open_left == 0
     if parent.policy == "sequence":
-        return NEXT_STEP if child.status == Status.DONE and parent.planned else WAKE
+        return NEXT_STEP if parent.planned and child.status in (Status.DONE, Status.FAILED) else WAKE
     if parent.policy == "first":
         if child.status == Status.DONE:
             return WIN

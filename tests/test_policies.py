@@ -75,7 +75,7 @@ def test_all_executes_the_parent_again_with_every_report_in_spawn_order(make_eng
 def step(ctx):
     if ctx.data.get("fail"):
         raise ValueError(f"step {ctx.data['n']} cannot go on")
-    return {"n": ctx.data["n"], "saw": [p.output["n"] for p in ctx.previous]}
+    return {"n": ctx.data["n"], "saw": [p.output["n"] if p.ok else p.error for p in ctx.previous]}
 
 
 def pipeline(ctx):
@@ -113,7 +113,7 @@ def test_sequence_shows_each_child_the_earlier_results_in_ctx_previous(make_engi
     ]
 
 
-def test_a_failing_step_stops_the_sequence_and_the_parent_gets_the_reports_so_far(make_engine):
+def test_a_failing_step_does_not_end_the_sequence_the_next_step_sees_its_error(make_engine):
     engine = make_engine(script("pipeline", pipeline), script("step", step), node_max_attempts=1)
 
     run_id, status = run(engine, "three steps", "pipeline", data={"failing": [2]})
@@ -122,8 +122,8 @@ def test_a_failing_step_stops_the_sequence_and_the_parent_gets_the_reports_so_fa
     assert result(engine, run_id) == [
         ["1.1", "done", {"n": 1, "saw": []}],
         ["1.2", "failed", "ValueError: step 2 cannot go on"],
+        ["1.3", "done", {"n": 3, "saw": [1, "ValueError: step 2 cannot go on"]}],
     ]
-    assert "1.3" not in node_states(engine, run_id)
     assert node_states(engine, run_id)["1"]["planned"] == []
 
 

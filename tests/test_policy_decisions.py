@@ -29,10 +29,12 @@ def test_all_waits_until_every_child_has_ended():
     assert decide(parent, nodes["1.2"], nodes) == policies.WAKE
 
 
-def test_sequence_spawns_the_next_step_after_a_success_and_wakes_after_a_failure():
+def test_sequence_spawns_the_next_step_after_a_success_or_a_failure_and_wakes_after_the_last():
     parent, nodes = family("sequence", ["done"], planned=[{"script": "c", "data": {}}])
     assert decide(parent, nodes["1.1"], nodes) == policies.NEXT_STEP
     parent, nodes = family("sequence", ["failed"], planned=[{"script": "c", "data": {}}])
+    assert decide(parent, nodes["1.1"], nodes) == policies.NEXT_STEP
+    parent, nodes = family("sequence", ["failed"])
     assert decide(parent, nodes["1.1"], nodes) == policies.WAKE
 
 
