@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -63,8 +61,10 @@ def cmd_daemon(args) -> int:
 
 
 def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
+    import asyncio  # here, not at the top: `swarm --help` and `swarm runs` need not load it
+
     from swarm.cli import DEMO_SCRIPT, _use_demo_model
-    from swarm.daemon.eventlog import EventLog
+    from swarm.daemon.eventlog import EventLog, stderr_is
     from swarm.daemon.pidfile import PidFile
     from swarm.daemon.service import Daemon
     from swarm.engine import Engine
@@ -72,11 +72,15 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     early: list[str] = []  # a stop asked for while the engine starts is honoured once the loop runs
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum).name))
-    held = PidFile(pidfile).acquire()
     log = EventLog.to_file(log_path) if log_path else EventLog()
-    library = logging.getLogger("swarm")
-    before = library.handlers[:]
-    library.handlers = [log.handler()]  # the library's warnings become JSON lines too
+    # From here on every line this process writes to its log is JSON: the library's warnings, any other
+    # library's logging (watchdog's), uncaught exceptions, and stray stderr text when stderr is the log.
+    log.take_over(stderr_is_log=log_path is None or stderr_is(log_path))
+    try:
+        held = PidFile(pidfile).acquire()
+    except SwarmError as exc:
+        log.emit("daemon_error", level="error", error=str(exc))
+        raise
     try:
         if _use_demo_model(cfg):
             log.emit("demo_model", level="warning", model=str(DEMO_SCRIPT),
@@ -90,12 +94,18 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     except SwarmError as exc:
         log.emit("daemon_error", level="error", error=str(exc))
         raise
+    except Exception as exc:  # a bug: said as one JSON line (with its traceback), never as loose text
+        import traceback
+
+        log.emit("daemon_error", level="error", error=f"{type(exc).__name__}: {exc}",
+                 traceback="".join(traceback.format_exception(exc)).rstrip())
+        raise SwarmError(f"the daemon stopped on an internal error ({type(exc).__name__}: {exc}); every goal it had "
+                         "is kept in processing/ and resumed by the next `swarm daemon`") from None
     finally:
-        library.handlers = before
         held.release()
     if daemon.forced:
-        # Everything is in the store; threads still inside a model call are not waited for (their
-        # HTTP client would hold the interpreter's exit until the reply came).
+        # Everything is in the store; threads still inside a model call (or the warm-up) are not waited for
+        # (their HTTP client would hold the interpreter's exit until the reply came).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
@@ -104,6 +114,8 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
 
 async def _serve_until_signal(daemon, early: list[str]) -> None:
     """SIGTERM/SIGINT: stop cleanly (running nodes may finish, up to shutdown_timeout_s); a second one interrupts them."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     signals = []
 

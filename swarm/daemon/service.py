@@ -21,21 +21,43 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import stat
+import threading
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from swarm.config import DaemonSettings
 from swarm.daemon import ledger
 from swarm.daemon.eventlog import EventLog
-from swarm.daemon.folder import GoalFolder, Settler, Watcher, fsync_folder, sha256_of, side_file, write_atomically
+from swarm.daemon.folder import (GoalFolder, Settler, Watcher, free_name, fsync_folder, lstat_kind, safe_name, sha256_of,
+                                 shown_name, side_file, write_atomically)
 from swarm.daemon.goalfile import BadGoalFile, Goal, parse_goal
 from swarm.daemon.report import error_text, result_markdown
 from swarm.engine import Engine, new_run_id
-from swarm.errors import SwarmError
+from swarm.errors import StoreError, SwarmError
 from swarm.store import RUN_FINAL
 
 RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
+RETRY_S = 2.0  # how often what failed for a reason outside the goal file (disk full, read-only folder) is tried again
+
+# Errors of the disk, the folders or the store: not the goal file's fault, so never a reason to refuse it.
+SURROUNDINGS = (OSError, sqlite3.Error, StoreError)
+
+
+def warm(engine: Engine) -> None:
+    """What the first node would otherwise do while its run is under way: start the model client (imports
+    included) and build the routing index (loading the embedding model when [retrieval] uses one)."""
+    engine.model()
+    engine.router()
+
+
+def trouble_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({shown_name(os.fsdecode(exc.filename))})" if exc.filename else "")
+    return str(exc) if isinstance(exc, SwarmError) else f"{type(exc).__name__}: {exc}"
 
 
 class Daemon:
@@ -54,7 +76,10 @@ class Daemon:
         self.stopping: asyncio.Event | None = None
         self.stop_reason = ""
         self.taken = 0
-        self.forced = False  # nodes were interrupted at the timeout: their threads may still be in a model call
+        self.forced = False  # nodes (or the warm-up) were left running: their threads may still be busy
+        self.retries: dict[Hashable, Callable[[], None]] = {}  # what failed around a goal, tried again every RETRY_S
+        self.held: set[Path] = set()  # inbox/ files that could not be moved, until their retry
+        self.troubles: dict[Hashable, str] = {}  # what was last logged about each thing being retried
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -64,21 +89,32 @@ class Daemon:
         self.stopping = asyncio.Event()
         if self.stop_reason:  # asked to stop before the loop ran
             self.stopping.set()
-        self.folder.ensure()
+        try:
+            self.folder.ensure()
+        except OSError as exc:
+            raise SwarmError(f"cannot use the watched folder {self.folder.root}: {trouble_text(exc)}; it needs the "
+                             "folders inbox/, processing/, done/ and failed/ (created if missing): fix or move what is "
+                             "in the way, or pass another --folder") from None
         self.log.emit("daemon_start", pid=os.getpid(), folder=str(self.folder.root), store=str(self.store.path),
                       model=self.engine.endpoint.describe(), max_concurrent_runs=self.settings.max_concurrent_runs)
+        if not await self.warm_up():
+            await self.wind_down()
+            return
         self.recover()
         watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.settler.note, path))
         watcher.start()
         try:
             self.rescan()
-            last_scan = time.monotonic()
+            last_scan = last_retry = time.monotonic()
             while not self.stopping.is_set():
                 self.intake()
                 now = time.monotonic()
                 if now - last_scan >= RESCAN_S:
                     self.rescan()
                     last_scan = now
+                if self.retries and now - last_retry >= RETRY_S:
+                    self.retry()
+                    last_retry = now
                 try:
                     await asyncio.wait_for(self.stopping.wait(), self.poll_s)
                 except asyncio.TimeoutError:
@@ -86,6 +122,41 @@ class Daemon:
         finally:
             watcher.stop()
         await self.wind_down()
+
+    async def warm_up(self) -> bool:
+        """Warm the engine up in a thread of its own before any goal is taken; False when a stop came first
+        (the thread is then left behind: nothing else was running, so the daemon exits at once)."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future = loop.create_future()
+        started = time.monotonic()
+
+        def work() -> None:
+            try:
+                warm(self.engine)
+                error = None
+            except Exception as exc:  # the nodes that need what failed will say so themselves
+                error = trouble_text(exc)
+            try:
+                loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(error))
+            except RuntimeError:  # the loop is gone: the daemon stopped meanwhile
+                pass
+
+        threading.Thread(target=work, name="swarm-warm-up", daemon=True).start()
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait([finished, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        took = round(time.monotonic() - started, 3)
+        if not finished.done():
+            self.forced = True
+            self.log.emit("warm_up", finished=False, seconds=took,
+                          note="stopped while warming up; no goal had been taken, so nothing is waited for")
+            return False
+        if error := finished.result():
+            self.log.emit("warm_up", level="warning", finished=True, seconds=took, error=error,
+                          note="the nodes that need it will fail with this error")
+        else:
+            self.log.emit("warm_up", finished=True, seconds=took)
+        return not self.stopping.is_set()
 
     def stop(self, reason: str = "stop requested") -> None:
         """Take no new goal; serve() then lets running nodes finish (up to shutdown_timeout_s) and returns."""
@@ -114,8 +185,34 @@ class Daemon:
                 self.engine.shutdown(f"daemon stopping ({self.stop_reason}); nodes interrupted after "
                                      f"{self.settings.shutdown_timeout_s:g}s")
                 await asyncio.wait(pending, timeout=30)
-        self.log.emit("daemon_stop", reason=self.stop_reason, goals_taken=self.taken,
-                      left_in_processing=len(ledger.unfinished(self.store, self.key)))
+        try:
+            left: int | None = len(ledger.unfinished(self.store, self.key))
+        except SURROUNDINGS:
+            left = None
+        self.log.emit("daemon_stop", reason=self.stop_reason, goals_taken=self.taken, left_in_processing=left)
+
+    # --- trouble around a goal: logged once, tried again ------------------------------------
+
+    def later(self, key: Hashable, action: Callable[[], None], event: str, **fields: Any) -> None:
+        """`action` failed for a reason outside the goal file: log it (once while the reason stays the same),
+        and run `action` again in RETRY_S seconds."""
+        self.retries[key] = action
+        if self.troubles.get(key) != fields["error"]:
+            self.troubles[key] = fields["error"]
+            self.log.emit(event, level="error", retry_in_s=RETRY_S, **fields)
+
+    def settled(self, key: Hashable) -> None:
+        self.retries.pop(key, None)
+        self.troubles.pop(key, None)
+
+    def retry(self) -> None:
+        due, self.retries = self.retries, {}
+        try:
+            self.folder.ensure()  # a sub-folder removed meanwhile is made again
+        except OSError:
+            pass
+        for action in due.values():
+            action()
 
     # --- start-up: finish what a previous daemon left -------------------------------------
 
@@ -135,15 +232,23 @@ class Daemon:
             else:  # taken, its run not yet created: create it under the recorded id
                 self.backlog.append(row)
         for entry in sorted(os.scandir(self.folder.processing), key=lambda e: e.name):
-            if entry.is_file() and not entry.name.startswith(".") and entry.name not in known:
-                self.log.emit("goal_recovered", file=entry.name, why="in processing/ with no record: taken again")
-                self.accept(self.folder.processing / entry.name, entry.name)
+            if not entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and entry.name not in known:
+                self.log.emit("goal_recovered", file=shown_name(entry.name), why="in processing/ with no record: taken again")
+                self.taken += 1
+                self.accept(self.folder.processing / entry.name, shown_name(entry.name))
 
     # --- intake ---------------------------------------------------------------------------
 
     def rescan(self) -> None:
-        for path in self.folder.waiting():
-            if path not in self.settler.seen:
+        try:
+            waiting = self.folder.waiting()
+        except OSError as exc:
+            self.later("inbox", lambda: None, "folder_error", folder=str(self.folder.inbox), error=trouble_text(exc),
+                       hint="inbox/ cannot be read; make it a readable folder again")
+            return
+        self.settled("inbox")
+        for path in waiting:
+            if path not in self.settler.seen and path not in self.held:
                 self.settler.note(path)
 
     def room(self) -> bool:
@@ -164,30 +269,72 @@ class Daemon:
                 claimed = self.folder.claim(path)
             except FileNotFoundError:  # taken away meanwhile
                 continue
-            self.accept(claimed, path.name)
+            except OSError as exc:  # inbox/ or processing/ cannot be written: it stays in inbox/ until it can
+                self.held.add(path)
+                self.later(("claim", path), lambda path=path: self.held.discard(path), "goal_claim_failed",
+                           file=shown_name(path.name), error=trouble_text(exc),
+                           hint="the file stays in inbox/; free disk space or make the goals folder writable")
+                continue
+            self.settled(("claim", path))
+            self.taken += 1
+            self.accept(claimed, shown_name(path.name))
 
     def accept(self, path: Path, original: str) -> None:
         """A file now in processing/: record it, then create its run and drive it (or conclude it as refused)."""
-        self.taken += 1
-        sha = ""
         try:
-            raw, size = self.read(path)
-            sha = sha256_of(raw)
-            goal = parse_goal(original, raw, self.settings.max_goal_bytes, size)
-        except (BadGoalFile, OSError) as exc:
-            error = str(exc) if isinstance(exc, BadGoalFile) else f"{original} cannot be read ({exc.strerror or exc}); check its permissions"
-            goal_id = ledger.record_claim(self.store, self.key, path.name, original, sha, None, error)
+            if safe_name(path.name) != path.name:  # left by an older daemon: every recorded name is safe
+                safe = free_name(self.folder.processing, safe_name(path.name), side_files=False)
+                os.replace(path, safe)
+                path = safe
+            goal, sha, error = self.examine(path, original)
+            goal_id = ledger.record_claim(self.store, self.key, path.name, original, sha,
+                                          new_run_id() if error is None else None, error)
+        except SURROUNDINGS as exc:  # the store or processing/ cannot be written: the file waits in processing/
+            self.later(("accept", path.name), lambda: self.accept(path, original), "goal_deferred", file=original,
+                       error=trouble_text(exc), hint="the file stays in processing/; free disk space or fix the store")
+            return
+        self.settled(("accept", path.name))
+        if error is not None:
             self.log.emit("goal_refused", level="warning", file=original, error=error)
             self.conclude(self.row(goal_id))
             return
-        goal_id = ledger.record_claim(self.store, self.key, path.name, original, sha, new_run_id())
         self.log.emit("goal_taken", file=original, name=path.name, goal_id=goal_id)
         self.start(self.row(goal_id), goal)
 
-    def read(self, path: Path) -> tuple[bytes, int]:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            return f.read(self.settings.max_goal_bytes + 1), size
+    def examine(self, path: Path, original: str) -> tuple[Goal | None, str, str | None]:
+        """What a file in processing/ asks for: (the goal, its sha256, None), or (None, sha256, what is wrong).
+
+        Whatever goes wrong reading one file is that file's problem: it never reaches the daemon.
+        """
+        sha = ""
+        try:
+            kind = lstat_kind(path)
+            if kind is not None:
+                return None, sha, (f"{original} is {kind}, not a regular file; the daemon never follows links or "
+                                   "reads special files: put the file itself (a copy) into inbox/")
+            raw, size = self.read(path, original)
+            sha = sha256_of(raw)
+            return parse_goal(original, raw, self.settings.max_goal_bytes, size), sha, None
+        except BadGoalFile as exc:
+            return None, sha, str(exc)
+        except OSError as exc:
+            return None, sha, f"{original} cannot be read ({exc.strerror or exc}); check the file and drop it again"
+        except Exception as exc:  # noqa: BLE001 — anything else a hostile file can cause
+            return None, sha, (f"{original} could not be read as a goal file ({type(exc).__name__}: {exc}); "
+                               "check it is a plain goal file and drop it again")
+
+    def read(self, path: Path, original: str) -> tuple[bytes, int]:
+        """The first max_goal_bytes + 1 bytes and the size of a regular file, opened without following a link."""
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise BadGoalFile(f"{original} is not a regular file; put the file itself into inbox/")
+            if st.st_nlink > 1:
+                raise BadGoalFile(
+                    f"{original} has {st.st_nlink} hard links (the same file under other names, maybe outside the "
+                    "goals folder); the daemon reads only files of their own: put a copy into inbox/, not a link")
+            return f.read(self.settings.max_goal_bytes + 1), st.st_size
 
     def row(self, goal_id: int) -> dict[str, Any]:
         return ledger.get(self.store, goal_id)
@@ -195,34 +342,51 @@ class Daemon:
     def start(self, row: dict[str, Any], goal: Goal | None = None) -> None:
         """Create the run if it does not exist yet (under the recorded id), then drive it in a task."""
         run_id = row["run_id"]
-        if not self.store.has_run(run_id):
-            try:
+        try:
+            exists = self.store.has_run(run_id)
+            if not exists:
                 if goal is None:
-                    raw, size = self.read(self.folder.processing / row["name"])
-                    goal = parse_goal(row["original"], raw, self.settings.max_goal_bytes, size)
+                    goal, _, error = self.examine(self.folder.processing / row["name"], row["original"])
+                    if goal is None:
+                        return self.refuse(row, error or "unknown error")
                 self.engine.create_run(goal.text, script=goal.script, budgets=goal.budgets, run_id=run_id, model=goal.model)
-            except (SwarmError, OSError) as exc:  # an unknown script, a file gone: refused, never fatal
-                error = str(exc) if isinstance(exc, SwarmError) else f"cannot read the file ({exc})"
-                ledger.record_outcome(self.store, row["id"], "failed", None, error)
-                self.log.emit("goal_refused", level="warning", file=row["original"], error=error)
-                self.conclude(self.row(row["id"]))
-                return
+        except SURROUNDINGS as exc:  # the store cannot be written: the run is created when it can
+            self.later(("start", row["id"]), lambda: self.start(row, goal), "goal_deferred", file=row["original"],
+                       error=trouble_text(exc), hint="the file stays in processing/; free disk space or fix the store")
+            return
+        except SwarmError as exc:  # an unknown script, bad budgets: refused, never fatal
+            return self.refuse(row, str(exc))
+        except Exception as exc:  # noqa: BLE001 — whatever else one goal causes is that goal's
+            return self.refuse(row, f"its run could not be created ({type(exc).__name__}: {exc})")
+        self.settled(("start", row["id"]))
+        if not exists:
             self.log.emit("run_start", file=row["original"], run=run_id, script=goal.script, budgets=goal.budgets,
                           **({"model": goal.model} if goal.model else {}))
         self.tasks[row["id"]] = asyncio.get_running_loop().create_task(self.drive(row))
 
+    def refuse(self, row: dict[str, Any], error: str) -> None:
+        """This goal cannot run (or cannot go on): to failed/, with an error file saying why."""
+        self.log.emit("goal_refused", level="warning", file=row["original"], error=error)
+        self.conclude({**row, "outcome": "failed", "error": error})
+
     async def drive(self, row: dict[str, Any]) -> None:
         run_id = row["run_id"]
+        error = None
         try:
             status = await self.engine.drive(run_id)
         except Exception as exc:  # whatever goes wrong with one run, the daemon goes on with the others
-            self.log.emit("run_error", level="error", file=row["original"], run=run_id, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            self.log.emit("run_error", level="error", file=row["original"], run=run_id, error=error)
             status = "error"
         finally:
             self.tasks.pop(row["id"], None)
         if status in RUN_FINAL:
             self.conclude(row)
-        else:  # interrupted by the stop, or an error: stays in processing/, resumed on the next start
+        elif error is not None and not self.stopping.is_set():  # it would break again on every start
+            self.conclude({**row, "outcome": "failed", "error": (
+                f"its run {run_id} broke off with an internal error ({error}); the run is kept: see "
+                f"`swarm history {run_id}`, try `swarm resume {run_id}`, or drop the goal file into inbox/ again")})
+        else:  # interrupted by the stop: stays in processing/, resumed on the next start
             self.log.emit("run_left", file=row["original"], run=run_id, status=status)
 
     # --- the end of a goal -------------------------------------------------------------------
@@ -230,25 +394,47 @@ class Daemon:
     def conclude(self, row: dict[str, Any]) -> None:
         """Record where the file goes, write its result or error file, move it, mark the row finished.
 
-        Every step can be done again after a crash with the same effect.
+        Every step can be done again after a crash (or a failed write) with the same effect. When the
+        folder or the store cannot be written, the goal stays in processing/ and this is tried again.
         """
+        try:
+            self._conclude(row)
+        except SURROUNDINGS as exc:
+            self.later(("conclude", row["id"]), lambda: self.conclude(self._refreshed(row)), "goal_filing_failed",
+                       file=row["original"], run=row["run_id"], error=trouble_text(exc),
+                       hint="the goal stays in processing/ until its result can be written; free disk space or "
+                            "make the goals folder writable")
+        else:
+            self.settled(("conclude", row["id"]))
+
+    def _refreshed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row as recorded now (its destination may have been recorded before a write failed), over the one in hand."""
+        try:
+            recorded = self.row(row["id"])
+        except SURROUNDINGS:
+            return row
+        return {**row, **{k: v for k, v in recorded.items() if v is not None}}
+
+    def _conclude(self, row: dict[str, Any]) -> None:
         run = self.store.run(row["run_id"]) if row["run_id"] and self.store.has_run(row["run_id"]) else None
         outcome = row["outcome"] or ("done" if run is not None and run["status"] == "done" else "failed")
         if row["dest"]:
             dest = Path(row["dest"])
         else:
             dest = self.folder.destination(outcome, row["name"])
-            ledger.record_outcome(self.store, row["id"], outcome, str(dest))
+            ledger.record_outcome(self.store, row["id"], outcome, str(dest), row["error"])
         if run is not None and run["status"] in RUN_FINAL:
-            write_atomically(side_file(dest, ".result.md"), result_markdown(row["original"], run))
+            write_atomically(side_file(dest, ".result.md"), result_markdown(dest.name, run, row["original"]))
         else:
-            write_atomically(side_file(dest, ".error.txt"), error_text(row["original"], row["error"] or "unknown error"))
+            write_atomically(side_file(dest, ".error.txt"),
+                             error_text(dest.name, row["error"] or "unknown error", row["original"]))
         source = self.folder.processing / row["name"]
-        if source.exists():
+        if os.path.lexists(source):
             os.replace(source, dest)
         fsync_folder(dest.parent)
         fsync_folder(self.folder.processing)
         ledger.record_finished(self.store, row["id"])
-        self.log.emit("goal_" + outcome, file=row["original"], moved_to=str(dest), run=row["run_id"],
+        self.log.emit("goal_done" if outcome == "done" else "goal_failed", file=row["original"], moved_to=str(dest), run=row["run_id"],
                       status=run["status"] if run else None,
                       cost_usd=run.get("cost_usd") if run else None)
+
