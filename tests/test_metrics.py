@@ -39,7 +39,7 @@ def test_stats_of_a_run_give_its_completion_time(scenario):
     run_row = engine.store.run(run_id)
     r = stats(engine.store, run_id)["run"]
     assert r["duration_s"] == pytest.approx(run_row["finished_at"] - run_row["created_at"], abs=1e-3)
-    assert 0 < r["duration_s"] < 30 and 0 < r["active_s"] <= r["duration_s"] + 0.01
+    assert 0 < r["duration_s"] and 0 < r["active_s"] <= r["duration_s"] + 0.01
 
 
 def test_failed_executions_are_grouped_by_error_type(scenario):
