@@ -7,17 +7,12 @@ and a run nobody drives takes it when `swarm resume RUN` continues it.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import shlex
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from swarm import approvals
 from swarm.errors import SwarmError
 from swarm.render import age, printable
 
@@ -55,6 +50,8 @@ def _store(args):
 
 
 def cmd_approvals(args) -> int:
+    from swarm import approvals  # here, not at the top: `swarm --help` need not load the store
+
     store = _store(args)
     rows = approvals.pending(store, args.run)
     if args.json:
@@ -73,6 +70,8 @@ def cmd_approvals(args) -> int:
 
 
 def cmd_approve(args) -> int:
+    from swarm import approvals
+
     store = _store(args)
     request = approvals.request(store, args.id)
     edited = _edited(args, request)
@@ -82,6 +81,8 @@ def cmd_approve(args) -> int:
 
 
 def cmd_reject(args) -> int:
+    from swarm import approvals
+
     store = _store(args)
     decided = approvals.decide(store, args.id, "reject", reason=args.reason, by=_who())
     print(f"rejected request {decided['id']}" + _what_next(store, decided))
@@ -89,6 +90,8 @@ def cmd_reject(args) -> int:
 
 
 def cmd_pause(args) -> int:
+    from swarm import approvals
+
     store = _store(args)
     outcome = approvals.pause(store, args.run)
     run_id = outcome["run_id"]
@@ -105,6 +108,8 @@ def cmd_pause(args) -> int:
 
 def _who() -> str:
     """Who decided, as the history keeps it: the local user, through the command line."""
+    import getpass
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid
@@ -114,6 +119,8 @@ def _who() -> str:
 
 def _edited(args, request: dict[str, Any]) -> Any:
     """The edited proposal from --edit-text, --edit-file or $EDITOR; None when there is no edit."""
+    from swarm import approvals
+
     original = approvals.editable(request)
     if args.edit_text is not None:
         text = args.edit_text
@@ -132,6 +139,10 @@ def _edited(args, request: dict[str, Any]) -> Any:
 
 
 def _run_editor(text: str, code: bool) -> str:
+    import shlex
+    import subprocess
+    import tempfile
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         raise SwarmError("--edit opens $EDITOR, which is not set; set EDITOR (e.g. EDITOR=nano), "
@@ -152,6 +163,8 @@ def _run_editor(text: str, code: bool) -> str:
 
 
 def _what_next(store, decided: dict[str, Any]) -> str:
+    from swarm import approvals
+
     run = store.run(decided["run_id"])
     where = f" (node {decided['node_id']} of run {run['id']})"
     if approvals.driven(run):

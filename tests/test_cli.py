@@ -608,3 +608,28 @@ def test_the_sandbox_allows_exactly_the_configured_imports_and_says_which(tmp_pa
     code.write_text("import math\nmath.floor(2.5)\n")
     allowed = swarm(tmp_path, "sandbox", "exec", str(code), SWARM_PYTHON_AUTHORIZED_IMPORTS="math,json")
     assert allowed.returncode == 0 and allowed.stdout.strip() == "2"
+
+
+# --- start-up: a command loads only what it needs ------------------------------------------------------
+
+# What the model client, the sandbox, retrieval, the daemon's watcher and tracing need: none of it for
+# printing help or reading the store.
+HEAVY = ("openai", "smolagents", "llama_index", "onnxruntime", "numpy", "docker", "watchdog", "opentelemetry",
+         "sqlite_utils", "httpx", "asyncio", "fastembed", "tokenizers")
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"], ["runs"], ["show", "RUN"], ["history", "RUN"], ["stats"]])
+def test_help_and_the_reading_commands_import_no_heavy_module(store, tmp_path, argv):
+    _, run_id = store
+    call = "" if argv is None else f"main({[run_id if a == 'RUN' else a for a in argv]!r})"
+    program = (
+        "import contextlib, io, json, sys\n"
+        "from swarm.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    try:\n        {call or 'pass'}\n    except SystemExit:\n        pass\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=clean_env(tmp_path),
+                          capture_output=True, text=True, timeout=scaled(60))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [], f"`swarm {' '.join(argv or ['(import)'])}` loaded heavy modules"
