@@ -43,11 +43,15 @@ def cmd_model_serve(args) -> int:
     options = ServerOptions.from_config(cfg, port=args.port)
     if args.slots:
         options = replace(options, slots=args.slots)
+    print(f"swarm: loading {options.gguf} ({options.slots} slot(s), {options.threads} thread(s))", file=sys.stderr, flush=True)
+    try:
+        server = LocalServer(options, quiet=args.quiet).start()  # Ctrl-C while loading stops the child too
+    except KeyboardInterrupt:
+        print("swarm: interrupted while loading; nothing is served", file=sys.stderr)
+        return 130
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.set())
-    print(f"swarm: loading {options.gguf} ({options.slots} slot(s), {options.threads} thread(s))", file=sys.stderr, flush=True)
-    server = LocalServer(options, quiet=args.quiet).start()
     try:
         print(f"swarm: serving {options.alias} (load took {server.load_s:.1f} s); Ctrl-C stops it", file=sys.stderr, flush=True)
         print(server.url, flush=True)

@@ -376,3 +376,39 @@ def test_swarm_model_serve_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path):
             serve.wait()
     assert "stopped" in serve.stderr.read()
     assert servers_started_by(serve.pid) == []
+
+
+@needs_model
+@pytest.mark.timeout(scaled(900))
+def test_the_daemon_shares_one_server_between_its_goals_and_stops_it_when_it_stops(tmp_path):
+    folder = tmp_path / "goals"
+    (folder / "inbox").mkdir(parents=True)
+    for name, goal in (("add", "What is 2+3?"), ("multiply", "What is 3*4?")):
+        (folder / "inbox" / f"{name}.md").write_text(goal)
+    env = clean_env(tmp_path, SWARM_MODEL_GGUF=str(MODEL_05B), SWARM_MODEL_THREADS="2", SWARM_RUN_CONCURRENCY="2",
+                    SWARM_RUN_ROOT_SCRIPT="solve", SWARM_RETRIEVAL_FUSION="bm25", SWARM_MEMORY_KEEP_RUN_RESULTS="false")
+    daemon = subprocess.Popen([sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder), "--log-file",
+                               str(tmp_path / "daemon.log")], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    servers: set[int] = set()
+
+    def both_goals_filed() -> bool:
+        servers.update(servers_started_by(daemon.pid))
+        filed = [p for sub in ("done", "failed") if (folder / sub).exists() for p in (folder / sub).iterdir()
+                 if p.suffix == ".md" and not p.name.endswith(".result.md")]
+        return len(filed) == 2
+
+    try:
+        wait_until(both_goals_filed, 840, "both goal files to reach done/ or failed/")
+        assert len(servers) == 1, f"the daemon started {len(servers)} servers for its two goals"
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(scaled(120)) == 0, daemon.stderr.read()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert servers_started_by(daemon.pid) == []
+    with sqlite3.connect(tmp_path / "swarm.db") as db:
+        runs = db.execute("SELECT r.status, COUNT(c.key) FROM runs r LEFT JOIN llm_calls c ON c.run_id = r.id "
+                          "GROUP BY r.id").fetchall()
+    assert len(runs) == 2 and all(status in FINAL and calls >= 1 for status, calls in runs), runs
