@@ -419,7 +419,7 @@ class ModelClient:
         if type(cause).__name__ in ("ConnectError", "ConnectTimeout"):
             return _Retryable(f"cannot connect: {type(cause).__name__}: {cause}", "connect")
         if pending.ended == DEADLINE or isinstance(error, openai.APITimeoutError):
-            return _Retryable(f"no complete reply within {limit_s:g} s", "timeout")
+            return _Retryable(f"no complete reply within {round(limit_s, 1):g} s", "timeout")
         if isinstance(error, openai.APIConnectionError):
             return _Retryable(f"the connection was dropped before the reply was complete: {type(cause).__name__}: "
                               f"{cause}", "malformed")
