@@ -130,8 +130,9 @@ def join_and_verify(chunks: list[Path], dest: Path, sha256: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    folder, which = (args + [".models", "1.5b"][len(args):])[:2] if len(args) <= 2 else (None, None)
-    if folder is None or which not in CHOICES:
+    folder = args[0] if args else ".models"
+    which = args[1] if len(args) > 1 else "1.5b"
+    if len(args) > 2 or which not in CHOICES:
         print("usage: python -m swarm.local_model.download [DIR] [1.5b|0.5b|both]", file=sys.stderr)
         return 2
     try:
