@@ -130,7 +130,7 @@ def test_show_prints_the_tree_of_a_finished_run(cli, store):
     code, out, err = cli("show", run_id)
     assert code == 0, err
     assert out.startswith(f"run {run_id}: done\ngoal: {GOAL}\n")
-    for script in ("break_down_goal", "route", "write_text", "write_python", "run_python", "review"):
+    for script in ("break_down_goal", "route", "write_text", "write_python", "review"):
         assert script in out
     assert "\nresult:\n" in out
 
