@@ -54,9 +54,14 @@ def swarm(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedPro
                           timeout=60, **kw)
 
 
+def daemon_command(folder: Path, log: Path | None = None) -> list[str]:
+    """`swarm daemon --folder FOLDER [--log-file LOG]` (no log file: the log is its stderr)."""
+    return [sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder), *(["--log-file", str(log)] if log else [])]
+
+
 def start_daemon(folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder), "--log-file", str(log)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(daemon_command(folder, log), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def files(folder: Path, sub: str) -> list[str]:
@@ -66,3 +71,16 @@ def files(folder: Path, sub: str) -> list[str]:
 
 def log_events(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")] if log.exists() else []
+
+
+def every_line_json(log: Path) -> list[dict]:
+    """The log's events, failing on any line that is not a JSON object (the daemon's log is JSON lines only)."""
+    events = []
+    for n, line in enumerate(log.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            raise AssertionError(f"line {n} of {log.name} is not JSON: {line!r}") from None
+        assert isinstance(event, dict) and "event" in event, f"line {n} of {log.name} is not an event: {line!r}"
+        events.append(event)
+    return events

@@ -181,3 +181,37 @@ def test_result_and_error_files_say_what_happened():
     failed = result_markdown("trip.md", {**run, "status": "stopped", "result": None, "stop_reason": "budget: max_nodes=3 reached"})
     assert "max_nodes=3" in failed and "## No answer" in failed
     assert "What is wrong: x.txt is empty" in error_text("x.txt", "x.txt is empty")
+
+
+def test_every_problem_of_a_table_is_reported_at_once():
+    message = refused("g.json", b'{"goal": 3, "colour": "red", "max_nodes": 0, "max_cost_usd": NaN}')
+    assert message.startswith("g.json has 4 problems: (1) unknown key(s) colour")
+    assert "(2) `goal` must be a non-empty string (got 3)" in message
+    assert "(3) `max_nodes` must be a whole number more than 0 (got 0)" in message
+    assert "(4) `max_cost_usd` must be a finite number more than 0 (got nan)" in message
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("deep.json", b'{"goal": ' + b"[" * 30000 + b"]" * 30000 + b"}"),
+    ("deep.toml", b"goal = " + b"[" * 30000 + b"]" * 30000),
+    ("deep2.toml", b"goal = " + b"{a = " * 5000 + b"1" + b"}" * 5000),
+])
+def test_a_file_nested_thousands_deep_is_refused_not_a_crash(name, raw):
+    assert "nested too deeply" in refused(name, raw, max_bytes=10**6)
+
+
+def test_text_json_cannot_hold_is_refused():
+    assert "lone surrogate \\ud800" in refused("g.json", b'{"goal": "Plan \\ud800"}')
+
+
+def test_names_are_made_safe_to_file_and_record():
+    from swarm.daemon.folder import NAME_MAX, safe_name
+
+    assert safe_name("trip.md") == "trip.md"
+    assert safe_name(os.fsdecode(b"caf\xff.md")) == "caf\ufffd.md"  # valid UTF-8, so SQLite and logs take it
+    long = safe_name("x" * 251 + ".md")
+    assert long.endswith(".md") and "~" in long and long != safe_name("x" * 250 + "y.md")
+    for kind in (".result.md", ".error.txt"):
+        assert len((long[:-3] + "-99999" + kind).encode()) <= NAME_MAX
+    odd = safe_name("a." + "e" * 250)  # an "extension" that long is part of the stem: its side files fit too
+    assert len((odd + ".result.md").encode()) <= NAME_MAX

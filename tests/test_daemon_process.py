@@ -49,7 +49,11 @@ def test_sigterm_exits_0_and_the_next_start_resumes_the_runs(tmp_path, delay, ti
         wait_for(lambda: "trip.result.md" in files(folder, "done"), 120, "the resumed run to finish")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(scaled(30)) == 0
-        assert "- status: done" in (folder / "done" / "trip.result.md").read_text()
+        result = (folder / "done" / "trip.result.md").read_text()
+        assert "- status: done\n" in result and "daemon stopping" not in result  # no reason left from the stop
+        db = sqlite3.connect(store)
+        assert db.execute("SELECT stop_reason FROM runs").fetchone()[0] is None
+        db.close()
         assert len(json.loads(swarm(["runs", "--json"], env).stdout)) == 1
         keys = [r["call_key"] for r in model.served() if r["status"] == 200]
         if nodes_finish:  # the call that finished during the stop was recorded, and replayed, not asked again
