@@ -72,6 +72,7 @@ def test_hostile_goal_files_are_refused_one_by_one_and_the_daemon_goes_on(tmp_pa
     for name, text in bad.items():
         (inbox / name).write_text(text)
     (inbox / "link.md").symlink_to(secret)
+    os.link(secret, inbox / "hard.md")  # the same file under a second name
     os.mkfifo(inbox / "pipe.md")
     (inbox / LONG).write_text(text_goal("Plan a long weekend"))
     (inbox / NOT_UTF8).write_text(text_goal("Plan a trip to a cafe"))
@@ -84,7 +85,7 @@ def test_hostile_goal_files_are_refused_one_by_one_and_the_daemon_goes_on(tmp_pa
         wait_for(lambda: "lisbon.result.md" in files(folder, "done"), 60, "the good goal to be done")
         # The same name again: filed as lisbon-2.json, and its result says so.
         (inbox / "lisbon.json").write_text(text_goal("Plan a three-day trip to Lisbon, again"))
-        total = len(bad) + 1 + 2 + 3 + 1  # bad, crashed, link and pipe, three good, the second lisbon
+        total = len(bad) + 1 + 3 + 3 + 1  # bad, crashed, link, hard link and pipe, three good, the second lisbon
         wait_for(lambda: len(files(folder, "done")) + len(files(folder, "failed")) == 2 * total
                  and not files(folder, "processing"), 60, "every file filed")
     finally:
@@ -106,6 +107,7 @@ def test_hostile_goal_files_are_refused_one_by_one_and_the_daemon_goes_on(tmp_pa
     assert "lone surrogate" in error["surrogate.error.txt"]
     assert "symbolic link" in error["link.error.txt"] and "never follows links" in error["link.error.txt"]
     assert "FIFO" in error["pipe.error.txt"]
+    assert "2 hard links" in error["hard.error.txt"] and "put a copy into inbox/" in error["hard.error.txt"]
     # The link itself was moved, its target never read: not sent to the model, not written anywhere.
     assert (folder / "failed" / "link.md").is_symlink() and secret.read_text().startswith("root:TOP-SECRET")
     assert not any("TOP-SECRET" in json.dumps(r) for r in model.served())
@@ -127,7 +129,7 @@ def test_hostile_goal_files_are_refused_one_by_one_and_the_daemon_goes_on(tmp_pa
 
     # One line for each file saying what happened to it; the daemon went on to the end.
     refused = {e["file"] for e in events if e["event"] == "goal_refused"}
-    assert refused >= {"crashed.json", *bad, "link.md", "pipe.md"}
+    assert refused >= {"crashed.json", *bad, "link.md", "hard.md", "pipe.md"}
     assert {e["file"] for e in events if e["event"] == "goal_done"} >= {LONG, "caf\ufffd\ufffd.json", "lisbon.json"}
     assert [e["event"] for e in events][-1] == "daemon_stop"
     runs = json.loads(swarm(["runs", "--json"], env).stdout)

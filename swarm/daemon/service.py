@@ -212,7 +212,7 @@ class Daemon:
         except OSError:
             pass
         for action in due.values():
-            action()
+            self.guarded(action)
 
     # --- start-up: finish what a previous daemon left -------------------------------------
 
@@ -221,11 +221,11 @@ class Daemon:
         known = {r["name"] for r in rows}
         for row in rows:
             if row["state"] == "finishing":
-                self.conclude(row)
+                self.guarded(self.conclude, row)
             elif row["run_id"] and self.store.has_run(row["run_id"]):
                 status = self.store.run(row["run_id"])["status"]
                 if status in RUN_FINAL:
-                    self.conclude(row)
+                    self.guarded(self.conclude, row)
                 else:
                     self.log.emit("goal_resume", file=row["original"], run=row["run_id"], status=status)
                     self.backlog.append(row)
@@ -235,7 +235,7 @@ class Daemon:
             if not entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and entry.name not in known:
                 self.log.emit("goal_recovered", file=shown_name(entry.name), why="in processing/ with no record: taken again")
                 self.taken += 1
-                self.accept(self.folder.processing / entry.name, shown_name(entry.name))
+                self.guarded(self.accept, self.folder.processing / entry.name, shown_name(entry.name))
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class Daemon:
 
     def intake(self) -> None:
         while self.backlog and self.room():
-            self.start(self.backlog.pop(0))
+            self.guarded(self.start, self.backlog.pop(0))
         if not self.room():
             return
         for path in self.settler.ready():
@@ -277,7 +277,18 @@ class Daemon:
                 continue
             self.settled(("claim", path))
             self.taken += 1
-            self.accept(claimed, shown_name(path.name))
+            self.guarded(self.accept, claimed, shown_name(path.name))
+
+    def guarded(self, step: Callable[..., None], *args: Any) -> None:
+        """The last net under one goal's steps (each catches what it expects): whatever escapes is logged and
+        stays with that goal (its file stays in processing/, taken again on the next start); the daemon goes on."""
+        try:
+            step(*args)
+        except Exception as exc:  # noqa: BLE001
+            import traceback
+
+            self.log.emit("goal_error", level="error", step=step.__name__, args=[str(a) for a in args],
+                          error=f"{type(exc).__name__}: {exc}", traceback="".join(traceback.format_exception(exc)).rstrip())
 
     def accept(self, path: Path, original: str) -> None:
         """A file now in processing/: record it, then create its run and drive it (or conclude it as refused)."""
@@ -398,7 +409,15 @@ class Daemon:
         folder or the store cannot be written, the goal stays in processing/ and this is tried again.
         """
         try:
-            self._conclude(row)
+            try:
+                self._conclude(row)
+            except SURROUNDINGS:
+                raise
+            except Exception as exc:  # noqa: BLE001 — a result that cannot be written up: filed as failed, saying so
+                error = (f"the daemon could not write up this goal's result ({type(exc).__name__}: {exc})"
+                         + (f"; its run is {row['run_id']}: see `swarm history {row['run_id']}`" if row["run_id"] else ""))
+                self.log.emit("goal_refused", level="error", file=row["original"], error=error)
+                self._file_failed(row, error)
         except SURROUNDINGS as exc:
             self.later(("conclude", row["id"]), lambda: self.conclude(self._refreshed(row)), "goal_filing_failed",
                        file=row["original"], run=row["run_id"], error=trouble_text(exc),
@@ -406,6 +425,19 @@ class Daemon:
                             "make the goals folder writable")
         else:
             self.settled(("conclude", row["id"]))
+
+    def _file_failed(self, row: dict[str, Any], error: str) -> None:
+        """The plainest filing, for when writing the result up failed: the file to failed/ with an error file."""
+        dest = Path(row["dest"]) if row["dest"] and Path(row["dest"]).parent == self.folder.failed else \
+            self.folder.destination("failed", row["name"])
+        ledger.record_outcome(self.store, row["id"], "failed", str(dest), error)
+        write_atomically(side_file(dest, ".error.txt"), error_text(dest.name, error, row["original"]))
+        source = self.folder.processing / row["name"]
+        if os.path.lexists(source):
+            os.replace(source, dest)
+        ledger.record_finished(self.store, row["id"])
+        self.log.emit("goal_failed", file=row["original"], moved_to=str(dest), run=row["run_id"], status=None,
+                      cost_usd=None)
 
     def _refreshed(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row as recorded now (its destination may have been recorded before a write failed), over the one in hand."""
