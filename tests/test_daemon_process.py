@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from swarm.daemon.pidfile import running_pid
-from daemon_support import ModelServer, daemon_env, files, log_events, start_daemon, swarm, wait_for
+from daemon_support import ModelServer, daemon_env, every_line_json, files, log_events, start_daemon, swarm, wait_for
 from timeouts import scaled
 
 
@@ -78,8 +78,9 @@ def test_detach_status_and_stop_with_the_pidfile(tmp_path):
         assert again.returncode != 0 and "already running" in again.stderr
 
         (folder / "inbox" / "trip.json").write_text(json.dumps({"goal": "Write a plan for Braga", "script": "write_text"}))
-        wait_for(lambda: "trip.result.md" in files(folder, "done"), 60, "the goal to be done")
-        assert any(e["event"] == "goal_done" for e in log_events(folder / "daemon.log"))
+        wait_for(lambda: any(e["event"] == "goal_done" for e in log_events(folder / "daemon.log")), 60,
+                 "the goal to be done (its result file is written before the goal_done line)")
+        assert "trip.result.md" in files(folder, "done")
 
         os.kill(pid, signal.SIGKILL)  # a stale pidfile must not block the next start
         wait_for(lambda: running_pid(pidfile) is None, 10, "the killed daemon's lock to go")
@@ -92,6 +93,8 @@ def test_detach_status_and_stop_with_the_pidfile(tmp_path):
         status = swarm([*args, "status"], env)
         assert status.returncode == 3 and "not running" in status.stdout
         assert swarm([*args, "stop"], env).returncode != 0
+        # The detached daemons' stderr is their log file too: whatever they wrote there is JSON.
+        assert {"daemon_start", "goal_done", "daemon_stop"} <= {e["event"] for e in every_line_json(folder / "daemon.log")}
     finally:
         model.stop()
 
