@@ -14,7 +14,8 @@ def execute(ctx):
 def swarm_node_scripts():
     return [NodeScript(
         name="ask_human",
-        description="Ask a person a question (a decision, a missing fact, a preference) and wait for the answer.",
+        description="Ask a person what only that person knows (their decision, preference, approval or private "
+                    "facts) and wait for the answer; never for general knowledge or anything that can be computed.",
         input_schema={"type": "object", "properties": {"goal": {"type": "string"}, "question": {"type": "string"}}},
         execute=execute,
         examples=[{"question": "Which city should the trip go to?"}],

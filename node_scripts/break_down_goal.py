@@ -1,7 +1,7 @@
 """break_down_goal: split a goal into sub-goals, route each, then have the results reviewed."""
 
 from swarm import NodeScript, hookimpl
-from swarm.errors import SwarmError
+from swarm.errors import FinalFailure, SwarmError
 
 PLAN_SCHEMA = {
     "type": "object",
@@ -30,7 +30,7 @@ def execute(ctx):
     if ctx.reports and ctx.reports[-1].script == "review":
         review = ctx.reports[-1]
         if not review.ok:
-            raise SwarmError(f"the review of the results failed: {review.error}")
+            raise FinalFailure(f"the review of the results failed: {review.error}")
         verdict = review.output or {}
         return {
             "answer": verdict.get("summary", ""),

@@ -42,10 +42,21 @@ def execute(ctx):
         listing = "\n".join(f"[{i}] {json.dumps(c.get('output'), ensure_ascii=False)[:2000]}" for i, c in enumerate(ctx.data["candidates"]))
         return ctx.llm(PICK_PROMPT.format(goal=ctx.goal, candidates=listing), schema=PICK_SCHEMA).data
     listing = "\n".join(
-        f"- {r.get('goal') or r.get('node')}: {r.get('status')} {json.dumps(r.get('output') if r.get('status') == 'done' else r.get('error'), ensure_ascii=False)[:2000]}"
-        for r in ctx.data.get("results", [])
-    )
+        f"- {r.get('goal') or r.get('node')}: {r.get('status')} {shown(r)[:2000]}" for r in ctx.data.get("results", []))
     return ctx.llm(REVIEW_PROMPT.format(goal=ctx.goal, results=listing), schema=REVIEW_SCHEMA).data
+
+
+def shown(result: dict) -> str:
+    """What a reviewer needs of one result: its answer (or text) when it has one, not the code behind it."""
+    if result.get("status") != "done":
+        return json.dumps(result.get("error"), ensure_ascii=False)
+    output = result.get("output")
+    if isinstance(output, dict):
+        for key in ("answer", "text", "result"):
+            if output.get(key) not in (None, ""):
+                value = output[key]
+                return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return json.dumps(output, ensure_ascii=False)
 
 
 @hookimpl

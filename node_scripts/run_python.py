@@ -1,13 +1,14 @@
 """run_python: execute given Python code and report its result (no model call)."""
 
 from swarm import NodeScript, hookimpl
-from swarm.errors import SwarmError
+from swarm.errors import FinalFailure
 
 
 def execute(ctx):
     result = ctx.run_python(ctx.data["code"], ctx.data.get("imports"))
     if not result.ok:
-        raise SwarmError(f"the code raised {result.error}" + (f"; it printed: {result.logs[-500:]}" if result.logs else ""))
+        # Final: running the same code again gives the same error; a repair needs the model (solve does that).
+        raise FinalFailure(f"the code raised {result.error}" + (f"; it printed: {result.logs[-500:]}" if result.logs else ""))
     return {"code": ctx.data["code"], "result": result.output, "logs": result.logs}
 
 

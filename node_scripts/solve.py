@@ -87,24 +87,33 @@ def code_in(reply: str) -> str | None:
 
 
 def answer_of(code: str, result) -> str | None:
-    """What the code printed; else the code itself when it ends with a definition (a function the goal
-    asked for); else the value of its last expression; else None."""
+    """The answer of code that ran: the value of a final bare expression (`round(area, 2)`); else what it
+    printed; else the code itself when it ends with a definition (a function the goal asked for); else
+    the value of a final assignment; else None (it produced nothing to show)."""
+    last = last_statement(code)
+    value = None if result.output is None else (
+        result.output if isinstance(result.output, str) else json.dumps(result.output, ensure_ascii=False))
+    if value is not None and isinstance(last, ast.Expr) and not is_print(last.value):
+        return value[:LONGEST_ANSWER]
     if result.logs and result.logs.strip():
         return result.logs.strip()[-LONGEST_ANSWER:]
-    if ends_with_definition(code):
+    if isinstance(last, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return code
-    if result.output is not None:
-        return result.output if isinstance(result.output, str) else json.dumps(result.output, ensure_ascii=False)
+    if value is not None and isinstance(last, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        return value[:LONGEST_ANSWER]
     return None
 
 
-def ends_with_definition(code: str) -> bool:
-    """Whether the code's last top-level statement defines a function or class (its deliverable)."""
+def last_statement(code: str) -> ast.stmt | None:
     try:
         body = ast.parse(code).body
     except SyntaxError:
-        return False
-    return bool(body) and isinstance(body[-1], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        return None
+    return body[-1] if body else None
+
+
+def is_print(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
 
 
 @hookimpl

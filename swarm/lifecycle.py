@@ -21,6 +21,7 @@ from swarm import policies
 from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
 from swarm.errors import FinalFailure, NodeTimeout, SwarmError
+from swarm.model.errors import ModelReplyInvalid  # already sent back to the model once: a same-prompt retry cannot help
 from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
@@ -265,7 +266,7 @@ class RunLoop:
             return self._await_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error),
-                                       retry=not isinstance(outcome.error, FinalFailure))
+                                       retry=not isinstance(outcome.error, (FinalFailure, ModelReplyInvalid)))
         value = outcome.value
         if isinstance(value, Spawn):
             return self._spawn_children(node, value, ctx.logs)
@@ -643,6 +644,8 @@ class RunLoop:
             fields = {"status": status, "stop_reason": self.stop_reason, "finished_at": time.time()}
         elif root.status.final:
             status = "done" if root.status == Status.DONE else ("cancelled" if root.status == Status.CANCELLED else "failed")
+            if status == "done" and not goal_met(root.output):
+                status = "unmet"  # an answer came back, but its own review says it does not meet the goal
             # stop_reason NULL: a reason left by an earlier stop (a resumed run's) no longer says anything.
             fields = {"status": status, "result": dumps(root.output), "error": root.error, "stop_reason": None,
                       "finished_at": time.time()}
@@ -692,6 +695,12 @@ def _run_script(script, ctx: NodeContext, deliver: Callable[[Outcome], None]) ->
     except BaseException as exc:  # whatever a script raises fails its node, never the loop
         outcome = Outcome(ctx.node_id, ctx, error=exc)
     deliver(outcome)
+
+
+def goal_met(result: Any) -> bool:
+    """Whether a root's result meets its goal: False only when it says so itself (`"approved": false`,
+    a review's verdict). The run then ends `unmet`, its best partial answer kept as its result."""
+    return not (isinstance(result, dict) and result.get("approved") is False)
 
 
 def _describe(error: BaseException) -> str:

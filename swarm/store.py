@@ -156,7 +156,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
 );
 """
 
-RUN_FINAL = ("done", "failed", "cancelled", "stopped")
+# "unmet": the run produced an answer that its own review did not approve (the best partial answer is kept).
+RUN_FINAL = ("done", "unmet", "failed", "cancelled", "stopped")
 # Every status a run can have: recorded, driven, waiting (for people, after a pause or a signal), ended.
 RUN_STATUSES = ("pending", "running", "awaiting_approval", "paused", "interrupted", *RUN_FINAL)
 

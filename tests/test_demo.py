@@ -21,7 +21,7 @@ def test_the_demo_finishes_any_goal_with_the_same_shape(make_engine, goal):
     assert status == "done"
     nodes = {n["id"]: n for n in engine.store._query("SELECT id, script, status FROM nodes WHERE run_id=?", (run_id,))}
     assert {n["script"] for n in nodes.values()} == {
-        "break_down_goal", "route", "write_text", "write_python", "run_python", "review"}
+        "break_down_goal", "route", "write_text", "write_python", "review"}  # write_python runs its code itself
     assert all(n["status"] == "done" for n in nodes.values())
     result = json.loads(engine.store.run(run_id)["result"])
     assert result["approved"] is True and "305" in result["answer"]

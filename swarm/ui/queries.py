@@ -17,7 +17,8 @@ from swarm.store import Store, loads
 from swarm.ui.activity import activity, summary
 from swarm.ui.graph import build_graph, order_key, run_view
 
-RUN_STATUSES = ("pending", "running", "awaiting_approval", "done", "failed", "cancelled", "stopped", "interrupted")
+RUN_STATUSES = ("pending", "running", "awaiting_approval", "paused", "done", "unmet", "failed", "cancelled", "stopped",
+                "interrupted")
 
 
 class OptionalPartMissing(SwarmError):
