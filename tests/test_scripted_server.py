@@ -393,7 +393,9 @@ def test_cli_serves_until_sigterm(tmp_path):
         api = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         response = api.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
         assert response.choices[0].message.content == "hello from the cli"
-        assert json.loads(log_path.read_text())["line"] == 0
+        # The server writes the record just after the reply has gone out: wait for it.
+        record = wait_for(lambda: log_path.exists() and log_path.read_text(), what="the request log line")
+        assert json.loads(record)["line"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
