@@ -394,7 +394,8 @@ def test_cli_serves_until_sigterm(tmp_path):
         response = api.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
         assert response.choices[0].message.content == "hello from the cli"
         # The server writes the record just after the reply has gone out: wait for it.
-        record = wait_for(lambda: log_path.exists() and log_path.read_text(), what="the request log line")
+        record = wait_for(lambda: log_path.exists() and log_path.read_text().endswith("\n") and log_path.read_text(),
+                          what="the request log line")
         assert json.loads(record)["line"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
