@@ -175,10 +175,10 @@ def test_a_folder_that_cannot_be_written_holds_the_goals_until_it_can(tmp_path, 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 256 KiB tmpfs of its own, when this process may mount one (root in most containers)."""
+    """A 2 MiB tmpfs of its own, when this process may mount one (root in most containers)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip()}); the done/-is-a-file test covers the retry")
     yield mount
@@ -243,6 +243,33 @@ def test_a_full_disk_then_a_read_only_one_hold_the_goals_until_they_clear(tmp_pa
     assert "No space left on device" in filing[0]["error"] and "Read-only file system" in filing[1]["error"]
     for name in ("full", "ro"):
         assert "- status: done" in (folder / "done" / f"{name}.result.md").read_text()
+
+
+def test_a_full_disk_under_the_store_holds_the_run_until_there_is_room(tmp_path, model, small_disk):
+    folder = tmp_path / "goals"
+    (folder / "inbox").mkdir(parents=True)
+    env = {**daemon_env(tmp_path, model.url, settle_ms=50), "SWARM_STORE": str(small_disk / "swarm.db")}
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(folder, env, log)
+    try:
+        (folder / "inbox" / "ask.json").write_text(json.dumps({"goal": "Shall we go?", "script": "ask_human"}))
+        request = wait_for(lambda: pending_approval(small_disk / "swarm.db"), 60, "the question to a person")
+        daemon.send_signal(signal.SIGSTOP)  # so the answer is taken up only once the disk is full
+        try:
+            assert swarm(["approve", str(request), "--edit-text", "yes"], env).returncode == 0
+            filler = fill(small_disk)
+        finally:
+            daemon.send_signal(signal.SIGCONT)
+        wait_for(lambda: any(e["event"] == "goal_deferred" for e in log_events(log)), 60, "the run held by the full disk")
+        assert files(folder, "processing") == ["ask.json"] and daemon.poll() is None
+        filler.unlink()
+        wait_for(lambda: any(e["event"] == "goal_done" for e in log_events(log)), 60, "the run going on once there is room")
+    finally:
+        stop(daemon)
+    deferred = [e for e in every_line_json(log) if e["event"] == "goal_deferred"]
+    assert len(deferred) == 1 and "database or disk is full" in deferred[0]["error"]
+    result = (folder / "done" / "ask.result.md").read_text()
+    assert "- status: done" in result and "yes" in result
 
 
 class SilentEndpoint:

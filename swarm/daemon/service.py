@@ -385,12 +385,23 @@ class Daemon:
         error = None
         try:
             status = await self.engine.drive(run_id)
+        except SURROUNDINGS as exc:  # the store or the disk failed under the run: it is driven again when it can be
+            self.tasks.pop(row["id"], None)
+            if not self.stopping.is_set():
+                self.later(("drive", row["id"]), lambda: self.start(row), "goal_deferred", file=row["original"],
+                           run=run_id, error=trouble_text(exc),
+                           hint="the run stays in processing/ and goes on from where it was recorded; free disk space "
+                                "or fix the store")
+            else:
+                self.log.emit("run_left", file=row["original"], run=run_id, status="error", error=trouble_text(exc))
+            return
         except Exception as exc:  # whatever goes wrong with one run, the daemon goes on with the others
             error = f"{type(exc).__name__}: {exc}"
             self.log.emit("run_error", level="error", file=row["original"], run=run_id, error=error)
             status = "error"
         finally:
             self.tasks.pop(row["id"], None)
+        self.settled(("drive", row["id"]))
         if status in RUN_FINAL:
             self.conclude(row)
         elif error is not None and not self.stopping.is_set():  # it would break again on every start
