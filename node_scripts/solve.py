@@ -38,8 +38,8 @@ LONGEST_ANSWER = 4000
 def execute(ctx):
     if ctx.reports is not None:  # a repair child reported: its outcome is this node's
         report = ctx.reports[-1]
-        if not report.ok:
-            raise FinalFailure(report.error or "the repaired code failed")
+        if not report.ok:  # the repair's own error, without the type name each level would add again
+            raise FinalFailure((report.error or "the repaired code failed").removeprefix("FinalFailure: "))
         return report.output
     reply = ctx.llm(conversation(ctx)).text
     code = code_in(reply)

@@ -268,6 +268,13 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
         print(counters(nodes, run))
         if status == "done":
             print(_result_text(loads(run["result"])))
+        elif status == "unmet":
+            result = loads(run["result"])
+            issues = result.get("issues") if isinstance(result, dict) else None
+            print("the goal was NOT met (the run's own review did not approve its answer); the partial answer:")
+            print(_result_text(result))
+            if issues:
+                print("missing: " + "; ".join(_one_line(str(i)) for i in issues))
         elif status == "failed":
             print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
         elif status == "awaiting_approval":

@@ -190,13 +190,14 @@ class RunLoop:
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
         if spawn.policy == "best_of_n" and spawn.evaluator not in self.engine.catalogue.scripts:
-            return f"node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
+            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
         for child in spawn.children:
             if child.script not in self.engine.catalogue.scripts:
-                return f"node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
+                return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
             errors = validate(child.data, self.engine.catalogue.get(child.script).input_schema)
             if errors:
-                return f"node {node.id}: input for child script {child.script!r} does not match its schema: {'; '.join(errors)}"
+                return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
+                        f"schema: {'; '.join(errors)}")
         if node.depth + 1 > self.budgets["max_depth"]:
             self._stop(f"budget: max_depth={self.budgets['max_depth']} reached at node {node.id}")
         elif len(self.nodes) + len(spawn.children) > self.budgets["max_nodes"]:

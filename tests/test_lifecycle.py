@@ -193,6 +193,9 @@ def test_spawning_a_child_with_input_not_matching_its_schema_fails_the_parent(ma
     assert list(nodes) == ["1"]
     assert "input for child script 'needs_number' does not match its schema" in nodes["1"]["error"]
     assert "$.n: expected integer" in nodes["1"]["error"]
+    from swarm.metrics import error_type
+
+    assert error_type(nodes["1"]["error"]) == "ChildInputInvalid"  # how `swarm stats` groups it (not as "node")
 
 
 # --- cancellation ---------------------------------------------------------------------------
@@ -309,5 +312,5 @@ def test_the_demo_model_completes_a_broken_down_goal_with_an_answer(make_engine)
     scripts = sorted(n["script"] for n in node_states(engine, run_id).values())
     assert scripts == sorted([
         "break_down_goal", "route", "route", "route", "write_text", "write_text",
-        "write_python", "run_python", "review",
+        "write_python", "review",  # write_python runs its code in the sandbox itself
     ])
