@@ -1,8 +1,9 @@
 """retrieve: answer a question from the swarm's memory (what runs produced and what people added).
 
-Retrieval finds the items of memory that fit the question ([memory].top_k, or data["top_k"]);
-the one model call answers from those passages only, citing them by number. When memory holds
-nothing that fits, the node says so without calling the model.
+Retrieval finds the items of memory that fit the question ([memory].top_k, or data["top_k"]),
+keeping only those that score at least [memory].min_score; the one model call answers from those
+passages only, citing them by number. When memory holds nothing that fits, the node says so
+without calling the model.
 """
 
 from swarm import NodeScript, hookimpl
@@ -18,6 +19,8 @@ Passages:
 
 def execute(ctx):
     found = ctx.memory.search(ctx.goal, limit=ctx.data.get("top_k"))  # None: [memory].top_k
+    floor = ctx.config.memory.min_score  # an unrelated passage (an old run's error) is no answer
+    found = [m for m in found if m["score"] >= floor]
     sources = [{"n": n, "id": m["id"], "key": m["key"], "source": m["meta"].get("source") or m["meta"].get("goal"),
                 "score": m["score"]} for n, m in enumerate(found, 1)]
     if not found:

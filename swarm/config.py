@@ -91,6 +91,7 @@ class MemorySettings:
     keep_run_results: bool = True
     max_file_kb: int = 1024
     top_k: int = 5
+    min_score: float = 0.35
 
 
 @dataclass

@@ -163,6 +163,18 @@ def test_retrieve_with_nothing_in_memory_says_so_without_a_model_call(make_engin
     assert server.requests == []
 
 
+def test_retrieve_does_not_trust_an_unrelated_passage_from_an_earlier_run(make_engine, scripted_model):
+    server = scripted_model([{"reply": "should not be asked", "repeat": True}])
+    engine = make_engine(model=server, settings={"SWARM_MEMORY_KEEP_RUN_RESULTS": "false"})
+    engine.memory.add("sqlite3.OperationalError: database is locked while writing the events table", key="run:old")
+    assert engine.memory.search("What is the capital of Japan?", limit=1)  # memory does return it, scored low
+
+    run_id, status = run(engine, "What is the capital of Japan?", "retrieve")
+
+    assert status == "done" and result(engine, run_id)["answer"] is None
+    assert server.requests == []  # nothing worth a model call
+
+
 def _cli(tmp_path, *args):
     env = {"PATH": "/usr/bin:/bin", "SWARM_STORE": str(tmp_path / "cli.db"), "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "swarm.cli", "memory", *args], cwd=tmp_path, env=env,
