@@ -92,9 +92,10 @@ def event_count(store: Path) -> int:
 
 
 TRIALS = 3
-KILLS_PER_TRIAL = 5
+KILLS_PER_TRIAL = 3  # each restart costs an interpreter start-up: a few kills, spread over the whole run
 
 
+@pytest.mark.timeout(scaled(300))  # a dozen `swarm` processes, one after another
 def test_killed_runs_resume_to_the_uninterrupted_result_without_paying_twice(tmp_path, model_server):
     url, log = model_server
     # The reference: one run, never interrupted.
@@ -105,6 +106,7 @@ def test_killed_runs_resume_to_the_uninterrupted_result_without_paying_twice(tmp
     ref_id = only_run_id(tmp_path / "reference.db")
     assert finished_result(tmp_path / "reference.db", ref_id)[0] == "done"
     reference = finished_result(tmp_path / "reference.db", ref_id)[1]
+    events_of_a_run = event_count(tmp_path / "reference.db")
 
     rng = random.Random(int(os.environ.get("SWARM_CRASH_SEED", time.time())))
     # (when, the calls the store held then): every kill, with what a resume may replay.
@@ -114,11 +116,11 @@ def test_killed_runs_resume_to_the_uninterrupted_result_without_paying_twice(tmp
         env = env_for(tmp_path, url, store.name)
         proc = swarm(["run", GOAL], env)
         run_id = None
-        # Kill at random moments of the run's progress (a few recorded events on, plus a few ms to land
-        # inside the next step or model call), not of the clock: on a busy machine a clock-timed kill
-        # mostly hits the interpreter's start-up. Every restart is a resume; the last one runs to the end.
-        for _ in range(KILLS_PER_TRIAL):
-            target = event_count(store) + rng.randint(1, 12)
+        # Kill at random moments of the run's progress (once the store holds a random number of its events,
+        # plus a few ms to land inside the next step or model call), not of the clock: on a busy machine
+        # a clock-timed kill mostly hits the interpreter's start-up. Every restart is a resume; the last
+        # one runs to the end.
+        for target in sorted(rng.sample(range(1, events_of_a_run), KILLS_PER_TRIAL)):
             wait_for(lambda: proc.poll() is not None or event_count(store) >= target, 60, "the run's progress")
             time.sleep(rng.uniform(0, 0.05))
             if proc.poll() is not None:

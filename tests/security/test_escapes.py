@@ -93,8 +93,10 @@ def test_the_leftover_checks_see_what_a_call_left(tmp_path):
     scratch.mkdir()
     (scratch / "left.bin").write_bytes(b"z" * LEFT_ON_DISK_LIMIT)
     leader = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the CLI's group
-    named = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(scratch / "workspace")])  # a bwrap worker
+    named = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)",
+                              str(scratch / "workspace")], stdout=subprocess.PIPE)  # stands in for a bwrap worker
     try:
+        named.stdout.readline()  # its exec is over: /proc shows its command line
         call = ExecResult(0, "", "", False, leader.pid, scratch)
         assert {pid for pid, _ in call.leftover_processes(grace_s=0)} == {leader.pid, named.pid}
         size, paths = call.left_on_disk()
@@ -102,7 +104,7 @@ def test_the_leftover_checks_see_what_a_call_left(tmp_path):
     finally:
         for proc in (leader, named):
             proc.kill()
-            proc.wait()
+            proc.communicate()
 
 
 @pytest.fixture(scope="module", autouse=True)
