@@ -318,6 +318,28 @@ def test_one_goal_runs_end_to_end_on_the_local_model_and_its_server_is_gone_afte
 
 
 @needs_model
+@pytest.mark.timeout(scaled(900))
+def test_route_on_the_local_model_never_makes_input_its_child_rejects(tmp_path):
+    # Issue 11, failure 1: the real model invented child input the child's schema refused. The route
+    # reply is now constrained by the candidates' own schemas (llama.cpp enforces json_schema).
+    process = subprocess.run(
+        [sys.executable, "-m", "swarm.cli", "run", "--script", "route", "--json", "--max-nodes", "4",
+         "Reverse the string 'swarm daemon'."], cwd=tmp_path,
+        env=clean_env(tmp_path, SWARM_MODEL_GGUF=str(MODEL_05B), SWARM_MODEL_THREADS="2", SWARM_RUN_CONCURRENCY="2",
+                      SWARM_RETRIEVAL_FUSION="bm25"),
+        capture_output=True, text=True, timeout=scaled(840))
+    run = json.loads(process.stdout)
+    assert run["status"] in FINAL, process.stderr
+    with sqlite3.connect(tmp_path / "swarm.db") as db:
+        states = [json.loads(s) for (s,) in db.execute("SELECT state FROM nodes WHERE run_id = ?", (run["id"],))]
+        calls = db.execute("SELECT node_id, error FROM llm_calls WHERE run_id = ?", (run["id"],)).fetchall()
+    assert len(states) >= 2, "route spawned no child"  # it chose a script (or none: make_tool) and handed it on
+    problems = [s.get("error") or "" for s in states] + [e or "" for _, e in calls]
+    assert not [p for p in problems if "does not match its schema" in p or "ModelReplyInvalid" in p], problems
+    assert any(node == "1" for node, _ in calls)
+
+
+@needs_model
 @pytest.mark.timeout(scaled(600))
 def test_the_server_ends_by_itself_when_the_process_that_started_it_is_killed(tmp_path):
     code = ("import sys, time; from pathlib import Path; from swarm.local_model import ServerOptions, acquire; "
