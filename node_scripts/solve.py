@@ -15,7 +15,7 @@ import json
 import re
 
 from swarm import NodeScript, hookimpl
-from swarm.errors import FinalFailure, SwarmError
+from swarm.errors import FinalFailure
 
 SYSTEM = """Solve the task. Reply in one of two ways:
 1. Code: one ```python block that computes the answer and prints it. Use code for anything with numbers, \
@@ -28,6 +28,9 @@ REPAIR = """Your code failed:
 Reply with one corrected ```python block that prints the answer."""
 
 SILENT = """Your code ran but printed nothing. Reply with one ```python block that prints the answer."""
+
+NO_ANSWER = "the reply held neither a ```python block nor an answer"
+NO_ANSWER_AGAIN = """That was neither code nor an answer. Reply with one ```python block that prints the answer."""
 
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
@@ -45,9 +48,9 @@ def execute(ctx):
     code = code_in(reply)
     if code is None:
         answer = ANSWER.sub("", reply.strip(), count=1).strip()
-        if not answer:
-            raise SwarmError(f"the model's reply held neither code nor an answer: {reply[:200]!r}")
-        return {"answer": answer[:LONGEST_ANSWER]}
+        if answer and not echoes_the_prompt(answer):
+            return {"answer": answer[:LONGEST_ANSWER]}
+        return repair(ctx, reply.strip(), NO_ANSWER)
     result = ctx.run_python(code)
     if result.ok:
         answer = answer_of(code, result)
@@ -63,10 +66,16 @@ def conversation(ctx) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": SYSTEM.format(imports=imports)},
                 {"role": "user", "content": ctx.goal}]
     if "code" in ctx.data:
-        error = ctx.data.get("error")
-        messages += [{"role": "assistant", "content": f"```python\n{ctx.data['code']}```"},
-                     {"role": "user", "content": REPAIR.format(error=error) if error else SILENT}]
+        error, code = ctx.data.get("error"), ctx.data["code"]
+        said = code if error == NO_ANSWER else f"```python\n{code}```"
+        feedback = NO_ANSWER_AGAIN if error == NO_ANSWER else REPAIR.format(error=error) if error else SILENT
+        messages += [{"role": "assistant", "content": said}, {"role": "user", "content": feedback}]
     return messages
+
+
+def echoes_the_prompt(answer: str) -> bool:
+    """A small model sometimes copies the instruction line instead of answering ("<the answer> — only for ...")."""
+    return answer.startswith("<") or "only for facts you know" in answer
 
 
 def repair(ctx, code: str, error: str | None):

@@ -45,3 +45,13 @@ def test_what_reaches_outside_the_process_stays_refused(sandbox, code, refused):
 
     assert not result.ok
     assert refused in result.error
+
+
+def test_a_long_loop_is_bounded_by_the_process_limits_not_by_the_interpreters_step_counter():
+    # smolagents stops a while loop after a million iterations; OpenAI's own solution of a HumanEval
+    # problem needs more. The rlimits and the timeout of the worker process are the real bounds.
+    with Sandbox(SandboxSettings(pool_size=0, timeout_s=120.0, cpu_s=120), PythonSettings().authorized_imports) as sb:
+        result = sb.run("i = 0\nwhile i < 1_000_050:\n    i += 1\ni")
+
+    assert result.ok, result.error
+    assert result.output == 1_000_050

@@ -110,3 +110,15 @@ def asyncio_run(engine, goal):
     import asyncio
 
     return asyncio.run(engine.run(goal))
+
+
+def test_a_reply_that_copies_the_instruction_instead_of_answering_is_sent_back(make_engine):
+    # What Qwen2.5-Coder-0.5B replied to the Fibonacci goal: the prompt's own option line.
+    copied = "<the answer> — only for facts you know for sure or for prose, with nothing to compute."
+    engine = make_engine(model=[{"reply": copied},
+                                {"match": "neither code nor an answer", "reply": "```python\nprint(832040)\n```"}])
+    run_id, status = run(engine, "What is the 30th Fibonacci number, counting F(1) = F(2) = 1?", "solve")
+
+    assert status == "done" and result(engine, run_id)["answer"] == "832040"
+    asked = json.loads(engine.store.llm_calls(run_id)[1]["request"])["messages"]
+    assert asked[2] == {"role": "assistant", "content": copied}

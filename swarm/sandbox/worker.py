@@ -36,6 +36,10 @@ def main() -> None:
     from smolagents import local_python_executor as lpe
 
     lpe.PrintContainer = lambda: logs  # print() inside the executor fills the same capped buffer
+    # The executor's own step counters (10 million operations, a million while-iterations) stop
+    # ordinary work (a HumanEval reference solution among it); the rlimits and the wall-clock timeout
+    # around this process are the bounds that hold, so the counters only catch what they would anyway.
+    lpe.MAX_OPERATIONS = lpe.MAX_WHILE_ITERATIONS = 10**12
     channel.send({"ready": True})
     request = channel.receive()
     _limit_resources(limits)
