@@ -8,11 +8,6 @@ import pytest
 
 from timeouts import SCALE_ENV, timeout_scale
 
-# Most of the suite's scripted models were written for the decomposition tree (break_down_goal → route
-# → write_* → review): tests of the machinery keep that root; tests of `solve`, the product's default
-# [run].root_script, name it (tests/test_solve.py, tests/test_demo.py).
-os.environ.setdefault("SWARM_RUN_ROOT_SCRIPT", "break_down_goal")
-
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
