@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--top-k", type=int, help="candidates to return (default [retrieval].top_k)")
     route.add_argument("--catalogue", help="eval: JSON lines {\"name\", \"description\"}")
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
+    route.add_argument("--pick", action="store_true",
+                       help="eval: also let the configured model choose among the top-k, as the route node does, "
+                            "and report the accuracy of its pick (one model call per query)")
+    route.add_argument("--sample", type=int, metavar="N", help="eval --pick: N queries taken evenly across the file")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
 
@@ -570,6 +574,27 @@ def cmd_scripts(args) -> int:
     return 0
 
 
+def _route_pick(cfg: Config, args, top_k: int, options: dict) -> int:
+    """`swarm route eval --pick`: retrieval's top-k, then the model's choice, over (a sample of) the queries."""
+    from swarm.model_endpoint import ModelEndpoint
+    from swarm.retrieval import HybridIndex, make_embedder, read_catalogue
+    from swarm.retrieval.evaluate import read_jsonl
+    from swarm.retrieval.pick import evaluate_pick, sample, stderr_progress
+
+    if args.sample is not None and args.sample < 1:
+        raise SwarmError(f"--sample must be 1 or more (got {args.sample})")
+    queries = sample(read_jsonl(args.queries, ("query", "expected"), "query"), args.sample)
+    index = HybridIndex(read_catalogue(args.catalogue), make_embedder(cfg.retrieval), **options)
+    endpoint = ModelEndpoint(cfg)
+    try:
+        print(f"swarm: model {endpoint.describe()}", file=sys.stderr, flush=True)
+        result = evaluate_pick(index, queries, endpoint.client(), top_k, stderr_progress)
+    finally:
+        endpoint.close()
+    print(json.dumps(result) if args.json else "\n".join(f"{k:<18} {v}" for k, v in result.items()))
+    return 0
+
+
 def cmd_route(args) -> int:
     from swarm.retrieval import make_embedder, run_eval
 
@@ -582,6 +607,8 @@ def cmd_route(args) -> int:
     if args.text == ["eval"]:
         if not args.catalogue or not args.queries:
             raise SwarmError("swarm route eval needs --catalogue FILE.jsonl and --queries FILE.jsonl")
+        if args.pick:
+            return _route_pick(cfg, args, top_k, options)
         result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, **options)
         print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
         return 0
