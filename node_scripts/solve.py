@@ -5,7 +5,9 @@ The cheap path first: a goal a small model can answer or compute in one reply co
 code printed (or, when it printed nothing, the value of its last expression); a definition that runs
 (a function a goal asks for) is its own answer. Code that fails goes back to the model with the
 error as a repair child — a new prompt each time, never the same one again — up to `repairs`
-times ([run].max_repairs by default); after that the node fails with the last error.
+times ([run].max_repairs by default); after that the node fails with the last error. Code that
+defines a function is also checked against the goal's own `>>>` examples (swarm/goal_examples.py),
+and a mismatch goes back for a repair the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import ast
 import json
 import re
 
-from swarm import NodeScript, hookimpl
+from swarm import NodeScript, goal_examples, hookimpl
 from swarm.errors import FinalFailure
 
 SYSTEM = """Solve the task. Reply in one of two ways:
@@ -54,10 +56,34 @@ def execute(ctx):
     result = ctx.run_python(code)
     if result.ok:
         answer = answer_of(code, result)
-        if answer is not None:
-            return {"answer": answer, "code": code, "logs": result.logs}
-        return repair(ctx, code, None)
+        if answer is None:
+            return repair(ctx, code, None)
+        if wrong := against_the_goals_examples(ctx, code):
+            return repair(ctx, code, "Your code does not do what the task's own examples show:\n" + "\n".join(wrong))
+        return {"answer": answer, "code": code, "logs": result.logs}
     return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
+
+
+def against_the_goals_examples(ctx, code: str) -> list[str]:
+    """Code that defines something, checked against the goal's own `>>>` examples in the sandbox: the
+    examples it gets wrong (none when the goal shows none, or the check itself could not run)."""
+    examples = goal_examples.examples_in(ctx.goal)
+    if not examples or not defines_something(code):
+        return []
+    checked = ctx.run_python(goal_examples.check_code(code, examples))
+    if not checked.ok:
+        return []  # the code ran on its own; a check that cannot run is no evidence against it
+    wrong = goal_examples.mismatches(examples, checked.output)
+    if wrong:
+        ctx.log(f"{len(wrong)} of the goal's {len(examples)} examples fail")
+    return wrong
+
+
+def defines_something(code: str) -> bool:
+    try:
+        return any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.parse(code).body)
+    except SyntaxError:
+        return False
 
 
 def conversation(ctx) -> list[dict[str, str]]:

@@ -122,3 +122,34 @@ def test_a_reply_that_copies_the_instruction_instead_of_answering_is_sent_back(m
     assert status == "done" and result(engine, run_id)["answer"] == "832040"
     asked = json.loads(engine.store.llm_calls(run_id)[1]["request"])["messages"]
     assert asked[2] == {"role": "assistant", "content": copied}
+
+
+STUB = '''def add_one(xs: list) -> list:
+    """ Add one to every number.
+    >>> add_one([1, 2])
+    [2, 3]
+    >>> add_one([])
+    []
+    """
+'''
+
+
+def test_a_function_that_fails_the_goals_own_examples_goes_back_with_the_mismatch(make_engine):
+    wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
+    right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
+    engine = make_engine(model=[{"reply": wrong}, {"match": "own examples show", "reply": right}])
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done"
+    assert "x + 1" in result(engine, run_id)["code"]
+    feedback = json.loads(engine.store.llm_calls(run_id)[1]["request"])["messages"][-1]["content"]
+    assert "add_one([1, 2]) gave [3, 4], but the task says [2, 3]" in feedback
+    assert "add_one([])" not in feedback  # the example it gets right is not mentioned
+
+
+def test_a_function_that_passes_the_goals_examples_costs_one_call(make_engine):
+    right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
+    engine = make_engine(model=[{"reply": right}])
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done" and len(engine.store.llm_calls(run_id)) == 1

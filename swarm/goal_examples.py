@@ -1,0 +1,97 @@
+"""A goal's own examples as a check of the code written for it.
+
+A goal that asks for a function often shows how it behaves, doctest style (`>>> f(2)` then `4`).
+Those examples are part of the goal, so checking the code against them is fair and cheap: the calls
+run in the sandbox (appended to the code), their results come back as `repr` text, and the host
+compares them with what the goal expects. A mismatch becomes an error the model can act on, for a
+repair, before the code is taken as the answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+
+PROMPT_LINE = re.compile(r"^\s*>>>\s?(.*)$")
+MOST = 12  # examples checked at most
+
+
+@dataclass(frozen=True)
+class Example:
+    call: str
+    expected: str | None  # None: a statement the later examples need (`>>> x = 4`), run, not compared
+
+
+def examples_in(goal: str) -> list[Example]:
+    """The `>>> ` lines of a goal, in order: expressions with the output line(s) that follow each, and
+    the statements among them (run before the examples after them). Empty when no expression is shown."""
+    found: list[Example] = []
+    lines = goal.splitlines()
+    i = 0
+    while i < len(lines) and len(found) < MOST:
+        match = PROMPT_LINE.match(lines[i])
+        i += 1
+        if not match:
+            continue
+        call = match.group(1).strip()
+        want: list[str] = []
+        while i < len(lines) and lines[i].strip() and not PROMPT_LINE.match(lines[i]) and '"""' not in lines[i]:
+            want.append(lines[i].strip())
+            i += 1
+        if call and want and _is_expression(call):
+            found.append(Example(call, " ".join(want)))
+        elif call and not want and not _is_expression(call):
+            found.append(Example(call, None))
+    return found if any(e.expected is not None for e in found) else []
+
+
+def check_code(code: str, examples: list[Example]) -> str:
+    """The code followed by the examples' calls; its last value is the JSON list of their results' repr
+    (or the error each raised), so one sandbox run answers every example."""
+    lines = [code.rstrip("\n"), "", "_swarm_seen = []"]
+    for example in examples:
+        if example.expected is None:
+            lines += ["try:", f"    {example.call}", "except Exception:", "    pass"]
+            continue
+        lines += [
+            "try:",
+            f"    _swarm_seen.append(repr({example.call}))",
+            "except Exception as _swarm_error:",
+            "    _swarm_seen.append('raised ' + repr(_swarm_error))",
+        ]
+    lines.append("_swarm_seen")
+    return "\n".join(lines) + "\n"
+
+
+def mismatches(examples: list[Example], seen: object) -> list[str]:
+    """One line per example whose result differs from what the goal shows."""
+    compared = [e for e in examples if e.expected is not None]
+    if not isinstance(seen, list) or len(seen) != len(compared):
+        return []  # the check itself did not run as planned: say nothing rather than something wrong
+    return [f"{e.call} gave {got}, but the task says {e.expected}"
+            for e, got in zip(compared, seen) if not same(str(got), e.expected)]
+
+
+def same(got: str, expected: str) -> bool:
+    """Equal as Python values when both read as literals (so 0.5 == 0.50 and quotes do not matter), else as text."""
+    try:
+        return ast.literal_eval(got) == ast.literal_eval(expected)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return " ".join(got.split()) == " ".join(expected.split()) or _json_same(got, expected)
+
+
+def _json_same(got: str, expected: str) -> bool:
+    try:
+        return json.loads(got) == json.loads(expected)
+    except (ValueError, TypeError):
+        return False
+
+
+def _is_expression(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return True

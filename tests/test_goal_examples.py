@@ -1,0 +1,38 @@
+"""A goal's doctest-style examples: found in its text, compared as values, never mistaken."""
+
+from swarm.goal_examples import Example, check_code, examples_in, mismatches, same
+
+GOAL = '''def f(n: int) -> float:
+    """ Halve n.
+    >>> f(3)
+    1.5
+    >>> x = 4
+    >>> f(x)
+    2.0
+    >>> f(0)
+    0.00
+    """
+'''
+
+
+def test_examples_are_the_expression_lines_with_their_expected_output_and_the_statements_between():
+    assert examples_in(GOAL) == [Example("f(3)", "1.5"), Example("x = 4", None), Example("f(x)", "2.0"),
+                                 Example("f(0)", "0.00")]
+    assert examples_in("Reverse 'abc'.") == []
+
+
+def test_results_compare_as_values_when_they_read_as_literals_else_as_text():
+    assert same("0.0", "0.00") and same("'ab'", '"ab"') and same("[1, 2]", "[1,2]")
+    assert not same("[1, 3]", "[1, 2]")
+    assert same("<object>", "<object>") and not same("<a>", "<b>")
+
+
+def test_a_check_that_did_not_run_as_planned_reports_nothing():
+    examples = examples_in(GOAL)
+    assert mismatches(examples, None) == [] and mismatches(examples, ["1.5"]) == []
+    assert mismatches(examples, ["1.5", "2.0", "1.0"]) == ["f(0) gave 1.0, but the task says 0.00"]
+
+
+def test_the_check_code_calls_every_example_after_the_code():
+    code = check_code("def f(n):\n    return n / 2\n", examples_in(GOAL))
+    assert code.startswith("def f(n):") and "repr(f(3))" in code and "    x = 4" in code and "repr(f(0))" in code
