@@ -154,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     route = sub.add_parser("route", help="retrieve the scripts that fit a sub-goal; `route eval` measures retrieval",
                            description="swarm route TEXT: the top-k scripts of the live catalogue for TEXT. "
                                        "swarm route eval --catalogue FILE --queries FILE: recall@1/5/10 and latency "
-                                       "of retrieval over a catalogue file (a throw-away index).")
+                                       "of retrieval over a catalogue file (a throw-away index). "
+                                       "swarm route history [--script NAME]: the sub-goals routing learned from "
+                                       "(positive) or recorded as refused (negative); "
+                                       "swarm route forget (--script NAME | --all) drops them.")
     route.add_argument("text", nargs="+", help="the sub-goal, or `eval`")
     route.add_argument("--top-k", type=int, help="candidates to return (default [retrieval].top_k)")
     route.add_argument("--catalogue", help="eval: JSON lines {\"name\", \"description\"}")
@@ -163,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="eval: also let the configured model choose among the top-k, as the route node does, "
                             "and report the accuracy of its pick (one model call per query)")
     route.add_argument("--sample", type=int, metavar="N", help="eval --pick: N queries taken evenly across the file")
+    route.add_argument("--history", metavar="FILE",
+                       help="eval: JSON lines {\"query\", \"expected\"} taken as confirmed routing history "
+                            "(examples of their expected script) before evaluating; no query may also be history")
+    route.add_argument("--script", metavar="NAME", help="history/forget: only this script's examples")
+    route.add_argument("--all", action="store_true", help="forget: drop every recorded route example")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
 
@@ -570,8 +578,20 @@ def cmd_scripts(args) -> int:
         print(f"{name} {command}d" + ("; route will not offer it and it is not registered" if command == "disable" else ""))
     elif command == "rollback":
         version = smith.rollback(name)
-        print(f"{name}: v{version} is active again")
+        forgotten = _forget_routes(_config(args), name)  # they confirmed the version rolled back from
+        print(f"{name}: v{version} is active again" + (f"; forgot {forgotten} route example(s) of it" if forgotten else ""))
     return 0
+
+
+def _forget_routes(cfg: Config, name: str) -> int:
+    """Drop the routing history of a script (a rolled-back one: its examples were of another version)."""
+    from swarm.store import Store
+
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    try:
+        return store.forget_route_examples(script=name)
+    finally:
+        store.close()
 
 
 def _route_pick(cfg: Config, args, top_k: int, options: dict) -> int:
@@ -595,6 +615,34 @@ def _route_pick(cfg: Config, args, top_k: int, options: dict) -> int:
     return 0
 
 
+def _route_history(cfg, args) -> int:
+    """`swarm route history` lists the recorded route examples; `swarm route forget` drops them."""
+    from swarm.store import Store
+
+    if args.text == ["forget"] and not args.script and not args.all:
+        raise SwarmError("swarm route forget needs --script NAME (that script's examples) or --all (every example)")
+    if args.text == ["forget"] and args.script and args.all:
+        raise SwarmError("swarm route forget takes --script NAME or --all, not both")
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    try:
+        if args.text == ["forget"]:
+            n = store.forget_route_examples(script=args.script)
+            print(f"forgot {n} route example(s)" + (f" of {args.script}" if args.script else ""))
+            return 0
+        rows = store.route_examples(args.script)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("script", "text", "kind", "run_id", "node_id", "at")} for r in rows]))
+    elif not rows:
+        print("no route examples recorded" + (f" for {args.script}" if args.script else "")
+              + "; a sub-goal becomes one when its routed script ends well in a run that ends done")
+    else:
+        for r in rows:
+            print(f"{r['kind']:<8}  {r['script']:<24}  {r['text'][:80]}  ({r['run_id'] or '-'} {r['node_id'] or ''})")
+    return 0
+
+
 def cmd_route(args) -> int:
     from swarm.retrieval import make_embedder, run_eval
 
@@ -604,12 +652,15 @@ def cmd_route(args) -> int:
     if top_k < 1:
         raise SwarmError(f"--top-k must be 1 or more (got {top_k})")
     options = {"fusion": settings.fusion, "bm25_weight": settings.bm25_weight}
+    if args.text in (["history"], ["forget"]):
+        return _route_history(cfg, args)
     if args.text == ["eval"]:
         if not args.catalogue or not args.queries:
             raise SwarmError("swarm route eval needs --catalogue FILE.jsonl and --queries FILE.jsonl")
         if args.pick:
             return _route_pick(cfg, args, top_k, options)
-        result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, **options)
+        result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, history=args.history,
+                          examples_per_script=settings.examples_per_script, **options)
         print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
         return 0
     from swarm.retrieval import Entry, LiveIndex
@@ -619,8 +670,11 @@ def cmd_route(args) -> int:
     rows = [r for r in Toolsmith.standalone(cfg).listing() if not r["disabled"]]
     store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
     try:  # the store caches the embeddings: the next call embeds only scripts it has not seen
-        index = LiveIndex(make_embedder(settings), store, **options)
-        index.sync([Entry(r["name"], r["description"]) for r in rows])
+        from swarm.retrieval.live import stored_history
+
+        history = stored_history(store)  # what routing learned from use counts here too
+        index = LiveIndex(make_embedder(settings), store, examples_per_script=settings.examples_per_script, **options)
+        index.sync([Entry(r["name"], r["description"], history=history.get(r["name"], [])) for r in rows])
         hits = index.search(" ".join(args.text), top_k)
     finally:
         store.close()

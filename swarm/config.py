@@ -84,6 +84,7 @@ class RetrievalSettings:
     fusion: str = "mix"
     bm25_weight: float = 0.1
     top_k: int = 10
+    examples_per_script: int = 20
 
 
 @dataclass
@@ -327,6 +328,7 @@ AT_LEAST = (
     ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), 1),
     ("toolsmith", ("max_attempts",), 1),
     ("retrieval", ("top_k",), 1),
+    ("retrieval", ("examples_per_script",), 0),
     ("memory", ("top_k", "max_file_kb"), 1),
     ("daemon", ("max_concurrent_runs", "max_goal_bytes"), 1),
     ("daemon", ("settle_ms", "shutdown_timeout_s"), 0),

@@ -113,17 +113,20 @@ class Engine:
         added or taken out alone, never by rebuilding everything.
         """
         from swarm.retrieval import catalogue_entries
-        from swarm.retrieval.live import live_index
+        from swarm.retrieval.live import live_index, stored_history
 
         if self._router is None:
             settings = self.config.retrieval
-            index = live_index(self.embedder, self.store, fusion=settings.fusion, bm25_weight=settings.bm25_weight)
+            index = live_index(self.embedder, self.store, fusion=settings.fusion, bm25_weight=settings.bm25_weight,
+                               examples_per_script=settings.examples_per_script)
+        # Routing history written or forgotten by any process (`swarm route forget`) counts from the next routing.
+        version = (self.catalogue.version, self.store.route_examples_mark())
         with self._router_lock:
             if self._router is None:
                 self._router = index
-            if self._router_version != self.catalogue.version:
-                self._router.sync(catalogue_entries(self.catalogue.describe()))
-                self._router_version = self.catalogue.version
+            if self._router_version != version:
+                self._router.sync(catalogue_entries(self.catalogue.describe(), stored_history(self.store)))
+                self._router_version = version
             return self._router
 
     @property
@@ -179,9 +182,30 @@ class Engine:
     def finished(self, run_id: str, status: str, result: Any) -> None:
         if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
             self._keep_result(run_id, result)
+        self._learn_routes(run_id, status)
         if self.tracing.enabled:
             self.tracing.run_ended(self.store.run(run_id))
         self.catalogue.pm.hook.swarm_run_finished(run_id=run_id, status=status, result=result)
+
+    def _learn_routes(self, run_id: str, status: str) -> None:
+        """Routing history: each route decision of an ended run whose child ended well, in a run that ended
+        done, becomes an example of the script it chose (the live index learns it at once); a child that
+        failed makes the sub-goal a negative of its script. Recorded once (forks and replays add nothing)."""
+        from swarm.routing_history import route_outcomes
+
+        try:
+            learned = []
+            for script, text, kind, node_id in route_outcomes(self.store, run_id, status):
+                if self.store.add_route_example(script, text, kind, run_id, node_id) and kind == "positive":
+                    learned.append((script, text))
+            if learned and self._router is not None:
+                with self._router_lock:
+                    for script, text in learned:  # at once; the next router() call finds the index in step
+                        self._router.add_example(script, text)
+        except (SwarmError, StoreError) as exc:  # the run is recorded; routing history is a convenience on top
+            import logging
+
+            logging.getLogger("swarm").warning("could not record the routing history of run %s: %s", run_id, exc)
 
     def _keep_result(self, run_id: str, result: Any) -> None:
         """A finished run's result goes to memory, so later runs can find what this one produced."""

@@ -154,6 +154,16 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL,
     vector BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS route_examples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    script TEXT NOT NULL,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('positive', 'negative')),
+    run_id TEXT,
+    node_id TEXT,
+    at REAL NOT NULL,
+    UNIQUE (script, text, kind)
+);
 """
 
 # "unmet": the run produced an answer that its own review did not approve (the best partial answer is kept).
@@ -672,6 +682,37 @@ class Store:
             with self.transaction() as c:
                 c.executemany("INSERT OR REPLACE INTO embeddings (key, model, vector) VALUES (?, ?, ?)",
                               [(k, model, v) for k, v in rows])
+
+    # --- routing history: sub-goals confirmed (or refused) for a script ----------------
+
+    def add_route_example(self, script: str, text: str, kind: str = "positive", run_id: str | None = None,
+                          node_id: str | None = None) -> bool:
+        """Record a sub-goal as an example of a script; False when it was recorded already (forks, replays)."""
+        if kind not in ("positive", "negative"):
+            raise StoreError(f"a route example is 'positive' or 'negative', not {kind!r}")
+        with self.transaction() as c:
+            cur = c.execute("INSERT OR IGNORE INTO route_examples (script, text, kind, run_id, node_id, at) VALUES (?,?,?,?,?,?)",
+                            (script, text, kind, run_id, node_id, time.time()))
+        return cur.rowcount > 0
+
+    def route_examples(self, script: str | None = None) -> list[dict[str, Any]]:
+        """Recorded route examples, oldest first (of one script, or of all)."""
+        if script is None:
+            return self._query("SELECT * FROM route_examples ORDER BY id")
+        return self._query("SELECT * FROM route_examples WHERE script=? ORDER BY id", (script,))
+
+    def route_examples_mark(self) -> tuple:
+        """Changes whenever route examples are added or forgotten (by any process): (count, last id)."""
+        with self.lock:
+            return tuple(self.conn.execute("SELECT count(*), max(id) FROM route_examples").fetchone())
+
+    def forget_route_examples(self, script: str | None = None, text: str | None = None) -> int:
+        """Drop route examples (of a script, of a text, of both, or all); returns how many."""
+        where = [w for w, v in (("script=?", script), ("text=?", text)) if v is not None]
+        params = tuple(v for v in (script, text) if v is not None)
+        with self.transaction() as c:
+            cur = c.execute("DELETE FROM route_examples" + (f" WHERE {' AND '.join(where)}" if where else ""), params)
+        return cur.rowcount
 
     def request_cancel(self, run_id: str, node_id: str | None = None) -> None:
         """Ask whoever drives the run to cancel it (or one node of it); works across processes."""

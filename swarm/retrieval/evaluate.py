@@ -50,7 +50,7 @@ def read_catalogue(path: str | Path) -> list[Entry]:
 
 def evaluate(index: HybridIndex, queries: list[dict], top_k: int = 10) -> dict:
     """recall@1/5/10 of the expected name among the top hits, and per-query latency in ms."""
-    known = {e.name for e in index.entries}
+    known = set(index.entries) if isinstance(index.entries, dict) else {e.name for e in index.entries}
     missing = sorted({q["expected"] for q in queries} - known)
     if missing:
         raise RetrievalError(
@@ -75,11 +75,44 @@ def evaluate(index: HybridIndex, queries: list[dict], top_k: int = 10) -> dict:
     }
 
 
-def run_eval(catalogue: str | Path, queries: str | Path, embedder, top_k: int = 10, **index_options) -> dict:
-    """Build a throw-away index from a catalogue file and evaluate a query file against it."""
+def run_eval(catalogue: str | Path, queries: str | Path, embedder, top_k: int = 10,
+             history: str | Path | None = None, examples_per_script: int = 20, **index_options) -> dict:
+    """Build a throw-away index from a catalogue file and evaluate a query file against it.
+
+    `history`: a file of lines {"query", "expected"} taken as confirmed routing history first (each
+    query an example of its expected script, as the swarm records them); the routing index
+    (LiveIndex) then answers. A query that is also in the history is refused: that measures nothing."""
     entries = read_catalogue(catalogue)
     rows = read_jsonl(queries, ("query", "expected"), "query")
     start = time.perf_counter()
-    index = HybridIndex(entries, embedder, **index_options)
+    if history is None:
+        index = HybridIndex(entries, embedder, **index_options)
+        extra = {}
+    else:
+        index, extra = history_index(entries, rows, history, embedder, examples_per_script, index_options)
     index_s = round(time.perf_counter() - start, 3)
-    return {**evaluate(index, rows, top_k), "index_s": index_s}
+    return {**evaluate(index, rows, top_k), "index_s": index_s, **extra}
+
+
+def history_index(entries: list[Entry], rows: list[dict], history: str | Path, embedder, examples_per_script: int,
+                  index_options: dict):
+    """A LiveIndex over the catalogue whose scripts hold the history file's queries as examples."""
+    from swarm.retrieval.live import LiveIndex
+
+    past = read_jsonl(history, ("query", "expected"), "history")
+    names = {e.name for e in entries}
+    unknown = sorted({h["expected"] for h in past} - names)
+    if unknown:
+        raise RetrievalError(f"{len(unknown)} history \"expected\" name(s) are not in the catalogue (first: {unknown[0]!r}); "
+                             "every history line's \"expected\" must be a catalogue \"name\"")
+    seen = {h["query"].strip() for h in past}
+    overlap = sum(q["query"].strip() in seen for q in rows)
+    if overlap:
+        raise RetrievalError(f"{overlap} of the queries are also in the history file {history}; evaluate on queries "
+                             "that were not history (e.g. every other line as history, the rest as queries)")
+    by_script: dict[str, list[str]] = {}
+    for h in past:
+        by_script.setdefault(h["expected"], []).append(h["query"].strip())
+    index = LiveIndex(embedder, None, examples_per_script=examples_per_script, **index_options)
+    index.add([Entry(e.name, e.description, e.args, e.examples, history=by_script.get(e.name, [])) for e in entries])
+    return index, {"history": len(past)}
