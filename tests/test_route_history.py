@@ -209,3 +209,27 @@ def test_a_script_that_leaves_the_catalogue_takes_its_examples_with_it(minilm):
 
     assert "play_music" not in index.history or index.history["play_music"] == []
     assert index.search(NEXT, 1)[0].name != "play_music"
+
+
+# --- a rolled-back script forgets what its other version was confirmed for ---------------------------
+
+def test_rolling_back_a_generated_script_forgets_its_examples_and_the_index_follows(make_engine, tmp_path, monkeypatch, capsys):
+    from swarm.cli import main
+    from test_toolsmith import FIXED, V2, proposal, register
+
+    monkeypatch.setenv("SWARM_TOOLSMITH_FOLDER", str(tmp_path / "generated"))
+    monkeypatch.chdir(tmp_path)  # `swarm scripts` finds the same swarm.db
+    engine = make_engine()
+    register(engine, proposal(FIXED))
+    register(engine, proposal(V2, tests=[{"input": {"text": "A B"}, "expected": {"slug": "a_b"}}]))
+    engine.store.add_route_example("slugify", "Make a URL slug of my blog title", "positive", "run-1", "1.1")
+    engine.candidates("Make a URL slug of my post title")
+    assert [t for t, _ in engine.routing_index.history["slugify"]] == ["Make a URL slug of my blog title"]
+    capsys.readouterr()
+
+    assert main(["scripts", "rollback", "slugify"]) == 0
+
+    assert "forgot 1 route example(s) of it" in capsys.readouterr().out
+    assert engine.store.route_examples() == []
+    engine.candidates("Make a URL slug of my post title")
+    assert engine.routing_index.history.get("slugify") == []

@@ -8,8 +8,11 @@ embeds nothing it embedded before.
 Routing history (sub-goals a script was confirmed for, `Entry.history`) moves a script's main vector
 towards them: the row holds the normalised sum of the description's vector and HISTORY_WEIGHT times
 each example's vector (a prototype). Adding one example rewrites that one row (`add_example`); only
-the most recent `examples_per_script` count. Measured on the MetaTool dev split (half as history, the
-other half evaluated, both ways): this beat max-sim over the examples and k-nearest-example voting.
+the most recent `examples_per_script` count. Tuned on the MetaTool dev split only, never evaluating a
+query that was history: with two of each tool's three dev queries as history and the third evaluated
+(three folds), recall@1/5/10 0.685/0.874/0.915, against 0.668/0.851/0.900 for max-sim over the
+examples (EXAMPLE_WEIGHT) and 0.623/0.828/0.869 with no history; k-nearest-example voting added
+nothing on top. A script's row count does not grow with its history, so search costs the same.
 """
 
 from __future__ import annotations
