@@ -194,14 +194,19 @@ class Engine:
         from swarm.routing_history import route_outcomes
 
         try:
-            learned = []
-            for script, text, kind, node_id in route_outcomes(self.store, run_id, status):
-                if self.store.add_route_example(script, text, kind, run_id, node_id) and kind == "positive":
-                    learned.append((script, text))
-            if learned and self._router is not None:
+            outcomes = list(route_outcomes(self.store, run_id, status))
+            if not outcomes:
+                return
+            before = (self.catalogue.version, self.store.route_examples_mark())
+            learned = [(script, text) for script, text, kind, node_id in outcomes
+                       if self.store.add_route_example(script, text, kind, run_id, node_id) and kind == "positive"]
+            after = (self.catalogue.version, self.store.route_examples_mark())
+            if self._router is not None:
                 with self._router_lock:
-                    for script, text in learned:  # at once; the next router() call finds the index in step
+                    for script, text in learned:  # at once, one row each: no rebuild
                         self._router.add_example(script, text)
+                    if self._router_version == before:  # in step before: still in step, no re-sync needed
+                        self._router_version = after
         except (SwarmError, StoreError) as exc:  # the run is recorded; routing history is a convenience on top
             import logging
 

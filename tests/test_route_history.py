@@ -233,3 +233,17 @@ def test_rolling_back_a_generated_script_forgets_its_examples_and_the_index_foll
     assert engine.store.route_examples() == []
     engine.candidates("Make a URL slug of my post title")
     assert engine.routing_index.history.get("slugify") == []
+
+
+def test_learning_an_example_keeps_the_index_in_step_without_a_resync(make_engine):
+    engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
+    engine.config.retrieval.top_k = 30
+    engine.candidates(NEXT)
+    synced = []
+    real_sync = engine.routing_index.sync
+    engine.routing_index.sync = lambda entries: synced.append(1) or real_sync(entries)
+
+    run(engine, FIRST, "route")
+
+    assert ranking(engine, NEXT)[0][0] == "play_music"
+    assert synced == []  # the example went into its one row; nothing re-read the whole catalogue
