@@ -1,6 +1,6 @@
 """Routing benchmark: the live retrieval index over a synthetic catalogue of 10,000 scripts. Prints one JSON line.
 
-    python bench/routing.py [--scripts 10000] [--queries 300]
+    python bench/routing.py [--scripts 10000] [--queries 300] [--history 30000]
 
 - index_s: build the index from nothing (every entry embedded by the offline MiniLM, cached in the store).
 - index_cached_s: the same catalogue after a restart: vectors come from the store's cache.
@@ -8,6 +8,9 @@
 - add_one_ms: median time to bring the index in step after one script is registered (the diff over
   the whole catalogue included); add_one_index_ms: the index update alone.
 - recall@10: how often the script a query was paraphrased from is among the 10 retrieved.
+- history_*: the same after `--history` confirmed route examples (routing history) were given to the
+  scripts (history_index_s: embedding them; history_p50_ms/p95_ms: one route retrieval then;
+  add_example_ms: median time to learn one more example, its embedding included).
 - rss_mb: peak resident memory of the process.
 """
 
@@ -65,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scripts", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--history", type=int, default=0, help="route examples given to the scripts (0: none)")
     args = parser.parse_args()
     settings = RetrievalSettings()
     embedder = make_embedder(settings)
@@ -99,6 +103,7 @@ def main() -> None:
             index.add([other])
             index_adds.append((time.perf_counter() - start) * 1000)
             current.append(other)
+        extra = history(index, current, args.history, args.queries, settings.top_k) if args.history else {}
         store.close()
     latencies.sort()
     print(json.dumps({
@@ -108,8 +113,36 @@ def main() -> None:
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
         "add_one_ms": round(statistics.median(adds), 2), "add_one_index_ms": round(statistics.median(index_adds), 2),
         "recall@10": round(found / args.queries, 3),
+        **extra,
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
+
+
+def history(index: LiveIndex, entries: list[Entry], n: int, n_queries: int, top_k: int) -> dict:
+    """Give the scripts n confirmed route examples (spread evenly), then time retrieval and learning one more."""
+    rng = random.Random(11)
+    past: dict[str, list[str]] = {}
+    for i in range(n):
+        e = entries[i % len(entries)]
+        past.setdefault(e.name, []).append(f"{rng.choice(['could you', 'I need to', 'go and'])} "
+                                           f"{e.description.split(';')[0].lower()} for case {i}")
+    start = time.perf_counter()
+    index.sync([Entry(e.name, e.description, e.args, e.examples, history=past.get(e.name, [])) for e in entries])
+    index_s = time.perf_counter() - start
+    latencies = []
+    for text, _ in queries(entries, n_queries):
+        start = time.perf_counter()
+        index.search(text, top_k, exclude=("route", "fix_tool"))
+        latencies.append((time.perf_counter() - start) * 1000)
+    latencies.sort()
+    adds = []
+    for i in range(20):
+        start = time.perf_counter()
+        index.add_example(entries[i].name, f"one more confirmed sub-goal number {i} for {entries[i].name}")
+        adds.append((time.perf_counter() - start) * 1000)
+    return {"history": n, "history_index_s": round(index_s, 2), "history_p50_ms": round(statistics.median(latencies), 2),
+            "history_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+            "add_example_ms": round(statistics.median(adds), 2)}
 
 
 if __name__ == "__main__":
