@@ -58,9 +58,14 @@ def execute(ctx):
         answer = answer_of(code, result)
         if answer is None:
             return repair(ctx, code, None)
+        if missing := goal_examples.missing_functions(ctx.goal, code):
+            return repair(ctx, code, f"Your code must define {', '.join(missing)} as the task asks "
+                                     "(the whole function, signature included), not only use it.")
+        found = {"answer": answer, "code": code, "logs": result.logs}
         if wrong := against_the_goals_examples(ctx, code):
-            return repair(ctx, code, "Your code does not do what the task's own examples show:\n" + "\n".join(wrong))
-        return {"answer": answer, "code": code, "logs": result.logs}
+            return repair(ctx, code, "Your code does not do what the task's own examples show:\n" + "\n".join(wrong),
+                          partial=found)
+        return found
     return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
 
 
@@ -104,11 +109,15 @@ def echoes_the_prompt(answer: str) -> bool:
     return answer.startswith("<") or "only for facts you know" in answer
 
 
-def repair(ctx, code: str, error: str | None):
-    """Hand the failed code and its error to a repair child, while repairs are left; else fail with the error."""
+def repair(ctx, code: str, error: str | None, partial: dict | None = None):
+    """Hand the failed code and its error to a repair child, while repairs are left. After the last one:
+    the `partial` answer (code that runs but fails a check), marked as not meeting the goal, so the run
+    ends `unmet` with it; else fail with the error."""
     left = int(ctx.data.get("repairs", ctx.config.run.max_repairs))
     problem = error or "the code printed nothing and its last expression had no value"
     if left <= 0:
+        if partial is not None:
+            return {**partial, "approved": False, "issues": [problem]}
         raise FinalFailure(f"the code written for {ctx.goal!r} still failed after its repairs: {problem}")
     ctx.log(f"repair ({left} left): {problem.splitlines()[0][:200]}")
     return ctx.spawn([ctx.child("solve", goal=ctx.goal, code=code, error=error, repairs=left - 1)])

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 PROMPT_LINE = re.compile(r"^\s*>>>\s?(.*)$")
+STUB = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 MOST = 12  # examples checked at most
 
 
@@ -45,6 +46,19 @@ def examples_in(goal: str) -> list[Example]:
         elif call and not want and not _is_expression(call):
             found.append(Example(call, None))
     return found if any(e.expected is not None for e in found) else []
+
+
+def missing_functions(goal: str, code: str) -> list[str]:
+    """The functions the goal's own stub declares (`def name(` at the start of a line) that the code does not
+    define: a repair that only prints an example's result has lost the function the goal asked for."""
+    asked = STUB.findall(goal)
+    if not asked:
+        return []
+    try:
+        defined = {n.name for n in ast.walk(ast.parse(code)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    except SyntaxError:
+        return []
+    return [name for name in dict.fromkeys(asked) if name not in defined]
 
 
 def check_code(code: str, examples: list[Example]) -> str:

@@ -36,3 +36,11 @@ def test_a_check_that_did_not_run_as_planned_reports_nothing():
 def test_the_check_code_calls_every_example_after_the_code():
     code = check_code("def f(n):\n    return n / 2\n", examples_in(GOAL))
     assert code.startswith("def f(n):") and "repr(f(3))" in code and "    x = 4" in code and "repr(f(0))" in code
+
+
+def test_the_functions_a_goals_stub_declares_must_be_defined_by_the_code():
+    from swarm.goal_examples import missing_functions
+
+    assert missing_functions(GOAL, "print(f(3))") == ["f"]
+    assert missing_functions(GOAL, "def f(n):\n    return n / 2") == []
+    assert missing_functions("Reverse 'abc'.", "print('cba')") == []

@@ -153,3 +153,25 @@ def test_a_function_that_passes_the_goals_examples_costs_one_call(make_engine):
     run_id, status = run(engine, STUB, "solve")
 
     assert status == "done" and len(engine.store.llm_calls(run_id)) == 1
+
+
+def test_a_repair_that_drops_the_function_the_goal_asks_for_is_sent_back(make_engine):
+    # Seen with the 1.5B model on a HumanEval task: the repair printed an example's result instead.
+    engine = make_engine(model=[
+        {"reply": "```python\nprint(sorted([2, 1]))\n```"},
+        {"match": "must define add_one", "reply": "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"},
+    ])
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done" and "def add_one" in result(engine, run_id)["code"]
+
+
+def test_code_that_still_fails_the_goals_examples_after_its_repairs_ends_unmet_with_it(make_engine):
+    wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
+    engine = make_engine(model=[{"reply": wrong, "repeat": True}], max_repairs=1)
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "unmet"  # an answer that runs but fails the goal's own examples: kept, not called done
+    out = result(engine, run_id)
+    assert "x + 2" in out["code"] and out["approved"] is False
+    assert "add_one([1, 2]) gave [3, 4]" in out["issues"][0]
