@@ -51,7 +51,11 @@ def served(tmp_path_factory):
 def swarm(folder: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, SWARM_MODEL="demo-model", SWARM_STORE=str(folder / "swarm.db"),
-               SWARM_RUN_ROOT_SCRIPT="break_down_goal")  # the decomposition tree these tests exercise (the default root is solve)
+               SWARM_RUN_ROOT_SCRIPT="break_down_goal",
+               # No routing learned from the parent run: a learned example reorders route's candidates, so
+               # the fork's route prompts would differ from the recorded ones and go to the model (by
+               # design: a fork replays only byte-identical requests). These tests are about replay.
+               SWARM_RETRIEVAL_EXAMPLES_PER_SCRIPT="0")  # the decomposition tree these tests exercise (the default root is solve)
     return subprocess.run([sys.executable, "-m", "swarm.cli", *args], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=scaled(120))
 
