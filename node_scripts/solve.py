@@ -25,9 +25,16 @@ counting, dates or text manipulation, and when the task asks for a function. All
 No files, network or input().
 2. Answer: <the answer> — only for facts you know for sure or for prose, with nothing to compute."""
 
+# A goal that declares a function (`def name(` at the start of a line: a stub to complete) asks for
+# code, not for an answer to print: its own short prompt, and its repairs ask for the function again.
+SYSTEM_FUNCTION = """Write the code the task asks for: one ```python block with the whole function, signature \
+included. Allowed imports: {imports}. No files, network or input()."""
+
 REPAIR = """Your code failed:
 {error}
-Reply with one corrected ```python block that prints the answer."""
+Reply with one corrected ```python block that {deliver}."""
+PRINTS = "prints the answer"
+DEFINES = "holds the whole corrected function"
 
 SILENT = """Your code ran but printed nothing. Reply with one ```python block that prints the answer."""
 
@@ -94,12 +101,14 @@ def defines_something(code: str) -> bool:
 def conversation(ctx) -> list[dict[str, str]]:
     """The messages: the short system prompt, the goal, and for a repair the failed code and what went wrong."""
     imports = ", ".join(ctx.config.python.authorized_imports)
-    messages = [{"role": "system", "content": SYSTEM.format(imports=imports)},
-                {"role": "user", "content": ctx.goal}]
+    asks_function = bool(goal_examples.STUB.search(ctx.goal))
+    system = (SYSTEM_FUNCTION if asks_function else SYSTEM).format(imports=imports)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.goal}]
     if "code" in ctx.data:
         error, code = ctx.data.get("error"), ctx.data["code"]
         said = code if error == NO_ANSWER else f"```python\n{code}```"
-        feedback = NO_ANSWER_AGAIN if error == NO_ANSWER else REPAIR.format(error=error) if error else SILENT
+        deliver = DEFINES if asks_function else PRINTS
+        feedback = NO_ANSWER_AGAIN if error == NO_ANSWER else REPAIR.format(error=error, deliver=deliver) if error else SILENT
         messages += [{"role": "assistant", "content": said}, {"role": "user", "content": feedback}]
     return messages
 

@@ -175,3 +175,13 @@ def test_code_that_still_fails_the_goals_examples_after_its_repairs_ends_unmet_w
     out = result(engine, run_id)
     assert "x + 2" in out["code"] and out["approved"] is False
     assert "add_one([1, 2]) gave [3, 4]" in out["issues"][0]
+
+
+def test_a_goal_that_declares_a_function_gets_the_prompt_for_code_not_for_a_printed_answer(make_engine):
+    right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
+    engine = make_engine(model=[{"reply": right}])
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done"
+    system = json.loads(engine.store.llm_calls(run_id)[0]["request"])["messages"][0]["content"]
+    assert system.startswith("Write the code the task asks for") and "prints" not in system
