@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def _store(args):
-    from swarm.cli import _store as open_store
+    from swarm.cli_session import _store as open_store
 
     return open_store(args, check="always")[1]  # approve, reject and pause write: never into a damaged store
 

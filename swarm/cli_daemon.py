@@ -47,7 +47,7 @@ def _log_path(args, cfg, folder: Path, detached: bool) -> Path | None:
 
 
 def cmd_daemon(args) -> int:
-    from swarm.cli import _config
+    from swarm.cli_session import _config
 
     cfg = _config(args)
     folder, pidfile = _paths(args, cfg)
@@ -63,7 +63,7 @@ def cmd_daemon(args) -> int:
 def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     import asyncio  # here, not at the top: `swarm --help` and `swarm runs` need not load it
 
-    from swarm.cli import DEMO_SCRIPT, _use_demo_model
+    from swarm.cli_session import DEMO_SCRIPT, _use_demo_model
     from swarm.daemon.eventlog import EventLog, stderr_is
     from swarm.daemon.pidfile import PidFile
     from swarm.daemon.service import Daemon

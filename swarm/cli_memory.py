@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def _memory(args):
-    from swarm.cli import _config
+    from swarm.cli_session import _config
     from swarm.memory import Memory
     from swarm.retrieval import make_embedder
     from swarm.store import Store

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def cmd_model_serve(args) -> int:
-    from swarm.cli import _config
+    from swarm.cli_session import _config
     from swarm.local_model.server import LocalServer, ServerOptions
 
     cfg = _config(args)

@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def cmd_stats(args) -> int:
-    from swarm.cli import _store
+    from swarm.cli_session import _store
     from swarm.metrics import prometheus_text, stats
 
     _, store = _store(args)
@@ -40,7 +40,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from swarm.cli import _store
+    from swarm.cli_session import _store
     from swarm.export_html import export_html
 
     _, store = _store(args)

@@ -46,7 +46,7 @@ def _event(args) -> int:
 
 
 def cmd_checkout(args) -> int:
-    from swarm.cli import _result_text, _store
+    from swarm.cli_session import _result_text, _store
     from swarm.render import counters, tree_lines
     from swarm.timetravel import checkout
 
@@ -68,7 +68,7 @@ def cmd_checkout(args) -> int:
 
 
 def cmd_fork(args) -> int:
-    from swarm.cli import _announce_model, _drive, _engine, _store
+    from swarm.cli_session import _announce_model, _drive, _engine, _store
     from swarm.fork import parse_set
     from swarm.timetravel import fork
 
@@ -111,7 +111,7 @@ def cmd_fork(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from swarm.cli import _store
+    from swarm.cli_session import _store
     from swarm.timetravel import diff
 
     _, store = _store(args)

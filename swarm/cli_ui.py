@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def cmd_ui(args) -> int:
-    from swarm.cli import _config, _use_demo_model
+    from swarm.cli_session import _config, _use_demo_model
     from swarm.ui import UIServer
 
     cfg = _config(args)

@@ -1,0 +1,202 @@
+"""What every command of the CLI shares: the configuration and the store it names, the engine, driving a
+run in the foreground and printing how it ended. The subcommand modules (cli_*.py) import from here, not
+from swarm.cli, so the command line is built one way: cli.py -> cli_* -> cli_session."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from swarm.config import DEMO_SCRIPT, Config, load_config
+from swarm.errors import StoreError, SwarmError
+from swarm.render import counters, printable
+from swarm.snapshot import state_at
+from swarm.store import loads
+
+
+def _warnings_to_stderr() -> logging.Handler:
+    """Warnings of the library (a model call being retried...) go to stderr as `swarm: ...` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("swarm: %(message)s"))
+    logging.getLogger("swarm").addHandler(handler)
+    return handler
+
+
+def _store_failure(args, exc: sqlite3.Error) -> StoreError:
+    """An SQLite error that reached the command line, as the store's error with what to do."""
+    from swarm.errors import StoreDamaged
+    from swarm.store import damaged
+
+    try:
+        cfg = _config(args)
+        path = cfg.path(cfg.store.path)
+    except SwarmError:
+        path = args.store or "the store"
+    if damaged(exc):
+        return StoreDamaged(path, str(exc))
+    return StoreError(f"the store {path} could not be read or written ({exc}); check the disk's free space and the "
+                      "file's permissions, then run the command again")
+
+
+def _config(args) -> Config:
+    cfg = load_config(args.config)
+    if args.store:
+        cfg.store.path = str(Path(args.store).resolve())
+    return cfg
+
+
+def _use_demo_model(cfg: Config) -> bool:
+    """With no endpoint configured, runs use the scripted demo model; True when that is the case."""
+    if cfg.endpoint_configured:
+        return False
+    cfg.model.model = f"scripted:{DEMO_SCRIPT}"
+    return True
+
+
+def _announce_model(engine, demo: bool) -> None:
+    if demo:
+        print(
+            f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
+            "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use a real model",
+            flush=True,
+        )
+    else:
+        print(f"swarm: model {engine.endpoint.describe()}", flush=True)
+
+
+def _engine(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
+    from swarm.engine import Engine
+    from swarm.human import PreparedAnswers, TerminalHuman
+
+    human = None
+    if answers:
+        human = PreparedAnswers(_parse_answers(answers))
+    elif interactive and sys.stdin.isatty():
+        human = TerminalHuman()
+    return Engine(cfg, human=human)
+
+
+def _parse_answers(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        node, sep, text = item.partition("=")
+        if not sep or not node:
+            raise SwarmError(f"--answer {item!r} must look like NODE=TEXT (e.g. 1.2=yes, or *=yes for any node)")
+        out[node] = text
+    return out
+
+
+def _drive(engine, run_id: str, as_json: bool) -> int:
+    import asyncio
+
+    from swarm.live import LiveTree
+
+    live = LiveTree() if not as_json else None
+    status = asyncio.run(_drive_until_signal(engine, run_id, [live] if live else []))
+    run = engine.store.run(run_id)
+    nodes = state_at(engine.store, run_id)
+    if as_json:
+        print(json.dumps(_run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
+    else:
+        if live and live.tty:
+            live.drawn = 0
+        print(f"\nrun {run_id}: {status}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
+        print(_model_line(engine.store, run))
+        print(counters(nodes, run))
+        if status == "done":
+            print(_result_text(loads(run["result"])))
+        elif status == "unmet":
+            result = loads(run["result"])
+            issues = result.get("issues") if isinstance(result, dict) else None
+            print("the goal was NOT met (the run's own review did not approve its answer); the partial answer:")
+            print(_result_text(result))
+            if issues:
+                print("missing: " + "; ".join(_one_line(str(i)) for i in issues))
+        elif status == "failed":
+            print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
+        elif status == "awaiting_approval":
+            waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
+            print(f"waiting for a person at node(s) {', '.join(waiting)}; see the requests with `swarm approvals --run {run_id}`, "
+                  f"decide with `swarm approve ID` / `swarm reject ID --reason TEXT`, then `swarm resume {run_id}` "
+                  f"(or answer directly: `swarm resume {run_id} --answer NODE=TEXT`)")
+        elif status == "paused":
+            print(f"run {run_id} is paused; continue it with `swarm resume {run_id}`")
+        elif status == "interrupted":
+            print(f"swarm: run {run_id} stopped by a signal and kept; continue it with `swarm resume {run_id}`",
+                  file=sys.stderr)
+        print(f"see the tree with `swarm show {run_id}`")
+    if status == "interrupted":
+        # Everything is in the store; scripts still running in worker threads are not waited for.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    engine.close()
+    return {"done": 0, "awaiting_approval": 3, "paused": 3}.get(status, 1)
+
+
+async def _drive_until_signal(engine, run_id: str, observers) -> str:
+    """SIGINT or SIGTERM stops the run cleanly (snapshot, resumable); a second one exits at once."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def stop(signame: str) -> None:
+        if any(l.interrupted for l in engine.loops):
+            os._exit(130)
+        print(f"\nswarm: {signame}: stopping; running nodes will be executed again on resume", file=sys.stderr)
+        engine.shutdown(f"interrupted by {signame}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig.name)
+    return await engine.drive(run_id, observers)
+
+
+def _one_line(message) -> str:
+    return " ".join(printable(message).split())
+
+
+def _result_text(result) -> str:
+    """A run's (or a script's) result as terminal text: the answer when there is one, else JSON."""
+    if isinstance(result, dict) and isinstance(result.get("answer"), str):
+        return printable(result["answer"])
+    return printable(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def _model_line(store, run: dict) -> str:
+    """Which model answered a run, saying plainly when it was canned replies rather than a model."""
+    recorded = run.get("model") or ""
+    if recorded.startswith("scripted:"):
+        path = Path(recorded.removeprefix("scripted:"))
+        if path == DEMO_SCRIPT:
+            return (f"model: the scripted demo model ({DEMO_SCRIPT.name}): canned replies, not a real model; "
+                    "set [model].base_url in swarm.toml or OPENAI_BASE_URL to use one")
+        return f"model: a scripted model ({path}): canned replies, not a real model"
+    answered = store.models_answered(run["id"])
+    named = recorded.split(" at ")[0]
+    if not answered:
+        return f"model: {printable(recorded) or 'unknown'} (no model call was answered)"
+    if answered == [named]:
+        return f"model: {printable(recorded)}"
+    return f"model: {printable(recorded)}; answered as {printable(', '.join(answered))}"
+
+
+def _run_json(store, run: dict, nodes: list[dict]) -> dict:
+    return {**{k: v for k, v in run.items() if k not in ("result", "budgets")}, "result": loads(run["result"]),
+            "budgets": loads(run["budgets"]), "models_answered": store.models_answered(run["id"]), "nodes": nodes}
+
+
+def _store(args, check: str = "if_small"):
+    """The configured store, which must exist; `check="always"` for a command that writes to it."""
+    from swarm.store import Store
+
+    cfg = _config(args)
+    path = cfg.path(cfg.store.path)
+    if not path.exists():
+        raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
+    return cfg, Store(path, cfg.store.synchronous, check=check)
