@@ -10,6 +10,7 @@ the host when a container starts (see docker_layer), exactly as the bubblewrap l
 from __future__ import annotations
 
 import io
+import os
 import sys
 import tarfile
 
@@ -38,6 +39,25 @@ def root_filesystem() -> bytes:
             info.size, info.mode = len(raw), 0o644
             tar.addfile(info, io.BytesIO(raw))
     return data.getvalue()
+
+
+FIX = 'start the engine (e.g. `dockerd &`, as root) or set [sandbox].layer = "process" in swarm.toml'
+
+
+def connect():
+    """A client of the Docker engine that answered a ping; SandboxUnavailable saying how to fix it otherwise."""
+    try:
+        import docker
+    except ImportError:
+        raise SandboxUnavailable(f"the docker layer needs the `docker` Python package (pip install docker); or {FIX}") from None
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # docker raises DockerException, requests errors or OSError, depending on the failure
+        detail = " ".join(str(exc).split())[:200]
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise SandboxUnavailable(f"the Docker engine at {where} does not answer ({detail}); {FIX}") from None
+    return client
 
 
 def ensure_image(client, name: str) -> bool:
@@ -70,7 +90,6 @@ def _cannot_make(name: str, exc: Exception) -> str:
 def main(argv: list[str]) -> int:
     from swarm.config import load_config
     from swarm.errors import SwarmError
-    from swarm.sandbox.docker_layer import connect
 
     try:
         name = argv[0] if argv else load_config().sandbox.docker_image

@@ -21,32 +21,13 @@ from typing import Any, Callable
 from swarm.errors import SandboxUnavailable
 from swarm.sandbox import bwrap
 from swarm.sandbox.conversation import Conversation, readable, worker_config
-from swarm.sandbox.docker_image import ensure_image
+from swarm.sandbox.docker_image import FIX, connect, ensure_image  # noqa: F401  (FIX, connect: this layer's API too)
 from swarm.sandbox.pool import WarmPool
 from swarm.sandbox.result import SandboxResult
 from swarm.sandbox.worker_process import scratch_root
 
 LABEL = "swarm.sandbox"
 OWNER_LABEL = "swarm.sandbox.owner"  # "hostname:pid" of the process that started the container
-FIX = 'start the engine (e.g. `dockerd &`, as root) or set [sandbox].layer = "process" in swarm.toml'
-
-
-def connect():
-    """A client of the Docker engine that answered a ping; SandboxUnavailable saying how to fix it otherwise."""
-    try:
-        import docker
-    except ImportError:
-        raise SandboxUnavailable(f"the docker layer needs the `docker` Python package (pip install docker); or {FIX}") from None
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:  # docker raises DockerException, requests errors or OSError, depending on the failure
-        detail = " ".join(str(exc).split())[:200]
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise SandboxUnavailable(f"the Docker engine at {where} does not answer ({detail}); {FIX}") from None
-    return client
-
-
 def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
