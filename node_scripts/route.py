@@ -56,7 +56,7 @@ def execute(ctx):
         return hand_to_fallback(ctx, choice.get("reason") or "the model answered none")
     data = {"goal": ctx.goal, **{k: v for k, v in (choice.get("data") or {}).items()
                                  if k not in FILLED and k not in DECIDED_ELSEWHERE}}
-    schema = input_schema(options, name)
+    schema = next(s["input_schema"] for s in options if s["name"] == name)
     if earlier and "context" in schema.get("properties", {}):
         data["context"] = earlier  # a step of a sequence works from the steps before it
     errors = validate(data, schema)
@@ -82,12 +82,14 @@ def catalogue(options: list[dict]) -> str:
 
 def choice_schema(options: list[dict]) -> dict:
     """One branch per candidate (its name as a constant, its own input as `data`), plus "none"."""
-    branches = [{"type": "object",
-                 "properties": {"script": {"const": s["name"]}, "data": asked_of_model(s["input_schema"])},
-                 "required": ["script"] + (["data"] if asked_of_model(s["input_schema"]).get("required") else [])}
-                for s in options]
+    branches = [branch(s["name"], asked_of_model(s["input_schema"])) for s in options]
     branches.append({"type": "object", "properties": {"script": {"const": NONE}}, "required": ["script"]})
     return {"anyOf": branches}
+
+
+def branch(name: str, data: dict) -> dict:
+    return {"type": "object", "properties": {"script": {"const": name}, "data": data},
+            "required": ["script", "data"] if data.get("required") else ["script"]}
 
 
 def asked_of_model(schema: dict) -> dict:
@@ -95,10 +97,6 @@ def asked_of_model(schema: dict) -> dict:
     props = {k: v for k, v in (schema.get("properties") or {}).items() if k not in FILLED and k not in DECIDED_ELSEWHERE}
     required = [k for k in schema.get("required", []) if k in props]
     return {"type": "object", "properties": props, **({"required": required} if required else {})}
-
-
-def input_schema(options: list[dict], name: str) -> dict:
-    return next(s["input_schema"] for s in options if s["name"] == name)
 
 
 def hand_to_fallback(ctx, why: str):

@@ -43,7 +43,6 @@ NO_ANSWER_AGAIN = """That was neither code nor an answer. Reply with one ```pyth
 
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
-DEFAULT_REPAIRS = 3
 LONGEST_ANSWER = 4000
 
 

@@ -8,6 +8,9 @@ class SwarmError(Exception):
     """
 
     exit_code = 1
+    # True when executing the same node again with the same input cannot change the outcome: the
+    # lifecycle then fails the node at once instead of retrying it ([run].node_max_attempts).
+    final = False
 
 
 class ConfigError(SwarmError):
@@ -84,6 +87,8 @@ class FinalFailure(SwarmError):
     """A failure that running the same execution again cannot change: the script already used what it
     knew (a child's failure it reports, code it repaired as often as allowed). The lifecycle fails the
     node at once instead of retrying it with the same input ([run].node_max_attempts is for the rest)."""
+
+    final = True
 
 
 class NodeTimeout(SwarmError):

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from swarm import policies
 from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
-from swarm.errors import FinalFailure, NodeTimeout, SwarmError
-from swarm.model.errors import ModelReplyInvalid  # already sent back to the model once: a same-prompt retry cannot help
+from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
@@ -267,7 +266,7 @@ class RunLoop:
             return self._await_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error),
-                                       retry=not isinstance(outcome.error, (FinalFailure, ModelReplyInvalid)))
+                                       retry=not getattr(outcome.error, "final", False))
         value = outcome.value
         if isinstance(value, Spawn):
             return self._spawn_children(node, value, ctx.logs)

@@ -109,6 +109,8 @@ class ModelRequestRejected(ModelError):
 class ModelReplyInvalid(ModelError):
     """The reply was not the JSON asked for, even after one corrective retry (or with no time left for one)."""
 
+    final = True  # it was already sent back to the model once: the same prompt again cannot help
+
     def __init__(self, problem: str, reply: str, *, corrected: bool = True) -> None:
         self.problem = problem
         self.reply = reply
