@@ -39,7 +39,7 @@ class FixedLatencyModel:
     def __init__(self, latency_s: float = 0.0):
         self.latency_s = latency_s
 
-    def complete(self, messages, *, schema=None, json=False, call_key=None):
+    def complete(self, messages, *, schema=None, json=False, call_key=None, **_):
         if self.latency_s:
             time.sleep(self.latency_s)
         return Reply(text="ok", data={"ok": True} if (schema or json) else None, model="bench", prompt_tokens=10, completion_tokens=2)
