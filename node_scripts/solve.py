@@ -32,7 +32,13 @@ included. Allowed imports: {imports}. No files, network or input()."""
 
 REPAIR = """Your code failed:
 {error}
-Reply with one corrected ```python block that {deliver}."""
+{trace}Reply with one corrected ```python block that {deliver}."""
+MISMATCH = "Your code does not do what the task's own examples show:"
+TRACE = "First work through the first failing example by hand in a few short lines, step by step.\n"
+FRESH = """An earlier attempt got the task's own examples wrong:
+{wrong}
+Work through one of those examples by hand in a few short lines, step by step. Then write the whole function \
+anew in one ```python block."""
 PRINTS = "prints the answer"
 DEFINES = "holds the whole corrected function"
 
@@ -69,8 +75,8 @@ def execute(ctx):
                                      "(the whole function, signature included), not only use it.")
         found = {"answer": answer, "code": code, "logs": result.logs}
         if wrong := against_the_goals_examples(ctx, code):
-            return repair(ctx, code, "Your code does not do what the task's own examples show:\n" + "\n".join(wrong),
-                          partial=found)
+            return repair(ctx, code, MISMATCH + "\n" + "\n".join(wrong),
+                          partial={**found, "wrong": len(wrong)})
         return found
     return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
 
@@ -98,16 +104,22 @@ def defines_something(code: str) -> bool:
 
 
 def conversation(ctx) -> list[dict[str, str]]:
-    """The messages: the short system prompt, the goal, and for a repair the failed code and what went wrong."""
+    """The messages: the short system prompt, the goal, and for a repair the failed code and what went wrong
+    (for a fresh start, only what the earlier attempts got wrong, not their code)."""
     imports = ", ".join(ctx.config.python.authorized_imports)
     asks_function = bool(goal_examples.STUB.search(ctx.goal))
     system = (SYSTEM_FUNCTION if asks_function else SYSTEM).format(imports=imports)
+    if ctx.data.get("fresh"):
+        return [{"role": "system", "content": system},
+                {"role": "user", "content": f"{ctx.goal}\n\n{FRESH.format(wrong=(ctx.data.get('error') or '').removeprefix(MISMATCH).strip())}"}]
     messages = [{"role": "system", "content": system}, {"role": "user", "content": ctx.goal}]
     if "code" in ctx.data:
         error, code = ctx.data.get("error"), ctx.data["code"]
         said = code if error == NO_ANSWER else f"```python\n{code}```"
         deliver = DEFINES if asks_function else PRINTS
-        feedback = NO_ANSWER_AGAIN if error == NO_ANSWER else REPAIR.format(error=error, deliver=deliver) if error else SILENT
+        trace = TRACE if error and error.startswith(MISMATCH) else ""
+        feedback = (NO_ANSWER_AGAIN if error == NO_ANSWER
+                    else REPAIR.format(error=error, trace=trace, deliver=deliver) if error else SILENT)
         messages += [{"role": "assistant", "content": said}, {"role": "user", "content": feedback}]
     return messages
 
@@ -118,17 +130,30 @@ def echoes_the_prompt(answer: str) -> bool:
 
 
 def repair(ctx, code: str, error: str | None, partial: dict | None = None):
-    """Hand the failed code and its error to a repair child, while repairs are left. After the last one:
-    the `partial` answer (code that runs but fails a check), marked as not meeting the goal, so the run
-    ends `unmet` with it; else fail with the error."""
+    """Hand the failed code and its error to a repair child, while repairs are left. Code that runs but fails
+    the goal's examples (`partial`, with how many it gets wrong) is a candidate: the one failing the fewest so
+    far travels down the chain as `best`. A repair that still fails the examples is followed by a fresh start
+    (the goal and what went wrong, not the code: a small model asked to fix its own code tends to keep it),
+    then by a repair of that, and so on. After the last one: the best candidate, marked as not meeting the
+    goal, so the run ends `unmet` with it; else fail with the error."""
     left = int(ctx.data.get("repairs", ctx.config.run.max_repairs))
     problem = error or "the code printed nothing and its last expression had no value"
+    best = ctx.data.get("best")
+    if partial is not None and (best is None or partial["wrong"] < best["wrong"]):
+        best = {**partial, "issues": [problem]}
     if left <= 0:
-        if partial is not None:
-            return {**partial, "approved": False, "issues": [problem]}
+        if best is not None:
+            return {key: best[key] for key in ("answer", "code", "logs", "issues") if key in best} | {"approved": False}
         raise FinalFailure(f"the code written for {ctx.goal!r} still failed after its repairs: {problem}")
     ctx.log(f"repair ({left} left): {problem.splitlines()[0][:200]}")
-    return ctx.spawn([ctx.child("solve", goal=ctx.goal, code=code, error=error, repairs=left - 1)])
+    child = {"goal": ctx.goal, "repairs": left - 1}
+    if best is not None:
+        child["best"] = best
+    if partial is not None and "code" in ctx.data and not ctx.data.get("fresh"):
+        child |= {"fresh": True, "error": error}  # its repair did not fix it either: start anew
+    else:
+        child |= {"code": code, "error": error}
+    return ctx.spawn([ctx.child("solve", **child)])
 
 
 def code_in(reply: str) -> str | None:
@@ -179,6 +204,8 @@ def swarm_node_scripts():
             "code": {"type": "string", "description": "code that failed, to repair"},
             "error": {"type": ["string", "null"], "description": "how it failed (null: it printed nothing)"},
             "repairs": {"type": "integer", "minimum": 0, "description": "repairs still allowed"},
+            "fresh": {"type": "boolean", "description": "start anew, told only what earlier attempts got wrong"},
+            "best": {"type": "object", "description": "the candidate failing the fewest of the goal's examples so far"},
         }, "required": ["goal"]},
         execute=execute,
         examples=[{"goal": "What is the greatest common divisor of 1071 and 462?"}],

@@ -185,3 +185,32 @@ def test_a_goal_that_declares_a_function_gets_the_prompt_for_code_not_for_a_prin
     assert status == "done"
     system = json.loads(engine.store.llm_calls(run_id)[0]["request"])["messages"][0]["content"]
     assert system.startswith("Write the code the task asks for") and "prints" not in system
+
+
+def test_a_repair_that_still_fails_the_examples_is_followed_by_a_fresh_start_without_the_code(make_engine):
+    # The 1.5B model asked to fix its own code tends to keep it (HumanEval/6, /26, /33 kept failing their
+    # examples over three repairs): after one repair, the next attempt sees the goal and what went wrong only.
+    wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
+    still = "```python\ndef add_one(xs: list) -> list:\n    return [x + 3 for x in xs]\n```"
+    right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
+    engine = make_engine(model=[{"reply": wrong}, {"match": "by hand", "reply": still}, {"match": "anew", "reply": right}])
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done" and "x + 1" in result(engine, run_id)["code"]
+    calls = [json.loads(c["request"])["messages"] for c in engine.store.llm_calls(run_id)]
+    assert len(calls) == 3
+    fresh = calls[2]
+    assert len(fresh) == 2 and "x + 2" not in fresh[1]["content"] and "x + 3" not in fresh[1]["content"]
+    assert "add_one([1, 2]) gave [4, 5], but the task says [2, 3]" in fresh[1]["content"]
+
+
+def test_after_the_last_repair_the_candidate_failing_the_fewest_examples_is_kept(make_engine):
+    half = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs] if xs else []\n```"
+    worse = "```python\ndef add_one(xs: list) -> list:\n    return [0]\n```"
+    engine = make_engine(model=[{"reply": half}, {"match": "by hand", "reply": worse, "repeat": True}], max_repairs=1)
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "unmet"
+    out = result(engine, run_id)
+    assert "x + 2" in out["code"] and out["approved"] is False  # one example wrong, not the last try's two
+    assert "add_one([1, 2]) gave [3, 4]" in out["issues"][0]
