@@ -1,0 +1,171 @@
+"""Scale benchmark: what a run costs as it grows (issue 13). Prints one JSON line.
+
+    python bench/scale.py [--sizes 1111,11111,111111] [--keep DIR]
+
+For each size N (a tree of fan-out 10: 1,111 = three levels below the root, 11,111 = four,
+111,111 = five), scripted and instant: every execution makes one call to an instant in-process
+model (a paid reply, recorded like any other), the last leaf asks a person, so the run ends
+paused with every other node done. Each size runs in its own process, so its peak RSS is its own.
+
+Keys, suffixed with N:
+- wall_ms_per_node_N: the run's wall time (history writes and snapshots included) / nodes.
+- bytes_per_node_N: the store file plus its WAL, after the run, / nodes.
+- rss_mb_N: peak RSS (ru_maxrss) of the process that ran it.
+- snapshots_N, snapshot_bytes_N: snapshots the store holds for the run, and their size.
+- events_N: events recorded.
+- resume_s_N: a new process that answers the question and drives the run to its end
+  (imports, store open, state load, the remaining executions), wall time.
+- history_s_N: `swarm history RUN` (a new process, output discarded), wall time.
+- checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time.
+growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SWARM = [sys.executable, "-c", "import sys; from swarm.cli import main; sys.exit(main())"]
+
+
+def levels_for(size: int) -> int:
+    from lifecycle import tree_size
+
+    levels = 1
+    while tree_size(levels, 10) < size:
+        levels += 1
+    if tree_size(levels, 10) != size:
+        raise SystemExit(f"--sizes: {size} is not a full tree of fan-out 10 (1111, 11111, 111111, ...)")
+    return levels
+
+
+def last_leaf(levels: int) -> str:
+    return ".".join(["1"] + ["10"] * levels)
+
+
+def store_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+class InstantModel:
+    """An in-process model that answers every call at once (a paid reply of 10 + 2 tokens)."""
+
+    def complete(self, messages, *, schema=None, json=False, call_key=None, **_):
+        from swarm.model import Reply
+
+        return Reply(text="ok", data={"ok": True} if (schema or json) else None, model="bench", prompt_tokens=10,
+                     completion_tokens=2)
+
+
+def one_run(folder: Path, size: int) -> dict:
+    """In its own process: the run of `size` nodes, paused at its last leaf."""
+    from lifecycle import engine
+
+    levels = levels_for(size)
+    e = engine(folder, "scale", InstantModel(), concurrency=8)
+    started = time.perf_counter()
+    run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": 10,
+                                                                       "ask": last_leaf(levels)}))
+    wall = time.perf_counter() - started
+    assert status == "awaiting_approval", status
+    nodes = e.store.run(run_id)["nodes"]
+    first, last = e.store.event_range(run_id)
+    snaps = e.store._query("SELECT count(*) AS n, COALESCE(sum(length(data)), 0) AS b FROM snapshots WHERE run_id=?",
+                           (run_id,))[0]
+    e.close()
+    db = folder / "scale.db"
+    return {"run": run_id, "nodes": nodes, "wall_s": wall, "first": first, "last": last, "bytes": store_bytes(db),
+            "snapshots": snaps["n"], "snapshot_bytes": snaps["b"],
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def resume_run(folder: Path, run_id: str) -> dict:
+    """In its own process: answer the paused leaf and drive the run to its end."""
+    from lifecycle import engine
+
+    from swarm.human import PreparedAnswers
+
+    e = engine(folder, "scale", InstantModel(), concurrency=8, human=PreparedAnswers({"*": "yes"}))
+    status = asyncio.run(e.drive(run_id))
+    e.close()
+    assert status == "done", status
+    return {"status": status}
+
+
+def timed(cmd: list[str], env: dict | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def measure(size: int, folder: Path) -> dict:
+    here = [sys.executable, str(Path(__file__).resolve())]
+    out = subprocess.run(here + ["--one", str(size), "--dir", str(folder)], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    db = folder / "scale.db"
+    env = {**os.environ, "SWARM_STORE": str(db)}
+    history_s = timed(SWARM + ["--store", str(db), "history", r["run"]], env)
+    checkout_s = timed(SWARM + ["--store", str(db), "checkout", r["run"], "--at", str((r["first"] + r["last"]) // 2)], env)
+    resume_s = timed(here + ["--resume", r["run"], "--dir", str(folder)], env)
+    n = r["nodes"]
+    return {
+        f"wall_ms_per_node_{size}": round(r["wall_s"] * 1000 / n, 4),
+        f"bytes_per_node_{size}": round(r["bytes"] / n),
+        f"rss_mb_{size}": round(r["rss_mb"], 1),
+        f"snapshots_{size}": r["snapshots"],
+        f"snapshot_bytes_{size}": r["snapshot_bytes"],
+        f"events_{size}": r["last"] - r["first"] + 1,
+        f"resume_s_{size}": round(resume_s, 3),
+        f"history_s_{size}": round(history_s, 3),
+        f"checkout_s_{size}": round(checkout_s, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1111,11111,111111", help="comma-separated tree sizes (fan-out 10)")
+    parser.add_argument("--keep", metavar="DIR", help="keep each size's store under DIR (default: a temporary folder)")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--resume", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_run(Path(args.dir), args.one)))
+        return
+    if args.resume:
+        print(json.dumps(resume_run(Path(args.dir), args.resume)))
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    for size in sizes:
+        levels_for(size)
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(args.keep) if args.keep else Path(tmp)
+        for size in sizes:
+            folder = base / str(size)
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob("scale.db*"):
+                stale.unlink()
+            out.update(measure(size, folder))
+    small, large = min(sizes), max(sizes)
+    if small != large:
+        out["growth"] = round(out[f"wall_ms_per_node_{large}"] / out[f"wall_ms_per_node_{small}"], 3)
+        out["growth_sizes"] = f"{large}/{small}"
+    out["load"] = os.getloadavg()[0]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
