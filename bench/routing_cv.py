@@ -1,0 +1,215 @@
+"""Routing history, tuned by cross-validation on the dev split only. Prints one JSON line per scoring.
+
+    python bench/routing_cv.py [--catalogue ../shared/eval/routing_catalogue.jsonl]
+                               [--queries ../shared/eval/routing_dev.jsonl] [--seeds 8]
+
+Each tool of the dev split has three queries. A fold holds one query of each tool out (which one is
+drawn per seed; seed 0 takes them in file order); the other two are the tool's confirmed history,
+as a swarm would have recorded them. Every scoring is evaluated on the held fold only, over
+3 folds x `--seeds` draws, and reported as the fold mean, its spread (std over folds) and, against
+the scoring the routing index uses (`live`, run through LiveIndex itself), the paired difference
+per fold (mean, std, and in how many folds it was better).
+
+Scorings (each adds 0.1 x BM25 scaled to 0..1, as the index does):
+- none: the description alone (no history).
+- prototype w: the description's vector plus w times each example's, normalised (LiveIndex).
+- max-sim a: description cosine plus a times the best example's cosine above it.
+- knn a,b: description cosine plus a x sum over examples of exp(-b (1 - cosine)) (k-nearest voting).
+- rrf: reciprocal-rank fusion of the description ranking and the best-example ranking.
+- csls k,g: prototype minus g times a script's mean cosine to its k nearest history queries (hubness).
+- negatives g,t: prototype minus g x (cosine - t) to the nearest negative of a script, the negatives
+  being history queries the description alone routed to a wrong script first (a failed routing).
+MetaTool confirms every tool three times, so a prior from confirmed counts is uniform here and is not
+measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder  # noqa: E402
+from swarm.retrieval.bm25 import BM25  # noqa: E402
+from swarm.retrieval.evaluate import read_catalogue, read_jsonl  # noqa: E402
+from swarm.retrieval.hybrid import entry_texts, keyword_text  # noqa: E402
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+BM25_WEIGHT = 0.1
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def scaled(b: np.ndarray) -> np.ndarray:
+    top = b.max(1, keepdims=True)
+    return np.where(top > 0, b / np.where(top > 0, top, 1), b)
+
+
+class Data:
+    def __init__(self, catalogue: str, queries: str):
+        self.entries = read_catalogue(catalogue)
+        self.rows = read_jsonl(queries, ("query", "expected"), "query")
+        self.embedder = MiniLMEmbedder()
+        names = {e.name: i for i, e in enumerate(self.entries)}
+        self.y = np.array([names[r["expected"]] for r in self.rows])
+        self.texts = [r["query"] for r in self.rows]
+        self.D = self.embedder.embed([entry_texts(e)[0] for e in self.entries])
+        self.Q = self.embedder.embed(self.texts)
+        keyword = BM25([keyword_text(e) for e in self.entries])
+        self.KW = BM25_WEIGHT * scaled(np.stack([keyword.scores(t) for t in self.texts]))
+        self.S = len(self.entries)
+
+    def folds(self, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        fold = np.zeros(len(self.rows), int)
+        for s in range(self.S):
+            mine = np.where(self.y == s)[0]
+            fold[mine] = rng.permutation(len(mine)) if seed else np.arange(len(mine))
+        return fold
+
+    def prototypes(self, tr: np.ndarray, w: float) -> np.ndarray:
+        P = self.D.copy()
+        np.add.at(P, self.y[tr], w * self.Q[tr])
+        return unit(P)
+
+    def best_example(self, te, tr) -> np.ndarray:
+        sims = self.Q[te] @ self.Q[tr].T
+        best = np.full((len(te), self.S), -1.0)
+        for j, s in enumerate(self.y[tr]):
+            best[:, s] = np.maximum(best[:, s], sims[:, j])
+        return best
+
+
+def scorings(d: Data):
+    def none(te, tr):
+        return d.Q[te] @ d.D.T + d.KW[te]
+
+    def prototype(w):
+        return lambda te, tr: d.Q[te] @ d.prototypes(tr, w).T + d.KW[te]
+
+    def max_sim(a):
+        def f(te, tr):
+            desc = d.Q[te] @ d.D.T
+            return desc + a * np.maximum(d.best_example(te, tr) - desc, 0) + d.KW[te]
+        return f
+
+    def knn(a, b):
+        def f(te, tr):
+            votes = np.zeros((len(te), d.S))
+            np.add.at(votes.T, d.y[tr], np.exp(-b * (1 - d.Q[te] @ d.Q[tr].T)).T)
+            return d.Q[te] @ d.D.T + a * votes + d.KW[te]
+        return f
+
+    def rrf(te, tr):
+        def ranks(s):
+            r = np.empty_like(s)
+            r[np.arange(len(s))[:, None], np.argsort(-s, 1)] = np.arange(1, s.shape[1] + 1)
+            return 1 / (60 + r)
+        desc = none(te, tr)
+        best = d.best_example(te, tr)
+        return ranks(desc) + ranks(np.where(best > -1, best, desc))
+
+    def csls(k, g):
+        def f(te, tr):
+            P = d.prototypes(tr, 0.7)
+            hub = np.mean(-np.sort(-(d.Q[tr] @ P.T), 0)[:k], 0)
+            return d.Q[te] @ P.T - g * hub + d.KW[te]
+        return f
+
+    def negatives(g, t):
+        def f(te, tr):
+            top = none(tr, tr).argmax(1)
+            wrong = top != d.y[tr]
+            penalty = np.zeros((len(te), d.S))
+            for j, s in zip(np.where(wrong)[0], top[wrong]):
+                penalty[:, s] = np.maximum(penalty[:, s], np.maximum(d.Q[te] @ d.Q[tr[j]] - t, 0))
+            return prototype(0.7)(te, tr) - g * penalty
+        return f
+
+    yield "none", none
+    for w in (0.5, 0.7, 1.0, 1.5):
+        yield f"prototype w={w}", prototype(w)
+    for a in (0.5, 1.0):
+        yield f"max-sim a={a}", max_sim(a)
+    for a, b in ((0.2, 3), (0.4, 3), (0.4, 5)):
+        yield f"knn a={a} b={b}", knn(a, b)
+    yield "rrf", rrf
+    for k, g in ((5, 0.5), (10, 0.5)):
+        yield f"csls k={k} g={g}", csls(k, g)
+    for g, t in ((0.5, 0.5), (1.0, 0.5)):
+        yield f"negatives g={g} t={t}", negatives(g, t)
+
+
+def live(d: Data):
+    """The routing index itself: a LiveIndex whose scripts hold the fold's history as examples."""
+    def f(te, tr):
+        history: dict[str, list[str]] = {}
+        for i in tr:
+            history.setdefault(d.entries[d.y[i]].name, []).append(d.texts[i])
+        index = LiveIndex(CachedEmbedder(d), None, bm25_weight=BM25_WEIGHT)
+        index.add([Entry(e.name, e.description, e.args, e.examples, history=history.get(e.name, [])) for e in d.entries])
+        order = [index.rows[e.name] for e in d.entries]
+        return np.stack([index.scores(d.texts[i])[order] for i in te])
+    return f
+
+
+class CachedEmbedder:
+    """The dev split's vectors, embedded once (the LiveIndex asks for the same texts again per fold)."""
+
+    def __init__(self, d: Data):
+        self.name = d.embedder.name
+        self.known = {t: v for t, v in zip(d.texts, d.Q)}
+        self.known.update({entry_texts(e)[0]: v for e, v in zip(d.entries, d.D)})
+        self.embedder = d.embedder
+
+    def embed(self, texts):
+        missing = [t for t in texts if t not in self.known]
+        if missing:
+            self.known.update(zip(missing, self.embedder.embed(missing)))
+        return np.stack([self.known[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+
+def recall(scores: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    order = np.argsort(-scores, axis=1, kind="stable")
+    rank = np.argmax(order == expected[:, None], axis=1)
+    return np.array([(rank < 1).mean(), (rank < 5).mean(), (rank < 10).mean()])
+
+
+def per_fold(d: Data, score, seeds: int) -> np.ndarray:
+    out = []
+    for seed in range(seeds):
+        fold = d.folds(seed)
+        for k in range(3):
+            te, tr = np.where(fold == k)[0], np.where(fold != k)[0]
+            out.append(recall(score(te, tr), d.y[te]))
+    return np.array(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalogue", default=str(SHARED / "routing_catalogue.jsonl"))
+    parser.add_argument("--queries", default=str(SHARED / "routing_dev.jsonl"))
+    parser.add_argument("--seeds", type=int, default=8)
+    args = parser.parse_args()
+    d = Data(args.catalogue, args.queries)
+    reference = per_fold(d, live(d), args.seeds)
+    for name, score in [("live", None), *scorings(d)]:
+        r = reference if score is None else per_fold(d, score, args.seeds)
+        delta = r - reference
+        print(json.dumps({"scoring": name, "folds": len(r),
+                          **{f"recall@{k}": round(float(r[:, i].mean()), 4) for i, k in enumerate((1, 5, 10))},
+                          **{f"recall@{k}_std": round(float(r[:, i].std()), 4) for i, k in enumerate((1, 5))},
+                          **{f"vs_live@{k}": [round(float(delta[:, i].mean()), 4), round(float(delta[:, i].std()), 4),
+                                              f"{int((delta[:, i] > 0).sum())}/{len(r)} better"]
+                             for i, k in enumerate((1, 5))}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
