@@ -80,6 +80,7 @@ class RunLoop:
         self.since_snapshot = 0
         self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
+        self.turn_nodes: list[str] = []  # the nodes whose state the last committed turn recorded (for observers)
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
@@ -610,6 +611,7 @@ class RunLoop:
         launch, self.launch = self.launch, []
         for node, ctx in launch:
             self._execute(node, ctx)
+        self.turn_nodes = list(batch.nodes)
         if batch:
             for node_id, row in batch.nodes.items():
                 self.state_json[node_id] = row[-1]

@@ -1,12 +1,20 @@
-"""The live view of a foreground run: a redrawn tree on a terminal, one line per ended node elsewhere."""
+"""The live view of a foreground run: a redrawn tree on a terminal, one line per ended node elsewhere.
+
+Its cost follows what changed, not how big the run is: after each turn it reads only the nodes whose
+state that turn recorded (`loop.turn_nodes`), keeps the counts by status up to date from them, and
+on a terminal redraws at most once per `interval_s` only the lines that fit the screen (the last ones
+in tree order, found by walking the tree backwards from its end). The run's last turn is always drawn,
+and that final frame is counted over every node, so it is exact whatever the view missed.
+"""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import time
+from typing import Iterator
 
-from swarm.render import counters, tree_lines
+from swarm.render import counters_line, tree_lines
 
 
 class LiveTree:
@@ -16,28 +24,67 @@ class LiveTree:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.interval_s = interval_s
-        self.last = 0.0
+        self.last = float("-inf")
         self.drawn = 0
         self.reported: set[str] = set()
+        self.status: dict[str, str] = {}  # node id -> its status as this view last counted it
+        self.by_status: dict[str, int] = {}
+        self.started = False
 
     def __call__(self, loop) -> None:
+        if not self.started:
+            self.started = True
+            self._count(loop, loop.nodes)  # the run as it stands (a resumed run has history): read once
+        else:
+            changed = getattr(loop, "turn_nodes", None)
+            self._count(loop, loop.nodes if changed is None else changed)
         if self.tty:
             now = time.monotonic()
-            if now - self.last >= self.interval_s:
+            final = getattr(loop, "closed", False)  # the run's last turn: always drawn, exactly
+            if final or now - self.last >= self.interval_s:
                 self.last = now
+                if final:
+                    self._recount(loop)
                 self.draw(loop)
-        else:
-            self.report_ended(loop)
+
+    def _count(self, loop, node_ids) -> None:
+        nodes = loop.nodes
+        for node_id in node_ids:
+            node = nodes.get(node_id)
+            if node is None:
+                continue
+            status = str(node.status)
+            before = self.status.get(node_id)
+            if before != status:
+                if before is not None:
+                    self.by_status[before] -= 1
+                self.by_status[status] = self.by_status.get(status, 0) + 1
+                self.status[node_id] = status
+            if not self.tty and node.status.final and node_id not in self.reported:
+                self.reported.add(node_id)
+                self.stream.write(f"[{len(self.reported)}/{len(nodes)}] {node.id} {node.script} {node.status}\n")
+        if not self.tty:
+            self.stream.flush()
+
+    def _recount(self, loop) -> None:
+        """Counts over every node (the final frame): exact even if a change reached no turn's list."""
+        self.status = {i: str(n.status) for i, n in loop.nodes.items()}
+        self.by_status = {}
+        for status in self.status.values():
+            self.by_status[status] = self.by_status.get(status, 0) + 1
 
     def draw(self, loop) -> None:
-        states = [n.state() for n in loop.nodes.values()]
         size = shutil.get_terminal_size((100, 30))
-        run = {"prompt_tokens": loop.prompt_tokens, "completion_tokens": loop.completion_tokens, "cost_usd": loop.cost}
-        lines = tree_lines(states, width=size.columns - 1)
         room = max(size.lines - 3, 5)
-        if len(lines) > room:
-            lines = [f"… {len(lines) - room + 1} more nodes above"] + lines[-room + 1:]
-        lines.append(counters(states, run))
+        total = len(loop.nodes)
+        shown = room if total <= room else room - 1  # one line says how many are above
+        last = list(last_in_tree_order(loop.nodes, loop.root_id, shown))
+        last.reverse()
+        lines = tree_lines([loop.nodes[i].state() for i in last], width=size.columns - 1, ordered=True)
+        if total > room:
+            lines = [f"… {total - shown} more nodes above"] + lines
+        run = {"prompt_tokens": loop.prompt_tokens, "completion_tokens": loop.completion_tokens, "cost_usd": loop.cost}
+        lines.append(counters_line(self.by_status, run))
         out = ""
         if self.drawn:
             out += f"\x1b[{self.drawn}F\x1b[J"
@@ -47,12 +94,34 @@ class LiveTree:
         self.drawn = len(lines)
 
     def report_ended(self, loop) -> None:
-        for node in loop.nodes.values():
-            if node.status.final and node.id not in self.reported:
-                self.reported.add(node.id)
-                self.stream.write(f"[{len(self.reported)}/{len(loop.nodes)}] {node.id} {node.script} {node.status}\n")
-        self.stream.flush()
+        """One line for each node that ended since the last report (every node on the first)."""
+        self._count(loop, loop.nodes)
 
     def finish(self, loop) -> None:
         if self.tty:
+            self._recount(loop)
             self.draw(loop)
+
+
+def last_in_tree_order(nodes: dict, root_id: str, count: int) -> Iterator[str]:
+    """The ids of the last `count` nodes in tree order (a parent before its children, children in order),
+    last first: the tree walked backwards from its end, touching only those nodes and their ancestors."""
+    if count <= 0 or root_id not in nodes:
+        return
+    stack = [(root_id, None)]  # (node id, iterator over its children, last first; None until opened)
+    given = 0
+    while stack:
+        node_id, children = stack[-1]
+        if children is None:
+            children = reversed(nodes[node_id].children)
+            stack[-1] = (node_id, children)
+        child = next(children, None)
+        if child is not None:
+            if child in nodes:
+                stack.append((child, None))
+            continue
+        stack.pop()
+        yield node_id
+        given += 1
+        if given >= count:
+            return

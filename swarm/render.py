@@ -36,10 +36,12 @@ def _order(node_id: str) -> list[int]:
     return [int(p) for p in node_id.split(".")]
 
 
-def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: int = 100) -> list[str]:
-    """One line per node, indented under its parent; with `outputs`, each result under its node."""
+def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: int = 100,
+               ordered: bool = False) -> list[str]:
+    """One line per node, indented under its parent; with `outputs`, each result under its node.
+    `ordered`: the nodes already come in tree order (not sorted again)."""
     lines = []
-    for n in sorted(nodes, key=lambda n: _order(n["id"])):
+    for n in (nodes if ordered else sorted(nodes, key=lambda n: _order(n["id"]))):
         indent = "  " * n.get("depth", n["id"].count("."))
         goal = str(n.get("data", {}).get("goal", ""))
         tokens = n.get("prompt_tokens", 0) + n.get("completion_tokens", 0)
@@ -62,8 +64,13 @@ def counters(nodes: Iterable[dict[str, Any]], run: dict[str, Any]) -> str:
     by_status: dict[str, int] = {}
     for n in nodes:
         by_status[n["status"]] = by_status.get(n["status"], 0) + 1
+    return counters_line(by_status, run)
+
+
+def counters_line(by_status: dict[str, int], run: dict[str, Any]) -> str:
+    """The counter line from the number of nodes in each status (statuses with none are left out)."""
     total = sum(by_status.values())
-    parts = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()))
+    parts = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()) if v)
     tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
     return f"{total} nodes ({parts}) · {tokens} tokens · ${run.get('cost_usd') or 0:.4f}"
 

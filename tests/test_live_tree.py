@@ -21,6 +21,7 @@ MODEL = [
     {"match": "first", "reply": "one", "usage": USAGE},
     {"match": "second", "reply": "two", "usage": USAGE},
 ]
+LEAVES = [{"reply": "leaf", "usage": USAGE, "repeat": True}]
 CURSOR_UP_AND_CLEAR = re.compile(r"\x1b\[(\d+)F\x1b\[J")
 
 
@@ -118,13 +119,74 @@ def test_on_a_terminal_each_drawing_replaces_the_previous_one_in_place(make_engi
     assert "3 nodes (3 done)" in drawings[-1]
 
 
-def test_on_a_terminal_drawings_are_no_more_frequent_than_the_interval(make_engine, terminal):
+def test_on_a_terminal_drawings_are_no_more_frequent_than_the_interval_but_the_last_turn_is_always_drawn(
+        make_engine, terminal):
     engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
     live = LiveTree(terminal.stream, interval_s=60)
 
     drive(engine, live)
 
-    assert CURSOR_UP_AND_CLEAR.findall(terminal.text()) == []  # one drawing only
+    drawings = frames(terminal.text())
+    assert len(drawings) == 2  # the first turn, then the run's last one, though the interval has not passed
+    assert "▶ 1 two_steps running" in drawings[0]
+    assert drawings[-1].splitlines()[-1] == "3 nodes (3 done) · 30 tokens · $0.0000"
+
+
+def fan(ctx):
+    """`width` children under each node down to `levels`; each leaf asks the model."""
+    if ctx.depth < ctx.data["levels"]:
+        if ctx.reports is None:
+            return ctx.spawn([ctx.child("fan", levels=ctx.data["levels"], width=ctx.data["width"])
+                              for _ in range(ctx.data["width"])])
+        return sum(r.output for r in ctx.reports)
+    ctx.llm("a leaf")
+    return 1
+
+
+def drawn_statuses(drawing: str) -> dict[str, int]:
+    """How many lines of a drawing show each status (the word after the node id and script)."""
+    counts: dict[str, int] = {}
+    for line in drawing.splitlines()[:-1]:
+        status = line.split()[3]
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def test_on_a_terminal_every_drawing_counts_exactly_the_statuses_it_shows(make_engine, terminal):
+    # The counter line is kept up to date from each turn's changes, not by reading every node:
+    # each drawing (one per turn here) must still agree with the tree it shows.
+    engine = make_engine(script("fan", fan), model=LEAVES, concurrency=3)
+    live = LiveTree(terminal.stream, interval_s=0)
+    run_id = engine.create_run("a small tree", script="fan", data={"levels": 2, "width": 3})
+
+    assert asyncio.run(engine.drive(run_id, observers=[live])) == "done"
+
+    drawings = frames(terminal.text())
+    assert len(drawings) >= 5
+    for drawing in drawings:
+        counter = drawing.splitlines()[-1]
+        shown = drawn_statuses(drawing)
+        total = sum(shown.values())
+        expected = ", ".join(f"{v} {k}" for k, v in sorted(shown.items()))
+        assert counter.startswith(f"{total} nodes ({expected}) · "), (counter, drawing)
+    assert drawings[-1].splitlines()[-1].startswith("13 nodes (13 done) · ")
+
+
+def test_on_a_terminal_a_tree_taller_than_the_screen_shows_its_last_lines_in_tree_order(
+        make_engine, terminal, monkeypatch):
+    monkeypatch.setenv("LINES", "12")  # room for 9 lines: "… N more nodes above" and the last 8 nodes
+    engine = make_engine(script("fan", fan), model=LEAVES, concurrency=4)
+    live = LiveTree(terminal.stream, interval_s=60)
+    run_id = engine.create_run("a tree of 40 nodes", script="fan", data={"levels": 3, "width": 3})
+
+    assert asyncio.run(engine.drive(run_id, observers=[live])) == "done"
+
+    last = frames(terminal.text())[-1].splitlines()
+    assert last[0] == "… 32 more nodes above"
+    assert last[1:3] == ["    ✓ 1.3.2 fan done", "      ✓ 1.3.2.1 fan done  15 tok"]
+    assert [line.split()[1] for line in last[1:-1]] == [
+        "1.3.2", "1.3.2.1", "1.3.2.2", "1.3.2.3", "1.3.3", "1.3.3.1", "1.3.3.2", "1.3.3.3"]
+    assert last[-1].startswith("40 nodes (40 done) · ")
 
 
 def test_elsewhere_one_line_is_printed_per_ended_node(make_engine):
