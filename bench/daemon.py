@@ -3,9 +3,17 @@
 - intake_ms: median time from a goal file written into inbox/ (closed) to its run's root node
   starting to execute, one goal at a time on an idle daemon ([daemon].settle_ms included);
 - goals_per_min: a batch of goals dropped at once, all done, per minute (demo goals: 9 nodes each,
-  one of them sandboxed Python), under the default [daemon].max_concurrent_runs.
+  one of them sandboxed Python), under the default [daemon].max_concurrent_runs;
+- cpu_s_per_goal: CPU seconds (user + system) the daemon and every process under it (the sandbox's
+  bubblewrap, its template and workers, live or already reaped) spent during the batch, per goal;
+  daemon_cpu_s_per_goal / sandbox_cpu_s_per_goal split it between the daemon process and the rest.
 
-    python bench/daemon.py [--samples 15] [--batch 40]
+With --compare, the same measurements run twice in one invocation, first with
+[sandbox].template = false (a fresh worker per execution, as before the template) and then with
+the configured default; the second run's figures are the main keys, the first run's carry the
+suffix `_one_shot`, and `speedup` is the ratio of goals_per_min.
+
+    python bench/daemon.py [--samples 15] [--batch 40] [--compare]
 """
 
 from __future__ import annotations
@@ -58,6 +66,90 @@ def wait(condition, timeout: float, what: str):
     raise SystemExit(f"bench/daemon.py: timed out waiting for {what}")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/cpuacct"), Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+
+
+class CpuMeter:
+    """CPU seconds of the daemon and of every process it starts, however they end.
+
+    A cgroup of its own counts them all: bubblewrap does not wait for its namespace's init, so the
+    sandbox workers' time never reaches the daemon's children counters (getrusage(RUSAGE_CHILDREN)
+    or /proc's cutime miss it). Without a writable cgroup the live process tree under the daemon is
+    summed instead (`cpu_source` says which), which misses processes that ended unwaited.
+    """
+
+    def __init__(self):
+        self.group: Path | None = None
+        for root in CGROUP_ROOTS:
+            if (root / "cgroup.procs").exists() and ((root / "cpuacct.usage").exists() or (root / "cgroup.controllers").exists()):
+                try:
+                    group = root / f"swarm-bench-daemon-{os.getpid()}-{time.monotonic_ns()}"
+                    group.mkdir()
+                except OSError:
+                    continue
+                if (group / "cpuacct.usage").exists() or (group / "cpu.stat").exists():
+                    self.group = group
+                    break
+                group.rmdir()
+        self.source = "cgroup" if self.group else "proc"
+
+    def enter(self) -> None:
+        """In the daemon's process, before it starts: join the cgroup."""
+        if self.group:
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def total_s(self, root: int) -> float:
+        if self.group is None:
+            return sum(tree_cpu_s(root))
+        if (self.group / "cpuacct.usage").exists():
+            return int((self.group / "cpuacct.usage").read_text()) / 1e9
+        usage = dict(line.split() for line in (self.group / "cpu.stat").read_text().splitlines())
+        return int(usage["usage_usec"]) / 1e6
+
+    def close(self) -> None:
+        if self.group:
+            try:
+                self.group.rmdir()
+            except OSError:
+                pass
+
+
+def own_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_s(root: int) -> tuple[float, float]:
+    """(CPU seconds of `root` itself, of the processes under it): live ones, and those their parents waited for."""
+    stats, children = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        stats[pid] = [int(x) / CLOCK_TICKS for x in fields[11:15]]  # utime stime cutime cstime
+        children.setdefault(ppid, []).append(pid)
+    if root not in stats:
+        return 0.0, 0.0
+    own = stats[root][0] + stats[root][1]
+    below = stats[root][2] + stats[root][3]
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        below += sum(stats[pid])
+        todo.extend(children.get(pid, []))
+    return own, below
+
+
 def done_count(folder: Path) -> int:
     return sum(1 for p in (folder / "done").glob("*.result.md"))
 
@@ -66,15 +158,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--compare", action="store_true", help="run once with [sandbox].template = false first")
     args = parser.parse_args()
+    if not args.compare:
+        print(json.dumps(measure(args, {})))
+        return
+    before = measure(args, {"SWARM_SANDBOX_TEMPLATE": "false"})
+    after = measure(args, {})
+    out = {**after, **{f"{k}_one_shot": v for k, v in before.items() if k not in ("batch", "settle_ms", "max_concurrent_runs")}}
+    out["speedup"] = round(after["goals_per_min"] / before["goals_per_min"], 2)
+    print(json.dumps(out))
+
+
+def measure(args, extra_env: dict[str, str]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-daemon-"))
     folder, db = tmp / "goals", tmp / "swarm.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(SWARM_MODEL=f"scripted:{DEMO}", SWARM_STORE=str(db), SWARM_TOOLSMITH_FOLDER=str(tmp / "generated"),
-               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""), **extra_env)
     (folder / "inbox").mkdir(parents=True)
+    meter = CpuMeter()
     daemon = subprocess.Popen([sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder),
-                               "--log-file", str(tmp / "daemon.log")], env=env, cwd=tmp)
+                               "--log-file", str(tmp / "daemon.log")], env=env, cwd=tmp, preexec_fn=meter.enter)
     try:
         wait(lambda: (folder / "daemon.pid").exists(), 60, "the daemon to start")
         # The first goal pays for the cold start (sandbox workers, routing index); measured apart.
@@ -96,29 +201,41 @@ def main() -> None:
             wait(lambda: done_count(folder) == 2 + i, 60, f"sample {i} to finish")
 
         before = done_count(folder)
+        cpu_before = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid))
         t0 = time.time()
         for i in range(args.batch):
             (folder / "inbox" / f"batch{i}.md").write_text(f"Plan batch goal {i}")
         wait(lambda: done_count(folder) == before + args.batch, 600, "the batch")
         batch_s = time.time() - t0
+        cpu_after = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid))
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
+        lifetime_cpu = meter.total_s(daemon.pid) if meter.group else None
+        meter.close()
     intake.sort()
-    print(json.dumps({
+    daemon_cpu = (cpu_after[0] - cpu_before[0]) / args.batch
+    all_cpu = (cpu_after[1] - cpu_before[1]) / args.batch
+    return {
         "intake_ms": round(statistics.median(intake), 1),
         "intake_ms_p90": round(intake[int(0.9 * (len(intake) - 1))], 1),
         "intake_ms_max": round(intake[-1], 1),
         "taken_ms": round(statistics.median(taken), 1),  # dropped → moved to processing/ and recorded
         "created_ms": round(statistics.median(created), 1),  # dropped → run recorded
         "goals_per_min": round(args.batch / batch_s * 60, 1),
+        "cpu_s_per_goal": round(all_cpu, 3),
+        "daemon_cpu_s_per_goal": round(daemon_cpu, 3),
+        "sandbox_cpu_s_per_goal": round(all_cpu - daemon_cpu, 3),
+        "cpu_source": meter.source,
+        # the daemon's whole life (start, cold start, samples, batch, stop) per goal
+        "lifetime_cpu_s_per_goal": None if lifetime_cpu is None else round(lifetime_cpu / (1 + args.samples + args.batch), 3),
         "batch": args.batch,
         "batch_s": round(batch_s, 2),
         "first_goal_s": round(first_goal_s, 2),
         "settle_ms": 250,
         "max_concurrent_runs": 4,
         "exit_code": daemon.returncode,
-    }))
+    }
 
 
 if __name__ == "__main__":

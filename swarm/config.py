@@ -65,6 +65,7 @@ class SandboxSettings:
     processes: int = 64
     output_chars: int = 100_000
     bwrap: str = "bwrap"
+    template: bool = True
     docker_image: str = "swarm-sandbox:local"
     docker_cpus: float = 1.0
 

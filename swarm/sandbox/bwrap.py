@@ -1,4 +1,4 @@
-"""The bubblewrap command line that starts one sandbox worker: what it sees, and nothing else."""
+"""The bubblewrap command lines that start a sandbox worker or template: what it sees, and nothing else."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-WORKER_IN_SANDBOX = "/opt/swarm/worker.py"
+SANDBOX_DIR = "/opt/swarm"
+WORKER_IN_SANDBOX = f"{SANDBOX_DIR}/worker.py"
+TEMPLATE_FILES = ("template.py", "worker.py", "namespaces.py")  # the template imports the other two from beside it
 NOBODY = 65534  # uid and gid the code runs as when the host is root, so RLIMIT_NPROC applies
 SYSTEM_LIBRARIES = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
 
@@ -32,14 +34,45 @@ def site_packages() -> list[str]:
 
 def command(bwrap: str, workspace: Path, as_root: bool, config_json: str, info_fd: int | None = None) -> list[str]:
     """argv for bwrap running the worker with `workspace` as its only writable folder, at /workspace."""
-    argv = [bwrap]
     if as_root:
         # Root creates the namespaces without a user namespace; the worker then drops to NOBODY
         # itself, as its first act, so the code's real uid is NOBODY on the host.
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
-        argv += ["--unshare-all"]
+        caps = []
+    argv = _isolation(bwrap, as_root, caps, info_fd, [WORKER_IN_SANDBOX])
+    argv += ["--ro-bind", str(Path(__file__).with_name("worker.py")), WORKER_IN_SANDBOX,
+             "--bind", str(workspace), "/workspace", "--chdir", "/workspace",
+             os.path.realpath(sys.executable), "-I", "-S", "-B", WORKER_IN_SANDBOX, config_json]
+    return argv
+
+
+def template_command(bwrap: str, workspaces: Path, as_root: bool, config_json: str, info_fd: int | None = None) -> list[str]:
+    """argv for bwrap running the template (template.py): `workspaces` at /workspaces, / and /dev read-only.
+
+    The template keeps what it needs to shut each child in (new namespaces and mounts, the change to
+    NOBODY, chown of the child's workspace, killing a child's group); the child gives all of it up
+    before the code runs. Without root, these capabilities hold only inside bwrap's user namespace.
+    """
+    keep = ["CAP_SYS_ADMIN", "CAP_SETPCAP"] + (["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL"] if as_root else [])
+    caps = ["--cap-drop", "ALL"] + [arg for cap in keep for arg in ("--cap-add", cap)]
+    files = [f"{SANDBOX_DIR}/{name}" for name in TEMPLATE_FILES]
+    argv = _isolation(bwrap, as_root, caps, info_fd, files)
+    for name, dest in zip(TEMPLATE_FILES, files):
+        argv += ["--ro-bind", str(Path(__file__).with_name(name)), dest]
+    argv += ["--perms", "0755", "--dir", "/workspace", "--bind", str(workspaces), "/workspaces",
+             "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/",
+             os.path.realpath(sys.executable), "-I", "-S", "-B", files[TEMPLATE_FILES.index("template.py")], config_json]
+    return argv
+
+
+def _isolation(bwrap: str, as_root: bool, caps: list[str], info_fd: int | None, files: list[str]) -> list[str]:
+    """What every sandbox process gets: namespaces, a clean environment, the read-only runtime."""
+    argv = [bwrap]
+    if as_root:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", *caps]
+    else:
+        argv += ["--unshare-all", *caps]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
     argv += ["--die-with-parent", "--new-session", "--clearenv",
@@ -47,13 +80,10 @@ def command(bwrap: str, workspace: Path, as_root: bool, config_json: str, info_f
              "--setenv", "TMPDIR", "/workspace", "--setenv", "LANG", "C.UTF-8",
              "--proc", "/proc", "--dev", "/dev"]
     binds = _binds()
-    for folder in _ancestors([dest for _, dest in binds] + ["/workspace", WORKER_IN_SANDBOX]):
+    for folder in _ancestors([dest for _, dest in binds] + ["/workspace", *files]):
         argv += ["--perms", "0755", "--dir", folder]  # bwrap would make them 0700: unreadable to NOBODY
     for kind, dest in binds:
         argv += ["--symlink", os.readlink(dest), dest] if kind == "symlink" else ["--ro-bind", dest, dest]
-    argv += ["--ro-bind", str(Path(__file__).with_name("worker.py")), WORKER_IN_SANDBOX,
-             "--bind", str(workspace), "/workspace", "--chdir", "/workspace",
-             os.path.realpath(sys.executable), "-I", "-S", "-B", WORKER_IN_SANDBOX, config_json]
     return argv
 
 

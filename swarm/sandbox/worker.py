@@ -31,15 +31,26 @@ def main() -> None:
     sys.path.extend(config["site"])
     channel = Channel()
     limits = config["limits"]
-    logs = CappedText(limits["output_chars"])
-    sys.stdout = sys.stderr = logs  # writes through sys.stdout land in the logs, never on the channel
+    lpe = load_executor()
+    serve(lpe, channel, limits)
+
+
+def load_executor():
+    """smolagents' executor module, imported and set up for the sandbox (the slow part of a start)."""
     from smolagents import local_python_executor as lpe
 
-    lpe.PrintContainer = lambda: logs  # print() inside the executor fills the same capped buffer
     # The executor's own step counters (10 million operations, a million while-iterations) stop
     # ordinary work (a HumanEval reference solution among it); the rlimits and the wall-clock timeout
     # around this process are the bounds that hold, so the counters only catch what they would anyway.
     lpe.MAX_OPERATIONS = lpe.MAX_WHILE_ITERATIONS = 10**12
+    return lpe
+
+
+def serve(lpe, channel: Channel, limits: dict) -> None:
+    """Say ready, take the one request, lower the rlimits, run it, send the result."""
+    logs = CappedText(limits["output_chars"])
+    sys.stdout = sys.stderr = logs  # writes through sys.stdout land in the logs, never on the channel
+    lpe.PrintContainer = lambda: logs  # print() inside the executor fills the same capped buffer
     channel.send({"ready": True})
     request = channel.receive()
     _limit_resources(limits)
@@ -144,9 +155,13 @@ def _proxy(name: str, channel: Channel):
 
 
 class Channel:
-    """JSON lines to and from the host on private duplicates of fds 0 and 1."""
+    """JSON lines to and from the host: on private duplicates of fds 0 and 1, or on one socket `fd` (a template's child)."""
 
-    def __init__(self):
+    def __init__(self, fd: int | None = None):
+        if fd is not None:
+            self._in = os.fdopen(fd, "rb")
+            self._out = os.fdopen(os.dup(fd), "wb")
+            return
         self._in = os.fdopen(os.dup(0), "rb")
         self._out = os.fdopen(os.dup(1), "wb")
         null = os.open(os.devnull, os.O_RDWR)
