@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from swarm import policies
 from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
+from swarm.deadlines import Deadlines
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
 from swarm.model.structured import validate
@@ -93,6 +94,7 @@ class RunLoop:
         """Run until the root terminates, a budget or a cancel stops the run, or only people can go on."""
         self.loop = asyncio.get_running_loop()
         self.inbox = Inbox()
+        self.deadlines = Deadlines(self.loop, self._timed_out)  # node timeouts: one heap, one timer
         self.started = time.monotonic()
         self.engine.loops.add(self)
         self.draining = self.draining or self.engine.draining
@@ -122,6 +124,7 @@ class RunLoop:
         finally:
             self.engine.loops.discard(self)
             self._tick_handle.cancel()
+            self.deadlines.close()
             for ctx in self.running.values():  # left behind by an error: free their slots
                 ctx.cancel()
                 self.engine.active -= 1
@@ -227,7 +230,7 @@ class RunLoop:
     def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
         """Start one execution in a worker thread; its outcome comes back through the inbox."""
         script = self.engine.catalogue.scripts.get(node.script)
-        ctx._timer = self.loop.call_later(self.engine.config.run.node_timeout_s, self._timed_out, node.id, ctx)
+        self.deadlines.add(node.id, ctx, self.engine.config.run.node_timeout_s)
         self.engine.pool.submit(_run_script, script, ctx, self.inbox.put)
 
     def _call_completed(self, row: dict) -> None:
@@ -260,7 +263,7 @@ class RunLoop:
         del self.running[node.id]
         self.engine.release()
         ctx = outcome.ctx
-        ctx._timer.cancel()
+        self.deadlines.discard(node.id)
         if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
             self.batch.event(self.run_id, "tool_calls", node, {"calls": list(ctx._tool_calls)})
         if isinstance(outcome.error, NeedsApproval):
@@ -530,8 +533,7 @@ class RunLoop:
         ctx = self.running.pop(node.id, None)
         if ctx is not None:
             ctx.cancel()
-            if ctx._timer is not None:
-                ctx._timer.cancel()
+            self.deadlines.discard(node.id)
             self.engine.release()
         self._stop_asking(node.id)
         if self.awaiting.pop(node.id, None) is not None:
