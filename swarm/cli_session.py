@@ -118,6 +118,9 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
             print(_result_text(result))
             if issues:
                 print("missing: " + "; ".join(_one_line(str(i)) for i in issues))
+        elif status in ("stopped", "cancelled") and run.get("result"):
+            print(f"the run {status} before meeting its goal; what it had found (not checked as an answer):")
+            print(_result_text(loads(run["result"])))
         elif status == "failed":
             print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
         elif status == "awaiting_approval":

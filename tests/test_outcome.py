@@ -74,3 +74,52 @@ def test_the_daemon_files_an_unmet_goal_under_failed_with_the_partial_answer(mak
     assert "## Partial answer (the goal was not met)" in text and "The sum is 1060" in text
     assert "the goal asks for the first 100 primes" in text
     assert not (folder / "done" / "primes.json").exists()
+
+
+ADD_ONE = '''def add_one(xs: list) -> list:
+    """ Add one to every number.
+    >>> add_one([1, 2])
+    [2, 3]
+    """
+'''
+WRONG = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
+
+
+def test_a_run_stopped_by_its_budget_keeps_the_best_candidate_its_repairs_had(make_engine):
+    engine = make_engine(model=[{"reply": WRONG, "repeat": True}], max_repairs=3)
+
+    run_id, status = run(engine, ADD_ONE, "solve", budgets={"max_nodes": 2})
+
+    assert status == "stopped"
+    result = json.loads(engine.store.run(run_id)["result"])
+    assert "x + 2" in result["code"] and result["approved"] is False
+    assert result["issues"][0].startswith("budget: max_nodes")
+    assert "add_one([1, 2]) gave [3, 4]" in result["issues"][1]
+
+
+def test_a_decomposition_stopped_by_its_budget_keeps_the_answers_of_its_finished_steps(make_engine):
+    engine = make_engine(model=[
+        {"match": "^Break this goal down", "reply": {"subgoals": ["Compute 6*7", "Compute 5*5"], "policy": "sequence"}},
+        {"match": "^Choose the node script", "reply": {"script": "write_python"}, "repeat": True},
+        {"match": "^Write Python code", "reply": "```python\nprint(6*7)\n```", "repeat": True},
+    ])
+
+    run_id, status = run(engine, "Compute 6*7, then 5*5", "break_down_goal", budgets={"max_nodes": 4})
+
+    assert status == "stopped"
+    result = json.loads(engine.store.run(run_id)["result"])
+    assert result["approved"] is False and result["issues"][0].startswith("budget: max_nodes")
+    assert "42" in json.dumps(result["answer"])
+
+
+def test_swarm_run_shows_what_a_stopped_run_had_found(tmp_path):
+    script = tmp_path / "model.jsonl"
+    script.write_text(json.dumps({"reply": WRONG, "repeat": True}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25")
+    done = subprocess.run([sys.executable, "-m", "swarm.cli", "run", ADD_ONE, "--max-nodes", "2"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=scaled(120))
+
+    assert done.returncode != 0, done.stdout
+    assert ": stopped" in done.stdout
+    assert "what it had found (not checked as an answer)" in done.stdout and "x + 2" in done.stdout

@@ -79,6 +79,10 @@ def result_markdown(file_name: str, run: dict[str, Any], original: str | None = 
         lines += ["## Partial answer (the goal was not met)", "", answer_text(result), ""]
         if issues:
             lines += ["What the review found missing:", "", *[f"- {i}" for i in issues], ""]
+    elif status in STOPPED and run.get("result"):
+        lines += [f"## Partial answer (the run {status} before meeting its goal: {run.get('stop_reason') or status})", "",
+                  answer_text(loads(run["result"])), "",
+                  f"See what happened with `swarm history {run_id}`; drop the goal file into inbox/ again to retry.", ""]
     else:
         why = run.get("error") or run.get("stop_reason") or status
         lines += ["## No answer", "", f"The run ended {status}: {why}", "",
