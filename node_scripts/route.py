@@ -11,6 +11,10 @@ Where it does not, the model client checks the reply against the same schema and
 wrong back to the model once (swarm/model/client.py); a reply still invalid then fails the node
 without a retry of the same prompt.
 
+Every decision is logged in the store (`route_decisions`: the goal, the candidates with their scores,
+the pick); `swarm route decisions` shows it, and `swarm route confirm/reject RUN NODE` is a person's
+verdict on one (swarm/routing_history.py).
+
 Depth-aware: below the root, `break_down_goal` is not offered (a sub-goal is never re-planned into
 itself, which with a small model recursed until the budget was gone).
 """
@@ -47,13 +51,13 @@ def execute(ctx):
         return {"goal": ctx.goal, "script": report.script, **(output if isinstance(output, dict) else {"result": output})}
     options = ctx.candidates(ctx.goal, exclude=excluded(ctx))
     if not options:
-        return hand_to_fallback(ctx, "no registered script was found for it")
+        return hand_to_fallback(ctx, options, "no registered script was found for it")
     earlier = earlier_results(ctx)
     prompt = PROMPT.format(goal=ctx.goal, catalogue=catalogue(options), earlier=f"Earlier results:\n{earlier}\n" if earlier else "")
     choice = ctx.llm(prompt, schema=choice_schema(options)).data
     name = choice["script"]
     if name == NONE:
-        return hand_to_fallback(ctx, choice.get("reason") or "the model answered none")
+        return hand_to_fallback(ctx, options, choice.get("reason") or "the model answered none")
     data = {"goal": ctx.goal, **{k: v for k, v in (choice.get("data") or {}).items()
                                  if k not in FILLED and k not in DECIDED_ELSEWHERE}}
     schema = next(s["input_schema"] for s in options if s["name"] == name)
@@ -62,6 +66,7 @@ def execute(ctx):
     errors = validate(data, schema)
     if errors:  # the choice schema is the child's own, so only a script's odd schema gets here
         raise FinalFailure(f"the input route made for {name} does not match its schema: {'; '.join(errors)}")
+    ctx.record_route(options, name)  # the decision log; the run's outcome (or a person) later confirms or rejects it
     ctx.log(f"routed to {name}")
     return ctx.spawn([ctx.child(name, **data)])
 
@@ -99,9 +104,11 @@ def asked_of_model(schema: dict) -> dict:
     return {"type": "object", "properties": props, **({"required": required} if required else {})}
 
 
-def hand_to_fallback(ctx, why: str):
+def hand_to_fallback(ctx, options: list[dict], why: str):
     """No candidate fits: make_tool writes a script for the sub-goal, when it is registered."""
-    if FALLBACK not in {s["name"] for s in ctx.scripts}:
+    registered = FALLBACK in {s["name"] for s in ctx.scripts}
+    ctx.record_route(options, FALLBACK if registered else None)
+    if not registered:
         raise FinalFailure(f"no registered script fits {ctx.goal!r} ({why}) and {FALLBACK} is not registered to "
                            f"write one; register a script for it, or enable {FALLBACK}")
     ctx.log(f"no script fits; handed to {FALLBACK}: {why}")

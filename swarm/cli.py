@@ -158,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "of retrieval over a catalogue file (a throw-away index). "
                                        "swarm route history [--script NAME]: the sub-goals routing learned from "
                                        "(positive) or recorded as refused (negative); "
-                                       "swarm route forget (--script NAME | --all) drops them.")
-    route.add_argument("text", nargs="+", help="the sub-goal, or `eval`")
+                                       "swarm route forget (--script NAME | --all) drops them. "
+                                       "swarm route decisions [RUN_ID]: the logged route decisions (goal, candidates "
+                                       "with scores, pick, outcome). swarm route confirm|reject RUN_ID NODE_ID "
+                                       "[--script NAME]: a person's verdict on one, an example (or a negative) at once.")
+    route.add_argument("text", nargs="+", help="the sub-goal (quote it), or eval, history, forget, decisions, confirm, reject")
     route.add_argument("--top-k", type=int, help="candidates to return (default [retrieval].top_k)")
     route.add_argument("--catalogue", help="eval: JSON lines {\"name\", \"description\"}")
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
@@ -170,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--history", metavar="FILE",
                        help="eval: JSON lines {\"query\", \"expected\"} taken as confirmed routing history "
                             "(examples of their expected script) before evaluating; no query may also be history")
-    route.add_argument("--script", metavar="NAME", help="history/forget: only this script's examples")
+    route.add_argument("--script", metavar="NAME", help="history/forget: only this script's examples; "
+                                                        "confirm/reject: the script it was for (default: the pick)")
     route.add_argument("--all", action="store_true", help="forget: drop every recorded route example")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
@@ -393,7 +397,9 @@ def cmd_scripts(args) -> int:
         return 1 if failures else 0
     elif command in ("disable", "enable"):
         smith.disable(name, command == "disable")
-        print(f"{name} {command}d" + ("; route will not offer it and it is not registered" if command == "disable" else ""))
+        forgotten = _forget_routes(_config(args), name) if command == "disable" else 0  # enabled again, it starts afresh
+        print(f"{name} {command}d" + ("; route will not offer it and it is not registered" if command == "disable" else "")
+              + (f"; forgot {forgotten} route example(s) of it" if forgotten else ""))
     elif command == "rollback":
         version = smith.rollback(name)
         forgotten = _forget_routes(_config(args), name)  # they confirmed the version rolled back from
@@ -461,6 +467,48 @@ def _route_history(cfg, args) -> int:
     return 0
 
 
+def _route_decisions(cfg, args) -> int:
+    """`swarm route decisions [RUN_ID]`: the decision log, oldest first."""
+    from swarm.store import Store
+
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    try:
+        run_id = store.run(args.text[1])["id"] if len(args.text) == 2 else None
+        rows = store.route_decisions(run_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("run_id", "node_id", "goal", "candidates", "pick", "outcome", "outcome_by", "at")}
+                          for r in rows]))
+    elif not rows:
+        print("no route decisions logged" + (f" in run {run_id}" if run_id else "") + "; a route node logs each one")
+    else:
+        for r in rows:
+            offered = ", ".join(f"{c['name']} {c['score']}" for c in r["candidates"][:5])
+            verdict = f"{r['outcome']} ({r['outcome_by']})" if r["outcome"] else "open"
+            print(f"{r['run_id']} {r['node_id']:<8} {r['goal'][:60]!r} -> {r['pick'] or '-'}  [{verdict}]  offered: {offered}")
+    return 0
+
+
+def _route_verdict(cfg, args) -> int:
+    """`swarm route confirm|reject RUN_ID NODE_ID [--script NAME]`: a person's verdict on one route decision."""
+    from swarm.routing_history import judge
+    from swarm.store import Store
+
+    command = args.text[0]
+    if len(args.text) != 3:
+        raise SwarmError(f"swarm route {command} takes RUN_ID NODE_ID (got {' '.join(args.text[1:])!r}); "
+                         "`swarm route decisions` lists them. To route a text that starts with this word, quote it")
+    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    try:
+        verdict = "positive" if command == "confirm" else "negative"
+        script, goal = judge(store, args.text[1], args.text[2], verdict, args.script)
+    finally:
+        store.close()
+    print(f"{command}ed: {goal[:80]!r} " + ("is now an example of " if verdict == "positive" else "is a negative of ") + script)
+    return 0
+
+
 def cmd_route(args) -> int:
     from swarm.retrieval import make_embedder, run_eval
 
@@ -472,6 +520,10 @@ def cmd_route(args) -> int:
     options = {"fusion": settings.fusion, "bm25_weight": settings.bm25_weight}
     if args.text in (["history"], ["forget"]):
         return _route_history(cfg, args)
+    if args.text[0] == "decisions" and len(args.text) <= 2:
+        return _route_decisions(cfg, args)
+    if args.text[0] in ("confirm", "reject") and len(args.text) > 1:
+        return _route_verdict(cfg, args)
     if args.text == ["eval"]:
         if not args.catalogue or not args.queries:
             raise SwarmError("swarm route eval needs --catalogue FILE.jsonl and --queries FILE.jsonl")

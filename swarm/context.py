@@ -215,6 +215,12 @@ class NodeContext:
         """
         return self._engine.candidates(text, top_k, tuple(exclude))
 
+    def record_route(self, candidates: list[dict[str, Any]], pick: str | None) -> None:
+        """Log this node's routing decision: its goal, the candidates offered (name and score, best first) and the
+        script it handed the goal to (None: to none). `swarm route decisions` shows the log."""
+        offered = [{"name": c["name"], "score": c.get("score")} for c in candidates]
+        self._engine.store.record_route_decision(self.run_id, self.node_id, self.goal.strip(), offered, pick)
+
     @property
     def tools(self) -> dict[str, Callable]:
         """Tools by name: those of plugins, plus read_file/write_file/list_files confined to the run's workspace."""

@@ -200,6 +200,8 @@ class Engine:
             before = (self.catalogue.version, self.store.route_examples_mark())
             learned = [(script, text) for script, text, kind, node_id in outcomes
                        if self.store.add_route_example(script, text, kind, run_id, node_id) and kind == "positive"]
+            for _, _, kind, node_id in outcomes:  # the decision log says how each decision turned out
+                self.store.set_route_outcome(run_id, node_id, kind, "run")
             after = (self.catalogue.version, self.store.route_examples_mark())
             if self._router is not None:
                 with self._router_lock:

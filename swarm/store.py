@@ -164,6 +164,17 @@ CREATE TABLE IF NOT EXISTS route_examples (
     at REAL NOT NULL,
     UNIQUE (script, text, kind)
 );
+CREATE TABLE IF NOT EXISTS route_decisions (
+    run_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    goal TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    pick TEXT,
+    at REAL NOT NULL,
+    outcome TEXT,
+    outcome_by TEXT,
+    PRIMARY KEY (run_id, node_id)
+);
 """
 
 # "unmet": the run produced an answer that its own review did not approve (the best partial answer is kept).
@@ -706,13 +717,37 @@ class Store:
         with self.lock:
             return tuple(self.conn.execute("SELECT count(*), max(id) FROM route_examples").fetchone())
 
-    def forget_route_examples(self, script: str | None = None, text: str | None = None) -> int:
-        """Drop route examples (of a script, of a text, of both, or all); returns how many."""
-        where = [w for w, v in (("script=?", script), ("text=?", text)) if v is not None]
-        params = tuple(v for v in (script, text) if v is not None)
+    def forget_route_examples(self, script: str | None = None, text: str | None = None, kind: str | None = None) -> int:
+        """Drop route examples (of a script, a text, a kind, any of them together, or all); returns how many."""
+        where = [w for w, v in (("script=?", script), ("text=?", text), ("kind=?", kind)) if v is not None]
+        params = tuple(v for v in (script, text, kind) if v is not None)
         with self.transaction() as c:
             cur = c.execute("DELETE FROM route_examples" + (f" WHERE {' AND '.join(where)}" if where else ""), params)
         return cur.rowcount
+
+    def record_route_decision(self, run_id: str, node_id: str, goal: str, candidates: list[dict], pick: str | None) -> None:
+        """The decision log: what a route node was asked, the candidates retrieval offered (name, score), what it
+        picked. A node's later attempt replaces its earlier one; the outcome is set when it is known."""
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO route_decisions (run_id, node_id, goal, candidates, pick, at) VALUES (?,?,?,?,?,?)",
+                      (run_id, node_id, goal, dumps(candidates), pick, time.time()))
+
+    def set_route_outcome(self, run_id: str, node_id: str, outcome: str, by: str) -> bool:
+        """Mark a logged decision 'positive' or 'negative' (by 'run' or 'person'); False when none is logged."""
+        with self.transaction() as c:
+            cur = c.execute("UPDATE route_decisions SET outcome=?, outcome_by=? WHERE run_id=? AND node_id=?"
+                            + ("" if by == "person" else " AND outcome_by IS NOT 'person'"),  # a person's verdict stands
+                            (outcome, by, run_id, node_id))
+        return cur.rowcount > 0
+
+    def route_decisions(self, run_id: str | None = None, node_id: str | None = None) -> list[dict[str, Any]]:
+        """Logged route decisions, oldest first, with `candidates` as a list of {"name", "score"}."""
+        where = [w for w, v in (("run_id=?", run_id), ("node_id=?", node_id)) if v is not None]
+        rows = self._query("SELECT * FROM route_decisions" + (f" WHERE {' AND '.join(where)}" if where else "")
+                           + " ORDER BY at, rowid", tuple(v for v in (run_id, node_id) if v is not None))
+        for r in rows:
+            r["candidates"] = loads(r["candidates"])
+        return rows
 
     def request_cancel(self, run_id: str, node_id: str | None = None) -> None:
         """Ask whoever drives the run to cancel it (or one node of it); works across processes."""

@@ -72,6 +72,8 @@ def test_the_recorded_candidates_of_the_next_run_show_the_learned_script_first(m
     run_id, status = run(engine, NEXT, "route")
 
     assert status == "done"
+    [logged] = engine.store.route_decisions(run_id)  # the decision log: what retrieval offered, best first
+    assert (logged["goal"], logged["candidates"][0]["name"], logged["pick"]) == (NEXT, "play_music", "play_music")
     [call] = engine.store.llm_calls(run_id, "1")
     prompt = json.loads(call["request"])["messages"][0]["content"]
     assert prompt.split("Scripts:\n")[1].startswith("- play_music:")
@@ -101,13 +103,26 @@ def test_a_failed_child_records_a_negative_and_teaches_nothing(make_engine):
     assert ranking(engine, NEXT)[0][0] != "speaker_music"
 
 
-def test_a_run_that_did_not_end_done_teaches_nothing(make_engine):
+def test_a_run_whose_review_did_not_approve_records_a_negative_and_teaches_nothing(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
     run_id, _ = run(engine, FIRST, "route")
     engine.store.forget_route_examples()
 
     engine.finished(run_id, "unmet", None)
+
+    assert [(e["script"], e["text"], e["kind"]) for e in engine.store.route_examples()] == [("play_music", FIRST, "negative")]
+    assert ranking(engine, NEXT)[0][0] != "play_music"
+
+
+def test_a_run_that_stopped_teaches_nothing(make_engine):
+    engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
+    engine.config.retrieval.top_k = 30
+    run_id, _ = run(engine, FIRST, "route")
+    engine.store.forget_route_examples()
+
+    for status in ("stopped", "cancelled"):
+        engine.finished(run_id, status, None)
 
     assert engine.store.route_examples() == []
 
