@@ -41,7 +41,10 @@ class ProcessLayer:
         # Children forked before the template died are dead too: the execution goes to the next,
         # up to a template started afresh (the pool's children, then one of its own).
         for _ in range(self.pool.size + 2):
-            child = self.pool.take()
+            try:
+                child = self.pool.take()
+            except TemplateStopped:
+                continue
             try:
                 child.wait_ready()
             except TemplateStopped:
@@ -52,6 +55,8 @@ class ProcessLayer:
                 raise
             try:
                 return child.run(request, tools, timeout_s)
+            except TemplateStopped:
+                continue
             finally:
                 self.pool.discard(child)
         raise SandboxUnavailable(STOPPED)

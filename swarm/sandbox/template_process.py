@@ -73,7 +73,8 @@ class TemplateProcess:
         self.init_pid: int | None = None
         self.exits: dict[int, ChildExit] = {}
         self._send_lock = threading.Lock()
-        self._gone = False
+        self.gone = False  # its control channel ended: it, and every child it had, is dead
+        self._stopped = False
 
     def wait_ready(self) -> None:
         """Block until the template has imported smolagents; SandboxUnavailable saying why when it cannot."""
@@ -113,7 +114,7 @@ class TemplateProcess:
                 if ended is not None:
                     ended.set(message.get("status"))
         with self._send_lock:
-            self._gone = True
+            self.gone = True
             pending, self.exits = self.exits, {}
         for ended in pending.values():
             ended.set(None, stopped=True)
@@ -124,13 +125,15 @@ class TemplateProcess:
         ended = ChildExit()
         try:
             with self._send_lock:
-                if self._gone:
+                if self.gone:
                     raise OSError("the template is gone")
                 self.exits[n] = ended
                 socket.send_fds(self.control, [json.dumps({"fork": n}).encode()], [theirs.fileno()])
         except OSError:
             mine.close()
-            self.exits.pop(n, None)
+            with self._send_lock:
+                self.gone = True
+                self.exits.pop(n, None)
             raise TemplateStopped(STOPPED) from None
         finally:
             theirs.close()
@@ -139,15 +142,15 @@ class TemplateProcess:
     def kill_child(self, n: int) -> None:
         """Kill child n's process group; its namespaces, and every process the code started, go with it."""
         with self._send_lock:
-            if self._gone:
+            if self.gone:
                 return
             try:
                 self.control.send(json.dumps({"kill": n}).encode())
             except OSError:
                 pass
 
-    def stop(self) -> None:
-        """Kill the template and every child it has; remove every workspace."""
+    def kill(self) -> None:
+        """Kill the template's whole bubblewrap (its children die with its namespaces); serve() then returns."""
         if self.init_pid and self.proc.poll() is None:
             try:  # killing the namespace's init first lets bwrap reap it: no orphan is left for the host's init
                 os.kill(self.init_pid, signal.SIGKILL)
@@ -158,6 +161,15 @@ class TemplateProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def stop(self) -> None:
+        """Kill the template and every child it has; close its channels; remove every workspace. Once."""
+        with self._send_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self.gone = True
+        self.kill()
         self.proc.wait()
         for closing in (self.control.close, lambda: os.close(self._info), self.proc.stderr.close):
             try:
@@ -213,17 +225,17 @@ class Supervisor:
         """The running template, waiting for it to start; SandboxUnavailable when it cannot."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            if self._current is None:
+            if self._current is None or self._current.gone:
                 self._error = None  # a start that failed before is tried again for this caller
             self._wanted = True
             self._changed.notify_all()
-            while self._current is None and self._error is None and not self._closed:
+            while (self._current is None or self._current.gone) and self._error is None and not self._closed:
                 if not self._changed.wait(max(0.0, deadline - time.monotonic())):
                     raise SandboxUnavailable(f"the sandbox template did not start within {timeout_s:g}s; "
                                              "the machine may be overloaded, or set [sandbox].template = false")
             if self._closed:
                 raise SandboxUnavailable("the sandbox is closed")
-            if self._current is None:
+            if self._current is None or self._current.gone:
                 raise self._error
             return self._current
 
@@ -240,7 +252,7 @@ class Supervisor:
             current = self._current
             self._changed.notify_all()
         if current is not None:
-            current.stop()  # its serve() returns, and the thread ends
+            current.kill()  # its serve() returns, the thread stops it and ends
         self._thread.join()
 
     def _supervise(self) -> None:
@@ -265,10 +277,11 @@ class Supervisor:
                 self._current = template
                 self.restarts += 1
                 self._changed.notify_all()
-            template.serve()  # until the template dies (or close() stops it)
+            template.serve()  # until the template dies (or close() kills it)
+            template.stop()
             with self._changed:
                 self._current = None
-            template.stop()
+                self._changed.notify_all()
 
 
 class ForkedChild(Conversation):
@@ -301,6 +314,24 @@ class ForkedChild(Conversation):
         if self.ended.event.wait(1.0) and self.ended.stopped:
             raise TemplateStopped(STOPPED)
         raise SandboxUnavailable(self._not_started())
+
+    def run(self, request: dict, tools: dict, timeout_s: float) -> SandboxResult:
+        """As Conversation.run; TemplateStopped (the execution may go to another child) when the template died
+        under it before any host tool was called: all else the code did died with the template's namespaces."""
+        if self.ended.stopped:
+            raise TemplateStopped(STOPPED)
+        called = []
+
+        def counted(name):
+            def call(*args, **kwargs):
+                called.append(name)
+                return tools[name](*args, **kwargs)
+            return call
+
+        result = super().run(request, {name: counted(name) for name in tools}, timeout_s)
+        if self.ended.stopped and result.error == STOPPED and not called:
+            raise TemplateStopped(STOPPED)
+        return result
 
     def _not_started(self) -> str:
         return (f"the sandbox template could not start a child for this execution ({self._why or 'no answer'}); "
