@@ -44,11 +44,12 @@ def checkout(store: Store, run_id: str, at_event: int) -> dict[str, Any]:
         else:
             status = STATUS_AFTER.get(ev["kind"], status)
         since = ev["seq"]
-    if status in ("awaiting_approval", "interrupted") and store.events(run["id"], after=since, until=at_event):
+    if status in ("awaiting_approval", "interrupted") and store.events(run["id"], after=since, until=at_event, limit=1,
+                                                                       states=False):
         status = "running"  # resumed after the pause: nodes moved again since
     if status == "done":
         result = next((n.get("output") for n in nodes if n["id"] == "1"), None)
-    at = store.events(run["id"], after=at_event - 1, until=at_event)
+    at = store.events(run["id"], after=at_event - 1, until=at_event, states=False)
     event = None
     if at:
         ev = at[0]

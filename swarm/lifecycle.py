@@ -26,7 +26,8 @@ from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
-from swarm.snapshot import snapshot_document
+from swarm.deltas import compact, keyframe
+from swarm.snapshot import changes_document
 from swarm.store import Batch, dumps, loads
 
 if TYPE_CHECKING:
@@ -78,7 +79,10 @@ class RunLoop:
         self.was_paused = run.get("status") == "paused"
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
-        self.state_json: dict[str, str] = {}  # each node's state as its last event recorded it
+        # The nodes changed since the last snapshot (its event: snapshot_at), as their last event recorded them
+        # (deltas.capture): the next snapshot holds only these.
+        self.changed: dict[str, tuple] = {}
+        self.snapshot_at = self.last_event
         self.since_snapshot = 0
         self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
@@ -617,12 +621,13 @@ class RunLoop:
         self.turn_nodes = list(batch.nodes)
         if batch:
             for node_id, row in batch.nodes.items():
-                self.state_json[node_id] = row[-1]
+                self.changed[node_id] = row[-1]
             self.since_snapshot += len(batch.events)
             self.writing.append(self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id))
             while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
                 self.last_event = await self.writing.popleft() or self.last_event
-        if self.since_snapshot >= self.engine.config.store.snapshot_every:
+        # Spaced by population too: a snapshot costs what changed, so a big tree takes one every `population` events.
+        if self.since_snapshot >= max(self.engine.config.store.snapshot_every, len(self.nodes)):
             await self.snapshot("periodic")
         for observer in self.observers:
             observer(self)
@@ -635,9 +640,12 @@ class RunLoop:
     async def snapshot(self, reason: str) -> int:
         await self._flush()
         self.since_snapshot = 0
-        states = [self.state_json.get(i) or self.state_json.setdefault(i, dumps(n.state())) for i, n in self.nodes.items()]
-        doc = snapshot_document(self.store.run(self.run_id), self.last_event, states, list(self.ready))
-        return await self.loop.run_in_executor(self.engine.writer, self.store.save_snapshot, self.run_id, self.last_event, reason, doc)
+        changed, self.changed = self.changed, {}
+        since, self.snapshot_at = self.snapshot_at, self.last_event
+        states = [keyframe(v, self.run_id) if isinstance(v, tuple) else compact(loads(v), self.run_id) for v in changed.values()]
+        doc = changes_document(self.store.run(self.run_id), self.last_event, since, states, len(self.nodes))
+        return await self.loop.run_in_executor(self.engine.writer, self.store.save_snapshot, self.run_id,
+                                               self.last_event, reason, doc, since)
 
     async def _close(self) -> str:
         self._record_calls()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from swarm.deltas import apply
 from swarm.errors import SnapshotError
 from swarm.node import TaskNode
 from swarm.store import Store, dumps, loads
@@ -31,6 +32,20 @@ def snapshot_document(run: dict[str, Any], at_event: int, node_states: list[str]
     return head[:-1] + ',"nodes":[' + ",".join(node_states) + "]}"
 
 
+def changes_document(run: dict[str, Any], at_event: int, since: int, states: list[dict[str, Any]], population: int) -> str:
+    """A snapshot of only the nodes changed after event `since` (each as a keyframe: what differs from a new
+    node, see swarm/deltas.py), as taken while a run goes on: the snapshots before it hold the rest."""
+    return dumps({
+        "format": FORMAT,
+        "run": {k: run.get(k) for k in RUN_KEYS},
+        "at_event": at_event,
+        "since": since,
+        "population": population,
+        "compact": True,
+        "nodes": states,
+    })
+
+
 def read_snapshot_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
@@ -50,20 +65,21 @@ def read_snapshot_file(path: str | Path) -> dict[str, Any]:
 
 
 def export_snapshot(store: Store, run_id: str, folder: str | Path) -> Path:
-    """Write the run's latest snapshot (taking one first if the history moved on) into `folder`."""
+    """Write the run's whole state at its last event, as a snapshot document, into `folder`."""
     run = store.run(run_id)
+    at = run["last_event"] or 0
     snap = store.latest_snapshot(run["id"])
-    if snap is None or snap["at_event"] < (run["last_event"] or 0):
+    if snap is not None and snap["at_event"] >= at and snap["since"] is None:
+        data = snap["data"]  # a whole-tree snapshot already up to date (e.g. an imported one)
+    else:
         nodes = state_at(store, run["id"])
         queue = [n["id"] for n in nodes if n["status"] == "pending"]
-        data = snapshot_document(run, run["last_event"] or 0, [dumps(n) for n in nodes], queue)
-        store.save_snapshot(run["id"], run["last_event"] or 0, "export", data)
-        snap = store.latest_snapshot(run["id"])
+        data = snapshot_document(run, at, [dumps(n) for n in nodes], queue)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run['id']}-{snap['at_event']}.json"
+    path = folder / f"{run['id']}-{at}.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(snap["data"], encoding="utf-8")
+    tmp.write_text(data, encoding="utf-8")
     tmp.replace(path)
     return path
 
@@ -71,18 +87,31 @@ def export_snapshot(store: Store, run_id: str, folder: str | Path) -> Path:
 def state_at(store: Store, run_id: str, event: int | None = None) -> list[dict[str, Any]]:
     """Node states of a run as they were right after `event` (default: now).
 
-    Starts from the nearest snapshot at or before the event and applies the node
-    state recorded with every later event, so any event can be inspected.
+    Now: the nodes table, which every event updates. At an event: the snapshots that lead up to it (the last
+    whole tree, then the partial ones after it; where one starts after the one before ended, the history
+    between them), then the history from the last of them to the event, so any event can be inspected.
     """
-    snap = store.latest_snapshot(run_id, at_or_before=event)
+    if event is None:
+        current = store.current_states(run_id)
+        if current is not None:
+            return sorted(current, key=_tree_order)
     nodes: dict[str, dict[str, Any]] = {}
-    after = 0
-    if snap is not None:
-        doc = loads(snap["data"])
-        nodes = {n["id"]: n for n in doc["nodes"]}
-        after = snap["at_event"]
-    for ev in store.events(run_id, after=after, until=event):
-        if ev["state"]:
-            state = loads(ev["state"])
-            nodes[state["id"]] = state
-    return sorted(nodes.values(), key=lambda n: [int(p) for p in n["id"].split(".")])
+    at = 0
+    for snap in store.snapshot_chain(run_id, at_or_before=event):
+        doc = store.snapshot_doc(snap["id"])
+        if snap["since"] is None:
+            nodes = {}
+        elif snap["since"] > at:
+            store.replay(run_id, nodes, at, snap["since"])
+        if doc.get("compact"):
+            for n in doc["nodes"]:
+                nodes[n["id"]] = apply(None, n, run_id)
+        else:
+            nodes.update((n["id"], n) for n in doc["nodes"])
+        at = snap["at_event"]
+    store.replay(run_id, nodes, at, event)
+    return sorted(nodes.values(), key=_tree_order)
+
+
+def _tree_order(node: dict[str, Any]) -> list[int]:
+    return [int(p) for p in node["id"].split(".")]

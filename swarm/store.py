@@ -16,15 +16,19 @@ import json
 import sqlite3
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
 
+from swarm import deltas
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
-SCHEMA_VERSION = 1
+# 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
+# taken while a run goes on hold only the nodes changed since the one before (`since`), compressed.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -70,7 +74,8 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     at REAL NOT NULL,
     state TEXT,
-    detail TEXT
+    detail TEXT,
+    patch TEXT
 );
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -97,7 +102,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
     at_event INTEGER NOT NULL,
     taken_at REAL NOT NULL,
     reason TEXT,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    since INTEGER
 );
 CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id, at_event);
 CREATE TABLE IF NOT EXISTS approvals (
@@ -197,6 +203,25 @@ ADDED_COLUMNS = (
 )
 
 
+def _columns(c: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+
+
+def _to_2(c: sqlite3.Connection) -> None:
+    """Schema 2: events may hold a delta of their node (`patch`) instead of its whole state, found back by node;
+    a snapshot may hold only the nodes changed `since` an earlier event. Rows written before stay as they are
+    (an event's whole state, a whole-tree snapshot) and are read as before."""
+    if "patch" not in _columns(c, "events"):
+        c.execute("ALTER TABLE events ADD COLUMN patch TEXT")
+    if "since" not in _columns(c, "snapshots"):
+        c.execute("ALTER TABLE snapshots ADD COLUMN since INTEGER")
+    c.execute("CREATE INDEX IF NOT EXISTS events_node ON events (node_id, seq)")
+
+
+# The numbered migrations: MIGRATIONS[n] brings a store of schema n - 1 to schema n, at open, in one transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _to_2}
+
+
 def _stat(path: Path):
     try:
         return path.stat()
@@ -224,10 +249,11 @@ class WriteLine:
     store keeps the last good turn and a resume rebuilds from it.
     """
 
-    __slots__ = ("failed",)
+    __slots__ = ("failed", "recorder")
 
     def __init__(self) -> None:
         self.failed: str | None = None  # why a batch of this line could not be written
+        self.recorder = deltas.Recorder()  # each node's last recorded values: an event records what changed
 
 
 class Batch:
@@ -240,8 +266,9 @@ class Batch:
 
     def __init__(self, line: WriteLine | None = None) -> None:
         self.line = line or WriteLine()
-        self.events: list[tuple] = []
-        self.nodes: dict[str, tuple] = {}  # id -> its nodes-table row as of its last event (state JSON last)
+        self.events: list[tuple] = []  # (run_id, node_id, kind, at, state, patch, detail)
+        # id -> its nodes-table row as of its last event; last, its state: JSON, or its values (deltas.capture)
+        self.nodes: dict[str, tuple] = {}
         self.run: dict[str, Any] = {}
         self.approvals: list[tuple] = []  # (run_id, node_id, kind, question, proposal, created_at, key)
         # (node_id, status, answer, reason, by): the loop decided the pending request of that node itself
@@ -251,13 +278,15 @@ class Batch:
         self.calls: list[dict] = []  # model calls completed since the last commit
 
     def event(self, run_id: str, kind: str, node=None, detail: dict | None = None) -> None:
-        """Record an event; `node` is a TaskNode whose state after the event is kept with it."""
+        """Record an event; `node` is a TaskNode whose state after the event is kept with it (as what changed
+        since its previous event of this line: swarm/deltas.py)."""
         if node is not None:
-            state = dumps(node.state())
-            self.nodes[node.id] = (node.run_id, node.id, node.parent, node.script, str(node.status), state)
-            self.events.append((run_id, node.id, kind, time.time(), state, dumps(detail) if detail else None))
+            values = deltas.capture(node)
+            patch = dumps(self.line.recorder.patch(node.id, values, run_id))
+            self.nodes[node.id] = (node.run_id, node.id, node.parent, node.script, str(node.status), values)
+            self.events.append((run_id, node.id, kind, time.time(), None, patch, dumps(detail) if detail else None))
         else:
-            self.events.append((run_id, None, kind, time.time(), None, dumps(detail) if detail else None))
+            self.events.append((run_id, None, kind, time.time(), None, None, dumps(detail) if detail else None))
 
     def next(self) -> Batch:
         """The batch of the next turn: written only if this one (and every earlier one of its line) was."""
@@ -265,6 +294,51 @@ class Batch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.nodes or self.run or self.approvals or self.decisions or self.handled or self.calls)
+
+
+def _state_before(c: sqlite3.Connection, run_id: str, node_id: str, seq: int) -> dict[str, Any]:
+    """A node's whole state after its last event before `seq`: back to its last keyframe (or whole state),
+    then forward through its deltas."""
+    changes: list[dict] = []
+    base = None
+    for state, patch in c.execute("SELECT state, patch FROM events WHERE node_id=? AND seq<? AND run_id=? "
+                                  "ORDER BY seq DESC", (node_id, seq, run_id)):
+        if patch is not None:
+            change = orjson.loads(patch)
+            changes.append(change)
+            if "id" in change:
+                break
+        elif state is not None:
+            base = orjson.loads(state)
+            break
+    if not changes and base is None:
+        raise StoreError(f"run {run_id}'s history has no state of node {node_id} before event {seq}; "
+                         f"see it whole with `swarm history {run_id} --node {node_id}`")
+    for change in reversed(changes):
+        base = deltas.apply(base, change, run_id)
+    return base  # type: ignore[return-value]
+
+
+def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dict | None = None) -> None:
+    """Give every event row (seq, run_id, node_id, state, patch, ... oldest first) its node's whole state as JSON
+    in `state`, and drop `patch`. `known`: (run_id, node_id) -> state before these rows, kept up to date
+    (a reader that follows the history keeps it between calls); what it lacks is read from the history."""
+    known = {} if known is None else known
+    apply = deltas.apply
+    for row in rows:
+        patch = row.pop("patch", None)
+        if patch is None:
+            if row["state"] is not None and row["node_id"] is not None:
+                known[(row["run_id"], row["node_id"])] = orjson.loads(row["state"])
+            continue
+        change = orjson.loads(patch)
+        key = (row["run_id"], row["node_id"])
+        base = known.get(key)
+        if base is None and "id" not in change:
+            base = _state_before(c, row["run_id"], row["node_id"], row["seq"])
+        state = apply(base, change, row["run_id"])
+        known[key] = state
+        row["state"] = dumps(state)
 
 
 def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400) -> None:
@@ -406,10 +480,16 @@ class Store:
                 if column not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} was written by a newer swarm (schema {row[0]}); upgrade swarm")
+            # A new file has every table of the latest layout already; its migrations only add indexes.
+            current = int(row[0]) if row is not None else 1
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](self.conn)
+                if row is not None:
+                    self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated_to_{version}_at", str(time.time())))
+            if row is None or int(row[0]) != SCHEMA_VERSION:  # an open that changes nothing writes nothing
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.checkpointer.stop()
@@ -462,11 +542,12 @@ class Store:
                 [tuple(row[k] for k in cols) for row in batch.calls],
             )
         if batch.events:
-            _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, detail)", batch.events)
+            _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", batch.events)
             last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
         if batch.nodes:
             _insert_rows(c, "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state)",
-                         list(batch.nodes.values()))
+                         [row if isinstance(row[-1], str) else (*row[:-1], dumps(deltas.keyframe(row[-1], row[0])))
+                          for row in batch.nodes.values()])
         if batch.approvals:
             c.executemany(
                 "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at, key) VALUES (?,?,?,?,?,?,?)",
@@ -526,11 +607,14 @@ class Store:
             cols = ", ".join(row)
             c.execute(f"INSERT OR REPLACE INTO llm_calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
-    def save_snapshot(self, run_id: str, at_event: int, reason: str, data: str) -> int:
+    def save_snapshot(self, run_id: str, at_event: int, reason: str, data: str, since: int | None = None) -> int:
+        """A snapshot document at an event: the whole tree, or (`since` an earlier event) only the nodes changed
+        after that event, kept compressed."""
+        stored: str | bytes = data if since is None else zlib.compress(data.encode(), 1)
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data) VALUES (?,?,?,?,?)",
-                (run_id, at_event, time.time(), reason, data),
+                "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data, since) VALUES (?,?,?,?,?,?)",
+                (run_id, at_event, time.time(), reason, stored, since),
             )
             return c.execute("SELECT last_insert_rowid()").fetchone()[0]
 
@@ -564,12 +648,20 @@ class Store:
             return self.conn.execute("SELECT 1 FROM nodes WHERE run_id=? AND id=?", (run_id, node_id)).fetchone() is not None
 
     def node_states(self, run_id: str) -> list[dict[str, Any]]:
+        """Every node's whole state as of its last event (the table keeps what differs from a new node's)."""
         with self.lock:
-            return [loads(s) for (s,) in self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,))]
+            rows = self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
+        apply = deltas.apply
+        return [apply(None, orjson.loads(s), run_id) for (s,) in rows]
 
     def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
-               limit: int | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM events WHERE run_id=? AND seq>?"
+               limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:
+        """A run's events after `after` up to `until`, oldest first: seq, run_id, node_id, kind, at, state, detail.
+
+        `state` is the node's whole state after the event as JSON (None for a run-level event), rebuilt from
+        what the event recorded (see swarm/deltas.py); `states=False` leaves it out, which is faster."""
+        sql = ("SELECT seq, run_id, node_id, kind, at, state, patch, detail" if states else
+               "SELECT seq, run_id, node_id, kind, at, detail") + " FROM events WHERE run_id=? AND seq>?"
         params: tuple = (run_id, after)
         if until is not None:
             sql += " AND seq<=?"
@@ -577,7 +669,41 @@ class Store:
         if node_id is not None:
             sql += " AND node_id=?"
             params += (node_id,)
-        return self._query(sql + " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else ""), params)
+        rows = self._query(sql + " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else ""), params)
+        if states:
+            with self.lock:
+                rebuild_states(self.conn, rows)
+        return rows
+
+    def replay(self, run_id: str, nodes: dict[str, dict], after: int, until: int | None) -> None:
+        """Move `nodes` (states by id, as they were right after event `after`) on to event `until` (None: the last)."""
+        sql = "SELECT seq, node_id, state, patch FROM events WHERE run_id=? AND seq>? AND node_id IS NOT NULL"
+        params: tuple = (run_id, after)
+        if until is not None:
+            sql, params = sql + " AND seq<=?", params + (until,)
+        with self.lock:
+            rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
+            apply = deltas.apply
+            for seq, node_id, state, patch in rows:
+                if patch is not None:
+                    change = orjson.loads(patch)
+                    base = nodes.get(node_id)
+                    if base is None and "id" not in change:
+                        base = _state_before(self.conn, run_id, node_id, seq)
+                    nodes[node_id] = apply(base, change, run_id)
+                elif state is not None:
+                    nodes[node_id] = orjson.loads(state)
+
+    def current_states(self, run_id: str) -> list[dict[str, Any]] | None:
+        """Every node's state as of the run's last event, from the nodes table (written with each event);
+        None when that table does not hold all of the run's nodes (a run imported from a snapshot file)."""
+        with self.lock:
+            row = self.conn.execute("SELECT nodes FROM runs WHERE id=?", (run_id,)).fetchone()
+            rows = self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
+        if row is None or not rows or len(rows) != (row[0] or 0):
+            return None
+        apply = deltas.apply
+        return [apply(None, orjson.loads(s), run_id) for (s,) in rows]
 
     def timeline(self, run_id: str) -> list[tuple[int, str, str | None]]:
         """(seq, kind, node_id) of every event of a run, oldest first: the axis of a history scrubber."""
@@ -627,6 +753,7 @@ class Store:
         return out
 
     def latest_snapshot(self, run_id: str, at_or_before: int | None = None) -> dict[str, Any] | None:
+        """The last snapshot row at or before an event (None: the last one), its `data` as JSON text."""
         if at_or_before is None:
             rows = self._query("SELECT * FROM snapshots WHERE run_id=? ORDER BY at_event DESC, id DESC LIMIT 1", (run_id,))
         else:
@@ -634,7 +761,26 @@ class Store:
                 "SELECT * FROM snapshots WHERE run_id=? AND at_event<=? ORDER BY at_event DESC, id DESC LIMIT 1",
                 (run_id, at_or_before),
             )
+        if rows and isinstance(rows[0]["data"], bytes):
+            rows[0]["data"] = zlib.decompress(rows[0]["data"]).decode()
         return rows[0] if rows else None
+
+    def snapshot_chain(self, run_id: str, at_or_before: int | None = None) -> list[dict[str, Any]]:
+        """The snapshots that rebuild a run's state at an event, oldest first: the last whole-tree one at or
+        before it (if any), then every partial one after it up to the event. Each: id, at_event, since
+        (None for a whole tree); read its document with snapshot_doc(id)."""
+        until = "" if at_or_before is None else " AND at_event<=?"
+        params = (run_id,) if at_or_before is None else (run_id, at_or_before)
+        with self.lock:
+            heads = self.conn.execute(f"SELECT id, at_event, since FROM snapshots WHERE run_id=?{until} "
+                                      "ORDER BY at_event, id", params).fetchall()
+        start = max((i for i, (_, _, since) in enumerate(heads) if since is None), default=0)
+        return [{"id": i, "at_event": at, "since": since} for i, at, since in heads[start:]]
+
+    def snapshot_doc(self, snapshot_id: int) -> dict[str, Any]:
+        with self.lock:
+            data = self.conn.execute("SELECT data FROM snapshots WHERE id=?", (snapshot_id,)).fetchone()[0]
+        return loads(zlib.decompress(data) if isinstance(data, bytes) else data)
 
     def approvals(self, run_id: str | None = None, status: str | None = "pending") -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM approvals WHERE 1=1", ()

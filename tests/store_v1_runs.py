@@ -1,7 +1,8 @@
-"""The runs of tests/fixtures/store_v1.sql.gz written by the swarm before history recorded deltas
-(schema 1: every event holds its node's whole state, every snapshot the whole tree).
+"""The runs of tests/fixtures/store_v1.sql.gz: a store written by the swarm before history recorded deltas
+(schema 1: every event holds its node's whole state, every snapshot the whole tree), kept as the SQL dump of
+that store (`sqlite3 OUT.db .dump | gzip`), since store files are not committed.
 
-    python tests/store_v1_runs.py OUT.db     (run with the old code on the path to make the fixture again)
+    python tests/store_v1_runs.py OUT.db     (with the schema-1 code first on PYTHONPATH, to make it again)
 
 Four runs, with the scripts below: a finished fan-out tree with snapshots mid-run, a finished sequence,
 a run paused on a person's answer (resumable), and a fork of the first run from one of its middle events.

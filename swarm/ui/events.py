@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from swarm.store import rebuild_states
 from swarm.ui.graph import node_view
 
 MAX_QUEUED = 200  # batches a subscriber may have waiting before it is told to reload
@@ -74,6 +75,7 @@ class EventHub:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.cursor = 0
+        self.known: dict[tuple[str, str], dict] = {}  # (run, node) -> its state as of the last event read
 
     def start(self) -> None:
         """Start the reader thread (once; a second call does nothing). Its connection is its own alone."""
@@ -120,14 +122,27 @@ class EventHub:
         finally:
             conn.close()
 
+    def _whole_states(self, conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
+        """The rows with each node event's whole state (an event records only what changed: swarm/deltas.py)."""
+        if not any(r[6] is not None for r in rows):
+            return [r[:6] + r[7:] for r in rows]
+        dicts = [{"seq": r[0], "run_id": r[1], "node_id": r[2], "state": r[5], "patch": r[6]} for r in rows]
+        rebuild_states(conn, dicts, self.known)
+        for d in dicts:  # an ended node has no later event: forget it
+            if d["state"] is not None and (state := self.known.get((d["run_id"], d["node_id"]))) is not None \
+                    and state.get("status") in ("done", "failed", "cancelled"):
+                del self.known[(d["run_id"], d["node_id"])]
+        return [r[:5] + (d["state"],) + r[7:] for r, d in zip(rows, dicts)]
+
     def _read_once(self, conn: sqlite3.Connection) -> int:
         rows = conn.execute(
-            "SELECT seq, run_id, node_id, kind, at, state, detail FROM events WHERE seq>? ORDER BY seq LIMIT ?",
+            "SELECT seq, run_id, node_id, kind, at, state, patch, detail FROM events WHERE seq>? ORDER BY seq LIMIT ?",
             (self.cursor, READ_LIMIT),
         ).fetchall()
         if not rows:
             return 0
         self.cursor = rows[-1][0]
+        rows = self._whole_states(conn, rows)
         with self.lock:
             subs = list(self.subscribers)
         if subs:

@@ -1,0 +1,182 @@
+"""What an event records of its node: the fields that changed since the node's previous event, not its whole state.
+
+A node's first event of a drive (a run's line of writes, see store.WriteLine) is a keyframe: the fields that
+differ from a new TaskNode's defaults, with "id" (a delta never holds "id"). Every later event holds only what
+changed: a field's new value, `"+children": [...]` for items appended to a list, `"-planned": n` for the n first
+items taken off it. Every KEYFRAME_EVERY events of a node a keyframe again, so a state is rebuilt from a
+bounded number of rows. Rebuilding applies them in order (`apply`); the result is the node's whole state, with
+every field of TaskNode.FIELDS, as `TaskNode.state()` gave it when the event was recorded.
+
+Compared by identity: values the lifecycle replaces but never changes in place (data, output, answer, approval);
+lists are kept as tuples, so a later append is seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from operator import is_
+from typing import Any
+
+from swarm.node import TaskNode
+
+KEYFRAME_EVERY = 32
+
+FIELDS: tuple[str, ...] = TaskNode.FIELDS
+_LISTS = frozenset({"children", "group", "planned"})
+_VALUES = frozenset({"data", "output", "answer", "approval"})
+_DICTS = frozenset({"approved"})
+_KIND = tuple("list" if f in _LISTS else "value" if f in _VALUES else "dict" if f in _DICTS else "scalar" for f in FIELDS)
+_RUN_ID = FIELDS.index("run_id")
+_STATUS = FIELDS.index("status")
+
+
+def _defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(TaskNode):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+        else:
+            out[f.name] = None
+    out["status"] = str(out["status"])
+    return {k: out[k] for k in FIELDS}
+
+
+DEFAULTS = _defaults()
+
+
+def capture(node: TaskNode) -> tuple:
+    """The node's fields as they are now, in FIELDS order; lists and the approved dict copied."""
+    d = node.__dict__
+    return tuple(tuple(d[f]) if k == "list" else tuple(d[f].items()) if k == "dict" else d[f]
+                 for f, k in zip(FIELDS, _KIND))
+
+
+def full_state(values: tuple) -> dict[str, Any]:
+    """The whole state (as TaskNode.state() gives it) of captured values."""
+    return {f: (list(v) if k == "list" else dict(v) if k == "dict" else v) for f, k, v in zip(FIELDS, _KIND, values)}
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and a == b) or (isinstance(a, str) and isinstance(b, str) and a == b)
+
+
+def keyframe(values: tuple, run_id: str) -> dict[str, Any]:
+    """The fields that differ from a new node's (run_id only when it is not the event's run)."""
+    out: dict[str, Any] = {}
+    for f, k, v in zip(FIELDS, _KIND, values):
+        d = DEFAULTS[f]
+        if f == "run_id":
+            if v != run_id:
+                out[f] = v
+        elif f == "id" or f == "data":
+            out[f] = list(v) if k == "list" else v
+        elif k == "list" or k == "dict":
+            if v:
+                out[f] = list(v) if k == "list" else dict(v)
+        elif k == "value":
+            if v is not None:
+                out[f] = v
+        elif not _same_scalar(v, d):
+            out[f] = v
+    return out
+
+
+def delta(old: tuple, new: tuple) -> dict[str, Any]:
+    """What changed from `old` to `new` (both from capture)."""
+    out: dict[str, Any] = {}
+    for f, k, a, b in zip(FIELDS, _KIND, old, new):
+        if a is b:
+            continue
+        if k == "scalar":
+            if not _same_scalar(a, b):
+                out[f] = b
+        elif k == "value":
+            out[f] = b
+        elif k == "list":
+            la, lb = len(a), len(b)
+            if la == lb and all(map(is_, a, b)):
+                continue
+            if lb > la and all(map(is_, a, b)):
+                out["+" + f] = list(b[la:])
+            elif lb < la and all(map(is_, a[la - lb:], b)):
+                out["-" + f] = la - lb
+            else:
+                out[f] = list(b)
+        else:  # the approved dict, as items
+            try:
+                same = a == b
+            except Exception:  # noqa: BLE001  (a value whose == does not give a bool)
+                same = False
+            if not same:
+                out[f] = dict(b)
+    return out
+
+
+def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The state after an event: `base` (the state after the node's previous event) with `patch` applied.
+
+    A keyframe (a patch with "id") starts from a new node's defaults; `base` is then not needed."""
+    if "id" in patch:
+        state = dict(DEFAULTS)
+        state["run_id"] = run_id
+        state["children"], state["planned"], state["group"], state["approved"] = [], [], [], {}
+    elif base is None:
+        raise KeyError("a delta without the state it applies to")
+    else:
+        state = dict(base)
+    for key, value in patch.items():
+        head = key[0]
+        if head == "+":
+            name = key[1:]
+            state[name] = state[name] + value
+        elif head == "-":
+            name = key[1:]
+            state[name] = state[name][value:]
+        else:
+            state[key] = value
+    return state
+
+
+def compact(state: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """A whole state as a keyframe (for snapshots): only what differs from a new node's defaults."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key == "run_id":
+            if value != run_id:
+                out[key] = value
+        elif key in ("id", "data") or key not in DEFAULTS:
+            out[key] = value
+        elif value is None or value == [] or value == {}:
+            if DEFAULTS[key] is None or DEFAULTS[key] == [] or DEFAULTS[key] == {}:
+                continue
+            out[key] = value
+        elif not _same_scalar(value, DEFAULTS[key]):
+            out[key] = value
+    if "id" not in out:
+        raise KeyError("a node state without an id")
+    return out
+
+
+class Recorder:
+    """The last recorded values of each live node of one line of writes; makes each event's patch.
+
+    A node that ended is forgotten: an event after its end (none is expected) is a keyframe again."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[tuple, int]] = {}
+
+    def patch(self, node_id: str, values: tuple, run_id: str) -> dict[str, Any]:
+        seen = self.last.get(node_id)
+        if seen is None or seen[1] >= KEYFRAME_EVERY:
+            out, count = keyframe(values, run_id), 0
+        else:
+            out, count = delta(seen[0], values), seen[1] + 1
+        if values[_STATUS] in ("done", "failed", "cancelled"):
+            self.last.pop(node_id, None)
+        else:
+            self.last[node_id] = (values, count)
+        return out
