@@ -66,12 +66,19 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def drop_capabilities() -> None:
-    """No capability left, none to regain: bounding set (where permitted), ambient, then the sets themselves."""
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set, so no later exec can grant one; needs CAP_SETPCAP, so before a change of uid."""
     for cap in range(64):
         if _libc.prctl(ctypes.c_int(PR_CAPBSET_DROP), ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0)) != 0 and ctypes.get_errno() == errno.EINVAL:
-            break  # past the last capability this kernel knows
+                       ctypes.c_ulong(0)) != 0:
+            code = ctypes.get_errno()
+            if code == errno.EINVAL:
+                break  # past the last capability this kernel knows
+            raise OSError(code, f"prctl PR_CAPBSET_DROP {cap}: {os.strerror(code)}")
+
+
+def drop_capabilities() -> None:
+    """No capability left, none to regain: ambient, then the sets themselves; no new privileges on exec."""
     _libc.prctl(ctypes.c_int(PR_CAP_AMBIENT), ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), ctypes.c_ulong(0),
                 ctypes.c_ulong(0), ctypes.c_ulong(0))
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
@@ -79,7 +86,7 @@ def drop_capabilities() -> None:
     _checked(_libc.capset(ctypes.byref(header), data), "capset")
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     held = capabilities()
-    if held["CapEff"] or held["CapPrm"] or held["CapAmb"]:
+    if held["CapEff"] or held["CapPrm"] or held["CapAmb"] or held["CapBnd"]:
         raise OSError(errno.EPERM, f"capabilities still held after dropping them: {held}")
 
 

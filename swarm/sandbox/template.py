@@ -90,7 +90,13 @@ class Template:
     def _handle(self, message: dict, fds: list[int]) -> None:
         if "fork" in message and fds:
             n = int(message["fork"])
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # the child's channel says why; the host sees it as a child that could not start
+                with os.fdopen(fds[0], "wb") as channel:
+                    channel.write(json.dumps({"ready": False, "error": f"fork: {exc}"}).encode() + b"\n")
+                self.control.send(json.dumps({"exited": n, "status": 1}).encode())
+                return
             if pid == 0:
                 self._become_child(n, fds[0])  # never returns
             try:
@@ -178,6 +184,7 @@ class Template:
         try:
             namespaces.prctl(namespaces.PR_SET_PDEATHSIG, signal.SIGKILL)
             namespaces.mount("proc", "/proc", "proc", namespaces.MS_NOSUID | namespaces.MS_NODEV | namespaces.MS_NOEXEC)
+            namespaces.drop_bounding_set()
             if self.config.get("uid") is not None:
                 os.setgroups([])
                 os.setgid(self.config["gid"])
