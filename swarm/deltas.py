@@ -3,8 +3,8 @@
 A node's first event of a drive (a run's line of writes, see store.WriteLine) is a keyframe: the fields that
 differ from a new TaskNode's defaults, with "id" (a delta never holds "id"). Every later event holds only what
 changed: a field's new value, `"+children": [...]` for items appended to a list, `"-planned": n` for the n first
-items taken off it. Every KEYFRAME_EVERY events of a node a keyframe again, so a state is rebuilt from a
-bounded number of rows. Rebuilding applies them in order (`apply`); the result is the node's whole state, with
+items taken off it. A keyframe again once the deltas since the last one outweigh it (see Recorder), so a state
+is rebuilt from a bounded amount of history. Rebuilding applies them in order (`apply`); the result is the node's whole state, with
 every field of TaskNode.FIELDS, as `TaskNode.state()` gave it when the event was recorded.
 
 Compared by identity: values the lifecycle replaces but never changes in place (data, output, answer, approval);
@@ -19,7 +19,7 @@ from typing import Any
 
 from swarm.node import TaskNode
 
-KEYFRAME_EVERY = 32
+KEYFRAME_BYTES = 1024
 
 FIELDS: tuple[str, ...] = TaskNode.FIELDS
 _LISTS = frozenset({"children", "group", "planned"})
@@ -160,23 +160,28 @@ def compact(state: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 
 class Recorder:
-    """The last recorded values of each live node of one line of writes; makes each event's patch.
+    """The last recorded values of each live node of one line of writes; makes each event's patch (as JSON).
 
-    A node that ended is forgotten: an event after its end (none is expected) is a keyframe again."""
+    A keyframe again once the deltas since the last one add up to more than it (at least KEYFRAME_BYTES): the
+    history of a node stays within twice what its deltas take, and rebuilding any of its states reads at most
+    about twice its size. A node that ended is forgotten: an event after its end (none is expected) is a
+    keyframe again."""
 
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.last: dict[str, tuple[tuple, int]] = {}
+        self.last: dict[str, tuple[tuple, int, int]] = {}  # id -> (values, bytes of deltas since keyframe, its bytes)
 
-    def patch(self, node_id: str, values: tuple, run_id: str) -> dict[str, Any]:
+    def patch(self, node_id: str, values: tuple, run_id: str, encode) -> str:
         seen = self.last.get(node_id)
-        if seen is None or seen[1] >= KEYFRAME_EVERY:
-            out, count = keyframe(values, run_id), 0
+        if seen is not None and seen[1] <= max(KEYFRAME_BYTES, seen[2]):
+            text = encode(delta(seen[0], values))
+            since, key = seen[1] + len(text), seen[2]
         else:
-            out, count = delta(seen[0], values), seen[1] + 1
+            text = encode(keyframe(values, run_id))
+            since, key = 0, len(text)
         if values[_STATUS] in ("done", "failed", "cancelled"):
             self.last.pop(node_id, None)
         else:
-            self.last[node_id] = (values, count)
-        return out
+            self.last[node_id] = (values, since, key)
+        return text

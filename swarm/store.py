@@ -282,7 +282,7 @@ class Batch:
         since its previous event of this line: swarm/deltas.py)."""
         if node is not None:
             values = deltas.capture(node)
-            patch = dumps(self.line.recorder.patch(node.id, values, run_id))
+            patch = self.line.recorder.patch(node.id, values, run_id, dumps)
             self.nodes[node.id] = (node.run_id, node.id, node.parent, node.script, str(node.status), values)
             self.events.append((run_id, node.id, kind, time.time(), None, patch, dumps(detail) if detail else None))
         else:
