@@ -1,6 +1,6 @@
 """Lifecycle benchmark: framework overhead per node, parallel efficiency, resume time. Prints one JSON line.
 
-    python bench/lifecycle.py [--nodes 5000] [--quick]
+    python bench/lifecycle.py [--nodes 5000] [--repeats 3] [--only overhead,parallel,resume,resume_cli,live]
 
 - overhead_ms_per_node: a tree of ~N nodes (fan-out 10) whose every execution makes
   one call to an instant in-process model; wall time / executions, history writes included.
@@ -10,6 +10,12 @@
   levels below the root (73 nodes, critical path 5 calls), for readers who count depth from 1.
 - resume_ms_10k: a run of 10,000 nodes paused at its last node; time for `drive` to load
   it from its snapshot and finish that node.
+- resume_cli_ms_10k: the same, as a user meets it: the whole `swarm resume RUN --answer '*=yes'`
+  process (imports, configuration, the scripted model's server and client, loading the run, the
+  live tree on a pseudo-terminal, the end), median of `--repeats` runs, each on a fresh copy of the store.
+- live_ratio: the 11,111-node tree of overhead_ms_per_node run with the live tree of a foreground
+  `swarm run` drawing on a pseudo-terminal, against the same run headless (live_ms_per_node,
+  headless_ms_per_node: medians of `--repeats` runs of each, taken in turns).
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from swarm import NodeScript, hookimpl  # noqa: E402
 from swarm.catalogue import Catalogue  # noqa: E402
 from swarm.config import Config  # noqa: E402
+from swarm.config import load_config  # noqa: E402
 from swarm.engine import Engine  # noqa: E402
 from swarm.human import PreparedAnswers  # noqa: E402
+from swarm.live import LiveTree  # noqa: E402
 from swarm.model import Reply  # noqa: E402
 
 
@@ -131,18 +143,142 @@ def resume(tmp: Path) -> dict:
     return {"resume_ms_10k": round(wall * 1000, 1), "resume_nodes": n}
 
 
+class PseudoTerminal:
+    """A pty whose slave side is a program's terminal; what it receives is read and dropped."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        while True:
+            try:
+                if not os.read(self.master, 1 << 16):
+                    return
+            except OSError:
+                return
+
+    def stream(self):
+        return open(os.dup(self.slave), "w", encoding="utf-8")
+
+
+def live(tmp: Path, repeats: int) -> dict:
+    """The overhead tree with the live tree drawing on a pty, against headless, in turns."""
+    levels = 4  # 11,111 nodes
+    terminal = PseudoTerminal()
+    os.environ.setdefault("COLUMNS", "120")
+    os.environ.setdefault("LINES", "40")
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(repeats):
+        for drawn in ((False, True) if i % 2 == 0 else (True, False)):
+            e = engine(tmp, f"live{i}{drawn}", FixedLatencyModel(0), concurrency=8)
+            stream = terminal.stream() if drawn else None
+            observers = [LiveTree(stream)] if drawn else []
+            t = time.perf_counter()
+            run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": 10},
+                                               observers=observers))
+            walls[drawn].append((time.perf_counter() - t) / e.store.run(run_id)["nodes"])
+            assert status == "done", status
+            if stream:
+                stream.close()
+            e.close()
+    head, drawn = statistics.median(walls[False]), statistics.median(walls[True])
+    return {"live_ms_per_node": round(drawn * 1000, 4), "headless_ms_per_node": round(head * 1000, 4),
+            "live_ratio": round(drawn / head, 3)}
+
+
+PLUGIN = '''
+from swarm import NodeScript, hookimpl
+
+
+def fan(ctx):
+    ctx.llm(f"node {ctx.node_id}")
+    levels, fanout = ctx.data["levels"], ctx.data["fanout"]
+    if ctx.reports is None and ctx.depth < levels:
+        return ctx.spawn([ctx.child("fan", levels=levels, fanout=fanout, ask=ctx.data.get("ask")) for _ in range(fanout)])
+    if ctx.reports is None:
+        if ctx.data.get("ask") and ctx.node_id == ctx.data["ask"] and ctx.answer is None:
+            return ctx.ask_human("go on?")
+        return 1
+    return sum(r.output for r in ctx.reports)
+
+
+@hookimpl
+def swarm_node_scripts():
+    return [NodeScript("fan", "benchmark tree", fan)]
+'''
+
+CLI_CONFIG = '''
+[model]
+model = "scripted:model.jsonl"
+[run]
+concurrency = 8
+max_nodes = 1000000
+max_depth = 100
+max_tokens = 1000000000000
+[store]
+path = "swarm.db"
+[toolsmith]
+plugins_folder = "plugins"
+'''
+
+
+def resume_cli(tmp: Path, repeats: int) -> dict:
+    """`swarm resume` as a whole process on a pty, the run paused at its last leaf (11,111 nodes)."""
+    levels, fanout = 4, 10
+    last_leaf = ".".join(["1"] + [str(fanout)] * levels)
+    made = tmp / "cli-made"
+    (made / "plugins").mkdir(parents=True)
+    (made / "plugins" / "bench_fan.py").write_text(PLUGIN)
+    (made / "model.jsonl").write_text(json.dumps({"reply": "ok", "repeat": True}) + "\n")
+    (made / "swarm.toml").write_text(CLI_CONFIG)
+    # Made in this process with the instant model; the run records the scripted one, which the resume starts.
+    e = Engine(load_config(str(made / "swarm.toml"), env={}), model=FixedLatencyModel(0))
+    run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": fanout, "ask": last_leaf}))
+    assert status == "awaiting_approval", status
+    e.close()
+    swarm = Path(sys.executable).with_name("swarm")
+    command = [str(swarm), "--config", "swarm.toml", "resume", run_id, "--answer", "*=yes"]
+    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "SWARM_CONFIG": ""}
+    terminal = PseudoTerminal()
+    walls = []
+    for i in range(repeats):
+        where = tmp / f"cli-{i}"
+        shutil.copytree(made, where)
+        out = terminal.stream()
+        t = time.perf_counter()
+        code = subprocess.run(command, cwd=where, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env).returncode
+        walls.append(time.perf_counter() - t)
+        out.close()
+        assert code == 0, f"swarm resume exited {code}"
+        shutil.rmtree(where)
+    return {"resume_cli_ms_10k": round(statistics.median(walls) * 1000, 1),
+            "resume_cli_ms_10k_all": [round(w * 1000) for w in walls]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each kind for live_ratio and resume_cli_ms_10k")
+    parser.add_argument("--only", help="comma-separated parts: overhead, parallel, resume, resume_cli, live")
     args = parser.parse_args()
+    parts = set((args.only or "overhead,parallel,resume,resume_cli,live").split(","))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out = {}
-        out.update(overhead(tmp, args.nodes))
-        out.update(efficiency(tmp))
-        shallow = efficiency(tmp, levels=2)  # the same fan-out counting the root as depth 1: 73 nodes
-        out.update(parallel_efficiency_73=shallow["parallel_efficiency"])
-        out.update(resume(tmp))
+        if "overhead" in parts:
+            out.update(overhead(tmp, args.nodes))
+        if "parallel" in parts:
+            out.update(efficiency(tmp))
+            shallow = efficiency(tmp, levels=2)  # the same fan-out counting the root as depth 1: 73 nodes
+            out.update(parallel_efficiency_73=shallow["parallel_efficiency"])
+        if "resume" in parts:
+            out.update(resume(tmp))
+        if "resume_cli" in parts:
+            out.update(resume_cli(tmp, args.repeats))
+        if "live" in parts:
+            out.update(live(tmp, args.repeats))
     print(json.dumps(out))
 
 

@@ -100,7 +100,8 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
     live = LiveTree() if not as_json else None
     status = asyncio.run(_drive_until_signal(engine, run_id, [live] if live else []))
     run = engine.store.run(run_id)
-    nodes = state_at(engine.store, run_id)
+    # The live view counted every node at the run's last turn: the summary needs no second load of the run.
+    nodes = live.statuses() if live and live.complete else state_at(engine.store, run_id)
     if as_json:
         print(json.dumps(_run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
     else:

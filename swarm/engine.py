@@ -262,6 +262,7 @@ class Engine:
 
     async def drive(self, run_id: str, observers=()) -> str:
         """Execute a recorded run until it ends or waits for a person; returns its status."""
+        self.endpoint.warm()  # the model client starts in the background while the run is loaded
         run = self.store.run(run_id)
         if run.get("model_name"):
             self.run_models[run["id"]] = run["model_name"]

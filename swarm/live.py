@@ -30,6 +30,7 @@ class LiveTree:
         self.status: dict[str, str] = {}  # node id -> its status as this view last counted it
         self.by_status: dict[str, int] = {}
         self.started = False
+        self.complete = False  # the run's last turn was seen: `status` holds every node exactly
 
     def __call__(self, loop) -> None:
         if not self.started:
@@ -38,13 +39,14 @@ class LiveTree:
         else:
             changed = getattr(loop, "turn_nodes", None)
             self._count(loop, loop.nodes if changed is None else changed)
+        final = getattr(loop, "closed", False)  # the run's last turn: counted over every node, always drawn
+        if final:
+            self._recount(loop)
+            self.complete = True
         if self.tty:
             now = time.monotonic()
-            final = getattr(loop, "closed", False)  # the run's last turn: always drawn, exactly
             if final or now - self.last >= self.interval_s:
                 self.last = now
-                if final:
-                    self._recount(loop)
                 self.draw(loop)
 
     def _count(self, loop, node_ids) -> None:
@@ -92,6 +94,10 @@ class LiveTree:
         self.stream.write(out)
         self.stream.flush()
         self.drawn = len(lines)
+
+    def statuses(self) -> list[dict[str, str]]:
+        """Every node as {"id", "status"} as this view last counted it (exact once `complete`)."""
+        return [{"id": node_id, "status": status} for node_id, status in self.status.items()]
 
     def report_ended(self, loop) -> None:
         """One line for each node that ended since the last report (every node on the first)."""

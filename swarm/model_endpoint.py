@@ -19,6 +19,7 @@ class ModelEndpoint:
         self._server = None
         self._local = None  # the local model's server, while this endpoint uses it
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
         if client is None and config.model.gguf and self.scripted_path is None:
             from swarm.local_model.server import ServerOptions, check
 
@@ -44,6 +45,26 @@ class ModelEndpoint:
             if self._client is None:
                 self._client = self._build()
             return self._client
+
+    def warm(self) -> None:
+        """Start the client in a background thread, off the critical path: importing the openai package
+        alone takes most of a second, and a scripted model's server starts too, so the first node that asks
+        the model would wait for it all. A failure (no endpoint configured...) is left to that node to say.
+        A local model's server ([model].gguf) is not started here: only the client's code is loaded."""
+        with self._lock:
+            if self._client is not None or self._warming is not None:
+                return
+            self._warming = threading.Thread(target=self._warm, name="swarm-model-start", daemon=True)
+            self._warming.start()
+
+    def _warm(self) -> None:
+        try:
+            if self.config.model.gguf and self.scripted_path is None:
+                import swarm.model.client  # noqa: F401
+            else:
+                self.client()
+        except Exception:  # said again, with what to do, by the first call that needs the client
+            pass
 
     def _build(self):
         from dataclasses import replace
@@ -71,6 +92,8 @@ class ModelEndpoint:
         return ModelClient(settings)
 
     def close(self) -> None:
+        if self._warming is not None:
+            self._warming.join()  # a server it is starting must not outlive this endpoint
         if self._local is not None:
             from swarm.local_model.server import release
 

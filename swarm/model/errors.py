@@ -14,9 +14,9 @@ class ModelError(SwarmError):
 class NoModelConfigured(ModelError):
     """No model name was configured, so there is nothing to call."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            "no model configured; set [model].model in swarm.toml "
+            message or "no model configured; set [model].model in swarm.toml "
             "(and [model].base_url for a local OpenAI-compatible server)"
         )
 
