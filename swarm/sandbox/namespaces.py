@@ -18,7 +18,6 @@ CLONE_NEWNET = 0x40000000
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -46,11 +45,6 @@ def unshare(flags: int) -> None:
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _checked(_libc.mount(_path(source), _path(target), _path(fstype), ctypes.c_ulong(flags), _path(data)),
              f"mount {target}")
-
-
-def detach(target: str) -> None:
-    """Unmount `target` from this mount namespace (lazily: nothing can be using it from here)."""
-    _checked(_libc.umount2(_path(target), ctypes.c_int(MNT_DETACH)), f"umount {target}")
 
 
 def prctl(option: int, arg: int) -> None:

@@ -15,7 +15,7 @@ before any code ran (its imported modules, copied at fork) and the read-only run
 - new mount, pid, network and IPC namespaces of its own (no process, socket, shared memory or
   mount of another execution is visible);
 - a fresh workspace (the host's folder workspaces/n) bound at /workspace, with the folder of all
-  workspaces unmounted from its view; / and /dev are read-only for the whole sandbox;
+  workspaces covered by an empty read-only one; / and /dev are read-only for the whole sandbox;
 - a fresh /proc for its pid namespace; the code runs as pid 1 of it, so when the code's process
   ends or is killed, every process it started dies with the namespace;
 - its own process group (the host's timeout kills the group), and the parent-death signal, so a
@@ -176,7 +176,9 @@ class Template:
         if self.config.get("uid") is not None:
             os.chown(folder, self.config["uid"], self.config["gid"])
         namespaces.mount(folder, "/workspace", None, namespaces.MS_BIND | namespaces.MS_NOSUID | namespaces.MS_NODEV)
-        namespaces.detach(WORKSPACES)
+        # Covered, not unmounted: under a user namespace bubblewrap's mounts are locked in place.
+        namespaces.mount("tmpfs", WORKSPACES, "tmpfs", namespaces.MS_RDONLY | namespaces.MS_NOSUID | namespaces.MS_NODEV
+                         | namespaces.MS_NOEXEC, "size=4k,mode=000")
         return "/workspace"
 
     def _run_code(self, channel: worker.Channel, workspace: str) -> None:
