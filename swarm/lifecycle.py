@@ -241,15 +241,17 @@ class RunLoop:
     def _call_completed(self, row: dict) -> None:
         """From a worker thread: a model call finished. A reply that was paid for goes straight to the
         store's writer thread, so a crash soon after it never pays for it again however busy the loop
-        is; the loop's next turn counts its tokens and cost into the run."""
+        is; the loop's next turn counts its tokens and cost into the run. There it joins the writer's next
+        transaction: a turn's commit already queued takes it, else its own (with the replies that came meanwhile)."""
         if self.closed:  # a straggler from a node cancelled before the run ended
             self.store.record_llm_call(row)
             return
         if row["reply"] is not None and not row.get("replayed_from"):
+            self.store.paid_calls.append(row)
             try:
-                self.engine.writer.submit(self.store.record_llm_call, row)  # the store's writer thread, not the loop
+                self.engine.writer.submit(self.store.write_paid_calls)  # the store's writer thread, not the loop
             except RuntimeError:  # the engine is closing: write it here
-                self.store.record_llm_call(row)
+                self.store.write_paid_calls()
             row = {**row, "written": True}
         self.completed_calls.append(row)
 

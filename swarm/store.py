@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 import zlib
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -405,6 +406,9 @@ class Store:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreError(f"[store].synchronous must be NORMAL, FULL, EXTRA or OFF, not {synchronous!r}")
         self.checked: tuple | None = None  # the file's (size, mtime) when quick_check last passed
+        # Paid model replies not yet written (appended by any thread): the writer's next transaction takes them.
+        self.paid_calls: deque[dict[str, Any]] = deque()
+        self._taken: list[dict[str, Any]] = []  # those the transaction under way took
         try:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -506,7 +510,10 @@ class Store:
             except BaseException:
                 if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
                     self.conn.execute("ROLLBACK")
+                self.paid_calls.extendleft(reversed(self._taken))  # not written: they wait for the next one
                 raise
+            finally:
+                self._taken = []
 
     # --- the lifecycle's writes -------------------------------------------------
 
@@ -535,6 +542,7 @@ class Store:
 
     def _write(self, c: sqlite3.Connection, batch: Batch, run_id: str) -> int:
         last = 0
+        self._take_paid_calls(c)  # paid replies that came since the last transaction: group commit
         if batch.calls:
             cols = list(batch.calls[0])
             c.executemany(
@@ -600,6 +608,23 @@ class Store:
         with self.transaction() as c:
             cols = ", ".join(f"{k}=?" for k in fields)
             c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+
+    def write_paid_calls(self) -> None:
+        """Write the paid replies waiting in `paid_calls`, in one transaction; nothing when a commit took them."""
+        if self.paid_calls:
+            with self.transaction() as c:
+                self._take_paid_calls(c)
+
+    def _take_paid_calls(self, c: sqlite3.Connection) -> None:
+        """Into this transaction: the paid replies waiting (put back if it does not commit, see _put_back)."""
+        rows = []
+        while self.paid_calls:
+            rows.append(self.paid_calls.popleft())
+        if rows:
+            self._taken = rows
+            cols = list(rows[0])
+            c.executemany(f"INSERT OR REPLACE INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                          [tuple(row[k] for k in cols) for row in rows])
 
     def record_llm_call(self, row: dict[str, Any]) -> None:
         """A completed (or failed) model call; written at once, so a crash never pays for it twice."""
