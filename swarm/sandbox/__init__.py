@@ -1,9 +1,10 @@
 """The sandbox: one interface, `Sandbox(settings).run(code)`, over the isolation layer swarm.toml chooses.
 
 Layers, inside out: the AST layer (smolagents' LocalPythonExecutor: import allowlist, readable
-errors; not a boundary), the process layer (a bubblewrap worker with no network, a read-only
-runtime, a scratch workspace, rlimits and a wall-clock kill; the boundary, on by default), and
-optionally the Docker layer. A layer that cannot run is an error, never a quiet step down.
+errors; not a boundary), the process layer (a bubblewrap process per execution with no network, a
+read-only runtime, a scratch workspace, rlimits and a wall-clock kill; the boundary, on by default;
+forked from a template that imported smolagents once, or a worker of its own), and optionally the
+Docker layer. A layer that cannot run is an error, never a quiet step down.
 """
 
 from __future__ import annotations
