@@ -14,7 +14,8 @@ lists are kept as tuples, so a later append is seen.
 from __future__ import annotations
 
 import dataclasses
-from operator import is_
+from itertools import compress
+from operator import is_, is_not, itemgetter
 from typing import Any
 
 from swarm.node import TaskNode
@@ -46,11 +47,19 @@ def _defaults() -> dict[str, Any]:
 DEFAULTS = _defaults()
 
 
+_GET = itemgetter(*FIELDS)
+_COPY_LISTS = tuple(i for i, k in enumerate(_KIND) if k == "list")
+_COPY_DICTS = tuple(i for i, k in enumerate(_KIND) if k == "dict")
+
+
 def capture(node: TaskNode) -> tuple:
     """The node's fields as they are now, in FIELDS order; lists and the approved dict copied."""
-    d = node.__dict__
-    return tuple(tuple(d[f]) if k == "list" else tuple(d[f].items()) if k == "dict" else d[f]
-                 for f, k in zip(FIELDS, _KIND))
+    values = list(_GET(node.__dict__))
+    for i in _COPY_LISTS:
+        values[i] = tuple(values[i])
+    for i in _COPY_DICTS:
+        values[i] = tuple(values[i].items())
+    return tuple(values)
 
 
 def full_state(values: tuple) -> dict[str, Any]:
@@ -62,36 +71,47 @@ def _same_scalar(a: Any, b: Any) -> bool:
     return a is b or (type(a) is type(b) and a == b) or (isinstance(a, str) and isinstance(b, str) and a == b)
 
 
+# (index, field, kind, default) of every field; run_id never matches its placeholder (a keyframe holds it only
+# when it is not the event's run)
+_PLAN = tuple((i, f, k, DEFAULTS[f]) for i, (f, k) in enumerate(zip(FIELDS, _KIND)))
+_NOT_A_VALUE = object()
+_DEFAULT_VALUES = tuple(_NOT_A_VALUE if f in ("id", "data") else None if f == "run_id" else DEFAULTS[f] for f in FIELDS)
+_INDEXES = tuple(range(len(FIELDS)))
+
+
 def keyframe(values: tuple, run_id: str) -> dict[str, Any]:
     """The fields that differ from a new node's (run_id only when it is not the event's run)."""
     out: dict[str, Any] = {}
-    for f, k, v in zip(FIELDS, _KIND, values):
-        d = DEFAULTS[f]
-        if f == "run_id":
-            if v != run_id:
-                out[f] = v
-        elif f == "id" or f == "data":
-            out[f] = list(v) if k == "list" else v
-        elif k == "list" or k == "dict":
-            if v:
-                out[f] = list(v) if k == "list" else dict(v)
-        elif k == "value":
-            if v is not None:
-                out[f] = v
-        elif not _same_scalar(v, d):
+    for i, f, k, d in compress(_PLAN, map(is_not, values, _DEFAULT_VALUES)):  # (all in C) the fields not default
+        v = values[i]
+        if k == "scalar":
+            if type(v) is type(d) and v == d or (isinstance(v, str) and isinstance(d, str) and v == d):
+                continue
             out[f] = v
+        elif k == "list":
+            if v:
+                out[f] = list(v)
+        elif k == "dict":
+            if v:
+                out[f] = dict(v)
+        else:
+            out[f] = v  # a value field (default None) that is not None
+    if values[_RUN_ID] != run_id:
+        out["run_id"] = values[_RUN_ID]
+    else:
+        out.pop("run_id", None)
     return out
 
 
 def delta(old: tuple, new: tuple) -> dict[str, Any]:
     """What changed from `old` to `new` (both from capture)."""
     out: dict[str, Any] = {}
-    for f, k, a, b in zip(FIELDS, _KIND, old, new):
-        if a is b:
-            continue
+    for i in compress(_INDEXES, map(is_not, old, new)):  # (all in C) the fields whose value is another object
+        f, k, a, b = FIELDS[i], _KIND[i], old[i], new[i]
         if k == "scalar":
-            if not _same_scalar(a, b):
-                out[f] = b
+            if type(a) is type(b) and a == b or (isinstance(a, str) and isinstance(b, str) and a == b):
+                continue
+            out[f] = b
         elif k == "value":
             out[f] = b
         elif k == "list":
@@ -118,14 +138,13 @@ def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str) -> di
     """The state after an event: `base` (the state after the node's previous event) with `patch` applied.
 
     A keyframe (a patch with "id") starts from a new node's defaults; `base` is then not needed."""
-    if "id" in patch:
-        state = dict(DEFAULTS)
-        state["run_id"] = run_id
-        state["children"], state["planned"], state["group"], state["approved"] = [], [], [], {}
-    elif base is None:
+    if "id" in patch:  # a keyframe: no "+" or "-" keys
+        state = {**DEFAULTS, "run_id": run_id, "children": [], "planned": [], "group": [], "approved": {}}
+        state.update(patch)
+        return state
+    if base is None:
         raise KeyError("a delta without the state it applies to")
-    else:
-        state = dict(base)
+    state = dict(base)
     for key, value in patch.items():
         head = key[0]
         if head == "+":

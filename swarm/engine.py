@@ -22,7 +22,7 @@ from swarm.memory import Memory
 from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
 from swarm.snapshot import read_snapshot_file, state_at
-from swarm.store import RUN_FINAL, Batch, Store, dumps
+from swarm.store import RUN_FINAL, Batch, Store, collector_paused, dumps
 from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
@@ -266,7 +266,8 @@ class Engine:
         run = self.store.run(run_id)
         if run.get("model_name"):
             self.run_models[run["id"]] = run["model_name"]
-        nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
+        with collector_paused():  # 100,000 nodes made at once: no object of theirs is in a cycle
+            nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
         unfinished = [n.id for n in nodes.values() if not n.status.final]
         cassette = self.store.recorded_replies(run["id"], unfinished)
         if run.get("forked_from"):  # a fork replays its parent's calls wherever it asks the same

@@ -9,7 +9,7 @@ from typing import Any
 from swarm.deltas import apply
 from swarm.errors import SnapshotError
 from swarm.node import TaskNode
-from swarm.store import Store, dumps, loads
+from swarm.store import Store, collector_paused, dumps, loads
 
 FORMAT = "swarm-snapshot/1"
 RUN_KEYS = ("id", "goal", "script", "status", "created_at", "budgets", "model", "prompt_tokens",
@@ -91,6 +91,11 @@ def state_at(store: Store, run_id: str, event: int | None = None) -> list[dict[s
     whole tree, then the partial ones after it; where one starts after the one before ended, the history
     between them), then the history from the last of them to the event, so any event can be inspected.
     """
+    with collector_paused():
+        return _state_at(store, run_id, event)
+
+
+def _state_at(store: Store, run_id: str, event: int | None) -> list[dict[str, Any]]:
     if event is None:
         current = store.current_states(run_id)
         if current is not None:
@@ -113,5 +118,5 @@ def state_at(store: Store, run_id: str, event: int | None = None) -> list[dict[s
     return sorted(nodes.values(), key=_tree_order)
 
 
-def _tree_order(node: dict[str, Any]) -> list[int]:
-    return [int(p) for p in node["id"].split(".")]
+def _tree_order(node: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(map(int, node["id"].split(".")))
