@@ -8,12 +8,12 @@
   bubblewrap, its template and workers, live or already reaped) spent during the batch, per goal;
   daemon_cpu_s_per_goal / sandbox_cpu_s_per_goal split it between the daemon process and the rest.
 
-With --compare, the same measurements run twice in one invocation, first with
-[sandbox].template = false (a fresh worker per execution, as before the template) and then with
-the configured default; the second run's figures are the main keys, the first run's carry the
-suffix `_one_shot`, and `speedup` is the ratio of goals_per_min.
+The measurements run twice in one invocation, first with [sandbox].template = false (a fresh
+worker per execution, as before the template) and then with the default (the template); the
+second daemon's figures are the main keys, the first one's carry the suffix `_one_shot`, and
+`speedup` is the ratio of goals_per_min. --no-compare runs only the second.
 
-    python bench/daemon.py [--samples 15] [--batch 40] [--compare]
+    python bench/daemon.py [--samples 15] [--batch 40] [--no-compare]
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--compare", action="store_true", help="run once with [sandbox].template = false first")
+    parser.add_argument("--no-compare", action="store_true", help="skip the first daemon, the one with [sandbox].template = false")
     args = parser.parse_args()
-    if not args.compare:
+    if args.no_compare:
         print(json.dumps(measure(args, {})))
         return
     before = measure(args, {"SWARM_SANDBOX_TEMPLATE": "false"})
