@@ -12,6 +12,8 @@ from pathlib import Path
 from swarm.budgets import KEYS as BUDGET_KEYS
 from swarm.budgets import budget_problem
 from swarm.errors import ConfigError
+from swarm.mcp.settings import McpSettings, servers_from
+from swarm.mcp.settings import check as mcp_problems
 from swarm.model.settings import ModelSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +148,7 @@ class Config:
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ui: UISettings = field(default_factory=UISettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     source: str = "defaults"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -166,7 +169,7 @@ EXPORTERS = ("otlp", "console", "none")
 SECTIONS = {"model": ModelSettings, "run": RunSettings, "store": StoreSettings, "python": PythonSettings,
             "sandbox": SandboxSettings, "toolsmith": ToolsmithSettings, "retrieval": RetrievalSettings,
             "memory": MemorySettings, "telemetry": TelemetrySettings, "approvals": ApprovalSettings,
-            "daemon": DaemonSettings, "ui": UISettings}
+            "daemon": DaemonSettings, "ui": UISettings, "mcp": McpSettings}
 
 # Shortcuts people already have in their environment, and what they set.
 ENV_SHORTCUTS = {
@@ -238,6 +241,8 @@ def _set(cfg: Config, section: str, key: str, value, where: str, from_env: bool)
     if key not in fields:
         raise ConfigError(f"{where}: unknown setting; remove it, or use one of the keys of [{section}]: {', '.join(fields)}")
     fix = "fix or unset the environment variable" if from_env else "fix it in the file"
+    if (section, key) == ("mcp", "servers"):  # a table of tables: swarm/mcp/settings.py checks each server
+        return setattr(target, key, servers_from(value, where, from_env))
     setattr(target, key, _coerce(value, fields[key], where, from_env, fix))
 
 
@@ -375,6 +380,7 @@ def _check(cfg: Config) -> None:
         if getattr(cfg.approvals, key) < 0:
             problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
                              f"SWARM_APPROVALS_{key.upper()}"))
+    problems += mcp_problems(cfg.mcp)
     if not 0 <= cfg.ui.port <= 65535:
         problems.append((f"[ui].port must be 0..65535 (got {cfg.ui.port})", "SWARM_UI_PORT"))
     if problems:

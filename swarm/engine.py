@@ -67,6 +67,9 @@ class Engine:
         toolsmith = Toolsmith(self.config, self.sandbox, self.catalogue)
         if not self.catalogue.pm.has_plugin(PLUGIN_NAME):
             self.catalogue.register(GeneratedPlugin(toolsmith), name=PLUGIN_NAME)
+        from swarm.mcp import attach
+
+        self.mcp = attach(self)  # the tools of [mcp.servers] as scripts (their servers listed now); None without any
         return toolsmith
 
     @property
@@ -146,6 +149,8 @@ class Engine:
 
     def close(self) -> None:
         self.pool.shutdown()
+        if self.mcp is not None:
+            self.mcp.close()  # stops the stdio servers it started
         if self._sandbox is not None:
             self._sandbox.close()
         self.writer.shutdown(wait=True)

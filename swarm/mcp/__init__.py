@@ -1,0 +1,38 @@
+"""Tools from MCP servers ([mcp.servers] in swarm.toml), offered as node scripts of the catalogue.
+
+- settings.py: the [mcp] settings, checked (standard library only: loading the config imports no SDK);
+- client.py:   one session per server on an asyncio loop of its own thread, started on first use,
+               restarted when the server died; the official `mcp` SDK is the client;
+- scripts.py:  each allowed tool as a node script `mcp_{server}_{tool}` (routing finds it by retrieval);
+- call.py:     what one call does: arguments checked against the tool's input schema, [approvals], the call,
+               the record in the history (a `tool_calls` event), and a fork's replay of a recorded call;
+- errors.py:   what goes wrong, said clearly.
+
+`attach(engine)` starts the servers, lists their tools and registers them; the engine closes them.
+"""
+
+from __future__ import annotations
+
+PLUGIN_NAME = "mcp"
+
+
+def attach(engine):
+    """Register the tools of every configured server with the engine's catalogue; returns the client (None: no server)."""
+    servers = engine.config.mcp.configured()
+    if not servers:
+        return None
+    from swarm.mcp.client import McpClient
+    from swarm.mcp.scripts import McpPlugin
+
+    client = McpClient(servers, engine.config)
+    plugin = McpPlugin(client)
+    plugin.load()
+    earlier = engine.catalogue.pm.get_plugin(PLUGIN_NAME)  # a catalogue shared with an engine before this one
+    if earlier is not None:
+        engine.catalogue.pm.unregister(earlier)
+    try:
+        engine.catalogue.register(plugin, name=PLUGIN_NAME)
+    except BaseException:
+        client.close()
+        raise
+    return client
