@@ -27,6 +27,7 @@ The template itself never runs code, and stays single-threaded: fork copies only
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -73,6 +74,10 @@ class Template:
         signal.set_wakeup_fd(self.wake_write)
 
     def serve(self) -> None:
+        # What the imports made stays out of every child's garbage collections: a collection would
+        # write to each object's header and so copy every page the child shares with the template.
+        gc.collect()
+        gc.freeze()
         self.control.send(b'{"ready": true}')
         while True:
             readable, _, _ = select.select([self.control, self.wake_read], [], [])
