@@ -89,7 +89,8 @@ def stats_lines(s: dict[str, Any]) -> list[str]:
         lines += _table(["ERROR TYPE", "EXECUTIONS", "NODES"],
                         [[k, v, err["failed_nodes_by_type"].get(k, 0)] for k, v in err["by_type"].items()])
 
-    lines += ["", f"model calls: {llm['calls']} ({llm['errors']} failed, {llm['error_rate']:.1%})"]
+    mended = f", {llm['json_repaired']} with JSON mended by json-repair" if llm.get("json_repaired") else ""
+    lines += ["", f"model calls: {llm['calls']} ({llm['errors']} failed, {llm['error_rate']:.1%}{mended})"]
     if s["models"]:
         lines += _table(["MODEL", "CALLS", "ERRORS", "IN TOKENS", "OUT TOKENS", "COST USD", "P50 MS", "P95 MS"],
                         [[m, e["calls"], e["errors"], e["prompt_tokens"], e["completion_tokens"], f"{e['cost_usd']:.6f}",

@@ -93,8 +93,10 @@ def _read_tally(store: Store, rid: str) -> dict[str, Any]:
                                                 "WHERE run_id=? AND status='failed'", p)]
     calls = _rows(store, "SELECT COALESCE(NULLIF(model, ''), 'unknown'), error, prompt_tokens, completion_tokens, "
                          "cost_usd, latency_ms FROM llm_calls WHERE run_id=?", p)
+    [(json_repaired,)] = _rows(store, "SELECT COUNT(*) FROM llm_calls WHERE run_id=? AND reply IS NOT NULL "
+                                      "AND json_extract(reply, '$.json_repaired') = 1", p)
     return {"nodes": nodes, "executions": executions, "retried": retried, "failed_nodes": failed_nodes,
-            "calls": calls, "tools": tools}
+            "calls": calls, "tools": tools, "json_repaired": json_repaired}
 
 
 # --- the parts of stats ------------------------------------------------------------------------
@@ -200,6 +202,7 @@ def _combine(tallies: list[dict[str, Any]]) -> dict[str, Any]:
         "llm": {
             "calls": calls, "errors": len(llm_errors), "error_rate": _ratio(len(llm_errors), calls),
             "errors_by_type": _count_types(llm_errors),
+            "json_repaired": sum(t.get("json_repaired", 0) for t in tallies),  # mended without a corrective call
             "prompt_tokens": sum(m["prompt_tokens"] for m in models.values()),
             "completion_tokens": sum(m["completion_tokens"] for m in models.values()),
             "cost_usd": round(sum(m["cost_usd"] for m in models.values()), 10),

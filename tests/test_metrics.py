@@ -229,3 +229,13 @@ def test_swarm_stats_of_an_unknown_run_is_an_error(scenario):
     done = swarm(engine.store.path, "stats", "nope-nope")
     assert done.returncode != 0
     assert done.stderr.startswith("swarm: error:") and "nope-nope" in done.stderr
+
+
+def test_replies_mended_by_json_repair_are_counted(make_engine):
+    engine = make_engine(model=[{"match": "^Break this goal down", "reply": '{subgoals: ["Say hello"]'},
+                                {"match": "^Choose the node script", "reply": {"script": "write_text"}},
+                                {"reply": "hello", "repeat": True}])
+    run_id, _ = run(engine, "Greet the world", "break_down_goal")
+    llm = stats(engine.store, run_id)["llm"]
+    assert llm["json_repaired"] == 1
+    assert stats(engine.store)["llm"]["json_repaired"] == 1

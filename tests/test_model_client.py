@@ -174,3 +174,16 @@ def test_api_key_is_read_from_the_configured_env_var(monkeypatch):
         client = client_for(server, api_key_env="SWARM_TEST_KEY")
         assert client.complete(ASK).text == "ok"
     assert "sk-secret" not in str(vars(client)) + repr(client.settings)
+
+
+@pytest.mark.parametrize("reply", [
+    '{steps: ["a", "b"]}',  # unquoted key
+    '{"steps": ["a", "b"]',  # the closing brace forgotten
+    'Here it is: {"steps": ["a", "b"], /* both */}',  # a comment inside it
+])
+def test_broken_json_is_mended_by_json_repair_before_paying_for_a_corrective_call(reply):
+    with ScriptedModelServer([{"reply": reply}, {"reply": '{"steps": ["corrected"]}'}]) as server:
+        answer = client_for(server).complete(ASK, schema=PLAN)
+        assert len(server.requests) == 1
+    assert answer.data == {"steps": ["a", "b"]}
+    assert answer.json_repaired is True

@@ -114,3 +114,19 @@ def test_repair_request_names_the_problem_and_the_schema():
     message = repair_request("the reply is not JSON", {"type": "object"})
     assert "the reply is not JSON" in message
     assert '{"type": "object"}' in message
+
+
+def test_validate_knows_the_whole_of_json_schema_not_a_subset():
+    # Model-written schemas use $ref, pattern and oneOf: a subset validator passed them silently.
+    schema = {"$defs": {"day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}},
+              "type": "object", "properties": {"when": {"$ref": "#/$defs/day"},
+                                               "n": {"oneOf": [{"type": "integer"}, {"type": "string", "maxLength": 2}]}}}
+    assert validate({"when": "2026-11-27", "n": 3}, schema) == []
+    problems = validate({"when": "tomorrow", "n": 2.5}, schema)
+    assert any(p.startswith("$.when: 'tomorrow' does not match") for p in problems)
+    assert any(p.startswith("$.n: matches none of oneOf (") for p in problems)
+
+
+def test_a_schema_that_is_itself_invalid_is_one_clear_problem():
+    [problem] = validate({"a": 1}, {"type": "objekt"})
+    assert "the schema itself is invalid" in problem and "fix the script's input_schema" in problem

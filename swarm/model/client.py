@@ -37,7 +37,7 @@ from swarm.model.ratelimit import RateLimiter
 from swarm.model.reply import Reply
 from swarm.model.response_format import FormatLadder, rejects_response_format, response_format
 from swarm.model.settings import ModelSettings
-from swarm.model.structured import parse_structured, repair_request
+from swarm.model.structured import parse_structured, repair_request, repaired_json
 from swarm.model.usage import Totals, cost_usd
 from swarm.model.watchdog import Watchdog
 
@@ -91,6 +91,7 @@ class _Tally:
     model: str = ""
     asked: str = ""  # the model name sent: [model].model, or the one a run asked for
     deadline: float | None = None  # on the client's clock: no try starts after it, none runs past it
+    json_repaired: bool = False
 
 
 class ModelClient:
@@ -207,6 +208,7 @@ class ModelClient:
             cost_usd=cost,
             attempts=tally.attempts,
             latency_ms=(self._clock() - started) * 1000.0,
+            json_repaired=tally.json_repaired,
         )
 
     def _cost(self, tally: _Tally) -> float:
@@ -279,6 +281,9 @@ class ModelClient:
         try:
             return text, parse_structured(text, schema)
         except ValueError as problem:
+            if (mended := repaired_json(text, schema)) is not None:
+                tally.json_repaired = True  # read by json-repair: no corrective call paid for
+                return text, mended
             left = self._time_left(tally)
             if left is not None and left <= 0:
                 raise ModelReplyInvalid(f"{problem}; no time was left for a corrective request within "

@@ -23,6 +23,7 @@ class Reply:
     cost_usd: float = 0.0
     attempts: int = 1
     latency_ms: float = 0.0
+    json_repaired: bool = False  # the JSON was mended by json-repair instead of a corrective call
 
     @property
     def total_tokens(self) -> int:

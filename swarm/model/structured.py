@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
@@ -188,74 +189,77 @@ _TYPE_CHECKS = {
 
 
 def validate(data: Any, schema: dict, path: str = "$") -> list[str]:
-    """Check `data` against a JSON-schema subset; return the problems found (empty = valid).
-
-    Supported: type (a name or a list of names), enum, const, required,
-    properties, additionalProperties (false or a schema), items, minItems,
-    maxItems, minLength, maxLength, minimum, maximum, anyOf.
-    """
+    """Check `data` against a JSON Schema (draft 2020-12, by the `jsonschema` library: $ref, pattern, oneOf,
+    allOf, formats' siblings and the rest all count); return the problems found, one line each with its
+    path (`$.steps[0]: missing required property 'do'`), empty when valid. A schema that is itself
+    invalid is one problem saying so."""
     if not isinstance(schema, dict) or not schema:
         return []
+    from jsonschema.exceptions import SchemaError  # imported on first use: the CLI starts without it
+
+    try:
+        validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    except SchemaError as exc:
+        return [f"{path}: the schema itself is invalid ({exc.message}); fix the script's input_schema"]
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     problems: list[str] = []
-
-    expected = schema.get("type")
-    if expected is not None:
-        names = expected if isinstance(expected, list) else [expected]
-        if not any(_TYPE_CHECKS.get(name, lambda v: True)(data) for name in names):
-            return [f"{path}: expected {' or '.join(names)}, got {_type_name(data)}"]
-
-    if "enum" in schema and data not in schema["enum"]:
-        problems.append(f"{path}: {data!r} is not one of {schema['enum']!r}")
-    if "const" in schema and data != schema["const"]:
-        problems.append(f"{path}: expected {schema['const']!r}, got {data!r}")
-
-    if "anyOf" in schema:
-        branches = [validate(data, branch, path) for branch in schema["anyOf"]]
-        if all(branches):
-            problems.append(f"{path}: matches none of anyOf ({'; '.join(b[0] for b in branches)})")
-
-    if isinstance(data, dict):
-        problems += _validate_object(data, schema, path)
-    elif isinstance(data, list):
-        problems += _validate_array(data, schema, path)
-    elif isinstance(data, str):
-        if len(data) < schema.get("minLength", 0):
-            problems.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(data) > schema["maxLength"]:
-            problems.append(f"{path}: longer than {schema['maxLength']} characters")
-    elif _TYPE_CHECKS["number"](data):
-        if "minimum" in schema and data < schema["minimum"]:
-            problems.append(f"{path}: {data} is less than the minimum {schema['minimum']}")
-        if "maximum" in schema and data > schema["maximum"]:
-            problems.append(f"{path}: {data} is more than the maximum {schema['maximum']}")
-    return problems
+    for error in errors:
+        problems += _described(error, path)
+    return list(dict.fromkeys(problems))  # `required` reports each missing name once per error: once is enough
 
 
-def _validate_object(data: dict, schema: dict, path: str) -> list[str]:
-    problems = [f"{path}: missing required property {name!r}" for name in schema.get("required", []) if name not in data]
-    properties = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    for key, value in data.items():
-        if key in properties:
-            problems += validate(value, properties[key], f"{path}.{key}")
-        elif extra is False:
-            problems.append(f"{path}: unexpected property {key!r} (allowed: {', '.join(properties) or 'none'})")
-        elif isinstance(extra, dict):
-            problems += validate(value, extra, f"{path}.{key}")
-    return problems
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str):
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    schema = json.loads(schema_json)
+    cls = validator_for(schema, default=Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
-def _validate_array(data: list, schema: dict, path: str) -> list[str]:
-    problems = []
-    if len(data) < schema.get("minItems", 0):
-        problems.append(f"{path}: needs at least {schema['minItems']} items, has {len(data)}")
-    if "maxItems" in schema and len(data) > schema["maxItems"]:
-        problems.append(f"{path}: allows at most {schema['maxItems']} items, has {len(data)}")
-    items = schema.get("items")
-    if isinstance(items, dict):
-        for index, item in enumerate(data):
-            problems += validate(item, items, f"{path}[{index}]")
-    return problems
+def _where(error, root: str) -> str:
+    where = root
+    for part in error.absolute_path:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return where
+
+
+def _described(error, root: str) -> list[str]:
+    """One jsonschema error in this module's words (what was expected, what came), at its path."""
+    where, data, wanted, kind = _where(error, root), error.instance, error.validator_value, error.validator
+    if kind == "type":
+        names = wanted if isinstance(wanted, list) else [wanted]
+        return [f"{where}: expected {' or '.join(names)}, got {_type_name(data)}"]
+    if kind == "required":
+        return [f"{where}: missing required property {name!r}" for name in wanted if isinstance(data, dict) and name not in data]
+    if kind == "additionalProperties" and wanted is False:
+        allowed = ", ".join(error.schema.get("properties", {})) or "none"
+        extra = [k for k in data if k not in error.schema.get("properties", {})] if isinstance(data, dict) else []
+        return [f"{where}: unexpected property {key!r} (allowed: {allowed})" for key in extra] or [f"{where}: {error.message}"]
+    if kind == "enum":
+        return [f"{where}: {data!r} is not one of {wanted!r}"]
+    if kind == "const":
+        return [f"{where}: expected {wanted!r}, got {data!r}"]
+    if kind in ("anyOf", "oneOf") and error.context:
+        firsts = {}
+        for sub in error.context:  # the first problem of each branch, as a reader would look for the near miss
+            firsts.setdefault(sub.schema_path[0] if sub.schema_path else 0, _described(sub, root)[0])
+        return [f"{where}: matches none of {kind} ({'; '.join(firsts.values())})"]
+    if kind == "minItems":
+        return [f"{where}: needs at least {wanted} items, has {len(data)}"]
+    if kind == "maxItems":
+        return [f"{where}: allows at most {wanted} items, has {len(data)}"]
+    if kind == "minLength":
+        return [f"{where}: shorter than {wanted} characters"]
+    if kind == "maxLength":
+        return [f"{where}: longer than {wanted} characters"]
+    if kind == "minimum":
+        return [f"{where}: {data} is less than the minimum {wanted}"]
+    if kind == "maximum":
+        return [f"{where}: {data} is more than the maximum {wanted}"]
+    return [f"{where}: {error.message}"]
 
 
 def _type_name(value: Any) -> str:
@@ -285,6 +289,23 @@ def parse_structured(text: str, schema: dict | None = None) -> Any:
         raise ValueError(_nothing_found(text, problems))
     more = f" (and {len(first_mismatch) - 5} more)" if len(first_mismatch) > 5 else ""
     raise ValueError(f"the JSON does not match the schema: {'; '.join(first_mismatch[:5])}{more}")
+
+
+def repaired_json(text: str, schema: dict | None = None) -> Any:
+    """The JSON a broken reply meant, as the `json-repair` library reads it (unquoted keys, missing brackets or
+    quotes, comments, a reply cut short), when that reading fits `schema` (or, with no schema, is an object or
+    a list); else None. Tried before paying for a corrective model call."""
+    from json_repair import repair_json
+
+    try:
+        value = repair_json(text, return_objects=True, skip_json_loads=True)
+    except Exception:  # noqa: BLE001 — a reply it cannot read is a reply to correct, not a crash
+        return None
+    if schema is None:
+        return value if isinstance(value, (dict, list)) and value else None
+    if value in ("", None) or validate(value, schema):
+        return None
+    return value
 
 
 def repair_request(problem: str, schema: dict | None) -> str:
