@@ -566,6 +566,8 @@ function renderDetail(d) {
   if (n.status === "done") parts.push(section("Output", pre(n.output)));
   if (n.answer !== null && n.answer !== undefined) parts.push(section("Answer from a person", pre(n.answer)));
   parts.push(section(`Model calls (${d.llm_calls.length})`, ...(d.llm_calls.length ? d.llm_calls.map(callView) : [h("div", {class: "muted"}, "none")])));
+  const tools = d.events.filter((e) => e.kind === "tool_calls").flatMap((e) => (e.detail && e.detail.calls) || []);
+  if (tools.length) parts.push(section(`Tool calls (${tools.length})`, ...tools.map(toolCallView)));
   if (d.sandbox_code.length) parts.push(section("Sandbox code", ...d.sandbox_code.map((c) => h("div", {}, h("div", {class: "muted small"}, c.from), pre(c.code, "code")))));
   if (d.logs.length) parts.push(section("Logs", pre(d.logs.join("\n"), "logs")));
   const s = d.script;
@@ -576,6 +578,15 @@ function renderDetail(d) {
     h("tbody", {}, ...d.events.map((e) => h("tr", {}, h("td", {}, e.seq), h("td", {}, e.kind), h("td", {}, e.status || ""),
       h("td", {}, when(e.at)), h("td", {class: "small"}, e.detail ? JSON.stringify(e.detail).slice(0, 200) : "")))))));
   $("detail").replaceChildren(...parts);
+}
+
+function toolCallView(c) {  // one call of a tool (an MCP server's: with its arguments and result)
+  return h("div", {class: "call tool-call"},
+    h("div", {class: "muted small"}, `${c.tool} · ${c.ok ? "ok" : "failed"} · ${Math.round(c.ms || 0)} ms${c.replayed_from ? ` · replayed from ${c.replayed_from}` : ""}`),
+    c.args !== undefined ? h("div", {class: "msg"}, h("span", {class: "role"}, "args"), pre(c.args)) : null,
+    c.error ? pre(c.error, "err") : null,
+    c.result ? h("div", {class: "msg role-reply"}, h("span", {class: "role"}, "result"),
+      pre(c.result.structured ?? c.result.text)) : null);
 }
 
 function callView(c) {
