@@ -17,7 +17,10 @@ Keys, suffixed with N:
   (imports, store open, state load, the remaining executions), wall time.
 - history_s_N: `swarm history RUN` (a new process, output discarded), wall time.
 - checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time.
-growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured).
+- cpu_ms_per_node_N, resume_cpu_s_N, history_cpu_s_N, checkout_cpu_s_N: the same in CPU seconds (user + system
+  of the process), which a busy machine changes less than wall time.
+growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured); growth_cpu the same in CPU.
+`load` is the 1-minute load average at the end.
 """
 
 from __future__ import annotations
@@ -75,10 +78,10 @@ def one_run(folder: Path, size: int) -> dict:
 
     levels = levels_for(size)
     e = engine(folder, "scale", InstantModel(), concurrency=8)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run_id, status = asyncio.run(e.run("bench", script="fan", data={"levels": levels, "fanout": 10,
                                                                        "ask": last_leaf(levels)}))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert status == "awaiting_approval", status
     nodes = e.store.run(run_id)["nodes"]
     first, last = e.store.event_range(run_id)
@@ -86,7 +89,7 @@ def one_run(folder: Path, size: int) -> dict:
                            (run_id,))[0]
     e.close()
     db = folder / "scale.db"
-    return {"run": run_id, "nodes": nodes, "wall_s": wall, "first": first, "last": last, "bytes": store_bytes(db),
+    return {"run": run_id, "nodes": nodes, "wall_s": wall, "cpu_s": cpu, "first": first, "last": last, "bytes": store_bytes(db),
             "snapshots": snaps["n"], "snapshot_bytes": snaps["b"],
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -104,10 +107,16 @@ def resume_run(folder: Path, run_id: str) -> dict:
     return {"status": status}
 
 
-def timed(cmd: list[str], env: dict | None = None) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a command in a new process."""
+    started, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def measure(size: int, folder: Path) -> dict:
@@ -122,14 +131,18 @@ def measure(size: int, folder: Path) -> dict:
     n = r["nodes"]
     return {
         f"wall_ms_per_node_{size}": round(r["wall_s"] * 1000 / n, 4),
+        f"cpu_ms_per_node_{size}": round(r["cpu_s"] * 1000 / n, 4),
         f"bytes_per_node_{size}": round(r["bytes"] / n),
         f"rss_mb_{size}": round(r["rss_mb"], 1),
         f"snapshots_{size}": r["snapshots"],
         f"snapshot_bytes_{size}": r["snapshot_bytes"],
         f"events_{size}": r["last"] - r["first"] + 1,
-        f"resume_s_{size}": round(resume_s, 3),
-        f"history_s_{size}": round(history_s, 3),
-        f"checkout_s_{size}": round(checkout_s, 3),
+        f"resume_s_{size}": round(resume_s[0], 3),
+        f"history_s_{size}": round(history_s[0], 3),
+        f"checkout_s_{size}": round(checkout_s[0], 3),
+        f"resume_cpu_s_{size}": round(resume_s[1], 3),
+        f"history_cpu_s_{size}": round(history_s[1], 3),
+        f"checkout_cpu_s_{size}": round(checkout_s[1], 3),
     }
 
 
@@ -163,6 +176,7 @@ def main() -> None:
     if small != large:
         out["growth"] = round(out[f"wall_ms_per_node_{large}"] / out[f"wall_ms_per_node_{small}"], 3)
         out["growth_sizes"] = f"{large}/{small}"
+        out["growth_cpu"] = round(out[f"cpu_ms_per_node_{large}"] / out[f"cpu_ms_per_node_{small}"], 3)
     out["load"] = os.getloadavg()[0]
     print(json.dumps(out))
 

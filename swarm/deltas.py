@@ -21,13 +21,14 @@ from typing import Any
 from swarm.node import TaskNode
 
 KEYFRAME_BYTES = 1024
+KEYFRAME = "*"  # marks a keyframe stored beside its node's id (an event's node_id, a nodes-table row's id)
 
 FIELDS: tuple[str, ...] = TaskNode.FIELDS
 _LISTS = frozenset({"children", "group", "planned"})
 _VALUES = frozenset({"data", "output", "answer", "approval"})
 _DICTS = frozenset({"approved"})
 _KIND = tuple("list" if f in _LISTS else "value" if f in _VALUES else "dict" if f in _DICTS else "scalar" for f in FIELDS)
-_RUN_ID = FIELDS.index("run_id")
+_ID, _RUN_ID, _PARENT, _DEPTH = (FIELDS.index(f) for f in ("id", "run_id", "parent", "depth"))
 _STATUS = FIELDS.index("status")
 
 
@@ -100,7 +101,35 @@ def keyframe(values: tuple, run_id: str) -> dict[str, Any]:
         out["run_id"] = values[_RUN_ID]
     else:
         out.pop("run_id", None)
+    _leave_out_derived(out, values[_ID], values[_PARENT], values[_DEPTH])
     return out
+
+
+def beside_id(frame: dict[str, Any]) -> dict[str, Any]:
+    """A keyframe kept where its node's id is stored apart: KEYFRAME instead of the id."""
+    out = {KEYFRAME: 1}
+    out.update(frame)
+    del out["id"]
+    return out
+
+
+def _derived(node_id: str) -> tuple[str | None, int]:
+    """The parent and depth a node's id says (1.2.3: 1.2, depth 2)."""
+    dot = node_id.rfind(".")
+    return (node_id[:dot] if dot > 0 else None), node_id.count(".")
+
+
+def _leave_out_derived(out: dict[str, Any], node_id: str, parent: Any, depth: Any) -> None:
+    """A keyframe holds parent and depth only where they are not what the id says."""
+    said_parent, said_depth = _derived(node_id)
+    if parent == said_parent and (parent is None or type(parent) is str):
+        out.pop("parent", None)
+    else:
+        out["parent"] = parent
+    if depth == said_depth and type(depth) is int:
+        out.pop("depth", None)
+    else:
+        out["depth"] = depth
 
 
 def delta(old: tuple, new: tuple) -> dict[str, Any]:
@@ -134,13 +163,18 @@ def delta(old: tuple, new: tuple) -> dict[str, Any]:
     return out
 
 
-def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str) -> dict[str, Any]:
+def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_id: str | None = None) -> dict[str, Any]:
     """The state after an event: `base` (the state after the node's previous event) with `patch` applied.
 
-    A keyframe (a patch with "id") starts from a new node's defaults; `base` is then not needed."""
-    if "id" in patch:  # a keyframe: no "+" or "-" keys
-        state = {**DEFAULTS, "run_id": run_id, "children": [], "planned": [], "group": [], "approved": {}}
+    A keyframe (a patch with "id", or with KEYFRAME and the node's id given apart) starts from a new node's
+    defaults; `base` is then not needed."""
+    if "id" in patch or KEYFRAME in patch:  # a keyframe: no "+" or "-" keys
+        node_id = patch.get("id", node_id)
+        parent, depth = _derived(node_id)
+        state = {**DEFAULTS, "id": node_id, "run_id": run_id, "parent": parent, "depth": depth, "children": [],
+                 "planned": [], "group": [], "approved": {}}
         state.update(patch)
+        state.pop(KEYFRAME, None)
         return state
     if base is None:
         raise KeyError("a delta without the state it applies to")
@@ -175,6 +209,7 @@ def compact(state: dict[str, Any], run_id: str) -> dict[str, Any]:
             out[key] = value
     if "id" not in out:
         raise KeyError("a node state without an id")
+    _leave_out_derived(out, out["id"], state.get("parent"), state.get("depth", 0))
     return out
 
 
@@ -197,7 +232,7 @@ class Recorder:
             text = encode(delta(seen[0], values))
             since, key = seen[1] + len(text), seen[2]
         else:
-            text = encode(keyframe(values, run_id))
+            text = encode(beside_id(keyframe(values, run_id)))
             since, key = 0, len(text)
         if values[_STATUS] in ("done", "failed", "cancelled"):
             self.last.pop(node_id, None)

@@ -311,6 +311,53 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+SNAPSHOTS_KEPT = 16  # partial snapshots a run keeps after its last whole one; older ones are merged
+
+
+def _compact_snapshots(c: sqlite3.Connection, run_id: str) -> None:
+    """Keep at most SNAPSHOTS_KEPT partial snapshots after a run's last whole one: the oldest two that follow on
+    from each other (the second starts where the first ended) become one, the later state of a node winning.
+    Any event still checks out exactly; one between the two merged is rebuilt from an earlier snapshot."""
+    while True:
+        heads = c.execute("SELECT id, at_event, since FROM snapshots WHERE run_id=? ORDER BY at_event, id",
+                          (run_id,)).fetchall()
+        start = max((i + 1 for i, (_, _, since) in enumerate(heads) if since is None), default=0)
+        partial = heads[start:]
+        if len(partial) <= SNAPSHOTS_KEPT:
+            return
+        pair = next(((a, b) for a, b in zip(partial, partial[1:]) if b[2] == a[1]), None)
+        if pair is None:
+            return  # nothing follows on from its predecessor: merging would leave a gap uncovered
+        (a_id, _, a_since), (b_id, _, _) = pair
+        docs = [orjson.loads(zlib.decompress(c.execute("SELECT data FROM snapshots WHERE id=?", (i,)).fetchone()[0]))
+                for i in (a_id, b_id)]
+        nodes = {n["id"]: n for n in docs[0]["nodes"]}
+        nodes.update((n["id"], n) for n in docs[1]["nodes"])
+        merged = {**docs[1], "since": a_since, "nodes": list(nodes.values())}
+        c.execute("UPDATE snapshots SET data=?, since=?, reason=reason || ' (merged)' WHERE id=?",
+                  (zlib.compress(orjson.dumps(merged), 1), a_since, b_id))
+        c.execute("DELETE FROM snapshots WHERE id=?", (a_id,))
+
+
+def _table_state(values: tuple, run_id: str) -> dict[str, Any]:
+    """A node's state in the nodes table: what differs from a new node, less the script and status of its columns."""
+    state = deltas.beside_id(deltas.keyframe(values, run_id))
+    state.pop("script", None)
+    state.pop("status", None)
+    return state
+
+
+def _from_table(rows: list[tuple], run_id: str) -> list[dict[str, Any]]:
+    """Whole states of (id, script, status, state) rows of the nodes table."""
+    apply = deltas.apply
+    out = []
+    for node_id, script, status, text in rows:
+        state = orjson.loads(text)
+        state["script"], state["status"] = script, status
+        out.append(apply(None, state, run_id, node_id))
+    return out
+
+
 def _state_before(c: sqlite3.Connection, run_id: str, node_id: str, seq: int) -> dict[str, Any]:
     """A node's whole state after its last event before `seq`: back to its last keyframe (or whole state),
     then forward through its deltas."""
@@ -321,7 +368,7 @@ def _state_before(c: sqlite3.Connection, run_id: str, node_id: str, seq: int) ->
         if patch is not None:
             change = orjson.loads(patch)
             changes.append(change)
-            if "id" in change:
+            if "id" in change or deltas.KEYFRAME in change:
                 break
         elif state is not None:
             base = orjson.loads(state)
@@ -330,7 +377,7 @@ def _state_before(c: sqlite3.Connection, run_id: str, node_id: str, seq: int) ->
         raise StoreError(f"run {run_id}'s history has no state of node {node_id} before event {seq}; "
                          f"see it whole with `swarm history {run_id} --node {node_id}`")
     for change in reversed(changes):
-        base = deltas.apply(base, change, run_id)
+        base = deltas.apply(base, change, run_id, node_id)
     return base  # type: ignore[return-value]
 
 
@@ -349,9 +396,9 @@ def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dic
         change = orjson.loads(patch)
         key = (row["run_id"], row["node_id"])
         base = known.get(key)
-        if base is None and "id" not in change:
+        if base is None and "id" not in change and deltas.KEYFRAME not in change:
             base = _state_before(c, row["run_id"], row["node_id"], row["seq"])
-        state = apply(base, change, row["run_id"])
+        state = apply(base, change, row["run_id"], row["node_id"])
         known[key] = state
         row["state"] = dumps(state)
 
@@ -568,7 +615,7 @@ class Store:
             last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
         if batch.nodes:
             _insert_rows(c, "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state)",
-                         [row if isinstance(row[-1], str) else (*row[:-1], dumps(deltas.keyframe(row[-1], row[0])))
+                         [row if isinstance(row[-1], str) else (*row[:-1], dumps(_table_state(row[-1], row[0])))
                           for row in batch.nodes.values()])
         if batch.approvals:
             c.executemany(
@@ -655,7 +702,10 @@ class Store:
                 "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data, since) VALUES (?,?,?,?,?,?)",
                 (run_id, at_event, time.time(), reason, stored, since),
             )
-            return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            snapshot_id = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            if since is not None:
+                _compact_snapshots(c, run_id)
+            return snapshot_id
 
     # --- reads ------------------------------------------------------------------
 
@@ -689,9 +739,9 @@ class Store:
     def node_states(self, run_id: str) -> list[dict[str, Any]]:
         """Every node's whole state as of its last event (the table keeps what differs from a new node's)."""
         with self.lock:
-            rows = self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
-        apply = deltas.apply
-        return [apply(None, orjson.loads(s), run_id) for (s,) in rows]
+            rows = self.conn.execute("SELECT id, script, status, state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
+        with collector_paused():
+            return _from_table(rows, run_id)
 
     def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
                limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:
@@ -728,9 +778,9 @@ class Store:
                 if patch is not None:
                     change = orjson.loads(patch)
                     base = nodes.get(node_id)
-                    if base is None and "id" not in change:
+                    if base is None and "id" not in change and deltas.KEYFRAME not in change:
                         base = _state_before(self.conn, run_id, node_id, seq)
-                    nodes[node_id] = apply(base, change, run_id)
+                    nodes[node_id] = apply(base, change, run_id, node_id)
                 elif state is not None:
                     nodes[node_id] = orjson.loads(state)
 
@@ -739,11 +789,10 @@ class Store:
         None when that table does not hold all of the run's nodes (a run imported from a snapshot file)."""
         with self.lock:
             row = self.conn.execute("SELECT nodes FROM runs WHERE id=?", (run_id,)).fetchone()
-            rows = self.conn.execute("SELECT state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
+            rows = self.conn.execute("SELECT id, script, status, state FROM nodes WHERE run_id=?", (run_id,)).fetchall()
         if row is None or not rows or len(rows) != (row[0] or 0):
             return None
-        apply = deltas.apply
-        return [apply(None, orjson.loads(s), run_id) for (s,) in rows]
+        return _from_table(rows, run_id)
 
     def timeline(self, run_id: str) -> list[tuple[int, str, str | None]]:
         """(seq, kind, node_id) of every event of a run, oldest first: the axis of a history scrubber."""

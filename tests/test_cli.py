@@ -382,8 +382,8 @@ def grow(path: Path, copies: int = 40) -> None:
         for i in range(copies):
             db.execute(f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                        (f"copy-{i}", *row[1:]))
-            db.execute("INSERT INTO events (run_id, node_id, kind, at, state, detail) "
-                       "SELECT ?, node_id, kind, at, state, detail FROM events WHERE run_id NOT LIKE 'copy-%'",
+            db.execute("INSERT INTO events (run_id, node_id, kind, at, state, patch, detail) "
+                       "SELECT ?, node_id, kind, at, state, patch, detail FROM events WHERE run_id NOT LIKE 'copy-%'",
                        (f"copy-{i}",))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -398,11 +398,19 @@ def damage(path: Path, at: float = 0.4, size: int = 8192) -> bytes:
     return bytes(data)
 
 
+def events_page(path: Path) -> float:
+    """Where in the file (a fraction) the middle page of the events table is: under some run's events."""
+    db = sqlite3.connect(path)
+    pages = [p for (p,) in db.execute("SELECT pageno FROM dbstat WHERE name='events' AND pagetype='leaf' ORDER BY pageno")]
+    db.close()
+    return (pages[len(pages) // 2] - 1) * 4096 / path.stat().st_size
+
+
 @pytest.fixture
 def damaged(store) -> tuple[Path, str, bytes]:
     path, run_id = store
     grow(path)
-    return path, run_id, damage(path)
+    return path, run_id, damage(path, at=events_page(path), size=4096)
 
 
 def assert_says_damaged(err: str, path: Path) -> None:

@@ -108,3 +108,19 @@ def test_checkout_is_exact_across_history_no_snapshot_covers(make_engine):
     for at in range(first, last + 1):
         assert {n["id"]: n for n in checkout(resumed.store, run_id, at)["nodes"]} == by_hand(resumed, run_id, at), at
     assert state_at(resumed.store, run_id, last) == state_at(resumed.store, run_id)
+
+
+def test_a_run_keeps_a_bounded_number_of_snapshots_and_every_event_still_checks_out(make_engine, monkeypatch):
+    from swarm import store as store_module
+
+    monkeypatch.setattr(store_module, "SNAPSHOTS_KEPT", 3)
+    engine = make_engine(script("fan", fan))
+    engine.config.store.snapshot_every = 5
+    run_id, status = asyncio.run(engine.run("fan", script="fan"))
+    assert status == "done"
+    snaps = engine.store._query("SELECT at_event, since, reason FROM snapshots WHERE run_id=? ORDER BY at_event", (run_id,))
+    assert len(snaps) == 3 and any("merged" in s["reason"] for s in snaps)
+    assert snaps[0]["since"] < snaps[1]["since"] == snaps[0]["at_event"]  # the oldest now covers the merged ones
+    first, last = engine.store.event_range(run_id)
+    for at in range(first, last + 1):
+        assert {n["id"]: n for n in checkout(engine.store, run_id, at)["nodes"]} == by_hand(engine, run_id, at), at
