@@ -216,3 +216,15 @@ def test_subcommands_are_found():
 def test_every_subcommand_is_in_the_readme(command):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert re.search(rf"`swarm {command}\b", readme), f"README.md does not mention `swarm {command}`"
+
+
+# --- api_docs/python_api.md -------------------------------------------------------------------
+
+
+def test_every_public_method_of_swarm_has_an_entry_in_python_api_md():
+    from swarm.api import Swarm
+
+    public = {name for name in vars(Swarm) if not name.startswith("_")}
+    documented = {h.removeprefix("Swarm.") for h in headings(API_DOCS / "python_api.md") if h.startswith("Swarm.")}
+    assert public - documented == set(), f"api_docs/python_api.md lacks entries for Swarm.{sorted(public - documented)}"
+    assert documented - public == set(), f"api_docs/python_api.md documents what Swarm no longer has: {sorted(documented - public)}"
