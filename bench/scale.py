@@ -16,7 +16,8 @@ Keys, suffixed with N:
 - resume_s_N: a new process that answers the question and drives the run to its end
   (imports, store open, state load, the remaining executions), wall time.
 - history_s_N: `swarm history RUN` (a new process, output discarded), wall time.
-- checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time.
+- checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time (it prints every
+  node of the tree then); checkout_call_s_N: the checkout() call alone at that event, in a new process.
 - cpu_ms_per_node_N, resume_cpu_s_N, history_cpu_s_N, checkout_cpu_s_N: the same in CPU seconds (user + system
   of the process), which a busy machine changes less than wall time.
 growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured); growth_cpu the same in CPU.
@@ -107,6 +108,19 @@ def resume_run(folder: Path, run_id: str) -> dict:
     return {"status": status}
 
 
+def checkout_call(folder: Path, run_id: str, at: int) -> dict:
+    """In its own process: the time of the checkout() call alone (no imports, no printing)."""
+    from swarm.checkout import checkout
+    from swarm.store import Store
+
+    store = Store(folder / "scale.db", check="if_small")
+    started, cpu = time.perf_counter(), time.process_time()
+    view = checkout(store, run_id, at)
+    out = {"s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu, "nodes": len(view["nodes"])}
+    store.close()
+    return out
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -127,6 +141,9 @@ def measure(size: int, folder: Path) -> dict:
     env = {**os.environ, "SWARM_STORE": str(db)}
     history_s = timed(SWARM + ["--store", str(db), "history", r["run"]], env)
     checkout_s = timed(SWARM + ["--store", str(db), "checkout", r["run"], "--at", str((r["first"] + r["last"]) // 2)], env)
+    call = subprocess.run(here + ["--checkout", r["run"], "--at", str((r["first"] + r["last"]) // 2), "--dir", str(folder)],
+                          check=True, capture_output=True, text=True)
+    call = json.loads(call.stdout.strip().splitlines()[-1])
     resume_s = timed(here + ["--resume", r["run"], "--dir", str(folder)], env)
     n = r["nodes"]
     return {
@@ -143,6 +160,8 @@ def measure(size: int, folder: Path) -> dict:
         f"resume_cpu_s_{size}": round(resume_s[1], 3),
         f"history_cpu_s_{size}": round(history_s[1], 3),
         f"checkout_cpu_s_{size}": round(checkout_s[1], 3),
+        f"checkout_call_s_{size}": round(call["s"], 3),
+        f"checkout_call_cpu_s_{size}": round(call["cpu_s"], 3),
     }
 
 
@@ -153,12 +172,17 @@ def main() -> None:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resume", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--checkout", help=argparse.SUPPRESS)
+    parser.add_argument("--at", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_run(Path(args.dir), args.one)))
         return
     if args.resume:
         print(json.dumps(resume_run(Path(args.dir), args.resume)))
+        return
+    if args.checkout:
+        print(json.dumps(checkout_call(Path(args.dir), args.checkout, args.at)))
         return
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     for size in sizes:

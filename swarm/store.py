@@ -403,14 +403,14 @@ def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dic
         row["state"] = dumps(state)
 
 
-def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400) -> None:
+def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400, tail: str = "") -> None:
     """Many rows per statement: one step of SQLite per chunk instead of one per row, which matters
     when hundreds of threads want the GIL back each time sqlite3 lets go of it."""
     width = len(rows[0])
     one = "(" + ",".join("?" * width) + ")"
     for i in range(0, len(rows), chunk):
         part = rows[i:i + chunk]
-        c.execute(f"{head} VALUES {','.join([one] * len(part))}", [v for row in part for v in row])
+        c.execute(f"{head} VALUES {','.join([one] * len(part))}{tail}", [v for row in part for v in row])
 
 
 class Checkpointer:
@@ -614,9 +614,12 @@ class Store:
             _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", batch.events)
             last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
         if batch.nodes:
-            _insert_rows(c, "INSERT OR REPLACE INTO nodes (run_id, id, parent, script, status, state)",
+            # Updated in place (an upsert keeps the row where it is): a replace would leave a hole behind each time.
+            _insert_rows(c, "INSERT INTO nodes (run_id, id, parent, script, status, state)",
                          [row if isinstance(row[-1], str) else (*row[:-1], dumps(_table_state(row[-1], row[0])))
-                          for row in batch.nodes.values()])
+                          for row in batch.nodes.values()],
+                         tail=" ON CONFLICT (run_id, id) DO UPDATE SET parent=excluded.parent, script=excluded.script, "
+                              "status=excluded.status, state=excluded.state")
         if batch.approvals:
             c.executemany(
                 "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at, key) VALUES (?,?,?,?,?,?,?)",
