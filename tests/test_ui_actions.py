@@ -103,7 +103,7 @@ def test_approve_over_http_needs_the_token_and_is_recorded_as_decided_by_the_ui(
         assert body["run_id"] == run_id
         wait_for(lambda: engine.store.run(run_id)["status"] == "done", 20, "the run to finish")
         status, body = request(url, "POST", {"X-Swarm-Token": server.token}, body={"decision": "approve"})
-        assert status == 400  # already decided
+        assert status == 409  # already decided
 
 
 def test_fork_from_the_history_scrubber_makes_a_new_run(engine, page):

@@ -3,12 +3,13 @@
 However many pages are open, the store is read by this one thread: it asks SQLite whether
 anything was committed (`PRAGMA data_version`, no table read) every `interval_s`, and only
 then reads the new events by sequence number. Each subscriber (one server-sent-events
-stream) gets the batches of the runs it watches; one that falls too far behind is told to
-reload instead of holding memory.
+stream, served on the server's asyncio loop) gets the batches of the runs it watches; one
+that falls too far behind is told to reload instead of holding memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections import deque
@@ -26,29 +27,36 @@ READ_LIMIT = 5000  # events read per look; more waiting are read on the next, at
 
 
 class Subscription:
-    """What one stream receives: node events of `run_id` (if any) and run-level events of every run."""
+    """What one stream receives: node events of `run_id` (if any) and run-level events of every run.
 
-    def __init__(self, run_id: str | None):
+    Filled by the hub's thread, read by a stream on `loop` (the server's): `push` wakes it there."""
+
+    def __init__(self, run_id: str | None, loop: asyncio.AbstractEventLoop):
         self.run_id = run_id
+        self.loop = loop
         self.batches: deque[list[dict[str, Any]]] = deque()
         self.reload = False
         self.closed = False
-        self.ready = threading.Condition()
+        self.lock = threading.Lock()
+        self.ready = asyncio.Event()
 
     def push(self, batch: list[dict[str, Any]]) -> None:
-        with self.ready:
+        with self.lock:
             if len(self.batches) >= MAX_QUEUED:
                 self.batches.clear()
                 self.reload = True
             else:
                 self.batches.append(batch)
-            self.ready.notify()
+        self._wake()
 
-    def take(self, timeout: float) -> tuple[str, Any] | None:
-        """("events", batch), ("reload", None), ("closed", None), or None after `timeout` with nothing."""
-        with self.ready:
-            if not (self.batches or self.reload or self.closed):
-                self.ready.wait(timeout)
+    def _wake(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.ready.set)
+        except RuntimeError:  # the loop closed: nobody reads any more
+            pass
+
+    def _next(self) -> tuple[str, Any] | None:
+        with self.lock:
             if self.closed:
                 return "closed", None
             if self.reload:
@@ -58,10 +66,22 @@ class Subscription:
                 return "events", self.batches.popleft()
             return None
 
+    async def take(self, timeout: float) -> tuple[str, Any] | None:
+        """("events", batch), ("reload", None), ("closed", None), or None after `timeout` with nothing."""
+        self.ready.clear()  # before looking: a push after the look sets it again
+        item = self._next()
+        if item is not None:
+            return item
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        except TimeoutError:
+            return None
+        return self._next()
+
     def close(self) -> None:
-        with self.ready:
+        with self.lock:
             self.closed = True
-            self.ready.notify()
+        self._wake()
 
 
 class EventHub:
@@ -87,8 +107,8 @@ class EventHub:
         self.thread = threading.Thread(target=self._run, args=(conn,), name="swarm-ui-events", daemon=True)
         self.thread.start()
 
-    def subscribe(self, run_id: str | None) -> Subscription:
-        sub = Subscription(run_id)
+    def subscribe(self, run_id: str | None, loop: asyncio.AbstractEventLoop) -> Subscription:
+        sub = Subscription(run_id, loop)
         with self.lock:
             self.subscribers.add(sub)
         return sub
@@ -98,14 +118,18 @@ class EventHub:
             self.subscribers.discard(sub)
         sub.close()
 
-    def close(self) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
+    def end_streams(self) -> None:
+        """End every open stream (the server is stopping); new ones may still subscribe until close()."""
         with self.lock:
             subs, self.subscribers = list(self.subscribers), set()
         for sub in subs:
             sub.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        self.end_streams()
 
     def _run(self, conn: sqlite3.Connection) -> None:
         version = None

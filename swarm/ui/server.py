@@ -1,68 +1,34 @@
-"""The web UI's HTTP server: the page's files, a JSON API over the store, live events, and /metrics.
+"""`swarm ui`'s server: the REST API, the viewer's files, live events and /metrics on uvicorn.
 
-Standard library only (`ThreadingHTTPServer`, one thread per request). Every API request
-passes the Gate (token, Host, Origin/Referer); pages and assets need no token and carry no data.
-
-    GET  /api/info                           features present (approvals, time travel, metrics)
-    GET  /api/runs?status=S                  runs, newest first
-    GET  /api/runs/RUN                       one run
-    GET  /api/runs/RUN/graph[?at=SEQ]        the execution graph, now or as of an event
-    GET  /api/runs/RUN/timeline              the run's event numbers and kinds (the scrubber)
-    GET  /api/runs/RUN/nodes/NODE[?at=SEQ]   one node's detail
-    GET  /api/events?run=RUN&after=SEQ       server-sent events: the run's node events, every run's run events
-    GET  /api/approvals[?run=RUN]            pending approvals
-    GET  /api/compare?a=RUN&b=RUN            two runs compared (swarm.timetravel.diff)
-    GET  /api/stats[?run=RUN]                metrics (swarm.metrics.stats)
-    GET  /metrics                            Prometheus text (swarm.metrics.prometheus_text)
-    GET  /favicon.ico, /favicon.svg          the page's icon (an SVG)
-    POST /api/approvals/ID                   {"decision": "approve"|"reject", "reason", "note", "edited" (a value)
-                                             or "edited_text" (the edited text of `editable`)}
-    POST /api/runs/RUN/fork                  {"at_event": SEQ, "sets": {...}}
-    POST /api/runs/RUN/cancel                {"node": NODE (optional)}
+The application is swarm.ui.app (Starlette; the routes and their shapes are in the OpenAPI
+document, /api/openapi.json). One event loop owns the server: it answers the changes and drives,
+as asyncio tasks on one Engine, the runs the server started (submitted, forked, approved).
+`start()` serves from a background thread (tests, embedding), `serve_forever()` from this one
+(`swarm ui`, where SIGINT/SIGTERM stop it cleanly: runs driven here are recorded and resumable).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
-import re
-import sys
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
 
-import orjson
+import uvicorn
 
-from swarm import approvals, metrics, timetravel
 from swarm.config import Config
-from swarm.errors import SwarmError, UnknownNode, UnknownRun
 from swarm.store import Store
-from swarm.ui import queries
 from swarm.ui.actions import Actions
-from swarm.ui.auth import Gate, Refused, UIError, server_token
-from swarm.ui.events import EventHub, sse_message
+from swarm.ui.app import STATIC, make_app
+from swarm.ui.auth import Gate, UIError, server_token
+from swarm.ui.events import EventHub
 
 log = logging.getLogger("swarm.ui")
-
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("index.html", "text/html; charset=utf-8"),
-          "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/app.css": ("app.css", "text/css; charset=utf-8"),
-          "/favicon.svg": ("favicon.svg", "image/svg+xml"), "/favicon.ico": ("favicon.svg", "image/svg+xml")}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-KEEPALIVE_S = 15.0
-REPLAY_LIMIT = 20000  # events a reconnecting stream may be sent from the store; past that the page reloads
-MAX_BODY = 1_000_000
-IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing this long is closed, so its thread is freed
-DROPPED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)  # the other side went away
+IDLE_TIMEOUT_S = 30.0  # a keep-alive connection that sends nothing this long is closed; also how long a body may take
+STOP_GRACE_S = 5.0
 
 
 class UIServer:
@@ -77,21 +43,26 @@ class UIServer:
         if not store_path.exists():
             raise UIError(f"no store at {store_path}; run a goal first, or point --store / [store].path at an existing one")
         self.token = server_token(self.host, config.ui.token, store_path.resolve().parent)
+        wanted = config.ui.port if port is None else port
+        try:
+            self.socket = _listen(self.host, wanted)
+        except OSError as exc:
+            raise UIError(f"cannot listen on {self.host}:{wanted} ({exc.strerror}); "
+                          "choose another with --port (0 = any free port) or [ui].port") from None
+        self.port = self.socket.getsockname()[1]
         self.store = Store(store_path, config.store.synchronous)
         self.scripts_folder = config.path(config.toolsmith.folder)
         self.hub = EventHub(store_path)
         self.actions = Actions(config, self.store, engine)
-        try:
-            self.httpd = _Server((self.host, config.ui.port if port is None else port), _Handler)
-        except OSError as exc:
-            self.store.close()
-            raise UIError(f"cannot listen on {self.host}:{config.ui.port if port is None else port} ({exc.strerror}); "
-                          "choose another with --port (0 = any free port) or [ui].port") from None
-        self.httpd.ui = self
-        self.port = self.httpd.server_address[1]
         self.gate = Gate(self.token, self.host, self.port)
-        self.thread: threading.Thread | None = None
         self.closing = False
+        self.thread: threading.Thread | None = None
+        self.app = make_app(self, lifespan=self._lifespan)
+        self.server = _Uvicorn(self, uvicorn.Config(self.app, log_config=None, log_level="warning", access_log=False,
+                                                    lifespan="on", timeout_keep_alive=max(1, round(idle_timeout_s)),
+                                                    timeout_graceful_shutdown=STOP_GRACE_S, server_header=False,
+                                                    date_header=False, http="h11", ws="none"))
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -103,24 +74,47 @@ class UIServer:
         """The URL to open: the token travels in the fragment, which the browser never sends to any server."""
         return f"{self.url}#token={self.token}"
 
+    def connections(self) -> int:
+        """HTTP connections open now (idle keep-alive ones included)."""
+        return len(self.server.server_state.connections)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app):
+        yield
+        await self.actions.stop()  # on the server's loop: the runs it drives stop cleanly
+
     def start(self) -> UIServer:
         """Serve in a background thread (tests, embedding); `serve_forever` serves in this one. Once."""
         if self.thread is None:
             self.hub.start()
-            self.thread = threading.Thread(target=self.httpd.serve_forever, name="swarm-ui", daemon=True)
+            self.thread = threading.Thread(target=self._serve, name="swarm-ui", daemon=True)
             self.thread.start()
+            while not self.server.started and self.thread.is_alive():
+                self.server.started_event.wait(0.05)
         return self
 
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self.server.serve(sockets=[self.socket]))
+        except Exception:
+            log.exception("the UI server stopped on an error")
+
     def serve_forever(self) -> None:
+        """Serve until SIGINT/SIGTERM (uvicorn's handlers), then stop the runs driven here cleanly."""
         self.hub.start()
-        self.httpd.serve_forever()
+        self.server.run(sockets=[self.socket])
 
     def close(self) -> None:
-        self.closing = True
+        if self._closed:
+            return
+        self._closed = True
+        self.hub.end_streams()  # the open event streams end, so their connections close
+        self.server.should_exit = True
         if self.thread is not None:
-            self.httpd.shutdown()
-        self.hub.close()  # ends the event streams, so their threads finish
-        self.httpd.server_close()
+            self.thread.join(timeout=STOP_GRACE_S + 15)
+        self.closing = True
+        self.hub.close()
+        self.socket.close()
         self.actions.close()
         self.store.close()
 
@@ -131,281 +125,36 @@ class UIServer:
         self.close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ui: UIServer
+class _Uvicorn(uvicorn.Server):
+    """uvicorn, telling the UIServer when it is up, and ending the event streams when a signal stops it."""
 
-    def handle_error(self, request, client_address) -> None:
-        """A page closed or a client gave up mid-request is ordinary: one debug line, not a traceback."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, DROPPED):
-            log.debug("a UI connection from %s ended early (%s)", client_address[0], type(exc).__name__)
-        else:
-            log.error("the UI server failed on a connection from %s", client_address[0], exc_info=exc)
+    def __init__(self, ui: UIServer, config: uvicorn.Config):
+        super().__init__(config)
+        self.ui = ui
+        self.started_event = threading.Event()
 
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        self.started_event.set()
 
-class _Reply(Exception):
-    """Raised by a route to answer with a status and a JSON body."""
-
-    def __init__(self, status: int, body: Any):
-        self.status, self.body = status, body
+    def handle_exit(self, sig, frame) -> None:
+        self.ui.hub.end_streams()
+        super().handle_exit(sig, frame)
 
 
-Route = tuple[str, re.Pattern[str], Callable[..., Any]]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = "swarm-ui"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # request lines hold the event stream's token; the UI logs nothing per request
-
-    def setup(self) -> None:
-        # Every read and write on the socket waits at most this long: an idle keep-alive connection is
-        # closed (the base class ends it quietly on the timeout) and a client that stops reading is let go.
-        # An event stream waits for events, not on the socket, so it stays open as long as its page.
-        self.timeout = self.server.ui.idle_timeout_s
-        super().setup()
-
-    @property
-    def ui(self) -> UIServer:
-        return self.server.ui
-
-    # --- dispatch ---------------------------------------------------------------------
-
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._send_json(405, {"error": "use GET to read and POST to change"})
-
-    do_DELETE = do_PATCH = do_PUT  # noqa: N815
-
-    def _dispatch(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        path = parts.path
-        self.length, self.body_read = 0, False
-        if self.ui.closing:
-            return self._send_json(503, {"error": "the UI server is stopping"})
-        try:
-            self.length = self._declared_length()
-            self.ui.gate.check(method, path, self.headers, self.query.get("token"))
-            if method == "GET" and path in STATIC:
-                return self._send_static(*STATIC[path])
-            for verb, pattern, handler in ROUTES:
-                m = pattern.fullmatch(path)
-                if m and verb == method:
-                    return handler(self, *m.groups())
-            if any(p.fullmatch(path) for _, p, _ in ROUTES):
-                raise _Reply(405, {"error": f"{method} is not allowed on {path}"})
-            raise _Reply(404, {"error": f"no such page or API: {path}"})
-        except Refused as exc:
-            self._send_json(exc.status, {"error": str(exc)})
-        except _Reply as reply:
-            self._send_json(reply.status, reply.body)
-        except (UnknownRun, UnknownNode) as exc:
-            self._send_json(404, {"error": str(exc)})
-        except SwarmError as exc:
-            self._send_json(400, {"error": str(exc)})
-        except DROPPED as exc:
-            self.close_connection = True
-            log.debug("a UI connection ended during %s %s (%s)", method, path, type(exc).__name__)
-        except Exception as exc:
-            if self.ui.closing:  # the store closed under a request in flight
-                return
-            log.exception("the UI failed on %s %s", method, path)
-            self._send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
-
-    # --- answers ----------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.length is None or (self.length and not self.body_read):
-            self.send_header("Connection", "close")  # a body left unread would be taken for the next request
-        for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _send_json(self, status: int, value: Any) -> None:
-        self._send(status, orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS), "application/json")
-
-    def _send_static(self, name: str, content_type: str) -> None:
-        self._send(200, (resources.files("swarm.ui") / "static" / name).read_bytes(), content_type)
-
-    def _declared_length(self) -> int:
-        """The request body's length, checked before anything waits for the body: a length that is not a
-        whole number (or is negative) is a 400, one over MAX_BODY a 413, and a chunked body a 411."""
-        if self.headers.get("Transfer-Encoding"):
-            self.length = None
-            raise _Reply(411, {"error": "send the request body with a Content-Length, not Transfer-Encoding"})
-        declared = {v.strip() for v in self.headers.get_all("Content-Length") or []}
-        if not declared:
-            return 0
-        if len(declared) > 1 or not re.fullmatch(r"[0-9]{1,12}", next(iter(declared))):
-            self.length = None
-            shown = ", ".join(sorted(declared))[:40]
-            raise _Reply(400, {"error": f"Content-Length must be one whole number of bytes, not {shown!r}"})
-        length = int(next(iter(declared)))
-        if length > MAX_BODY:
-            self.length = length
-            raise _Reply(413, {"error": f"the request body is {length} bytes, over the limit of {MAX_BODY}"})
-        return length
-
-    def _body(self) -> dict[str, Any]:
-        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-            raise _Reply(415, {"error": "send the request body as JSON (Content-Type: application/json)"})
-        try:
-            raw = self.rfile.read(self.length) if self.length else b"{}"
-        except TimeoutError:
-            raise _Reply(408, {"error": f"the request body did not arrive within {self.ui.idle_timeout_s:g} s"}) from None
-        if len(raw) < self.length:  # the client closed before sending all of it
-            raise ConnectionResetError("the request body ended early")
-        self.body_read = True
-        try:
-            body = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _Reply(400, {"error": f"the request body is not JSON ({exc})"}) from None
-        if not isinstance(body, dict):
-            raise _Reply(400, {"error": "the request body must be a JSON object"})
-        return body
-
-    def _int_arg(self, name: str) -> int | None:
-        value = self.query.get(name)
-        if value in (None, ""):
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise _Reply(400, {"error": f"?{name}= must be a whole number, not {value!r}"}) from None
-
-    # --- reads ------------------------------------------------------------------------
-
-    def info(self) -> None:
-        present = {"approvals": True, "timetravel": True, "metrics": True}
-        self._send_json(200, {"features": present, "statuses": queries.RUN_STATUSES, "store": str(self.ui.store.path)})
-
-    def runs(self) -> None:
-        self._send_json(200, queries.runs(self.ui.store, self.query.get("status"), self._int_arg("limit") or 200))
-
-    def run(self, run_id: str) -> None:
-        self._send_json(200, queries.run(self.ui.store, run_id))
-
-    def graph(self, run_id: str) -> None:
-        self._send_json(200, queries.graph(self.ui.store, run_id, self._int_arg("at")))
-
-    def timeline(self, run_id: str) -> None:
-        self._send_json(200, queries.timeline(self.ui.store, run_id))
-
-    def node(self, run_id: str, node_id: str) -> None:
-        self._send_json(200, queries.node_detail(self.ui.store, run_id, node_id, self._int_arg("at"), self.ui.scripts_folder))
-
-    def approvals(self) -> None:
-        run_id = self.query.get("run") or None
-        rows = approvals.pending(self.ui.store, run_id)  # with the text a person edits: the code when there is code
-        self._send_json(200, [{**r, "editable": approvals.editable(r)} for r in rows])
-
-    def compare(self) -> None:
-        a, b = self.query.get("a"), self.query.get("b")
-        if not a or not b:
-            raise _Reply(400, {"error": "compare needs two runs: ?a=RUN&b=RUN"})
-        self._send_json(200, timetravel.diff(self.ui.store, self.ui.store.run(a)["id"], self.ui.store.run(b)["id"]))
-
-    def stats(self) -> None:
-        run_id = self.query.get("run") or None
-        self._send_json(200, metrics.stats(self.ui.store, self.ui.store.run(run_id)["id"] if run_id else None))
-
-    def metrics(self) -> None:
-        text = metrics.prometheus_text(self.ui.store)
-        self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
-
-    def events(self) -> None:
-        """Server-sent events until the page goes away: batches of events, `reload` when it fell behind."""
-        run_id = self.query.get("run") or None
-        after = self._int_arg("after")
-        if run_id:
-            run_id = self.ui.store.run(run_id)["id"]
-        sub = self.ui.hub.subscribe(run_id)  # before the replay: nothing falls between the two
-        try:
-            self.send_response(200)
-            for k, v in {**SECURITY_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no",
-                         "Connection": "close"}.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.close_connection = True
-            self.wfile.write(b"retry: 1000\n\n")
-            if run_id and after is not None:
-                self.wfile.write(self._replay(run_id, after))
-            self.wfile.write(sse_message("hello", {"run": run_id}))
-            self.wfile.flush()
-            while True:
-                item = sub.take(KEEPALIVE_S)
-                if item is None:
-                    self.wfile.write(b": keep-alive\n\n")  # also how a closed page is noticed
-                elif item[0] == "closed":
-                    return
-                elif item[0] == "reload":
-                    self.wfile.write(sse_message("reload", {}))
-                else:
-                    batch = item[1]
-                    self.wfile.write(sse_message(None, batch, batch[-1]["seq"]))
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            pass
-        finally:
-            self.ui.hub.unsubscribe(sub)
-
-    def _replay(self, run_id: str, after: int) -> bytes:
-        from swarm.store import loads
-        from swarm.ui.graph import node_view
-
-        rows = self.ui.store.events(run_id, after=after, limit=REPLAY_LIMIT + 1)
-        if len(rows) > REPLAY_LIMIT:
-            return sse_message("reload", {})
-        batch = [{"seq": r["seq"], "run_id": run_id, "node_id": r["node_id"], "kind": r["kind"], "at": r["at"],
-                  "node": node_view(loads(r["state"])) if r["state"] else None,
-                  "detail": None if r["node_id"] else loads(r["detail"])} for r in rows]
-        return sse_message(None, batch, batch[-1]["seq"]) if batch else b""
-
-    # --- changes (POST, token in the header) --------------------------------------------
-
-    def decide(self, approval_id: str) -> None:
-        self._send_json(200, self.ui.actions.decide(int(approval_id), self._body()))
-
-    def fork(self, run_id: str) -> None:
-        self._send_json(200, self.ui.actions.fork(run_id, self._body()))
-
-    def cancel(self, run_id: str) -> None:
-        self._send_json(200, self.ui.actions.cancel(run_id, self._body()))
-
-
-_ID = r"([^/]+)"
-ROUTES: list[Route] = [
-    ("GET", re.compile(r"/api/info"), _Handler.info),
-    ("GET", re.compile(r"/api/runs"), _Handler.runs),
-    ("GET", re.compile(rf"/api/runs/{_ID}"), _Handler.run),
-    ("GET", re.compile(rf"/api/runs/{_ID}/graph"), _Handler.graph),
-    ("GET", re.compile(rf"/api/runs/{_ID}/timeline"), _Handler.timeline),
-    ("GET", re.compile(rf"/api/runs/{_ID}/nodes/{_ID}"), _Handler.node),
-    ("GET", re.compile(r"/api/events"), _Handler.events),
-    ("GET", re.compile(r"/api/approvals"), _Handler.approvals),
-    ("GET", re.compile(r"/api/compare"), _Handler.compare),
-    ("GET", re.compile(r"/api/stats"), _Handler.stats),
-    ("GET", re.compile(r"/metrics"), _Handler.metrics),
-    ("POST", re.compile(r"/api/approvals/(\d+)"), _Handler.decide),
-    ("POST", re.compile(rf"/api/runs/{_ID}/fork"), _Handler.fork),
-    ("POST", re.compile(rf"/api/runs/{_ID}/cancel"), _Handler.cancel),
-]
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is an error at once and port 0 tells its number."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]") if host != "localhost" else "127.0.0.1", port))
+        sock.listen(128)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def static_files() -> list[Path]:
