@@ -4,7 +4,8 @@
 
 With the template ([sandbox].template = true, the default):
 - exec_overhead_ms: median wall time of `Sandbox.run("1+1")` when a child forked ahead is waiting
-  (the pool is let to refill between calls): request, execution, result, over the socket.
+  (the pool is let to refill between calls): request, execution, result, over the socket; taking
+  turns with the one-shot sandbox's calls.
 - exec_overhead_p90_ms: the 90th percentile of the same.
 - fork_ms: median time of `1+1` with no child waiting (pool_size 0, the template running):
   fork, new namespaces and workspace, then the execution.
@@ -43,13 +44,16 @@ def timed(sandbox: Sandbox) -> float:
     return elapsed
 
 
-def warm(runs: int, template: bool) -> list[float]:
-    times = []
-    with Sandbox(SandboxSettings(pool_size=2, template=template)) as sandbox:
+def warm(runs: int) -> dict[bool, list[float]]:
+    """Warm executions, template and one-shot taking turns, so a busy machine weighs on both alike."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with Sandbox(SandboxSettings(pool_size=2, template=False)) as one_shot, Sandbox(SandboxSettings(pool_size=2)) as template:
         for _ in range(runs):
-            sandbox.layer.pool.warm()
-            times.append(timed(sandbox))
-    return sorted(times)
+            for kind, sandbox in ((False, one_shot), (True, template)):
+                one_shot.layer.pool.warm()
+                template.layer.pool.warm()
+                times[kind].append(timed(sandbox))
+    return {kind: sorted(t) for kind, t in times.items()}
 
 
 def forked(runs: int) -> list[float]:
@@ -89,8 +93,9 @@ def main() -> None:
     meter.enter()
     try:
         out = {}
+        both = warm(args.runs)
         for template, suffix in ((False, "_one_shot"), (True, "")):
-            w = warm(args.runs, template)
+            w = both[template]
             out[f"exec_overhead_ms{suffix}"] = round(statistics.median(w), 2)
             out[f"exec_overhead_p90_ms{suffix}"] = round(w[int(len(w) * 0.9) - 1], 2)
             out[f"cold_start_ms{suffix}"] = round(statistics.median(cold(args.cold, template)), 1)

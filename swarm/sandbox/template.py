@@ -203,6 +203,7 @@ class Template:
             channel.send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
             os._exit(1)
         try:
+            worker.warm_up(self.lpe, self.config["limits"])
             worker.serve(self.lpe, channel, self.config["limits"])
         finally:
             os._exit(0)
