@@ -64,6 +64,16 @@ def divide(a: float, b: float) -> float:
 
 
 @app.tool()
+async def wait(seconds: float) -> str:
+    """Wait this many seconds, then say so."""
+    import anyio
+
+    counted("wait")
+    await anyio.sleep(seconds)
+    return "waited"
+
+
+@app.tool()
 def crash() -> str:
     """End the server process in the middle of the call."""
     counted("crash")

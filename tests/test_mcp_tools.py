@@ -17,6 +17,7 @@ import subprocess
 from lifecycle_support import events, make_engine, node_states, run, script  # noqa: F401  (make_engine is a fixture)
 from mcp_support import HttpToys, calls, git_server, settings, stdio_toys, time_server
 from swarm.fork import fork
+from timeouts import scaled
 
 
 def tool_calls(engine, run_id: str, node_id: str) -> list[dict]:
@@ -83,14 +84,15 @@ def test_mcp_server_git_answers_about_a_real_repository_and_its_allow_list_keeps
     engine = make_engine(model=model, settings=settings({"git": {**git_server(repo), "allow": ["git_status", "git_log"]}}))
 
     assert sorted(n for n in engine.catalogue.scripts if n.startswith("mcp_")) == ["mcp_git_git_log", "mcp_git_git_status"]
-    run_id, status = run(engine, "Which files of the repository are not committed yet?", "route")
+    assert engine.candidates("Show the working tree status")[0]["name"] == "mcp_git_git_status"
+    run_id, status = run(engine, "Show the working tree status: which files are not committed yet?", "route")
 
     assert status == "done"
     assert "notes.txt" in json.dumps(node_states(engine, run_id)["1.1"]["output"]["result"])
 
 
 def test_a_deny_list_keeps_a_tool_out_of_the_catalogue(make_engine, tmp_path):
-    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "deny": ["crash", "divide"]}}))
+    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "deny": ["crash", "divide", "wait"]}}))
 
     assert sorted(n for n in engine.catalogue.scripts if n.startswith("mcp_")) == ["mcp_toys_add", "mcp_toys_shout"]
     assert engine.catalogue.get("mcp_toys_add").input_schema["required"] == ["a", "b"]
@@ -158,6 +160,20 @@ def test_a_server_that_cannot_start_again_after_dying_fails_the_next_call_clearl
     assert calls(tmp_path) == ["crash"]
 
 
+def test_a_call_past_the_call_timeout_fails_its_node_and_the_server_serves_the_next(make_engine, tmp_path):
+    engine = make_engine(script("both", both), settings=settings({"toys": stdio_toys(tmp_path)}, SWARM_MCP_CALL_TIMEOUT_S="1"),
+                         node_max_attempts=1, concurrency=1)
+
+    run_id, status = run(engine, "wait, then add", "both",
+                         data=children(("mcp_toys_wait", {"seconds": scaled(600)}), ("mcp_toys_add", {"a": 1, "b": 1})))
+
+    assert status == "done"
+    waited, added = node_states(engine, run_id)["1"]["output"]
+    assert "the call to wait of MCP server 'toys' got no answer within 1 s" in waited["error"]
+    assert "raise [mcp].call_timeout_s" in waited["error"]
+    assert added["ok"] and added["output"]["result"] == {"result": 2}
+
+
 def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_their_tools(make_engine, tmp_path, caplog):
     broken = {
         "missing": {"command": str(tmp_path / "no-such-server")},
@@ -172,7 +188,7 @@ def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_the
     assert "MCP server 'exits'" in said and "bad configuration: no token" in said
     assert "MCP server 'nobody'" in said and "ConnectError" in said
     assert {n for n in engine.catalogue.scripts if n.startswith("mcp_")} == {
-        "mcp_toys_add", "mcp_toys_shout", "mcp_toys_divide", "mcp_toys_crash"}
+        "mcp_toys_add", "mcp_toys_shout", "mcp_toys_divide", "mcp_toys_wait", "mcp_toys_crash"}
 
     run_id, status = run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 2})
     assert status == "done"
@@ -184,16 +200,17 @@ def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_the
 def test_a_fastmcp_server_over_http_is_called_and_its_death_mid_call_fails_only_that_node(make_engine, tmp_path):
     server = HttpToys(tmp_path).start()
     try:
-        model = [route_to("mcp_toys_shout", {"text": "hello"}, "Say hello"), route_to("mcp_toys_crash", {}, "Break")]
+        model = [route_to("mcp_toys_shout", {"text": "hello"}, "Repeat"), route_to("mcp_toys_crash", {}, "End")]
         engine = make_engine(script("both", both), model=model, settings=settings({"toys": {"url": server.url}}),
                              node_max_attempts=1, concurrency=1)
 
         run_id, status = run(engine, "hello, then break", "both",
-                             data=children(("route", {"goal": "Say hello loudly"}), ("route", {"goal": "Break the server"})))
+                             data=children(("route", {"goal": "Repeat hello in capital letters"}),
+                                           ("route", {"goal": "End the server process"})))
 
         assert status == "done"
         said, broke = node_states(engine, run_id)["1"]["output"]
-        assert said["ok"] and said["output"]["result"] == {"result": "HELLO"}
+        assert said["ok"] and said["output"]["result"] == {"result": "HELLO"}, said
         assert not broke["ok"] and "MCP server 'toys' went away during the call to crash" in broke["error"]
         assert server.wait_exited() == 3
 
@@ -210,7 +227,7 @@ def test_a_fastmcp_server_over_http_is_called_and_its_death_mid_call_fails_only_
 def test_a_fork_replays_a_recorded_call_instead_of_calling_the_server_again(make_engine, tmp_path):
     model = [route_to("mcp_toys_add", {"a": 40, "b": 2})]
     engine = make_engine(model=model, settings=settings({"toys": stdio_toys(tmp_path)}))
-    run_id, status = run(engine, "What is forty plus two?", "route")
+    run_id, status = run(engine, "Add two whole numbers: forty and two", "route")
     assert status == "done" and calls(tmp_path) == ["add"]
     spawned = next(e["seq"] for e in events(engine, run_id, "1.1") if e["kind"] == "spawn")
 

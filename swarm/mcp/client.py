@@ -73,7 +73,8 @@ class McpClient:
             loop, thread = self._loop, self._thread
         if loop is None:
             return
-        sessions = list(self._sessions.values())
+        with self._lock:
+            sessions = list(self._sessions.values())
         try:
             asyncio.run_coroutine_threadsafe(_close_all(sessions), loop).result(timeout=CLOSE_WAIT_S * 2)
         except (FutureTimeout, RuntimeError):
@@ -84,9 +85,10 @@ class McpClient:
     # --- the loop's thread ----------------------------------------------------------------------
 
     def _session(self, name: str) -> _Session:
-        if name not in self._sessions:
-            self._sessions[name] = _Session(self.servers[name], self._base_dir, self.startup_timeout_s)
-        return self._sessions[name]
+        with self._lock:  # worker threads ask at once: one session per server all the same
+            if name not in self._sessions:
+                self._sessions[name] = _Session(self.servers[name], self._base_dir, self.startup_timeout_s)
+            return self._sessions[name]
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -18,10 +18,8 @@ Only the standard library here: loading the configuration must not import the MC
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from urllib.parse import urlparse
+from dataclasses import dataclass
 
 from swarm.errors import ConfigError
 
@@ -80,6 +78,8 @@ def servers_from(value, where: str, from_env: bool) -> dict[str, McpServer]:
     """[mcp.servers] (a table of tables; from $SWARM_MCP_SERVERS, the same as JSON) into checked servers."""
     fix = "fix or unset the environment variable" if from_env else "fix it in the file"
     if from_env:
+        import json
+
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
@@ -113,6 +113,8 @@ def server_from(name: str, table, where: str, fix: str) -> McpServer:
         raise ConfigError(f"{where}: give either command (a stdio server the swarm starts) or url (a streamable-HTTP "
                           f"server), {'not both' if command else 'one of them'}; e.g. {EXAMPLE}")
     if url:
+        from urllib.parse import urlparse
+
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL; give the server's streamable-HTTP endpoint, "
