@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from swarm import cli_approvals, cli_daemon, cli_memory, cli_model, cli_obs, cli_timetravel, cli_ui
+from swarm import cli_approvals, cli_daemon, cli_memory, cli_model, cli_obs, cli_submit, cli_timetravel, cli_ui
 from swarm.budgets import KEYS as BUDGET_KEYS
 from swarm.budgets import parse_budget, wanted
 from swarm.config import Config
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_approvals.register(sub)
     cli_daemon.register(sub)
     cli_ui.register(sub)
+    cli_submit.register(sub)
     cli_model.register(sub)
     return p
 
