@@ -101,19 +101,27 @@ def _state_at(store: Store, run_id: str, event: int | None) -> list[dict[str, An
         if current is not None:
             return sorted(current, key=_tree_order)
     nodes: dict[str, dict[str, Any]] = {}
+    later: dict[str, dict[str, Any]] = {}  # each node's latest compact state from the snapshots, not yet whole
+
+    def settle() -> None:  # a node held by several snapshots is made whole once, from the latest
+        for node_id, compact in later.items():
+            nodes[node_id] = apply(None, compact, run_id)
+        later.clear()
+
     at = 0
     for snap in store.snapshot_chain(run_id, at_or_before=event):
         doc = store.snapshot_doc(snap["id"])
         if snap["since"] is None:
-            nodes = {}
-        elif snap["since"] > at:
+            nodes, later = {}, {}
+        elif snap["since"] > at:  # history no snapshot covers
+            settle()
             store.replay(run_id, nodes, at, snap["since"])
         if doc.get("compact"):
-            for n in doc["nodes"]:
-                nodes[n["id"]] = apply(None, n, run_id)
+            later.update((n["id"], n) for n in doc["nodes"])
         else:
             nodes.update((n["id"], n) for n in doc["nodes"])
         at = snap["at_event"]
+    settle()
     store.replay(run_id, nodes, at, event)
     return sorted(nodes.values(), key=_tree_order)
 
