@@ -34,6 +34,7 @@ REPAIR = """Your code failed:
 {error}
 {trace}Reply with one corrected ```python block that {deliver}."""
 MISMATCH = "Your code does not do what the task's own examples show:"
+FRESH_TEMPERATURE = 0.8
 TRACE = "First work through the first failing example by hand in a few short lines, step by step.\n"
 FRESH = """An earlier attempt got the task's own examples wrong:
 {wrong}
@@ -58,7 +59,8 @@ def execute(ctx):
         if not report.ok:  # the repair's own error, without the type name each level would add again
             raise FinalFailure((report.error or "the repaired code failed").removeprefix("FinalFailure: "))
         return report.output
-    reply = ctx.llm(conversation(ctx)).text
+    # A fresh start after failed attempts wants another idea, not the same one again: sample more widely.
+    reply = ctx.llm(conversation(ctx), **({"temperature": FRESH_TEMPERATURE} if ctx.data.get("fresh") else {})).text
     code = code_in(reply)
     if code is None:
         answer = ANSWER.sub("", reply.strip(), count=1).strip()

@@ -78,10 +78,12 @@ class NodeContext:
         system: str | None = None,
         schema: dict | None = None,
         json: bool = False,
+        temperature: float | None = None,
     ) -> Reply:
         """Make this execution's one model call and return its `Reply` (`.text`, `.data`).
 
-        With `schema` (a JSON schema) or `json=True` the reply is parsed into `.data`.
+        With `schema` (a JSON schema) or `json=True` the reply is parsed into `.data`. `temperature` replaces
+        [model].temperature for this call.
         A second call in the same execution raises `SecondModelCall`.
         """
         if self._llm_used:
@@ -105,7 +107,8 @@ class NodeContext:
         try:
             asked = self._engine.run_models.get(self.run_id)  # a run may name its own model (goal files can)
             reply = model.complete(messages, schema=schema, json=json, call_key=key, cancel=self._cancel,
-                                   **({"model": asked} if asked else {}))
+                                   **({"model": asked} if asked else {}),
+                                   **({"temperature": temperature} if temperature is not None else {}))
         except SwarmError as exc:
             self._record_call(key, messages, schema, None, str(exc), started)
             raise

@@ -84,8 +84,26 @@ def mismatches(examples: list[Example], seen: object) -> list[str]:
     compared = [e for e in examples if e.expected is not None]
     if not isinstance(seen, list) or len(seen) != len(compared):
         return []  # the check itself did not run as planned: say nothing rather than something wrong
-    return [f"{e.call} gave {got}, but the task says {e.expected}"
+    return [f"{e.call} gave {got}, but the task says {e.expected}{where_they_differ(str(got), e.expected)}"
             for e, got in zip(compared, seen) if not same(str(got), e.expected)]
+
+
+def where_they_differ(got: str, expected: str) -> str:
+    """For two lists, tuples or strings, where they part (a small model finds its bug faster when told
+    "at index 0: 5 instead of 2" than when shown two long values): empty when it cannot say."""
+    try:
+        a, b = ast.literal_eval(got), ast.literal_eval(expected)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ""
+    if not (isinstance(a, (list, tuple, str)) and type(a) is type(b)):
+        return ""
+    if len(a) != len(b):
+        return f" (length {len(a)} instead of {len(b)})"
+    wrong = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if not wrong or isinstance(a, str) and len(wrong) > 3:
+        return "" if not wrong else f" (first different at index {wrong[0]})"
+    shown = ", ".join(f"index {i}: {a[i]!r} instead of {b[i]!r}" for i in wrong[:3])
+    return f" ({shown}{', ...' if len(wrong) > 3 else ''})"
 
 
 def same(got: str, expected: str) -> bool:

@@ -44,3 +44,13 @@ def test_the_functions_a_goals_stub_declares_must_be_defined_by_the_code():
     assert missing_functions(GOAL, "print(f(3))") == ["f"]
     assert missing_functions(GOAL, "def f(n):\n    return n / 2") == []
     assert missing_functions("Reverse 'abc'.", "print('cba')") == []
+
+
+def test_a_mismatch_of_two_sequences_says_where_they_part():
+    from swarm.goal_examples import where_they_differ
+
+    assert where_they_differ("[5, 6, 3, 4, 8, 9, 2]", "[2, 6, 3, 4, 8, 9, 5]") == " (index 0: 5 instead of 2, index 6: 2 instead of 5)"
+    assert where_they_differ("[1, 2]", "[1, 2, 3]") == " (length 2 instead of 3)"
+    assert where_they_differ("'abc'", "'abd'") == " (index 2: 'c' instead of 'd')"
+    assert where_they_differ("3", "4") == ""  # numbers: the values say it all
+    assert where_they_differ("[1]", "(1,)") == ""  # a list for a tuple: the values say it all

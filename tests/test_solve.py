@@ -214,3 +214,15 @@ def test_after_the_last_repair_the_candidate_failing_the_fewest_examples_is_kept
     out = result(engine, run_id)
     assert "x + 2" in out["code"] and out["approved"] is False  # one example wrong, not the last try's two
     assert "add_one([1, 2]) gave [3, 4]" in out["issues"][0]
+
+
+def test_a_fresh_start_samples_more_widely_than_a_repair(make_engine, scripted_model):
+    wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
+    right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
+    server = scripted_model([{"reply": wrong}, {"match": "by hand", "reply": wrong}, {"match": "anew", "reply": right}])
+    engine = make_engine(model=server)
+    run_id, status = run(engine, STUB, "solve")
+
+    assert status == "done"
+    sent = [r["temperature"] for r in server.requests]
+    assert sent[0] == sent[1] == engine.config.model.temperature and sent[2] == 0.8

@@ -92,6 +92,7 @@ class _Tally:
     asked: str = ""  # the model name sent: [model].model, or the one a run asked for
     deadline: float | None = None  # on the client's clock: no try starts after it, none runs past it
     json_repaired: bool = False
+    temperature: float | None = None  # this call's own, when not [model].temperature
 
 
 class ModelClient:
@@ -147,6 +148,7 @@ class ModelClient:
         call_key: str | None = None,
         model: str | None = None,
         cancel: Cancellation | None = None,
+        temperature: float | None = None,
     ) -> Reply:
         """Send a chat conversation and return the model's Reply.
 
@@ -154,7 +156,8 @@ class ModelClient:
         `Reply.data` and checked against the schema; one corrective request is
         made if it does not parse. `call_key` is sent as the X-Swarm-Call-Key header. `model` asks for
         another model name than [model].model on the same endpoint (same rate limit and breaker).
-        `cancel`, when raised, ends the call at once: its request in flight is closed.
+        `cancel`, when raised, ends the call at once: its request in flight is closed. `temperature`, when
+        given, replaces [model].temperature for this call (a fresh attempt after a failed one wants variety).
 
         Raises ModelUnavailable (no usable answer in time, or circuit open), ModelRequestRejected
         (4xx other than 429), ModelReplyInvalid, ModelReplyTruncated (cut at the token limit),
@@ -163,7 +166,8 @@ class ModelClient:
         started = self._clock()
         self._breaker.before_call()
         budget = self.settings.call_budget_s
-        tally = _Tally(asked=model or self.settings.model, deadline=None if budget is None else started + budget)
+        tally = _Tally(asked=model or self.settings.model, deadline=None if budget is None else started + budget,
+                       temperature=temperature)
         call = PendingCall()
         forget_cancel = cancel.on_cancel(call.cancel) if cancel is not None else None
         notice = self._watchdog.after(self.settings.notice_after_s, lambda: self._notice(tally)) if (
@@ -386,7 +390,7 @@ class ModelClient:
         request: dict[str, Any] = {
             "model": tally.asked or self.settings.model,
             "messages": messages,
-            "temperature": self.settings.temperature,
+            "temperature": self.settings.temperature if tally.temperature is None else tally.temperature,
             "timeout": openai.Timeout(limit_s, connect=min(limit_s, CONNECT_TIMEOUT_S)),
         }
         if self.settings.max_tokens:

@@ -92,7 +92,8 @@ class ScriptedRequestHandler(BaseHTTPRequestHandler):
             request = parse_chat_request(body)
         except BadRequest as exc:
             return self._send_json(record, 400, error_body(str(exc)))
-        self.server.log.update(record, last_user=request.last_user, max_tokens=request.max_tokens)
+        self.server.log.update(record, last_user=request.last_user, max_tokens=request.max_tokens,
+                               temperature=request.temperature)
         line = self.server.cursor.take(request.last_user)
         if line is None:
             message = "scripted model: no script line matches the last user message: " + request.last_user[:200]

@@ -27,6 +27,7 @@ class RequestLog:
                 "path": path,
                 "last_user": "",
                 "max_tokens": None,  # as the request asked, if it did
+                "temperature": None,  # likewise
                 "line": None,
                 "fault": None,
                 "status": None,

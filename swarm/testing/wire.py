@@ -22,6 +22,7 @@ class ChatRequest:
     model: str
     messages: list[dict[str, Any]]
     max_tokens: int | None = None
+    temperature: float | None = None
 
     @property
     def last_user(self) -> str:
@@ -52,8 +53,10 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise BadRequest("scripted model: \"messages\" must be a list of message objects")
     model = payload.get("model")
     max_tokens = payload.get("max_tokens")
+    temperature = payload.get("temperature")
     return ChatRequest(model=model if isinstance(model, str) else MODEL_ID, messages=messages,
-                       max_tokens=max_tokens if isinstance(max_tokens, int) else None)
+                       max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+                       temperature=temperature if isinstance(temperature, (int, float)) else None)
 
 
 def content_text(content: Any) -> str:
