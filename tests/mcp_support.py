@@ -69,7 +69,11 @@ async def wait(seconds: float) -> str:
     import anyio
 
     counted("wait")
-    await anyio.sleep(seconds)
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        counted("wait-cancelled")  # the client cancelled the call
+        raise
     return "waited"
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 import subprocess
 
-from lifecycle_support import events, make_engine, node_states, run, script  # noqa: F401  (make_engine is a fixture)
+from lifecycle_support import events, make_engine, node_states, run, script, wait_for  # noqa: F401  (make_engine is a fixture)
 from mcp_support import HttpToys, calls, git_server, settings, stdio_toys, time_server
 from swarm.fork import fork
 from timeouts import scaled
@@ -172,6 +172,21 @@ def test_a_call_past_the_call_timeout_fails_its_node_and_the_server_serves_the_n
     assert "the call to wait of MCP server 'toys' got no answer within 1 s" in waited["error"]
     assert "raise [mcp].call_timeout_s" in waited["error"]
     assert added["ok"] and added["output"]["result"] == {"result": 2}
+    wait_for(lambda: "wait-cancelled" in calls(tmp_path), what="the server to hear that the call was cancelled")
+
+
+def test_a_node_timed_out_during_a_call_stops_waiting_for_it(make_engine, tmp_path):
+    engine = make_engine(script("both", both), settings=settings({"toys": stdio_toys(tmp_path)}),
+                         node_max_attempts=1, concurrency=1, node_timeout_s=2)
+
+    run_id, status = run(engine, "wait, then add", "both",
+                         data=children(("mcp_toys_wait", {"seconds": scaled(600)}), ("mcp_toys_add", {"a": 3, "b": 4})))
+
+    assert status == "done"
+    waited, added = node_states(engine, run_id)["1"]["output"]
+    assert waited["error"].startswith("NodeTimeout")
+    assert added["ok"] and added["output"]["result"] == {"result": 7}
+    wait_for(lambda: "wait-cancelled" in calls(tmp_path), what="the server to hear that the call was cancelled")
 
 
 def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_their_tools(make_engine, tmp_path, caplog):

@@ -169,6 +169,9 @@ class _Session:
         gone = asyncio.ensure_future(self.ended.wait())
         try:
             done, _ = await asyncio.wait({call, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the node was cancelled (or timed out): the server is told to stop too
+            call.cancel()
+            raise
         finally:
             gone.cancel()
         if call not in done:
