@@ -1,0 +1,92 @@
+"""schemathesis against the OpenAPI document `swarm ui` serves: every operation, with generated requests
+(the token sent), answers without a server error, with a documented status, content type and body shape.
+
+Path parameters are often turned into real ones (a recorded run, its root node, a pending approval), so
+the operations are exercised on data as well as on unknown ids. The event stream is endless by design
+and is left to tests/test_ui_api.py. Bounded: a few examples per operation (SWARM_SCHEMATHESIS_EXAMPLES).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,  # noqa: E402
+                                 status_code_conformance)
+
+from lifecycle_support import ScriptPlugin, scaled, script  # noqa: E402
+from swarm.ui.openapi import COMMITTED  # noqa: E402
+from ui_support import drive_in_thread, start_ui, wait_for  # noqa: E402
+
+EXAMPLES = int(os.environ.get("SWARM_SCHEMATHESIS_EXAMPLES", "6"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def echo(ctx):
+    return f"echo: {ctx.data['goal']}"
+
+
+def trip(ctx):
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask_human", question="Which city?", proposal="Lisbon")])
+    return ctx.reports[0].output if ctx.reports[0].ok else f"no city: {ctx.reports[0].error}"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One UI server for every operation, over a store with a finished run and one waiting for a person.
+    Its scripts make no model call (the endpoint is a closed port: a goal routed to one fails its node)."""
+    from swarm.catalogue import Catalogue
+    from swarm.config import load_config
+    from swarm.engine import Engine
+
+    folder = tmp_path_factory.mktemp("schemathesis")
+    catalogue = Catalogue()
+    catalogue.register(ScriptPlugin([script("echo", echo), script("trip", trip)]))
+    engine = Engine(load_config(env={"SWARM_STORE": str(folder / "swarm.db"), "SWARM_RUN_ROOT_SCRIPT": "echo",
+                                     "SWARM_TOOLSMITH_FOLDER": str(folder / "generated"), "SWARM_MODEL_MAX_RETRIES": "0",
+                                     "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}), catalogue=catalogue)
+    finished = engine.create_run("say hello")
+    drive_in_thread(engine, finished).join(scaled(20))
+    waiting = engine.create_run("plan a trip", script="trip")
+    drive_in_thread(engine, waiting)
+    wait_for(lambda: engine.store.run(waiting)["status"] == "awaiting_approval", scaled(20), "the approval request")
+    with start_ui(engine) as server:
+        yield server, {"run_id": [finished, waiting], "node_id": ["1"],
+                       "approval_id": [engine.store.approvals(waiting)[0]["id"]]}
+    engine.close()
+
+
+# The committed document, which tests/test_ui_rest.py checks is the one the server serves (loaded from the
+# file, so the operations are known when pytest collects them).
+schema = schemathesis.openapi.from_path(str(COMMITTED)).exclude(path="/api/events")
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_documented(case, served):
+    server, real = served
+    for name, value in list((case.path_parameters or {}).items()):
+        if name in real and zlib.crc32(str(value).encode()) % 3:  # two in three: a real one
+            choices = real[name]
+            case.path_parameters[name] = choices[zlib.crc32(str(value).encode()) % len(choices)]
+    response = case.call_and_validate(base_url=server.url.rstrip("/"), headers={"X-Swarm-Token": server.token},
+                                      checks=CHECKS)
+    ANSWERED[(case.operation.label, response.status_code)] = ANSWERED.get((case.operation.label, response.status_code), 0) + 1
+
+
+ANSWERED: dict[tuple[str, int], int] = {}
+
+
+def test_the_generated_requests_reached_the_operations_with_real_data():
+    """Run after the above (same module): not only 404s for unknown ids and 400s for bad input."""
+    if not ANSWERED:
+        pytest.skip("run with the schemathesis test above")
+    ok = {label for (label, status), n in ANSWERED.items() if status < 300}
+    assert {"GET /api/runs/{run_id}", "GET /api/runs/{run_id}/graph", "GET /api/runs/{run_id}/nodes/{node_id}",
+            "POST /api/runs", "GET /metrics"} <= ok, sorted(ANSWERED)
