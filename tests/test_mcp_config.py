@@ -84,3 +84,20 @@ def test_the_cli_refuses_a_bad_server_with_one_line_and_exit_code_2(tmp_path):
                           capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 2
     assert "[mcp.servers.time]: give either command" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_readme_example_of_mcp_servers_loads(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Tools from MCP servers", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    servers = load(tmp_path, example).mcp.servers
+    assert set(servers) == {"time", "git", "search"}
+    assert servers["git"].needs_approval("git_commit") and not servers["git"].takes("git_reset")
+    assert servers["search"].transport == "http"
+
+
+def test_the_commented_example_in_swarm_toml_loads(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "swarm.toml").read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.startswith("# servers = "))
+    servers = load(tmp_path, "[mcp]\n" + line.removeprefix("# ")).mcp.servers
+    assert servers["time"].describe() == "uvx mcp-server-time"
