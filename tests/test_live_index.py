@@ -119,3 +119,22 @@ def test_catalogue_entries_take_the_scripts_example_goals():
                                   "examples": [{"goal": "Compute the compound interest"}, {"title": "Hello World"}]}])
     assert entries[0].examples == ["Compute the compound interest", "Hello World"]
     assert entries[0].args == ["goal"]
+
+
+# --- NumPy's BLAS threads ------------------------------------------------------------------------------
+
+def test_the_routing_index_asks_numpys_openblas_for_one_thread_and_the_answer_is_the_same(minilm):
+    from swarm.retrieval.blas import blas_threads, set_blas_threads
+
+    before = set_blas_threads(2)
+    assert before is not None, "NumPy's OpenBLAS was not found in /proc/self/maps; swarm/retrieval/blas.py looks there"
+    assert blas_threads() == 2
+    wide = LiveIndex(minilm, None)
+    assert blas_threads() == 1  # the embedder's thread pool has the cores to itself
+    set_blas_threads(2)
+    wide.add(ENTRIES)
+    two = wide.dense_scores("Will it rain in Paris tomorrow?")
+    set_blas_threads(1)
+
+    assert wide.dense_scores("Will it rain in Paris tomorrow?") == pytest.approx(two, abs=1e-6)
+    set_blas_threads(before)

@@ -51,11 +51,17 @@ def _onnx_session(model_path: str):
         return _new_session(model_path)
 
 
-def _new_session(model_path: str):
+def _new_session(model_path: str, spinning: bool = False):
+    """An onnxruntime session for the model. Its worker threads do not spin while they wait for work:
+    spinning threads take the cores from everything else that runs beside the swarm (the local model,
+    the sandbox, other runs), and then from each other. Embedding one sub-goal on a loaded 2-core
+    machine took about half as long without spinning (bench/routing.py, embed_spinning_p50_ms)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the int8 export warns about unused initialisers on every load
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from swarm.retrieval.blas import set_blas_threads
 from swarm.retrieval.bm25 import tokens
 from swarm.retrieval.embedder import Embedder
 from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
@@ -32,6 +33,7 @@ from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
 
 EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
 HISTORY_WEIGHT = 0.7  # an example of routing history against the description, in a script's prototype vector
+BLAS_THREADS = 1  # the matrix product is small; more BLAS threads only fight the embedder's (swarm/retrieval/blas.py)
 
 
 def catalogue_entries(described: list[dict], history: dict[str, list[str]] | None = None) -> list[Entry]:
@@ -69,6 +71,7 @@ class LiveIndex:
         if fusion not in ("rrf", "mix", "dense", "bm25"):
             raise ValueError(f"fusion must be rrf, mix, dense or bm25 (got {fusion!r})")
         self.embedder, self.store = embedder, store
+        set_blas_threads(BLAS_THREADS)
         self.examples_per_script = examples_per_script
         self.base: dict[str, np.ndarray] = {}  # name -> the vector of its main text (before its history)
         self.history: dict[str, list[tuple[str, np.ndarray]]] = {}  # name -> its most recent history examples
