@@ -14,7 +14,9 @@ import threading
 import pytest
 
 from lifecycle_support import ask_model, make_engine, script  # noqa: F401  (make_engine is a fixture)
-from swarm.live import LiveTree
+from swarm.live import LiveTree, last_in_tree_order
+from swarm.node import TaskNode
+from swarm.render import _order
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
 MODEL = [
@@ -226,3 +228,26 @@ def test_elsewhere_the_count_goes_up_by_one_a_line_even_when_several_nodes_end_i
         "1 fan_out cancelled", "1.1 ask_model done", "1.2 ask_model cancelled", "1.3 ask_model cancelled",
     ]
     assert [line.split(" ", 1)[0] for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+
+
+def test_the_last_nodes_in_tree_order_are_found_without_sorting_the_tree():
+    # A tree with more than nine children under a node (1.10 comes after 1.9), grown unevenly.
+    nodes = {"1": TaskNode(id="1", run_id="r", parent=None, script="s", data={})}
+
+    def grow(parent_id, width):
+        parent = nodes[parent_id]
+        for _ in range(width):
+            child = TaskNode(id=parent.child_id(), run_id="r", parent=parent_id, script="s", data={},
+                             depth=parent.depth + 1)
+            parent.children.append(child.id)
+            nodes[child.id] = child
+
+    grow("1", 12)
+    grow("1.2", 3)
+    grow("1.10", 11)
+    grow("1.10.11", 2)
+    grow("1.12", 1)
+    in_order = sorted(nodes, key=_order)
+
+    for count in (0, 1, 2, 5, 17, len(nodes), len(nodes) + 5):
+        assert list(last_in_tree_order(nodes, "1", count))[::-1] == in_order[max(len(in_order) - count, 0):]
