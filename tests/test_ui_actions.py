@@ -166,3 +166,34 @@ def test_the_stats_tab_shows_the_stats_at_once_and_the_metrics_endpoint(engine, 
         page.screenshot(path=str(ARTIFACTS / "stats.png"), full_page=True)
         status, text = request(server.url + "metrics", headers={"Authorization": f"Bearer {server.token}"})
     assert status == 200 and "swarm" in text
+
+
+def steps(ctx):
+    """Eight questions one after another, each answered slowly: a run that is still going when paused."""
+    if ctx.reports is None:
+        return ctx.spawn([ctx.child("ask", question=f"step {i}") for i in range(8)], policy="sequence")
+    return len(ctx.reports)
+
+
+def test_pause_and_resume_a_run_from_the_page(make_engine, page):
+    engine = make_engine(script("steps", steps), script("ask", ask_model),
+                         model=[{"reply": "ok", "delay_s": 0.4, "repeat": True}])
+    with start_ui(engine) as server:
+        status, out = request(server.url + "api/runs", "POST", {"X-Swarm-Token": server.token},
+                              body={"goal": "eight steps", "script": "steps"})
+        assert status == 201, out
+        run_id = out["run_id"]
+        page.goto(f"{server.page_url}&run={run_id}")
+        page.wait_for_selector('.row[data-node-id="1.1"]')
+        page.wait_for_selector('#pause-run:text("Pause"):enabled')
+        page.click("#pause-run")
+        wait_for(lambda: engine.store.run(run_id)["status"] == "paused", 20, "the run to pause")
+        page.wait_for_selector('#pause-run:text("Resume")')
+        page.wait_for_selector('#run-status:text("paused")')
+        assert engine.store.run(run_id)["status"] == "paused"  # nothing went on while paused
+        page.click("#pause-run")
+        wait_for(lambda: engine.store.run(run_id)["status"] == "done", 30, "the resumed run to finish")
+        page.wait_for_selector('#run-status:text("done")')
+        assert page.locator("#pause-run").is_disabled()
+    kinds = [e["kind"] for e in engine.store.events(run_id)]
+    assert "paused" in kinds and kinds[-1] == "run_end"  # the loop recorded the pause, and went on to the end

@@ -146,6 +146,7 @@ function bindUi() {
   $("expand-all").addEventListener("click", () => setAllCollapsed(false));
   $("collapse-all").addEventListener("click", () => setAllCollapsed(true));
   $("cancel-run").addEventListener("click", cancelRun);
+  $("pause-run").addEventListener("click", pauseOrResume);
   $("scrub").addEventListener("input", onScrub);
   $("scrub-live").addEventListener("click", backToLive);
   $("fork").addEventListener("click", forkHere);
@@ -469,6 +470,11 @@ function renderHead() {
     run.stop_reason ? h("span", {class: "warn"}, run.stop_reason) : null,
     run.error ? h("span", {class: "warn"}, run.error) : null].filter(Boolean));
   $("cancel-run").disabled = !ACTIVE.has(run.status) && run.status !== "interrupted";
+  const pause = $("pause-run");
+  const resumable = run.status === "paused" || run.status === "interrupted";
+  pause.textContent = resumable ? "Resume" : "Pause";
+  pause.dataset.action = resumable ? "resume" : "pause";
+  pause.disabled = !resumable && !(run.status === "pending" || run.status === "running");
 }
 
 function renderCounts(model) {
@@ -682,6 +688,21 @@ async function cancelNode(id) {
     toast(`cancel ${id}: ${out.outcome}`);
   } catch (e) {
     toast(`cancel: ${e.message}`, "error");
+  }
+}
+
+async function pauseOrResume() {
+  const action = $("pause-run").dataset.action || "pause";
+  try {
+    const out = await api(`/api/runs/${encodeURIComponent(S.runId)}/${action}`, {method: "POST", body: {}});
+    toast(`${action}: ${out.status}`);
+    const run = await api(`/api/runs/${encodeURIComponent(S.runId)}`);
+    if (S.live && S.live.run && S.live.run.id === run.id) {
+      Object.assign(S.live.run, run);
+      renderHead();
+    }
+  } catch (e) {
+    toast(`${action}: ${e.message}`, "error");
   }
 }
 
