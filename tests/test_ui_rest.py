@@ -234,3 +234,40 @@ def test_swarm_submit_with_a_wrong_token_is_refused_and_records_nothing(engine, 
     code = main(["--store", str(engine.store.path), "submit", "hello", "--url", server.url, "--token", "wrong"])
     assert code == 2 and "wrong UI token" in capsys.readouterr().err
     assert engine.store.runs() == []
+
+
+# --- swarm ui as a process ------------------------------------------------------------------------
+
+
+def test_swarm_ui_drives_a_submitted_goal_and_sigterm_leaves_it_resumable(tmp_path, make_engine, scripted_model):
+    """A goal handed to the `swarm ui` process by `swarm submit` runs there (its model call still waiting)
+    when SIGTERM comes: the server stops cleanly (exit 0) and the run is recorded as interrupted."""
+    import os
+    import subprocess
+    import sys
+
+    model = scripted_model([{"reply": "too late", "delay_s": 60}])
+    store = make_engine().store.path
+    env = {**os.environ, "OPENAI_BASE_URL": model.url, "SWARM_MODEL_MAX_RETRIES": "0", "SWARM_STORE": str(store)}
+    proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "ui", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        url = proc.stdout.readline().split(" at ", 1)[1].split("#token=")[0]
+        submitted = subprocess.run([sys.executable, "-m", "swarm.cli", "submit", "write one line", "--script", "write_text",
+                                    "--url", url], capture_output=True, text=True, env=env, cwd=tmp_path,
+                                   timeout=scaled(60))
+        assert submitted.returncode == 0, submitted.stderr
+        run_id = submitted.stdout.strip()
+        from swarm.store import Store
+
+        watch = Store(store)
+        wait_for(lambda: watch.llm_calls(run_id) or watch.run(run_id)["status"] == "running", scaled(30),
+                 "the run to be driven by the server")
+        proc.terminate()
+        assert proc.wait(timeout=scaled(30)) == 0, proc.stderr.read()
+        run = watch.run(run_id)
+        assert run["status"] == "interrupted" and not run.get("owner_pid"), run
+        watch.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
