@@ -32,6 +32,10 @@ if ONCE:  # a server that starts the first time only: every later start fails, s
         sys.exit("toys: refusing to start again (" + ONCE + " exists)")
     Path(ONCE).write_text("started")
 
+if os.environ.get("TOYS_STARTS"):  # each start of the server, one line
+    with open(os.environ["TOYS_STARTS"], "a") as f:
+        f.write("start\\n")
+
 app = MCPServer("toys")
 
 
@@ -86,6 +90,14 @@ def crash() -> str:
     os._exit(3)
 
 
+if os.environ.get("TOYS_FEATURES") and "echo" in Path(os.environ["TOYS_FEATURES"]).read_text():
+    @app.tool()
+    def echo(text: str) -> str:
+        """Say a text back as it is (offered only when the features file names echo)."""
+        counted("echo")
+        return text
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["http"]:
         app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
@@ -110,6 +122,12 @@ def stdio_toys(folder: Path, **extra) -> dict:
     """[mcp.servers.toys] for the toy server over stdio, its call log in `folder`."""
     env = {"TOYS_CALLS": str(folder / "toys_calls.txt"), **extra.pop("env", {})}
     return {"command": sys.executable, "args": [str(write_toys(folder))], "env": env, **extra}
+
+
+def starts(folder: Path) -> int:
+    """How many times the toy server started with TOYS_STARTS in `folder`."""
+    path = folder / "toys_starts.txt"
+    return len(path.read_text().split()) if path.exists() else 0
 
 
 def time_server() -> dict:

@@ -1,14 +1,16 @@
 """Tools from MCP servers ([mcp.servers] in swarm.toml), offered as node scripts of the catalogue.
 
 - settings.py: the [mcp] settings, checked (standard library only: loading the config imports no SDK);
-- client.py:   one session per server on an asyncio loop of its own thread, started on first use,
-               restarted when the server died; the official `mcp` SDK is the client;
-- scripts.py:  each allowed tool as a node script `mcp_{server}_{tool}` (routing finds it by retrieval);
+- client.py:   one session per server on an asyncio loop of its own thread, started at its first use,
+               started again when the server died; the official `mcp` SDK is the client;
+- scripts.py:  each allowed tool as a node script `mcp_{server}_{tool}` (routing finds it by retrieval),
+               from what the server listed (kept next to the store, so a known server is not started
+               until a call needs it);
 - call.py:     what one call does: arguments checked against the tool's input schema, [approvals], the call,
                the record in the history (a `tool_calls` event), and a fork's replay of a recorded call;
 - errors.py:   what goes wrong, said clearly.
 
-`attach(engine)` starts the servers, lists their tools and registers them; the engine closes them.
+`attach(engine)` registers the tools with the engine's catalogue; the engine closes the client.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ def attach(engine):
     if not servers:
         return None
     from swarm.mcp.client import McpClient
-    from swarm.mcp.scripts import McpPlugin
+    from swarm.mcp.scripts import LISTINGS_FILE, McpPlugin
 
-    client = McpClient(servers, engine.config)
-    plugin = McpPlugin(client)
-    plugin.load()
-    earlier = engine.catalogue.pm.get_plugin(PLUGIN_NAME)  # a catalogue shared with an engine before this one
-    if earlier is not None:
-        engine.catalogue.pm.unregister(earlier)
+    plugin = McpPlugin(None, engine.store.path.resolve().parent / LISTINGS_FILE, engine.catalogue)
+    client = McpClient(servers, engine.config, on_tools=plugin.listed)
+    plugin.client = client
     try:
+        plugin.load()
+        earlier = engine.catalogue.pm.get_plugin(PLUGIN_NAME)  # a catalogue shared with an engine before this one
+        if earlier is not None:
+            engine.catalogue.pm.unregister(earlier)
         engine.catalogue.register(plugin, name=PLUGIN_NAME)
+        plugin.registered = True
     except BaseException:
         client.close()
         raise

@@ -32,8 +32,9 @@ CLOSE_WAIT_S = 5.0  # a session's own shutdown (the SDK terminates a stdio serve
 class McpClient:
     """Sessions to the configured MCP servers, shared by every node of an engine."""
 
-    def __init__(self, servers: dict[str, McpServer], config):
+    def __init__(self, servers: dict[str, McpServer], config, on_tools: Callable[[str, list[dict]], None] | None = None):
         self.servers = servers
+        self.on_tools = on_tools  # told each listing a session gets (on the loop's thread): the tools may have changed
         self.startup_timeout_s = config.mcp.startup_timeout_s
         self.call_timeout_s = config.mcp.call_timeout_s
         self._base_dir = Path(config.base_dir)
@@ -45,12 +46,13 @@ class McpClient:
 
     # --- what worker threads call -------------------------------------------------------------
 
-    def list_all(self) -> dict[str, list[dict] | McpError]:
-        """Every server's tools (all servers started at once), or the error that kept a server from answering."""
+    def list_all(self, names: list[str] | None = None) -> dict[str, list[dict] | McpError]:
+        """The tools of these servers (default: all; started at once), or the error that kept one from answering."""
+        names = list(self.servers) if names is None else names
+
         async def every():
-            found = await asyncio.gather(*(self._session(name).list_tools() for name in self.servers),
-                                         return_exceptions=True)
-            return dict(zip(self.servers, found))
+            found = await asyncio.gather(*(self._session(name).list_tools() for name in names), return_exceptions=True)
+            return dict(zip(names, found))
 
         out = self._wait(every(), limit=self.startup_timeout_s * 2 + CLOSE_WAIT_S)
         for name, value in out.items():
@@ -87,8 +89,18 @@ class McpClient:
     def _session(self, name: str) -> _Session:
         with self._lock:  # worker threads ask at once: one session per server all the same
             if name not in self._sessions:
-                self._sessions[name] = _Session(self.servers[name], self._base_dir, self.startup_timeout_s)
+                self._sessions[name] = _Session(self.servers[name], self._base_dir, self.startup_timeout_s,
+                                                lambda tools, name=name: self._listed(name, tools))
             return self._sessions[name]
+
+    def _listed(self, name: str, tools: list[dict]) -> None:
+        if self.on_tools is not None:
+            try:
+                self.on_tools(name, tools)
+            except Exception as exc:  # the catalogue keeps what it had; the call goes on
+                import logging
+
+                logging.getLogger("swarm.mcp").warning("could not take in the tools MCP server %r listed: %s", name, exc)
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -126,8 +138,10 @@ class McpClient:
 class _Session:
     """One server's connection: an owner task holds the SDK's `Client` open until told to stop or the server goes."""
 
-    def __init__(self, server: McpServer, base_dir: Path, startup_timeout_s: float):
+    def __init__(self, server: McpServer, base_dir: Path, startup_timeout_s: float,
+                 listed: Callable[[list[dict]], None] = lambda tools: None):
         self.server = server
+        self.listed = listed
         self.base_dir = base_dir
         self.startup_timeout_s = startup_timeout_s
         self.client = None
@@ -141,15 +155,8 @@ class _Session:
 
     async def list_tools(self) -> list[dict]:
         client = await self.ready()
-        tools, cursor = [], None
         try:
-            while True:
-                page = await asyncio.wait_for(client.list_tools(cursor=cursor), self.startup_timeout_s)
-                tools += [{"name": t.name, "description": t.description or "", "input_schema": dict(t.input_schema or {})}
-                          for t in page.tools]
-                cursor = page.next_cursor
-                if not cursor:
-                    return tools
+            return await self._listing(client)
         except (asyncio.TimeoutError, TimeoutError):
             raise ServerUnavailable(self.server.name, self.server.describe(),
                                     f"it did not list its tools within {self.startup_timeout_s:g} s") from None
@@ -158,6 +165,18 @@ class _Session:
         except Exception as exc:
             self._broken()
             raise ServerUnavailable(self.server.name, self.server.describe(), f"listing its tools failed: {describe(exc)}") from exc
+
+    async def _listing(self, client) -> list[dict]:
+        """Every tool the server lists now (page by page), told to `listed`."""
+        tools, cursor = [], None
+        while True:
+            page = await asyncio.wait_for(client.list_tools(cursor=cursor, cache_mode="refresh"), self.startup_timeout_s)
+            tools += [{"name": t.name, "description": t.description or "", "input_schema": dict(t.input_schema or {})}
+                      for t in page.tools]
+            cursor = page.next_cursor
+            if not cursor:
+                self.listed(tools)
+                return tools
 
     async def call(self, tool: str, args: dict, timeout: float) -> dict:
         from mcp import MCPError
@@ -197,20 +216,28 @@ class _Session:
     # --- starting and stopping ----------------------------------------------------------------------
 
     async def ready(self, check: bool = False):
-        """The open client; started now when there is none or its server went away. With `check`, an open one
-        is asked for its tools first (the protocol has no ping any more), so a server that died while idle is
-        started again instead of failing the call."""
+        """The open client; started now when there is none or its server went away. With `check` (before a
+        call), the server is asked for its tools first: an open session whose server died while idle is started
+        again instead of failing the call (the protocol has no ping any more), and the catalogue hears of
+        tools that changed."""
         if self.lock is None:
             self.lock = asyncio.Lock()
         async with self.lock:
             if self.client is not None and not self.ended.is_set() and check:
                 try:
-                    await asyncio.wait_for(self.client.list_tools(cache_mode="refresh"), self.startup_timeout_s)
+                    await self._listing(self.client)
                 except Exception:
                     self._broken()
             if self.client is None or self.ended.is_set():
                 await self._wait_ended()  # the last owner has left its client (and stopped its server)
                 await self._start()
+                if check:
+                    try:
+                        await self._listing(self.client)
+                    except Exception as exc:
+                        self._broken()
+                        raise ServerUnavailable(self.server.name, self.server.describe(),
+                                                f"it started but did not list its tools ({describe(exc)})") from None
             return self.client
 
     async def _start(self) -> None:
