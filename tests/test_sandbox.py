@@ -1,4 +1,4 @@
-"""The sandbox: one interface over a bubblewrap worker per execution, limits that hold, a CLI that says what happened.
+"""The sandbox: one interface over a bubblewrap process per execution, limits that hold, a CLI that says what happened.
 
 Everything here runs real bubblewrap workers; nothing is mocked.
 """
@@ -25,9 +25,10 @@ IMPORTS = ["math", "json"]
 # No skip when bubblewrap is missing: .ci/setup installs it, and a sandbox test that did not run proves nothing.
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(SandboxSettings(pool_size=2, timeout_s=5.0, memory_mb=256), IMPORTS) as sb:
+@pytest.fixture(scope="module", params=[True, False], ids=["template", "one-shot"])
+def sandbox(request):
+    """Children forked from the template (the default), and workers of their own: both hold the same contract."""
+    with Sandbox(SandboxSettings(pool_size=2, timeout_s=5.0, memory_mb=256, template=request.param), IMPORTS) as sb:
         yield sb
 
 
