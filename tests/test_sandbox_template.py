@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from swarm.config import SandboxSettings
+from swarm.errors import SandboxUnavailable
 from swarm.sandbox import Sandbox
 from timeouts import scaled
 
@@ -228,3 +229,16 @@ def test_an_execution_that_called_no_host_tool_runs_again_on_the_restarted_templ
 
     assert results["ran"].output == 42, results["ran"].error  # all it did died with the template: run again, whole
     assert sandbox.layer.supervisor.restarts == 1
+
+
+def test_a_template_that_cannot_start_is_refused_saying_what_to_do(tmp_path):
+    broken = tmp_path / "bwrap"
+    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with Sandbox(SandboxSettings(pool_size=2, bwrap=str(broken)), IMPORTS) as sb:
+        with pytest.raises(SandboxUnavailable) as err:
+            sb.run("1 + 1")
+
+    assert "the sandbox template did not start" in str(err.value)
+    assert "No permissions to create new namespace" in str(err.value)
+    assert "[sandbox].template = false" in str(err.value)

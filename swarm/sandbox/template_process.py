@@ -80,9 +80,9 @@ class TemplateProcess:
         """Block until the template has imported smolagents; SandboxUnavailable saying why when it cannot."""
         message = self._receive(time.monotonic() + BOOT_TIMEOUT_S)
         if not isinstance(message, dict) or message.get("ready") is not True:
-            why = (message or {}).get("error") if isinstance(message, dict) else None
-            self.stop()
+            why = message.get("error") if isinstance(message, dict) else None
             detail = why or " ".join(self._stderr().split())[-500:] or f"exit status {self.proc.poll()}"
+            self.stop()
             raise SandboxUnavailable(f"the sandbox template did not start ({detail}); check that `{self.settings.bwrap}` "
                                      "works here (bubblewrap needs user namespaces, or root), or set "
                                      "[sandbox].template = false or [sandbox].layer in swarm.toml")
