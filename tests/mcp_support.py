@@ -81,6 +81,21 @@ async def wait(seconds: float) -> str:
     return "waited"
 
 
+ARRIVED = {"count": 0}
+
+
+@app.tool()
+async def meet(n: int) -> int:
+    """Wait until n calls of meet are in flight at once, then return how many arrived."""
+    import anyio
+
+    counted("meet")
+    ARRIVED["count"] += 1
+    while ARRIVED["count"] < n:
+        await anyio.sleep(0.01)
+    return ARRIVED["count"]
+
+
 @app.tool()
 def crash() -> str:
     """End the server process in the middle of the call."""

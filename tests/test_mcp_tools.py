@@ -92,10 +92,20 @@ def test_mcp_server_git_answers_about_a_real_repository_and_its_allow_list_keeps
 
 
 def test_a_deny_list_keeps_a_tool_out_of_the_catalogue(make_engine, tmp_path):
-    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "deny": ["crash", "divide", "wait"]}}))
+    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "deny": ["crash", "divide", "wait", "meet"]}}))
 
     assert sorted(n for n in engine.catalogue.scripts if n.startswith("mcp_")) == ["mcp_toys_add", "mcp_toys_shout"]
     assert engine.catalogue.get("mcp_toys_add").input_schema["required"] == ["a", "b"]
+
+
+def test_calls_of_nodes_running_at_once_are_in_flight_at_once_on_one_session(make_engine, tmp_path):
+    engine = make_engine(script("both", both), settings=settings({"toys": stdio_toys(tmp_path)}), concurrency=3,
+                         node_max_attempts=1)
+
+    run_id, status = run(engine, "meet", "both", data=children(*[("mcp_toys_meet", {"n": 3})] * 3))
+
+    assert status == "done"  # each call returns only once all three are in the server together
+    assert [r["output"]["result"] for r in node_states(engine, run_id)["1"]["output"]] == [{"result": 3}] * 3
 
 
 # --- checked before the call ------------------------------------------------------------------------
@@ -203,7 +213,7 @@ def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_the
     assert "MCP server 'exits'" in said and "bad configuration: no token" in said
     assert "MCP server 'nobody'" in said and "ConnectError" in said
     assert {n for n in engine.catalogue.scripts if n.startswith("mcp_")} == {
-        "mcp_toys_add", "mcp_toys_shout", "mcp_toys_divide", "mcp_toys_wait", "mcp_toys_crash"}
+        "mcp_toys_add", "mcp_toys_shout", "mcp_toys_divide", "mcp_toys_wait", "mcp_toys_meet", "mcp_toys_crash"}
 
     run_id, status = run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 2})
     assert status == "done"
