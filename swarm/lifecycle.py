@@ -26,7 +26,6 @@ from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
-from swarm.deltas import compact, keyframe
 from swarm.snapshot import changes_document
 from swarm.store import Batch, dumps, loads
 
@@ -79,9 +78,9 @@ class RunLoop:
         self.was_paused = run.get("status") == "paused"
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
-        # The nodes changed since the last snapshot (its event: snapshot_at), as their last event recorded them
-        # (deltas.capture): the next snapshot holds only these.
-        self.changed: dict[str, tuple] = {}
+        # The nodes changed since the last snapshot (its event: snapshot_at): the next snapshot holds only these,
+        # as the nodes table has them then.
+        self.changed: set[str] = set()
         self.snapshot_at = self.last_event
         self.since_snapshot = 0
         self.stop_reason: str | None = None
@@ -622,8 +621,7 @@ class RunLoop:
             self._execute(node, ctx)
         self.turn_nodes = list(batch.nodes)
         if batch:
-            for node_id, row in batch.nodes.items():
-                self.changed[node_id] = row[-1]
+            self.changed.update(batch.nodes)
             self.since_snapshot += len(batch.events)
             self.writing.append(self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id))
             while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
@@ -642,12 +640,13 @@ class RunLoop:
     async def snapshot(self, reason: str) -> int:
         await self._flush()
         self.since_snapshot = 0
-        changed, self.changed = self.changed, {}
+        changed, self.changed = self.changed, set()
         since, self.snapshot_at = self.snapshot_at, self.last_event
-        states = [keyframe(v, self.run_id) if isinstance(v, tuple) else compact(loads(v), self.run_id) for v in changed.values()]
-        doc = changes_document(self.store.run(self.run_id), self.last_event, since, states, len(self.nodes))
-        return await self.loop.run_in_executor(self.engine.writer, self.store.save_snapshot, self.run_id,
-                                               self.last_event, reason, doc, since)
+        run, at, population = self.store.run(self.run_id), self.last_event, len(self.nodes)
+        # On the writer, after every batch handed to it: the nodes table holds each node as of event `at`.
+        return await self.loop.run_in_executor(
+            self.engine.writer, self.store.save_changes, self.run_id, at, reason, since, sorted(changed),
+            lambda states: changes_document(run, at, since, states, population))
 
     async def _close(self) -> str:
         self._record_calls()

@@ -347,6 +347,19 @@ def _table_state(values: tuple, run_id: str) -> dict[str, Any]:
     return state
 
 
+def _snapshot_state(row: tuple, run_id: str) -> dict[str, Any]:
+    """A nodes-table row (id, script, status, state) as a snapshot holds a node: what differs from a new node, id first."""
+    node_id, script, status, text = row
+    state = orjson.loads(text)
+    if deltas.KEYFRAME not in state:  # a whole state (written by a fork, or before deltas)
+        return deltas.compact(state, run_id)
+    del state[deltas.KEYFRAME]
+    state["script"], state["status"] = script, status
+    if status == "pending":
+        del state["status"]
+    return {"id": node_id, **state}
+
+
 def _from_table(rows: list[tuple], run_id: str) -> list[dict[str, Any]]:
     """Whole states of (id, script, status, state) rows of the nodes table."""
     apply = deltas.apply
@@ -843,6 +856,19 @@ class Store:
             )
             out.update((r["key"], loads(r["reply"])) for r in rows)
         return out
+
+    def save_changes(self, run_id: str, at_event: int, reason: str, since: int, node_ids: list[str],
+                     document: Callable[[list[dict]], str]) -> int:
+        """A snapshot of the nodes changed after event `since`, as the nodes table holds them now (at `at_event`:
+        call it once every write up to that event is done), each as what differs from a new node, with its id."""
+        states: list[dict[str, Any]] = []
+        with self.lock, collector_paused():
+            for i in range(0, len(node_ids), 500):
+                chunk = node_ids[i:i + 500]
+                rows = self.conn.execute(f"SELECT id, script, status, state FROM nodes WHERE run_id=? AND id IN "
+                                         f"({','.join('?' * len(chunk))})", (run_id, *chunk)).fetchall()
+                states.extend(_snapshot_state(row, run_id) for row in rows)
+        return self.save_snapshot(run_id, at_event, reason, document(states), since)
 
     def latest_snapshot(self, run_id: str, at_or_before: int | None = None) -> dict[str, Any] | None:
         """The last snapshot row at or before an event (None: the last one), its `data` as JSON text."""
