@@ -28,7 +28,7 @@ class SubmitError(SwarmError):
 
 def register(sub) -> None:
     from swarm.cli import _budget_option
-    from swarm.engine import BUDGET_KEYS
+    from swarm.budgets import KEYS as BUDGET_KEYS
 
     p = sub.add_parser("submit", help="hand a goal to a running `swarm ui` server (its REST API), which runs it")
     p.add_argument("goal", help="what the swarm should do")
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 def cmd_submit(args) -> int:
     from swarm.cli_session import _config
-    from swarm.engine import BUDGET_KEYS
+    from swarm.budgets import KEYS as BUDGET_KEYS
 
     cfg = _config(args)
     url = (args.url or f"http://{_host(cfg.ui.host)}:{cfg.ui.port}/").rstrip("/") + "/"

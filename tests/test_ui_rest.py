@@ -271,3 +271,11 @@ def test_swarm_ui_drives_a_submitted_goal_and_sigterm_leaves_it_resumable(tmp_pa
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_a_change_that_needs_no_body_may_be_sent_without_one(engine, server):
+    """As `curl -X POST .../pause` sends it: no body, no Content-Type."""
+    run_id = engine.create_run("not started yet", script="plan")
+    status, out = request(server.url + f"api/runs/{run_id}/pause", "POST", {"X-Swarm-Token": server.token})
+    assert status == 200 and out == {"run_id": run_id, "status": "paused"}
+    assert engine.store.run(run_id)["status"] == "paused"

@@ -92,7 +92,9 @@ def approval_id(request: Request) -> int:
 
 
 async def body_of(request: Request) -> dict[str, Any]:
-    """The request's JSON object; the body must come within the server's idle timeout (else 408)."""
+    """The request's JSON object ({} when there is no body); it must come within the server's idle timeout (else 408)."""
+    if (request.headers.get("Content-Length") or "0") == "0" and "Transfer-Encoding" not in request.headers:
+        return {}
     if not (request.headers.get("Content-Type") or "").startswith("application/json"):
         raise Reply(415, {"error": "send the request body as JSON (Content-Type: application/json)"}, close=True)
     timeout = ui_of(request).idle_timeout_s
@@ -290,12 +292,12 @@ async def cancel(request: Request) -> Response:
 
 
 async def pause(request: Request) -> Response:
-    await body_of(request) if int(request.headers.get("Content-Length") or 0) else None
+    await body_of(request)  # nothing is asked of it: read so the connection stays usable
     return json_response(200, ui_of(request).actions.pause(request.path_params["run_id"]))
 
 
 async def resume(request: Request) -> Response:
-    await body_of(request) if int(request.headers.get("Content-Length") or 0) else None
+    await body_of(request)
     return json_response(200, ui_of(request).actions.resume(request.path_params["run_id"]))
 
 
