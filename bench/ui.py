@@ -5,9 +5,10 @@
 - graph_json_ms_5k: server time to produce the graph JSON (read the nodes, build the graph,
   encode it) of a finished 5,000-node run written straight into a temporary store; median of 5
   (graph_json_cpu_ms_5k: the CPU time of the same, which a loaded machine does not inflate).
-  graph_http_ms_5k: the same asked over HTTP on loopback (GET /api/runs/RUN/graph), median of 5.
+  graph_http_ms_5k: the same asked over HTTP on loopback (GET /api/runs/RUN/graph of the REST API:
+  Starlette on uvicorn, the read in its thread pool), median of 5.
 - event_latency_ms: a node's status change committed to the store → the page's EventSource
-  handler in headless Chromium (Debian's chromium through Playwright), median over --events
+  handler (server-sent events by sse-starlette on the server's loop) in headless Chromium (Debian's chromium through Playwright), median over --events
   changes written at irregular intervals; event_latency_p95_ms the 95th percentile.
 """
 

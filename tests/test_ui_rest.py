@@ -86,6 +86,18 @@ def test_runs_are_driven_on_the_servers_own_loop_not_a_thread_each(engine, serve
     assert set(server.actions.tasks) >= set(ids)  # each was an asyncio task of the server
 
 
+def test_submitting_needs_the_token_in_a_header_and_the_servers_own_origin(engine, server):
+    goal = {"goal": "say hello"}
+    assert request(server.url + "api/runs", "POST", body=goal)[0] == 401
+    assert request(server.url + f"api/runs?token={server.token}", "POST", body=goal)[0] == 401  # not in the URL
+    status, out = request(server.url + "api/runs", "POST", {"X-Swarm-Token": server.token, "Origin": "http://evil.example"},
+                          body=goal)
+    assert status == 403 and "refused" in out["error"]
+    assert engine.store.runs() == []
+    status, _ = request(server.url + "api/runs", "POST", {"Authorization": f"Bearer {server.token}"}, body=goal)
+    assert status == 201
+
+
 @pytest.mark.parametrize("body, words", [
     ({"goal": "  "}, '"goal" must be'),
     ({"goal": "x", "script": "no_such_script"}, "no_such_script"),
