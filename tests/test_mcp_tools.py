@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import subprocess
+import sys
+from pathlib import Path
 
 from lifecycle_support import events, make_engine, node_states, run, script, wait_for  # noqa: F401  (make_engine is a fixture)
 from mcp_support import HttpToys, calls, git_server, settings, stdio_toys, time_server
@@ -217,6 +219,29 @@ def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_the
 
     run_id, status = run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 2})
     assert status == "done"
+
+
+def test_a_server_that_never_answers_the_handshake_is_given_up_on_and_stopped(make_engine, tmp_path, caplog):
+    marker = f"silent-mcp-server-{tmp_path.name}"
+    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(3600)", marker]}
+    with caplog.at_level(logging.WARNING, logger="swarm.mcp"):
+        engine = make_engine(settings=settings({"silent": silent}, SWARM_MCP_STARTUP_TIMEOUT_S="1"))
+
+    assert "MCP server 'silent'" in caplog.text and "did not answer the MCP handshake within 1 s" in caplog.text
+    assert not any(n.startswith("mcp_silent") for n in engine.catalogue.scripts)
+    wait_for(lambda: not _running(marker), what="the silent server's process to be stopped")
+
+
+def _running(marker: str) -> bool:
+    """Whether a live process (not a zombie waiting to be reaped) has `marker` on its command line."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_text() and \
+                    (proc / "stat").read_text().split()[2] != "Z":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 # --- over streamable HTTP ---------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Node scripts run in worker threads and the SDK is async, so every session lives on one event loop in a
 background thread ("swarm-mcp"); `McpClient.list_tools` and `McpClient.call` are plain blocking calls
-for a worker thread. A session is started when first needed (the engine lists the tools of every
-server when it starts, all servers at once) and started again when its server died: a call on a
-session whose server went away while idle finds out with a ping first and starts a new one.
+for a worker thread. A session is started when first needed (a call, or listing a server the engine
+has never listed) and started again when its server died: before each call the session asks the
+server for its tools (the protocol has no ping any more), so one whose server went away while idle
+is started anew instead of failing the call, and the catalogue hears of tools that changed.
 
 What the rest of the swarm gets back is plain JSON-able data, never an SDK type:
 - a tool: {"name", "description", "input_schema"};
@@ -115,7 +116,11 @@ class McpClient:
 
     def _wait(self, coro, limit: float, cancelled: Callable[[], bool] = lambda: False):
         """Run a coroutine on the loop and wait for it here; it bounds itself, `limit` only guards against a hang."""
-        loop = self._start_loop()
+        try:
+            loop = self._start_loop()
+        except McpError:
+            coro.close()
+            raise
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         waited = 0.0
         while True:
@@ -180,7 +185,7 @@ class _Session:
 
     async def call(self, tool: str, args: dict, timeout: float) -> dict:
         from mcp import MCPError
-        from mcp_types.jsonrpc import CONNECTION_CLOSED
+        from mcp.types import CONNECTION_CLOSED
 
         client = await self.ready(check=True)
         self.said_from = self._stderr_size()  # what the server prints from here on is about this call
@@ -248,9 +253,14 @@ class _Session:
             await asyncio.wait_for(asyncio.shield(started), self.startup_timeout_s)
         except (asyncio.TimeoutError, TimeoutError):
             self._broken()
+            self.owner.cancel()  # still inside the SDK's start: leaving it stops what it started
             raise ServerUnavailable(self.server.name, self.server.describe(),
                                     f"it did not answer the MCP handshake within {self.startup_timeout_s:g} s"
                                     f"{self._stderr_said()}") from None
+        except asyncio.CancelledError:  # the node was cancelled while its server started
+            self._broken()
+            self.owner.cancel()
+            raise
         except BaseException as exc:
             raise ServerUnavailable(self.server.name, self.server.describe(),
                                     f"{describe(exc)}{self._stderr_said()}") from None

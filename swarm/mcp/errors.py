@@ -27,7 +27,7 @@ class ServerDied(McpError):
 
     def __init__(self, server: str, tool: str, why: str):
         super().__init__(f"MCP server {server!r} went away during the call to {tool} ({why}); the call may or may "
-                         "not have taken effect. The server is started again for the next call")
+                         "not have taken effect. The next call starts a new session (a stdio server is started again)")
 
 
 class CallTimedOut(McpError):
