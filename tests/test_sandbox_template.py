@@ -7,7 +7,10 @@ kills only its own child; a template that dies is started again. Real bubblewrap
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -242,3 +245,23 @@ def test_a_template_that_cannot_start_is_refused_saying_what_to_do(tmp_path):
     assert "the sandbox template did not start" in str(err.value)
     assert "No permissions to create new namespace" in str(err.value)
     assert "[sandbox].template = false" in str(err.value)
+
+
+def test_scratch_folders_of_a_process_that_is_gone_are_removed_when_a_sandbox_starts():
+    from swarm.sandbox.worker_process import scratch_root
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    left = [scratch_root() / f"{kind}-{dead_pid}-left" for kind in ("t", "w")]
+    mine = scratch_root() / f"t-{os.getpid()}-kept"
+    for folder in [*left, mine]:
+        (folder / "workspace").mkdir(parents=True)
+    try:
+        with Sandbox(SandboxSettings(pool_size=0), IMPORTS):
+            pass
+
+        assert not any(folder.exists() for folder in left)
+        assert mine.exists()  # this process still runs: its folders are its own business
+    finally:
+        for folder in [*left, mine]:
+            shutil.rmtree(folder, ignore_errors=True)

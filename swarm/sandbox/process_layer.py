@@ -15,7 +15,7 @@ from swarm.errors import SandboxUnavailable
 from swarm.sandbox.pool import WarmPool
 from swarm.sandbox.result import SandboxResult
 from swarm.sandbox.template_process import STOPPED, Supervisor, TemplateStopped
-from swarm.sandbox.worker_process import WorkerProcess
+from swarm.sandbox.worker_process import WorkerProcess, remove_orphans
 
 
 class ProcessLayer:
@@ -28,6 +28,7 @@ class ProcessLayer:
             )
         self.settings = settings
         self.as_root = os.geteuid() == 0
+        remove_orphans()
         self.supervisor: Supervisor | None = None
         if getattr(settings, "template", True):
             self.supervisor = Supervisor(settings, self.as_root, start_now=pool_size > 0)

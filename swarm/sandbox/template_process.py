@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from swarm.errors import SandboxUnavailable
 from swarm.sandbox import bwrap
 from swarm.sandbox.conversation import BOOT_TIMEOUT_S, Conversation, readable, worker_config
 from swarm.sandbox.result import SandboxResult
-from swarm.sandbox.worker_process import scratch_root
+from swarm.sandbox.worker_process import scratch_folder
 
 STOPPED = ("the sandbox template stopped while the code ran (it is started again for the next execution); "
            "run the code again")
@@ -52,7 +51,7 @@ class TemplateProcess:
 
     def __init__(self, settings, as_root: bool):
         self.settings = settings
-        self.root = Path(tempfile.mkdtemp(prefix="t-", dir=scratch_root()))
+        self.root = scratch_folder("t")
         self.workspaces = self.root / "workspaces"
         self.workspaces.mkdir(mode=0o700)
         config = worker_config(settings, bwrap.NOBODY if as_root else None)

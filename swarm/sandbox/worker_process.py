@@ -27,12 +27,39 @@ def scratch_root() -> Path:
     return root
 
 
+def scratch_folder(kind: str) -> Path:
+    """A new folder under scratch_root() for one worker ("w") or template ("t"), named for this process."""
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=scratch_root()))
+
+
+def remove_orphans() -> int:
+    """Remove the scratch folders of processes that are gone (killed before they could clean up); how many."""
+    removed = 0
+    for folder in scratch_root().iterdir():
+        kind, _, rest = folder.name.partition("-")
+        pid = rest.partition("-")[0]
+        if kind in ("w", "t") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class WorkerProcess(Conversation):
     """A started worker waiting for its one request; `run` holds the conversation, then it is gone."""
 
     def __init__(self, settings, as_root: bool):
         self.settings = settings
-        self.workspace = Path(tempfile.mkdtemp(prefix="w-", dir=scratch_root())) / "workspace"
+        self.workspace = scratch_folder("w") / "workspace"
         self.workspace.mkdir()
         if as_root:
             os.chown(self.workspace, bwrap.NOBODY, bwrap.NOBODY)
