@@ -264,7 +264,10 @@ class Supervisor:
             try:
                 template = TemplateProcess(self.settings, self.as_root)
                 template.wait_ready()
-            except SandboxUnavailable as exc:
+            except Exception as exc:  # whatever it was, the callers waiting are told, and the thread goes on
+                if not isinstance(exc, SandboxUnavailable):
+                    exc = SandboxUnavailable(f"the sandbox template could not be started ({type(exc).__name__}: {exc}); "
+                                             "set [sandbox].template = false in swarm.toml to start a worker per execution")
                 with self._changed:
                     self._error, self._wanted = exc, False  # the next caller asks again; no restart loop
                     self._changed.notify_all()
