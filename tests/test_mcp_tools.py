@@ -14,6 +14,8 @@ import json
 import logging
 import subprocess
 import sys
+import threading
+import uuid
 from pathlib import Path
 
 from lifecycle_support import events, make_engine, node_states, run, script, wait_for  # noqa: F401  (make_engine is a fixture)
@@ -222,7 +224,7 @@ def test_servers_that_never_start_are_reported_and_the_swarm_goes_on_without_the
 
 
 def test_a_server_that_never_answers_the_handshake_is_given_up_on_and_stopped(make_engine, tmp_path, caplog):
-    marker = f"silent-mcp-server-{tmp_path.name}"
+    marker = f"silent-mcp-server-{uuid.uuid4().hex}"
     silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(3600)", marker]}
     with caplog.at_level(logging.WARNING, logger="swarm.mcp"):
         engine = make_engine(settings=settings({"silent": silent}, SWARM_MCP_STARTUP_TIMEOUT_S="1"))
@@ -230,6 +232,25 @@ def test_a_server_that_never_answers_the_handshake_is_given_up_on_and_stopped(ma
     assert "MCP server 'silent'" in caplog.text and "did not answer the MCP handshake within 1 s" in caplog.text
     assert not any(n.startswith("mcp_silent") for n in engine.catalogue.scripts)
     wait_for(lambda: not _running(marker), what="the silent server's process to be stopped")
+
+
+def test_closing_the_client_stops_a_server_that_is_still_starting(tmp_path):
+    from swarm.config import load_config
+    from swarm.mcp.client import McpClient
+
+    marker = f"slow-mcp-server-{uuid.uuid4().hex}"
+    cfg = load_config(env=settings({"slow": {"command": sys.executable, "args": ["-c", "import time; time.sleep(3600)", marker]}},
+                                   SWARM_MCP_STARTUP_TIMEOUT_S=str(scaled(600))))
+    client = McpClient(cfg.mcp.servers, cfg)
+    listing = threading.Thread(target=client.list_all, daemon=True)
+    listing.start()
+    wait_for(lambda: _running(marker), what="the slow server to start")
+
+    client.close()  # the engine closes while the server has not answered yet
+
+    wait_for(lambda: not _running(marker), what="the slow server's process to be stopped")
+    listing.join(scaled(30))
+    assert not listing.is_alive()
 
 
 def _running(marker: str) -> bool:

@@ -280,6 +280,7 @@ class _Session:
                 self.death = exc
             if not started.done():
                 started.set_exception(exc if isinstance(exc, Exception) else ConnectionError(describe(exc)))
+                started.exception()  # read here too: a start already given up on no longer waits for it
         finally:
             if self.client is client:
                 self.client = None
@@ -319,7 +320,8 @@ class _Session:
         self._broken()
         await self._wait_ended()
         if self.owner is not None and not self.owner.done():
-            self.owner.cancel()
+            self.owner.cancel()  # stuck in the SDK's start: leaving it stops the server's process...
+            await asyncio.wait({self.owner}, timeout=CLOSE_WAIT_S)  # ...which takes a moment: the loop stops after
         if self.errlog is not None:
             self.errlog.close()
             self.errlog = None
