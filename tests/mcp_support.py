@@ -32,9 +32,9 @@ if ONCE:  # a server that starts the first time only: every later start fails, s
         sys.exit("toys: refusing to start again (" + ONCE + " exists)")
     Path(ONCE).write_text("started")
 
-if os.environ.get("TOYS_STARTS"):  # each start of the server, one line
+if os.environ.get("TOYS_STARTS"):  # each start of the server, one line: its process id
     with open(os.environ["TOYS_STARTS"], "a") as f:
-        f.write("start\\n")
+        f.write(str(os.getpid()) + "\\n")
 
 app = MCPServer("toys")
 
@@ -141,8 +141,13 @@ def stdio_toys(folder: Path, **extra) -> dict:
 
 def starts(folder: Path) -> int:
     """How many times the toy server started with TOYS_STARTS in `folder`."""
+    return len(pids(folder))
+
+
+def pids(folder: Path) -> list[int]:
+    """The process id of each start of the toy server with TOYS_STARTS in `folder`, in order."""
     path = folder / "toys_starts.txt"
-    return len(path.read_text().split()) if path.exists() else 0
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def time_server() -> dict:

@@ -4,10 +4,12 @@ what the server lists then. A known server that no longer starts fails the node 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 
 from lifecycle_support import make_engine, node_states, run  # noqa: F401  (make_engine is a fixture)
-from mcp_support import calls, settings, starts, stdio_toys
+from mcp_support import calls, pids, settings, starts, stdio_toys
 from swarm.mcp.scripts import LISTINGS_FILE
 
 
@@ -30,6 +32,19 @@ def test_a_known_server_is_started_only_by_the_first_call_that_needs_it(make_eng
     assert starts(tmp_path) == 2
     run(engine, "add", "mcp_toys_add", data={"a": 2, "b": 2})
     assert starts(tmp_path) == 2  # one session, kept
+
+
+def test_a_server_killed_while_idle_is_started_again_by_the_next_call(make_engine, tmp_path):
+    (tmp_path / "features.txt").write_text("")
+    engine = make_engine(settings=settings({"toys": toys(tmp_path)}))
+    run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 1})
+    [pid] = pids(tmp_path)
+
+    os.kill(pid, signal.SIGKILL)  # between two calls, nobody calling
+
+    run_id, status = run(engine, "add", "mcp_toys_add", data={"a": 2, "b": 3})
+    assert status == "done" and node_states(engine, run_id)["1"]["output"]["result"] == {"result": 5}
+    assert len(pids(tmp_path)) == 2 and calls(tmp_path) == ["add", "add"]
 
 
 def test_the_catalogue_follows_the_tools_a_server_lists_when_it_starts(make_engine, tmp_path):
