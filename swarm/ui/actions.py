@@ -85,9 +85,18 @@ class Actions:
                                edited=edited, by="ui")
         run_id = (row or {}).get("run_id")
         driving = self.drive_if_idle(run_id) if run_id else False
-        if run_id and not driving:  # its loop may be closing just now (pausing): look again in a moment
-            asyncio.get_running_loop().call_later(RECHECK_S, self._recheck, run_id)
+        if run_id and not driving:
+            self._look_again(run_id)
         return {"approval": row, "run_id": run_id, "driven_here": driving}
+
+    def _look_again(self, run_id: str) -> None:
+        """The loop driving the run may be ending just now (pausing) without having seen the change: when
+        it is ours, drive the run again once its task ends; else look again in a moment."""
+        task = self.tasks.get(run_id)
+        if task is not None and not task.done():
+            task.add_done_callback(lambda _task: self._recheck(run_id))
+        else:
+            asyncio.get_running_loop().call_later(RECHECK_S, self._recheck, run_id)
 
     def _recheck(self, run_id: str) -> None:
         try:
@@ -142,6 +151,8 @@ class Actions:
         if run["status"] == "paused" or run.get("pause_requested"):
             status = approvals.resume_paused(self.store, run["id"])["status"]
         driving = self.drive_if_idle(run["id"])
+        if not driving:
+            self._look_again(run["id"])
         return {"run_id": run["id"], "status": status, "driven_here": driving or self._driving(run["id"])}
 
     # --- driving ------------------------------------------------------------------------------
