@@ -291,3 +291,22 @@ def test_a_change_that_needs_no_body_may_be_sent_without_one(engine, server):
     status, out = request(server.url + f"api/runs/{run_id}/pause", "POST", {"X-Swarm-Token": server.token})
     assert status == 200 and out == {"run_id": run_id, "status": "paused"}
     assert engine.store.run(run_id)["status"] == "paused"
+
+
+def test_a_resume_that_meets_the_servers_loop_as_it_ends_drives_the_run_again_after(engine, server):
+    """Bug: resumed while the server's own task for the run was still ending (its loop had paused), the
+    run was left unpaused with nobody driving it. Here a stand-in future is that task, still ending."""
+    import concurrent.futures
+
+    run_id = engine.create_run("ten steps", script="slow")
+    assert api(server, "POST", f"api/runs/{run_id}/pause")[1]["status"] == "paused"  # nobody drives it
+    made: concurrent.futures.Future = concurrent.futures.Future()
+    server.loop.call_soon_threadsafe(lambda: made.set_result(server.loop.create_future()))
+    ending = made.result(timeout=scaled(5))
+    server.actions.tasks[run_id] = ending
+    status, out = api(server, "POST", f"api/runs/{run_id}/resume")
+    assert status == 200 and out["status"] == "unpaused"
+    assert engine.store.run(run_id)["status"] == "paused"  # not driven yet: "its" task has not ended
+    server.loop.call_soon_threadsafe(ending.set_result, None)
+    wait_for(lambda: ended(engine, run_id), scaled(30), "the run to be driven once the task ended")
+    assert engine.store.run(run_id)["status"] == "done"

@@ -57,6 +57,7 @@ class UIServer:
         self.gate = Gate(self.token, self.host, self.port)
         self.closing = False
         self.thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.app = make_app(self, lifespan=self._lifespan)
         self.server = _Uvicorn(self, uvicorn.Config(self.app, log_config=None, log_level="warning", access_log=False,
                                                     lifespan="on", timeout_keep_alive=max(1, round(idle_timeout_s)),
@@ -80,6 +81,7 @@ class UIServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app):
+        self.loop = asyncio.get_running_loop()  # the one loop that answers changes and drives runs
         yield
         await self.actions.stop()  # on the server's loop: the runs it drives stop cleanly
 
