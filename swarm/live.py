@@ -5,12 +5,19 @@ state that turn recorded (`loop.turn_nodes`), keeps the counts by status up to d
 on a terminal redraws at most once per `interval_s` only the lines that fit the screen (the last ones
 in tree order, found by walking the tree backwards from its end). The run's last turn is always drawn,
 and that final frame is counted over every node, so it is exact whatever the view missed.
+
+The loop never writes to the terminal itself: a write is a system call that hands the interpreter to
+the worker threads and waits to get it back, and a terminal that is slow or paused (Ctrl-S, a lagging
+ssh) would stop the run. A painter thread writes instead; on a terminal a frame it has not written yet
+is replaced by the newer one, elsewhere every line is written, in order. The last turn waits until all
+is written, so nothing comes after the run's summary.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from typing import Iterator
 
@@ -25,7 +32,7 @@ class LiveTree:
         self.tty = self.stream.isatty()
         self.interval_s = interval_s
         self.last = float("-inf")
-        self.drawn = 0
+        self.painter = Painter(self.stream)
         self.reported: set[str] = set()
         self.status: dict[str, str] = {}  # node id -> its status as this view last counted it
         self.by_status: dict[str, int] = {}
@@ -48,6 +55,8 @@ class LiveTree:
             if final or now - self.last >= self.interval_s:
                 self.last = now
                 self.draw(loop)
+        if final:
+            self.painter.wait()
 
     def _count(self, loop, node_ids) -> None:
         nodes = loop.nodes
@@ -64,9 +73,7 @@ class LiveTree:
                 self.status[node_id] = status
             if not self.tty and node.status.final and node_id not in self.reported:
                 self.reported.add(node_id)
-                self.stream.write(f"[{len(self.reported)}/{len(nodes)}] {node.id} {node.script} {node.status}\n")
-        if not self.tty:
-            self.stream.flush()
+                self.painter.line(f"[{len(self.reported)}/{len(nodes)}] {node.id} {node.script} {node.status}\n")
 
     def _recount(self, loop) -> None:
         """Counts over every node (the final frame): exact even if a change reached no turn's list."""
@@ -87,13 +94,17 @@ class LiveTree:
             lines = [f"… {total - shown} more nodes above"] + lines
         run = {"prompt_tokens": loop.prompt_tokens, "completion_tokens": loop.completion_tokens, "cost_usd": loop.cost}
         lines.append(counters_line(self.by_status, run))
-        out = ""
-        if self.drawn:
-            out += f"\x1b[{self.drawn}F\x1b[J"
-        out += "\n".join(lines) + "\n"
-        self.stream.write(out)
-        self.stream.flush()
-        self.drawn = len(lines)
+        self.painter.frame(lines)
+
+    @property
+    def drawn(self) -> int:
+        """How many lines the frame on the screen takes (0: the next frame does not replace it)."""
+        return self.painter.drawn
+
+    @drawn.setter
+    def drawn(self, value: int) -> None:
+        self.painter.wait()
+        self.painter.drawn = value
 
     def statuses(self) -> list[dict[str, str]]:
         """Every node as {"id", "status"} as this view last counted it (exact once `complete`)."""
@@ -107,6 +118,67 @@ class LiveTree:
         if self.tty:
             self._recount(loop)
             self.draw(loop)
+        self.painter.wait()
+
+
+class Painter:
+    """Writes a live view's output on a thread of its own: `frame(lines)` replaces the frame on the screen
+    (one not yet written is dropped for the newer), `line(text)` is written as it is, in order; `wait()`
+    returns once everything given is written."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.drawn = 0  # lines of the frame on the screen, which the next one moves up over
+        self.lines: list[str] = []
+        self.pending_frame: list[str] | None = None
+        self.busy = False
+        self.changed = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+    def frame(self, lines: list[str]) -> None:
+        with self.changed:
+            self.pending_frame = lines
+            self._wake()
+
+    def line(self, text: str) -> None:
+        with self.changed:
+            self.lines.append(text)
+            self._wake()
+
+    def wait(self) -> None:
+        with self.changed:
+            while self.busy or self.lines or self.pending_frame is not None:
+                self.changed.wait()
+
+    def _wake(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._paint, name="swarm-live-view", daemon=True)
+            self.thread.start()
+        self.changed.notify_all()
+
+    def _paint(self) -> None:
+        while True:
+            with self.changed:
+                while not (self.lines or self.pending_frame is not None):
+                    self.changed.wait()
+                lines, self.lines = self.lines, []
+                frame, self.pending_frame = self.pending_frame, None
+                self.busy = True
+            try:
+                out = "".join(lines)
+                if frame is not None:
+                    if self.drawn:
+                        out += f"\x1b[{self.drawn}F\x1b[J"
+                    out += "\n".join(frame) + "\n"
+                    self.drawn = len(frame)
+                self.stream.write(out)
+                self.stream.flush()
+            except (OSError, ValueError):  # the terminal went away: the run goes on without its view
+                pass
+            finally:
+                with self.changed:
+                    self.busy = False
+                    self.changed.notify_all()
 
 
 def last_in_tree_order(nodes: dict, root_id: str, count: int) -> Iterator[str]:
