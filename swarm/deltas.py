@@ -14,6 +14,7 @@ lists are kept as tuples, so a later append is seen.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from itertools import compress
 from operator import is_, is_not, itemgetter
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from swarm.node import TaskNode
 
 KEYFRAME_BYTES = 1024
+RECORDED_NODES = 40_000  # live nodes whose last values a line keeps (about 400 bytes each)
 KEYFRAME = "*"  # marks a keyframe stored beside its node's id (an event's node_id, a nodes-table row's id)
 
 FIELDS: tuple[str, ...] = TaskNode.FIELDS
@@ -218,24 +220,26 @@ class Recorder:
 
     A keyframe again once the deltas since the last one add up to more than it (at least KEYFRAME_BYTES): the
     history of a node stays within twice what its deltas take, and rebuilding any of its states reads at most
-    about twice its size. A node that ended is forgotten: an event after its end (none is expected) is a
-    keyframe again."""
+    about twice its size. A node that ended is forgotten, and so is the one recorded longest ago once more than
+    RECORDED_NODES are held (a tree of 100,000 spawns them all before most run): their next event is a keyframe."""
 
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.last: dict[str, tuple[tuple, int, int]] = {}  # id -> (values, bytes of deltas since keyframe, its bytes)
+        # id -> its values, then the bytes of its deltas since its keyframe and the keyframe's bytes (one tuple:
+        # a hundred thousand of them are held), the most recently recorded last
+        self.last: OrderedDict[str, tuple] = OrderedDict()
 
     def patch(self, node_id: str, values: tuple, run_id: str, encode) -> str:
-        seen = self.last.get(node_id)
-        if seen is not None and seen[1] <= max(KEYFRAME_BYTES, seen[2]):
-            text = encode(delta(seen[0], values))
-            since, key = seen[1] + len(text), seen[2]
+        seen = self.last.pop(node_id, None)
+        if seen is not None and seen[-2] <= max(KEYFRAME_BYTES, seen[-1]):
+            text = encode(delta(seen[:-2], values))
+            since, key = seen[-2] + len(text), seen[-1]
         else:
             text = encode(beside_id(keyframe(values, run_id)))
             since, key = 0, len(text)
-        if values[_STATUS] in ("done", "failed", "cancelled"):
-            self.last.pop(node_id, None)
-        else:
-            self.last[node_id] = (values, since, key)
+        if values[_STATUS] not in ("done", "failed", "cancelled"):
+            self.last[node_id] = (*values, since, key)
+            if len(self.last) > RECORDED_NODES:
+                self.last.popitem(last=False)
         return text

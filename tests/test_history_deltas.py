@@ -138,3 +138,18 @@ def test_a_window_of_the_history_gives_the_same_whole_states_as_the_whole_histor
         window = engine.store.events(run_id, after=after, limit=50)
         assert window and all(e["state"] == whole[e["seq"]] for e in window)
         assert any(e["node_id"] == "1" for e in window) or after > last - 10
+
+
+def test_nodes_a_line_no_longer_holds_record_a_keyframe_and_every_event_still_checks_out(make_engine, monkeypatch):
+    from swarm import deltas
+
+    monkeypatch.setattr(deltas, "RECORDED_NODES", 5)  # a big tree: most of its nodes spawned long before they run
+    engine = make_engine(script("fan", fan))
+    run_id, status = asyncio.run(engine.run("fan", script="fan"))
+    assert status == "done"
+    executes = engine.store._query("SELECT patch FROM events WHERE run_id=? AND kind='execute'", (run_id,))
+    assert any(json.loads(r["patch"]).get("*") for r in executes)  # forgotten while pending: a keyframe again
+    first, last = engine.store.event_range(run_id)
+    for at in range(first, last + 1):
+        assert {n["id"]: n for n in checkout(engine.store, run_id, at)["nodes"]} == by_hand(engine, run_id, at), at
+    assert state_at(engine.store, run_id, last) == state_at(engine.store, run_id)
