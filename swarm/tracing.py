@@ -65,7 +65,16 @@ NO_TRACING = NoTracing()
 
 def from_settings(settings: TelemetrySettings) -> NoTracing:
     """The tracing the [telemetry] settings ask for: `NO_TRACING` unless enabled."""
-    return Tracing(settings) if settings.enabled else NO_TRACING
+    if not settings.enabled:
+        return NO_TRACING
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401 — an optional extra
+    except ImportError:
+        from swarm.errors import ConfigError
+
+        raise ConfigError("[telemetry].enabled = true needs OpenTelemetry, an optional extra: "
+                          "pip install 'swarm[otel]' (or set [telemetry].enabled = false)") from None
+    return Tracing(settings)
 
 
 def trace_id(run_id: str) -> int:

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from swarm.config import load_config
 from swarm.errors import ConfigError
 from swarm.tracing import NO_TRACING, Tracing, span_id, trace_id
+from timeouts import scaled
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-test-0123456789-SECRET"
@@ -263,3 +264,14 @@ def test_the_otlp_exporter_sends_the_runs_spans_to_a_collector(make_engine):
     assert services == {"swarm-test"}
     assert "run plan" in names and names.count("chat gpt-4o-mini") == 2 and "sandbox run_python" in names
     assert len([n for n in names if n.startswith("node ")]) == 6
+
+
+def test_tracing_on_without_the_optional_extra_says_how_to_install_it(tmp_path):
+    # OpenTelemetry is the `otel` extra: a process without it gets one clear message, not an ImportError.
+    probe = ("import sys; sys.modules['opentelemetry'] = None; sys.modules['opentelemetry.sdk'] = None\n"
+             "from swarm.config import TelemetrySettings\nfrom swarm.tracing import from_settings\n"
+             "from swarm.errors import ConfigError\n"
+             "try:\n    from_settings(TelemetrySettings(enabled=True))\nexcept ConfigError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=scaled(60))
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'swarm[otel]'" in done.stdout
