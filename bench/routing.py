@@ -1,6 +1,6 @@
 """Routing benchmark: the live retrieval index over a synthetic catalogue of 10,000 scripts. Prints one JSON line.
 
-    python bench/routing.py [--scripts 10000] [--queries 300] [--history 30000] [--store PATH]
+    python bench/routing.py [--scripts 10000] [--queries 300] [--history 30000] [--store PATH] [--before]
 
 - index_s: build the index from nothing (every entry embedded by the offline MiniLM, cached in the store).
 - index_cached_s: the same catalogue after a restart: vectors come from the store's cache.
@@ -11,12 +11,14 @@
 - history_*: the same after `--history` confirmed route examples (routing history) were given to the
   scripts (history_index_s: embedding them; history_p50_ms/p95_ms: one route retrieval then;
   add_example_ms: median time to learn one more example, its embedding included).
-- blas_default_*: the same retrievals with NumPy's BLAS at its default thread count (`blas_threads`),
-  interleaved query by query with the index's own setting (one BLAS thread, swarm/retrieval/blas.py),
-  so both see the same load.
+- defaults_*, blas_1_*, no_spin_*, both_*: the same retrievals under four settings, rotated query
+  by query so that all see the same load: NumPy's BLAS at its default thread count (`blas_threads`)
+  or at one (swarm/retrieval/blas.py), onnxruntime's threads spinning while they wait (its default)
+  or not. `defaults` is how routing ran before, `both` how it runs now.
 - embed_p50_ms: embedding the sub-goal alone (part of every retrieval), measured in the same loop;
-  embed_spinning_p50_ms: the same with onnxruntime's threads spinning while they wait (its default,
-  which the embedder turns off), interleaved with it.
+  embed_spinning_p50_ms: the same with onnxruntime's threads spinning, interleaved with it.
+- --before: the whole run with BLAS at its default thread count and onnxruntime's threads spinning
+  (routing before this setting), to run back to back with a run without it.
 - --store PATH keeps the embeddings cache in that file, so a second run embeds nothing (index_s is
   then the cached build; the latencies are measured the same way).
 - rss_mb: peak resident memory of the process.
@@ -81,6 +83,8 @@ def main() -> None:
     parser.add_argument("--scripts", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--history", type=int, default=0, help="route examples given to the scripts (0: none)")
+    parser.add_argument("--before", action="store_true",
+                        help="route as before one BLAS thread and non-spinning onnxruntime threads (both defaults)")
     parser.add_argument("--store", help="a store file to keep the embeddings cache in across runs (default: a temporary one)")
     args = parser.parse_args()
     settings = RetrievalSettings()
@@ -97,6 +101,9 @@ def main() -> None:
         index = LiveIndex(embedder, store, fusion=settings.fusion, bm25_weight=settings.bm25_weight)
         index.sync(entries)
         index_cached_s = time.perf_counter() - start
+        if args.before:  # the defaults this bench compares against, for the whole run
+            set_blas_threads(default_threads or 0)
+            index.embedder = spinning_embedder(embedder) or embedder
 
         latencies, found = [], 0
         for text, expected in queries(entries, args.queries):
@@ -104,7 +111,7 @@ def main() -> None:
             hits = index.search(text, settings.top_k, exclude=("route", "fix_tool"))
             latencies.append((time.perf_counter() - start) * 1000)
             found += expected in [h.name for h in hits]
-        before = blas_default(index, entries, args.queries, settings.top_k, default_threads)
+        before = {} if args.before else blas_default(index, entries, args.queries, settings.top_k, default_threads)
 
         adds, index_adds, current = [], [], list(entries)
         for i in range(20):
@@ -118,10 +125,12 @@ def main() -> None:
             index.add([other])
             index_adds.append((time.perf_counter() - start) * 1000)
             current.append(other)
-        extra = history(index, current, args.history, args.queries, settings.top_k, default_threads) if args.history else {}
+        extra = history(index, current, args.history, args.queries, settings.top_k,
+                        None if args.before else default_threads) if args.history else {}
         store.close()
     latencies.sort()
     print(json.dumps({
+        "settings": "before (BLAS and onnxruntime defaults)" if args.before else "now",
         "scripts": args.scripts, "queries": args.queries, "embedder": embedder.name,
         "index_s": round(index_s, 2), "index_cached_s": round(index_cached_s, 2),
         "p50_ms": round(statistics.median(latencies), 2),
@@ -136,32 +145,40 @@ def main() -> None:
 
 def blas_default(index: LiveIndex, entries: list[Entry], n_queries: int, top_k: int, default_threads,
                  prefix: str = "") -> dict:
-    """Route retrievals with BLAS at its default thread count and at the index's own, interleaved query by query."""
+    """Route retrievals under four settings, rotated query by query so all see the same load: `defaults`
+    (BLAS at its default thread count, onnxruntime's threads spinning: before), `blas_1` (one BLAS
+    thread), `no_spin` (threads that do not spin) and `both` (what the index and the embedder use now)."""
     if default_threads is None:
         return {}
-    times: dict[int, list[float]] = {default_threads: [], BLAS_THREADS: []}
-    embed, spun = [], []
-    spinning = spinning_embedder(index.embedder)
-    for i, (text, _) in enumerate(queries(entries, n_queries)):
-        order = [default_threads, BLAS_THREADS] if i % 2 else [BLAS_THREADS, default_threads]
-        for threads in order:
-            set_blas_threads(threads)
-            start = time.perf_counter()
-            index.search(text, top_k, exclude=("route", "fix_tool"))
-            times[threads].append((time.perf_counter() - start) * 1000)
-        for embedder, into in ([(index.embedder, embed), (spinning, spun)][::1 if i % 2 else -1] if spinning
-                               else [(index.embedder, embed)]):
-            start = time.perf_counter()
-            embedder.embed([text])
-            into.append((time.perf_counter() - start) * 1000)
-    set_blas_threads(BLAS_THREADS)
-    out = {f"{prefix}embed_p50_ms": round(statistics.median(embed), 2)}
-    if spun:
-        out[f"{prefix}embed_spinning_p50_ms"] = round(statistics.median(spun), 2)
-    for name, threads in ((f"{prefix}blas_default", default_threads), (f"{prefix}blas_{BLAS_THREADS}", BLAS_THREADS)):
-        t = sorted(times[threads])
-        out.update({f"{name}_threads": threads, f"{name}_p50_ms": round(statistics.median(t), 2),
-                    f"{name}_p95_ms": round(t[int(0.95 * (len(t) - 1))], 2)})
+    ours = index.embedder
+    spinning = spinning_embedder(ours) or ours
+    settings = {"defaults": (default_threads, spinning), "blas_1": (BLAS_THREADS, spinning),
+                "no_spin": (default_threads, ours), "both": (BLAS_THREADS, ours)}
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    embed: dict[str, list[float]] = {"spinning": [], "no_spin": []}
+    names = list(settings)
+    try:
+        for i, (text, _) in enumerate(queries(entries, n_queries)):
+            for name in names[i % 4:] + names[:i % 4]:
+                threads, index.embedder = settings[name]
+                set_blas_threads(threads)
+                start = time.perf_counter()
+                index.search(text, top_k, exclude=("route", "fix_tool"))
+                times[name].append((time.perf_counter() - start) * 1000)
+            for name, embedder in [("spinning", spinning), ("no_spin", ours)][::1 if i % 2 else -1]:
+                start = time.perf_counter()
+                embedder.embed([text])
+                embed[name].append((time.perf_counter() - start) * 1000)
+    finally:
+        index.embedder = ours
+        set_blas_threads(BLAS_THREADS)
+    out = {f"{prefix}blas_default_threads": default_threads,
+           f"{prefix}embed_p50_ms": round(statistics.median(embed["no_spin"]), 2),
+           f"{prefix}embed_spinning_p50_ms": round(statistics.median(embed["spinning"]), 2)}
+    for name, t in times.items():
+        t = sorted(t)
+        out.update({f"{prefix}{name}_p50_ms": round(statistics.median(t), 2),
+                    f"{prefix}{name}_p95_ms": round(t[int(0.95 * (len(t) - 1))], 2)})
     return out
 
 
@@ -195,10 +212,10 @@ def history(index: LiveIndex, entries: list[Entry], n: int, n_queries: int, top_
         index.search(text, top_k, exclude=("route", "fix_tool"))
         latencies.append((time.perf_counter() - start) * 1000)
     latencies.sort()
-    adds = []
+    adds, fresh = [], time.time_ns()  # texts no earlier run embedded (--store keeps the cache)
     for i in range(20):
         start = time.perf_counter()
-        index.add_example(entries[i].name, f"one more confirmed sub-goal number {i} for {entries[i].name}")
+        index.add_example(entries[i].name, f"one more confirmed sub-goal number {i} ({fresh}) for {entries[i].name}")
         adds.append((time.perf_counter() - start) * 1000)
     return {"history": n, "history_index_s": round(index_s, 2), "history_p50_ms": round(statistics.median(latencies), 2),
             "history_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
