@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    warnings = _warnings_to_stderr()
+    warnings = None
     try:
+        warnings = _warnings_to_stderr(args.log_format or os.environ.get("SWARM_LOG_FORMAT") or "text",
+                                       args.log_level or os.environ.get("SWARM_LOG_LEVEL") or "warning")
         return args.func(args) or 0
     except SwarmError as exc:
         print(f"swarm: error: {_one_line(exc)}", file=sys.stderr)
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print("swarm: interrupted; the run is kept in the store: continue it with `swarm resume RUN`", file=sys.stderr)
         return 130
     finally:
-        logging.getLogger("swarm").removeHandler(warnings)
+        if warnings is not None:
+            logging.getLogger("swarm").removeHandler(warnings)
 
 
 def _budget_option(key: str):
@@ -78,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="swarm", description="A self-extending agent runtime.")
     p.add_argument("--config", help="path of swarm.toml (default: $SWARM_CONFIG, then ./swarm.toml)")
     p.add_argument("--store", help="path of the SQLite store (overrides [store].path)")
+    p.add_argument("--log-format", choices=("text", "json"),
+                   help="how swarm's log lines on stderr look: `swarm: ...` text, or one JSON object a line "
+                        "(default: $SWARM_LOG_FORMAT, else text)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   help="the least level logged to stderr (default: $SWARM_LOG_LEVEL, else warning)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a goal in the foreground, showing the live tree")

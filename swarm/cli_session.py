@@ -19,13 +19,14 @@ from swarm.snapshot import state_at
 from swarm.store import loads
 
 
-def _warnings_to_stderr() -> logging.Handler:
-    """Warnings of the library (a model call being retried...) go to stderr as `swarm: ...` lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("swarm: %(message)s"))
-    logging.getLogger("swarm").addHandler(handler)
-    return handler
+def _warnings_to_stderr(fmt: str = "text", level: str = "warning") -> logging.Handler:
+    """The library's log lines (a model call being retried...) go to stderr: `swarm: ...` lines, or JSON lines."""
+    from swarm.logs import to_stderr
+
+    if fmt not in ("text", "json") or level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SwarmError(f"SWARM_LOG_FORMAT must be text or json and SWARM_LOG_LEVEL debug, info, warning or error "
+                         f"(got {fmt!r} and {level!r}); fix or unset them")
+    return to_stderr(fmt, getattr(logging, level.upper()))
 
 
 def _store_failure(args, exc: sqlite3.Error) -> StoreError:
