@@ -213,8 +213,14 @@ def test_every_api_route_is_in_the_document():
     from swarm.ui.app import ROUTES, STATIC
 
     documented = {(path, method.upper()) for path, ops in document()["paths"].items() for method in ops}
-    served = {(r.path, m) for r in ROUTES if r.path not in STATIC for m in r.methods if m != "HEAD"}
+    served = {(r.path, m) for r in ROUTES if r.path not in STATIC and r.path != "/openapi.json"
+              for m in r.methods if m != "HEAD"}
     assert served == documented
+
+
+def test_the_document_is_also_where_openapi_tools_look_first(server):
+    status, body = request(server.url + "openapi.json")
+    assert status == 200 and body == json.loads(COMMITTED.read_text(encoding="utf-8"))
 
 
 def test_the_document_needs_the_token_like_the_rest_of_the_api(server):

@@ -396,6 +396,7 @@ def _query_pairs(scope) -> list[tuple[str, str]]:
 _RUN = "/api/runs/{run_id}"
 ROUTES = [
     Route("/api/openapi.json", openapi, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),  # where OpenAPI tools look first; a document, like the page: no token
     Route("/api/info", info, methods=["GET"]),
     Route("/api/runs", runs, methods=["GET"]),
     Route("/api/runs", submit, methods=["POST"]),
