@@ -5,7 +5,7 @@
 
 Each tool of the dev split has three queries. A fold holds one query of each tool out (which one is
 drawn per seed; seed 0 takes them in file order); the other two are the tool's confirmed history,
-as a swarm would have recorded them. Every scoring is evaluated on the held fold only, over
+as a swarm would have recorded them (`live, 1 example per tool`: only one of the two). Every scoring is evaluated on the held fold only, over
 3 folds x `--seeds` draws, and reported as the fold mean, its spread (std over folds) and, against
 the scoring the routing index uses (`live`, run through LiveIndex itself), the paired difference
 per fold (mean, std, and in how many folds it was better).
@@ -182,12 +182,14 @@ def recall(scores: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.array([(rank < 1).mean(), (rank < 5).mean(), (rank < 10).mean()])
 
 
-def per_fold(d: Data, score, seeds: int) -> np.ndarray:
+def per_fold(d: Data, score, seeds: int, examples: int = 2) -> np.ndarray:
+    """Recall per held fold; the history is the other folds (examples=2) or only the next one (examples=1)."""
     out = []
     for seed in range(seeds):
         fold = d.folds(seed)
         for k in range(3):
-            te, tr = np.where(fold == k)[0], np.where(fold != k)[0]
+            te = np.where(fold == k)[0]
+            tr = np.where(fold != k)[0] if examples == 2 else np.where(fold == (k + 1) % 3)[0]
             out.append(recall(score(te, tr), d.y[te]))
     return np.array(out)
 
@@ -200,8 +202,8 @@ def main() -> None:
     args = parser.parse_args()
     d = Data(args.catalogue, args.queries)
     reference = per_fold(d, live(d), args.seeds)
-    for name, score in [("live", None), *scorings(d)]:
-        r = reference if score is None else per_fold(d, score, args.seeds)
+    for name, score in [("live", None), ("live, 1 example per tool", "one"), *scorings(d)]:
+        r = reference if score is None else per_fold(d, live(d), args.seeds, 1) if score == "one" else per_fold(d, score, args.seeds)
         delta = r - reference
         print(json.dumps({"scoring": name, "folds": len(r),
                           **{f"recall@{k}": round(float(r[:, i].mean()), 4) for i, k in enumerate((1, 5, 10))},
