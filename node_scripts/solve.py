@@ -6,8 +6,9 @@ code printed (or, when it printed nothing, the value of its last expression); a 
 (a function a goal asks for) is its own answer. Code that fails goes back to the model with the
 error as a repair child — a new prompt each time, never the same one again — up to `repairs`
 times ([run].max_repairs by default); after that the node fails with the last error. Code that
-defines a function is also checked against the goal's own `>>>` examples (swarm/goal_examples.py),
-and a mismatch goes back for a repair the same way.
+defines a function is also checked against the goal's own examples — doctests, and prose lines such as
+`f(3) == 9` (swarm/goal_examples.py) — and a mismatch goes back for a repair the same way. A module the
+code uses but never imports (`math.sqrt` without `import math`) is imported for it before it runs.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def execute(ctx):
         if answer and not echoes_the_prompt(answer):
             return {"answer": answer[:LONGEST_ANSWER]}
         return repair(ctx, reply.strip(), NO_ANSWER)
+    if unimported := goal_examples.unimported_modules(code, ctx.config.python.authorized_imports):
+        ctx.log(f"added the import(s) the code uses but lacks: {', '.join(unimported)}")
+        code = "".join(f"import {name}\n" for name in unimported) + code
     result = ctx.run_python(code)
     if result.ok:
         answer = answer_of(code, result)
@@ -86,7 +90,7 @@ def execute(ctx):
 def against_the_goals_examples(ctx, code: str) -> list[str]:
     """Code that defines something, checked against the goal's own `>>>` examples in the sandbox: the
     examples it gets wrong (none when the goal shows none, or the check itself could not run)."""
-    examples = goal_examples.examples_in(ctx.goal)
+    examples = goal_examples.all_examples(ctx.goal)
     if not examples or not defines_something(code):
         return []
     checked = ctx.run_python(goal_examples.check_code(code, examples))

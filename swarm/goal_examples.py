@@ -48,6 +48,65 @@ def examples_in(goal: str) -> list[Example]:
     return found if any(e.expected is not None for e in found) else []
 
 
+# A spec line of prose: `f(1, 2) == 3`, `f("ab") ==> "AB"`, `f(3) = True`, `f(0) -> 0`, `f(x) => [1]`.
+SPEC_LINE = re.compile(r"^\s*(?:>>>\s*)?([A-Za-z_]\w*\(.*\))\s*(?:==>|=>|->|==|=)\s*(.+?)\s*$")
+
+
+def spec_examples(goal: str) -> list[Example]:
+    """Examples a goal states in prose rather than as doctests, for the functions its stub declares: lines like
+    `f(1, 2) == 3`, `f("ab") ==> "AB"` or `f(3) = True`, whose left side is a call of such a function and whose
+    right side is a Python literal. Anything less clear is left out rather than guessed."""
+    asked = set(STUB.findall(goal))
+    found: list[Example] = []
+    for line in goal.splitlines():
+        match = SPEC_LINE.match(line)
+        if not match or len(found) >= MOST:
+            continue
+        call, expected = match.group(1), match.group(2).rstrip(".,;")
+        if call.split("(", 1)[0] not in asked or not _is_expression(call) or not _is_literal(expected):
+            continue
+        if PROMPT_LINE.match(line) and not line.split(">>>", 1)[1].strip().startswith(call):
+            continue
+        found.append(Example(call, expected))
+    return found
+
+
+def all_examples(goal: str) -> list[Example]:
+    """The goal's doctest examples, then its prose ones (each call once), at most MOST."""
+    doctests = examples_in(goal)
+    seen = {e.call for e in doctests}
+    return (doctests + [e for e in spec_examples(goal) if e.call not in seen])[:MOST]
+
+
+def unimported_modules(code: str, importable: list[str]) -> list[str]:
+    """Modules the code uses by name (`math.sqrt(...)`) but never imports or defines — a small model's
+    commonest slip, invisible until the function is called. Only names of importable modules count, so a
+    name the sandbox itself provides is never mistaken for one."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    bound: set[str] = set()
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return []  # a star import may bring anything: say nothing
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound |= set(node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    modules = {name.split(".")[0] for name in importable}
+    return sorted(name for name in used - bound if name in modules)
+
+
 def missing_functions(goal: str, code: str) -> list[str]:
     """The functions the goal's own stub declares (`def name(` at the start of a line) that the code does not
     define: a repair that only prints an example's result has lost the function the goal asked for."""
@@ -119,6 +178,14 @@ def _json_same(got: str, expected: str) -> bool:
         return json.loads(got) == json.loads(expected)
     except (ValueError, TypeError):
         return False
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _is_expression(text: str) -> bool:

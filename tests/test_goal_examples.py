@@ -54,3 +54,43 @@ def test_a_mismatch_of_two_sequences_says_where_they_part():
     assert where_they_differ("'abc'", "'abd'") == " (index 2: 'c' instead of 'd')"
     assert where_they_differ("3", "4") == ""  # numbers: the values say it all
     assert where_they_differ("[1]", "(1,)") == ""  # a list for a tuple: the values say it all
+
+
+PROSE = '''def simplify(x, n):
+    """Whether x * n is a whole number; x and n are fractions written "a/b".
+
+    simplify("1/5", "5/1") = True
+    simplify("1/6", "2/1") ==> False
+    simplify("7/10", "10/2") == False.
+    other("1") = 3
+    The result = whatever the product says
+    """
+'''
+
+
+def test_examples_stated_in_prose_count_for_the_functions_the_stub_declares():
+    from swarm.goal_examples import all_examples, spec_examples
+
+    found = [(e.call, e.expected) for e in spec_examples(PROSE)]
+    assert found == [('simplify("1/5", "5/1")', "True"), ('simplify("1/6", "2/1")', "False"),
+                     ('simplify("7/10", "10/2")', "False")]  # not other(), not prose with an "="
+    assert [e.call for e in all_examples(PROSE)] == [c for c, _ in found]
+
+
+def test_a_doctest_that_states_its_own_comparison_is_an_example_too():
+    from swarm.goal_examples import all_examples
+
+    goal = 'def prod_signs(arr):\n    """\n    >>> prod_signs([1, 2, 2, -4]) == -9\n    >>> prod_signs([]) == None\n    """\n'
+    assert [(e.call, e.expected) for e in all_examples(goal)] == [("prod_signs([1, 2, 2, -4])", "-9"),
+                                                                  ("prod_signs([])", "None")]
+
+
+def test_a_module_used_but_never_imported_is_found():
+    from swarm.goal_examples import unimported_modules
+
+    allowed = ["math", "re", "collections"]
+    assert unimported_modules("def f(x):\n    return math.sqrt(x) + len(re.findall('a', x))\n", allowed) == ["math", "re"]
+    assert unimported_modules("import math\ndef f(x):\n    return math.sqrt(x)\n", allowed) == []
+    assert unimported_modules("def f(math):\n    return math.sqrt(2)\n", allowed) == []  # a parameter of that name
+    assert unimported_modules("from typing import *\ndef f(x):\n    return math.sqrt(x)\n", allowed) == []  # unknowable
+    assert unimported_modules("def f(x):\n    return final_answer(x)\n", allowed) == []  # not a module: not ours to say

@@ -226,3 +226,26 @@ def test_a_fresh_start_samples_more_widely_than_a_repair(make_engine, scripted_m
     assert status == "done"
     sent = [r["temperature"] for r in server.requests]
     assert sent[0] == sent[1] == engine.config.model.temperature and sent[2] == 0.8
+
+
+def test_a_module_the_code_uses_but_never_imports_is_imported_for_it_without_a_call(make_engine):
+    # Seen with the 1.5B model on HumanEval/144: math.gcd in the body, no `import math`; nothing failed
+    # until the function was called, so the goal's examples (stated in prose) caught it too late.
+    goal = ('def half_gcd(a: int, b: int) -> float:\n    """Half the gcd of a and b.\n\n'
+            '    half_gcd(4, 6) = 1.0\n    """\n')
+    engine = make_engine(model=[{"reply": "```python\ndef half_gcd(a: int, b: int) -> float:\n    return math.gcd(a, b) / 2\n```"}])
+    run_id, status = run(engine, goal, "solve")
+
+    assert status == "done" and len(engine.store.llm_calls(run_id)) == 1
+    assert result(engine, run_id)["code"].startswith("import math\n")
+
+
+def test_examples_stated_in_prose_send_a_wrong_function_back(make_engine):
+    goal = 'def double(x: int) -> int:\n    """Twice x.\n\n    double(3) ==> 6\n    """\n'
+    engine = make_engine(model=[{"reply": "```python\ndef double(x: int) -> int:\n    return x + 2\n```"},
+                                {"match": "own examples show", "reply": "```python\ndef double(x: int) -> int:\n    return 2 * x\n```"}])
+    run_id, status = run(engine, goal, "solve")
+
+    assert status == "done" and "2 * x" in result(engine, run_id)["code"]
+    feedback = json.loads(engine.store.llm_calls(run_id)[1]["request"])["messages"][-1]["content"]
+    assert "double(3) gave 5, but the task says 6" in feedback
