@@ -157,7 +157,7 @@ def where_they_differ(got: str, expected: str) -> str:
     if not (isinstance(a, (list, tuple, str)) and type(a) is type(b)):
         return ""
     if len(a) != len(b):
-        return f" (length {len(a)} instead of {len(b)})"
+        return "" if isinstance(a, str) else f" (length {len(a)} instead of {len(b)})"  # 'YES' for "NO": nothing to add
     wrong = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
     if not wrong or isinstance(a, str) and len(wrong) > 3:
         return "" if not wrong else f" (first different at index {wrong[0]})"

@@ -53,6 +53,7 @@ def test_a_mismatch_of_two_sequences_says_where_they_part():
     assert where_they_differ("[1, 2]", "[1, 2, 3]") == " (length 2 instead of 3)"
     assert where_they_differ("'abc'", "'abd'") == " (index 2: 'c' instead of 'd')"
     assert where_they_differ("3", "4") == ""  # numbers: the values say it all
+    assert where_they_differ("'YES'", "'NO'") == ""  # two different words: their lengths say nothing useful
     assert where_they_differ("[1]", "(1,)") == ""  # a list for a tuple: the values say it all
 
 
