@@ -12,10 +12,10 @@ from pathlib import Path
 
 from swarm import cli_approvals, cli_daemon, cli_memory, cli_model, cli_obs, cli_submit, cli_timetravel, cli_ui
 from swarm.budgets import KEYS as BUDGET_KEYS
-from swarm.budgets import parse_budget, wanted
+from swarm.budgets import wanted
 from swarm.config import Config
-from swarm.cli_session import (_announce_model, _config, _drive, _engine, _model_line, _one_line, _result_text,
-                               _run_json, _store, _store_failure, _use_demo_model, _warnings_to_stderr)
+from swarm.cli_session import (_announce_model, _budget_option, _config, _drive, _engine, _model_line, _one_line,
+                               _result_text, _run_json, _store, _store_failure, _use_demo_model, _warnings_to_stderr)
 from swarm.errors import SwarmError, UnknownNode, UnknownScript
 from swarm.render import counters, event_lines, printable, runs_table, tree_lines
 from swarm.snapshot import export_snapshot, state_at
@@ -54,20 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if warnings is not None:
             logging.getLogger("swarm").removeHandler(warnings)
-
-
-def _budget_option(key: str):
-    """The argparse type of --max-*: a finite number more than 0 (whole for counts), else a usage error saying so."""
-
-    def parse(text: str):
-        try:
-            return parse_budget(key, text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{exc}; give e.g. --{key.replace('_', '-')} "
-                                             f"{'50' if key in ('max_nodes', 'max_tokens') else '3' if key == 'max_depth' else '0.5'}")
-
-    parse.__name__ = key  # argparse names the type in its message
-    return parse
 
 
 class Parser(argparse.ArgumentParser):

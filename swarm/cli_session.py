@@ -4,6 +4,7 @@ from swarm.cli, so the command line is built one way: cli.py -> cli_* -> cli_ses
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from swarm.budgets import parse_budget
 from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, printable
@@ -205,3 +207,17 @@ def _store(args, check: str = "if_small"):
     if not path.exists():
         raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
     return cfg, Store(path, cfg.store.synchronous, check=check)
+
+
+def _budget_option(key: str):
+    """The argparse type of --max-*: a finite number more than 0 (whole for counts), else a usage error saying so."""
+
+    def parse(text: str):
+        try:
+            return parse_budget(key, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; give e.g. --{key.replace('_', '-')} "
+                                             f"{'50' if key in ('max_nodes', 'max_tokens') else '3' if key == 'max_depth' else '0.5'}")
+
+    parse.__name__ = key  # argparse names the type in its message
+    return parse

@@ -27,7 +27,7 @@ class SubmitError(SwarmError):
 
 
 def register(sub) -> None:
-    from swarm.cli import _budget_option
+    from swarm.cli_session import _budget_option
     from swarm.budgets import KEYS as BUDGET_KEYS
 
     p = sub.add_parser("submit", help="hand a goal to a running `swarm ui` server (its REST API), which runs it")
