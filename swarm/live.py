@@ -27,8 +27,9 @@ from swarm.render import counters_line, tree_lines
 class LiveTree:
     """An observer of a RunLoop: called after every commit of the loop."""
 
-    def __init__(self, stream=None, interval_s: float = 0.1):
+    def __init__(self, stream=None, interval_s: float = 0.1, clock=time.monotonic):
         self.stream = stream or sys.stdout
+        self.clock = clock  # when to redraw: a test gives a clock of its own, never the wall's
         self.tty = self.stream.isatty()
         self.interval_s = interval_s
         self.last = float("-inf")
@@ -51,7 +52,7 @@ class LiveTree:
             self._recount(loop)
             self.complete = True
         if self.tty:
-            now = time.monotonic()
+            now = self.clock()
             if final or now - self.last >= self.interval_s:
                 self.last = now
                 self.draw(loop)

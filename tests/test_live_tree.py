@@ -125,7 +125,7 @@ def test_on_a_terminal_each_drawing_replaces_the_previous_one_in_place(make_engi
 def test_on_a_terminal_drawings_are_no_more_frequent_than_the_interval_but_the_last_turn_is_always_drawn(
         make_engine, terminal):
     engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
-    live = LiveTree(terminal.stream, interval_s=60)
+    live = LiveTree(terminal.stream, interval_s=60, clock=lambda: 0.0)  # a clock that never reaches the interval
 
     drive(engine, live)
 
