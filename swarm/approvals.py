@@ -20,10 +20,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from swarm.errors import AlreadyDecided, SwarmError, UnknownApproval
+from swarm.pids import exists
 from swarm.store import RUN_FINAL, dumps, loads
 
 if TYPE_CHECKING:
@@ -245,9 +245,7 @@ def resume_paused(store: Store, run_id: str) -> dict[str, Any]:
 
 def driven(run: dict[str, Any]) -> bool:
     """Whether a live process (this one included: the daemon's own UI) drives the run now."""
-    from swarm.engine import _alive
-
-    return run.get("owner_pid") == os.getpid() or _alive(run.get("owner_pid"))
+    return exists(run.get("owner_pid"))
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from swarm.lifecycle import RunLoop
 from swarm.memory import Memory
 from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
+from swarm.pids import alive_elsewhere
 from swarm.snapshot import read_snapshot_file, state_at
 from swarm.store import RUN_FINAL, Batch, Store, collector_paused, dumps
 from swarm.workers import Workers
@@ -326,7 +327,7 @@ class Engine:
         if node_id is not None and node_id not in {n["id"] for n in state_at(self.store, run["id"])}:
             raise UnknownNode(run["id"], node_id)
         self.store.request_cancel(run["id"], node_id)
-        if any(loop.run_id == run["id"] for loop in self.loops) or _alive(run.get("owner_pid")):
+        if any(loop.run_id == run["id"] for loop in self.loops) or alive_elsewhere(run.get("owner_pid")):
             return "requested"
         if node_id is not None:
             return "pending"
@@ -338,17 +339,3 @@ class Engine:
 def new_run_id() -> str:
     """A run id: when it was made, then random hex (sorts by time, unique across processes)."""
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swarm.errors import SandboxUnavailable
+from swarm.pids import exists
 from swarm.sandbox import bwrap
 from swarm.sandbox.conversation import Conversation, readable, worker_config
 from swarm.sandbox.docker_image import FIX, connect, ensure_image  # noqa: F401  (FIX, connect: this layer's API too)
@@ -56,23 +57,13 @@ def remove_orphans(client) -> int:
         return 0
     for container in found:
         name, _, pid = (container.get("Labels") or {}).get(OWNER_LABEL, "").rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
+        if name == host and pid.isdigit() and not exists(int(pid)):
             try:
                 client.api.remove_container(container["Id"], force=True)
                 removed += 1
             except Exception:  # removed by someone else meanwhile
                 pass
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 class DockerLayer:

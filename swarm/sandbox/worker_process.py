@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from swarm.errors import SandboxUnavailable
+from swarm.pids import exists
 from swarm.sandbox import bwrap
 from swarm.sandbox.conversation import Conversation, readable, worker_config
 from swarm.sandbox.result import SandboxResult
@@ -38,20 +39,10 @@ def remove_orphans() -> int:
     for folder in scratch_root().iterdir():
         kind, _, rest = folder.name.partition("-")
         pid = rest.partition("-")[0]
-        if kind in ("w", "t") and pid.isdigit() and not _alive(int(pid)):
+        if kind in ("w", "t") and pid.isdigit() and not exists(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 class WorkerProcess(Conversation):

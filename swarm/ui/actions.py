@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from typing import Any
 
 from swarm import approvals, timetravel
 from swarm.config import Config
 from swarm.engine import BUDGET_KEYS, Engine
-from swarm.engine import _alive as _alive_elsewhere
+from swarm.pids import exists
 from swarm.snapshot import state_at
 from swarm.errors import SwarmError, UnknownNode
 from swarm.store import RUN_FINAL, Store
@@ -128,7 +127,7 @@ class Actions:
             raise UnknownNode(run["id"], node)
         engine = self.engine()
         self.store.request_cancel(run["id"], node)
-        if any(loop.run_id == run["id"] for loop in engine.loops) or _alive(run.get("owner_pid")) \
+        if any(loop.run_id == run["id"] for loop in engine.loops) or exists(run.get("owner_pid")) \
                 or self._driving(run["id"]):
             return {"outcome": "requested"}
         if node is not None:
@@ -164,7 +163,7 @@ class Actions:
     def drive_if_idle(self, run_id: str) -> bool:
         """Drive the run on this loop when it can go on and no live process drives it; True if started."""
         run = self.store.run(run_id)
-        if self.closed or run["status"] in RUN_FINAL or _alive(run.get("owner_pid")) or self._driving(run["id"]):
+        if self.closed or run["status"] in RUN_FINAL or exists(run.get("owner_pid")) or self._driving(run["id"]):
             return False
         self.tasks[run["id"]] = asyncio.get_running_loop().create_task(self._drive(run["id"]), name=f"swarm-ui-drive-{run['id']}")
         return True
@@ -192,8 +191,3 @@ class Actions:
         self.closed = True
         if self.owns_engine and self._engine is not None:
             self._engine.close()
-
-
-def _alive(pid: int | None) -> bool:
-    """Does a live process (this one included: another Engine here) drive the run? A loop clears the pid when it ends."""
-    return bool(pid) and (pid == os.getpid() or _alive_elsewhere(pid))
