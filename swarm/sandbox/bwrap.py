@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -114,3 +116,18 @@ def _ancestors(paths: list[str]) -> list[str]:
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def kill_sandbox(proc: subprocess.Popen, init_pid: int | None) -> None:
+    """Kill a bubblewrap sandbox and everything in it. Killing the namespace's init first lets bwrap reap it,
+    so no orphan is left for the host's init; then bwrap's own process group."""
+    if init_pid and proc.poll() is None:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+            proc.wait(timeout=1.0)
+        except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -12,7 +12,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -150,16 +149,7 @@ class TemplateProcess:
 
     def kill(self) -> None:
         """Kill the template's whole bubblewrap (its children die with its namespaces); serve() then returns."""
-        if self.init_pid and self.proc.poll() is None:
-            try:  # killing the namespace's init first lets bwrap reap it: no orphan is left for the host's init
-                os.kill(self.init_pid, signal.SIGKILL)
-                self.proc.wait(timeout=1.0)
-            except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        bwrap.kill_sandbox(self.proc, self.init_pid)
 
     def stop(self) -> None:
         """Kill the template and every child it has; close its channels; remove every workspace. Once."""

@@ -6,7 +6,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -138,17 +137,7 @@ class WorkerProcess(Conversation):
         if self._killed:
             return
         self._killed = True
-        if self._init_pid and self.proc.poll() is None:
-            # Killing the namespace's init first lets bwrap reap it: no orphan is left for the host's init.
-            try:
-                os.kill(self._init_pid, signal.SIGKILL)
-                self.proc.wait(timeout=1.0)
-            except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        bwrap.kill_sandbox(self.proc, self._init_pid)
 
     def dispose(self) -> None:
         """Make sure nothing is left: no process, no workspace, no open pipe."""
