@@ -36,7 +36,7 @@ If none of these scripts fits, reply {{"script": "none"}}."""
 
 NONE = "none"
 FALLBACK = "make_tool"  # what a sub-goal no script fits is handed to
-NOT_ROUTABLE = {"route", "fix_tool"}  # fix_tool only makes sense as make_tool's child
+NOT_ROUTABLE = {"route", "fix_tool", "pick_by_behaviour"}  # fix_tool only makes sense as make_tool's child, pick_by_behaviour as solve's evaluator
 PLANNER = "break_down_goal"  # only offered at the root: a sub-goal is never re-planned into itself
 FILLED = ("goal",)  # input route fills in itself: never asked of the model
 DECIDED_ELSEWHERE = ("imports",)  # settings, not the model, decide these

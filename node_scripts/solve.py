@@ -9,6 +9,12 @@ times ([run].max_repairs by default); after that the node fails with the last er
 defines a function is also checked against the goal's own examples — doctests, and prose lines such as
 `f(3) == 9` (swarm/goal_examples.py) — and a mismatch goes back for a repair the same way. A module the
 code uses but never imports (`math.sqrt` without `import math`) is imported for it before it runs.
+
+A goal that asks for a function and shows examples gets [run].samples candidates at once (children
+written in parallel, the first at the configured temperature, the rest sampled more widely). The one
+failing the fewest examples wins, and among equals the one behaving most like the others on inputs made
+from the examples (pick_by_behaviour): a small model's wrong answers tend to differ, its right ones agree.
+The winner is the answer, or the start of the repair chain when it still fails an example.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import ast
 import json
 import re
 
-from swarm import NodeScript, goal_examples, hookimpl
+from swarm import NodeScript, goal_examples, hookimpl, probes
 from swarm.errors import FinalFailure
 
 SYSTEM = """Solve the task. Reply in one of two ways:
@@ -55,11 +61,23 @@ LONGEST_ANSWER = 4000
 
 
 def execute(ctx):
+    if ctx.reports is not None and sampled(ctx.reports):
+        return after_the_samples(ctx)
     if ctx.reports is not None:  # a repair child reported: its outcome is this node's
         report = ctx.reports[-1]
         if not report.ok:  # the repair's own error, without the type name each level would add again
             raise FinalFailure((report.error or "the repaired code failed").removeprefix("FinalFailure: "))
         return report.output
+    if "sample" in ctx.data:
+        return write_a_sample(ctx)
+    if wants_samples(ctx):
+        return ctx.spawn([ctx.child("solve", goal=ctx.goal, sample=i) for i in range(ctx.config.run.samples)],
+                         policy="best_of_n", evaluator="pick_by_behaviour")
+    return first_attempt(ctx)
+
+
+def first_attempt(ctx):
+    """The model's reply, acted on: an answer is returned; code is run, checked and repaired when it fails."""
     # A fresh start after failed attempts wants another idea, not the same one again: sample more widely.
     reply = ctx.llm(conversation(ctx), **({"temperature": FRESH_TEMPERATURE} if ctx.data.get("fresh") else {})).text
     code = code_in(reply)
@@ -85,6 +103,60 @@ def execute(ctx):
                           partial={**found, "wrong": len(wrong)})
         return found
     return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
+
+
+def wants_samples(ctx) -> bool:
+    """Write several candidates at once? For the first attempt at a goal that asks for a function and shows
+    examples with literal arguments (so candidates can be told apart by behaviour), when [run].samples > 1."""
+    return (ctx.config.run.samples > 1 and not ({"code", "fresh", "best"} & ctx.data.keys())
+            and bool(goal_examples.STUB.search(ctx.goal)) and bool(probes.probe_calls(ctx.goal)))
+
+
+def write_a_sample(ctx):
+    """One candidate of several: written (sample 0 at the configured temperature, the others more widely),
+    run and checked against the goal's examples, never repaired here. Its output says how it fared —
+    `wrong` examples, or the error it ran into — for pick_by_behaviour and then the parent."""
+    index = int(ctx.data["sample"])
+    reply = ctx.llm(conversation(ctx), **({"temperature": FRESH_TEMPERATURE} if index else {})).text
+    code = code_in(reply)
+    examples = len(goal_examples.all_examples(ctx.goal))
+    if code is None:
+        return {"sample": index, "code": reply.strip(), "error": NO_ANSWER, "wrong": examples + 2}
+    if unimported := goal_examples.unimported_modules(code, ctx.config.python.authorized_imports):
+        ctx.log(f"added the import(s) the code uses but lacks: {', '.join(unimported)}")
+        code = "".join(f"import {name}\n" for name in unimported) + code
+    result = ctx.run_python(code)
+    if not result.ok:
+        error = result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else "")
+        return {"sample": index, "code": code, "error": error, "wrong": examples + 1}
+    if missing := goal_examples.missing_functions(ctx.goal, code):
+        return {"sample": index, "code": code, "wrong": examples + 1,
+                "error": f"Your code must define {', '.join(missing)} as the task asks "
+                         "(the whole function, signature included), not only use it."}
+    found = {"sample": index, "answer": answer_of(code, result) or code, "code": code, "logs": result.logs}
+    wrong = against_the_goals_examples(ctx, code)
+    return found | {"wrong": len(wrong), "error": MISMATCH + "\n" + "\n".join(wrong) if wrong else None}
+
+
+def sampled(reports) -> bool:
+    """Are these the reports of a group of samples (not of one repair child)?"""
+    return len(reports) > 1 or any(isinstance(r.output, dict) and "sample" in r.output for r in reports)
+
+
+def after_the_samples(ctx):
+    """The chosen sample (pick_by_behaviour's pick, or the only one that ended well) is the answer when it
+    meets the goal's examples; else it starts the repair chain as a first attempt would. When no sample
+    ended well, the node writes one itself."""
+    candidates = [r.output for r in ctx.reports if r.ok and isinstance(r.output, dict) and r.output.get("code")]
+    if not candidates:
+        ctx.log("no sample ended well: writing one here")
+        return first_attempt(ctx)
+    chosen = min(candidates, key=lambda c: int(c.get("wrong", 0)))
+    if not chosen.get("error"):
+        return {key: chosen[key] for key in ("answer", "code", "logs") if key in chosen}
+    partial = ({key: chosen[key] for key in ("answer", "code", "logs", "wrong") if key in chosen}
+               if "answer" in chosen else None)
+    return repair(ctx, chosen["code"], chosen["error"], partial=partial)
 
 
 def against_the_goals_examples(ctx, code: str) -> list[str]:
@@ -212,6 +284,7 @@ def swarm_node_scripts():
             "repairs": {"type": "integer", "minimum": 0, "description": "repairs still allowed"},
             "fresh": {"type": "boolean", "description": "start anew, told only what earlier attempts got wrong"},
             "best": {"type": "object", "description": "the candidate failing the fewest of the goal's examples so far"},
+            "sample": {"type": "integer", "minimum": 0, "description": "write one candidate of several (0: the likeliest)"},
         }, "required": ["goal"]},
         execute=execute,
         examples=[{"goal": "What is the greatest common divisor of 1071 and 462?"}],

@@ -26,6 +26,7 @@ class RunSettings:
     node_timeout_s: float = 300.0
     node_max_attempts: int = 2
     max_repairs: int = 3
+    samples: int = 4
     root_script: str = "solve"
     max_nodes: int = 500
     max_depth: int = 8
@@ -329,7 +330,7 @@ def _parse_env(text: str, kind: str):
 
 # Numeric settings with a lower bound: (section, keys, the least allowed value).
 AT_LEAST = (
-    ("run", ("concurrency", "node_max_attempts"), 1),
+    ("run", ("concurrency", "node_max_attempts", "samples"), 1),
     ("run", ("max_repairs",), 0),
     ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), 1),
     ("toolsmith", ("max_attempts",), 1),

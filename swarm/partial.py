@@ -4,6 +4,8 @@ A stopped run still holds work worth keeping, and whoever reads its outcome shou
 than "no answer":
 - a repair chain carries its best candidate so far (`best` in a node's input: code that runs but
   fails some of the goal's own examples); the deepest one holds the best of its chain;
+- else, among the candidates several samples wrote at once (solve's `sample` children), the one failing
+  the fewest of the goal's examples;
 - otherwise, the answers of the finished nodes nearest the root (a decomposition's steps that ended
   before the stop), in the order they were planned.
 The partial answer says it does not meet the goal (`approved: false`) and why (`issues`).
@@ -24,6 +26,13 @@ def partial_answer(nodes: dict[str, TaskNode], root_id: str, why: str) -> dict[s
         best = deepest.data["best"]
         kept = {key: best[key] for key in ("answer", "code", "logs") if key in best}
         return kept | {"approved": False, "issues": [why, *best.get("issues", [])], "from_node": deepest.id}
+    samples = [n for n in nodes.values() if n.status == Status.DONE and isinstance(n.output, dict)
+               and "sample" in n.output and n.output.get("code")]
+    if samples:
+        best = min(samples, key=lambda n: (int(n.output.get("wrong", 0)), n.output["sample"])).output
+        kept = {"answer": best.get("answer", best["code"]), "code": best["code"]} | ({"logs": best["logs"]} if "logs" in best else {})
+        issues = [why, best["error"]] if best.get("error") else [why]
+        return kept | {"approved": False, "issues": issues, "from_node": next(n.id for n in samples if n.output is best)}
     finished = _finished_nearest(nodes, nodes[root_id])
     if not finished:
         return None

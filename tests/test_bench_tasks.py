@@ -27,8 +27,8 @@ USAGE_SWARM = {"prompt_tokens": 100, "completion_tokens": 5}
 USAGE_AGENT = {"prompt_tokens": 1000, "completion_tokens": 10}
 
 
-def run_bench(tmp_path: Path, *args: str, timeout_s: float = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+def run_bench(tmp_path: Path, *args: str, timeout_s: float = 240, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))} | settings
     env["SWARM_TEST_TIMEOUT_SCALE"] = os.environ.get("SWARM_TEST_TIMEOUT_SCALE", "1")
     return subprocess.run([sys.executable, str(BENCH), *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=scaled(timeout_s))
@@ -126,7 +126,8 @@ def test_humaneval_code_passes_or_fails_by_the_hidden_test_run_in_the_sandbox(sc
     out = tmp_path / "records.jsonl"
 
     done = run_bench(tmp_path, "--model", server.url, "--humaneval-ids", str(ids), "--systems", "swarm,codeagent,single",
-                     "--max-calls", "3", "--timeout-s", "120", "--out", str(out))
+                     "--max-calls", "3", "--timeout-s", "120", "--out", str(out),
+                     SWARM_RUN_SAMPLES="1")  # one candidate: the replies above are taken in order
 
     assert done.returncode == 0, done.stderr
     [line] = [json.loads(text) for text in done.stdout.splitlines()]

@@ -86,7 +86,7 @@ WRONG = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in x
 
 
 def test_a_run_stopped_by_its_budget_keeps_the_best_candidate_its_repairs_had(make_engine):
-    engine = make_engine(model=[{"reply": WRONG, "repeat": True}], max_repairs=3)
+    engine = make_engine(model=[{"reply": WRONG, "repeat": True}], max_repairs=3, samples=1)
 
     run_id, status = run(engine, ADD_ONE, "solve", budgets={"max_nodes": 2})
 
@@ -116,7 +116,8 @@ def test_swarm_run_shows_what_a_stopped_run_had_found(tmp_path):
     script = tmp_path / "model.jsonl"
     script.write_text(json.dumps({"reply": WRONG, "repeat": True}) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25")
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25",
+               SWARM_RUN_SAMPLES="1")
     done = subprocess.run([sys.executable, "-m", "swarm.cli", "run", ADD_ONE, "--max-nodes", "2"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=scaled(120))
 

@@ -137,7 +137,7 @@ STUB = '''def add_one(xs: list) -> list:
 def test_a_function_that_fails_the_goals_own_examples_goes_back_with_the_mismatch(make_engine):
     wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
     right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
-    engine = make_engine(model=[{"reply": wrong}, {"match": "own examples show", "reply": right}])
+    engine = make_engine(model=[{"reply": wrong}, {"match": "own examples show", "reply": right}], samples=1)
     run_id, status = run(engine, STUB, "solve")
 
     assert status == "done"
@@ -149,7 +149,7 @@ def test_a_function_that_fails_the_goals_own_examples_goes_back_with_the_mismatc
 
 def test_a_function_that_passes_the_goals_examples_costs_one_call(make_engine):
     right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
-    engine = make_engine(model=[{"reply": right}])
+    engine = make_engine(model=[{"reply": right}], samples=1)
     run_id, status = run(engine, STUB, "solve")
 
     assert status == "done" and len(engine.store.llm_calls(run_id)) == 1
@@ -193,7 +193,7 @@ def test_a_repair_that_still_fails_the_examples_is_followed_by_a_fresh_start_wit
     wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
     still = "```python\ndef add_one(xs: list) -> list:\n    return [x + 3 for x in xs]\n```"
     right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
-    engine = make_engine(model=[{"reply": wrong}, {"match": "by hand", "reply": still}, {"match": "anew", "reply": right}])
+    engine = make_engine(model=[{"reply": wrong}, {"match": "by hand", "reply": still}, {"match": "anew", "reply": right}], samples=1)
     run_id, status = run(engine, STUB, "solve")
 
     assert status == "done" and "x + 1" in result(engine, run_id)["code"]
@@ -220,7 +220,7 @@ def test_a_fresh_start_samples_more_widely_than_a_repair(make_engine, scripted_m
     wrong = "```python\ndef add_one(xs: list) -> list:\n    return [x + 2 for x in xs]\n```"
     right = "```python\ndef add_one(xs: list) -> list:\n    return [x + 1 for x in xs]\n```"
     server = scripted_model([{"reply": wrong}, {"match": "by hand", "reply": wrong}, {"match": "anew", "reply": right}])
-    engine = make_engine(model=server)
+    engine = make_engine(model=server, samples=1)
     run_id, status = run(engine, STUB, "solve")
 
     assert status == "done"
@@ -233,7 +233,7 @@ def test_a_module_the_code_uses_but_never_imports_is_imported_for_it_without_a_c
     # until the function was called, so the goal's examples (stated in prose) caught it too late.
     goal = ('def half_gcd(a: int, b: int) -> float:\n    """Half the gcd of a and b.\n\n'
             '    half_gcd(4, 6) = 1.0\n    """\n')
-    engine = make_engine(model=[{"reply": "```python\ndef half_gcd(a: int, b: int) -> float:\n    return math.gcd(a, b) / 2\n```"}])
+    engine = make_engine(model=[{"reply": "```python\ndef half_gcd(a: int, b: int) -> float:\n    return math.gcd(a, b) / 2\n```"}], samples=1)
     run_id, status = run(engine, goal, "solve")
 
     assert status == "done" and len(engine.store.llm_calls(run_id)) == 1
@@ -243,7 +243,7 @@ def test_a_module_the_code_uses_but_never_imports_is_imported_for_it_without_a_c
 def test_examples_stated_in_prose_send_a_wrong_function_back(make_engine):
     goal = 'def double(x: int) -> int:\n    """Twice x.\n\n    double(3) ==> 6\n    """\n'
     engine = make_engine(model=[{"reply": "```python\ndef double(x: int) -> int:\n    return x + 2\n```"},
-                                {"match": "own examples show", "reply": "```python\ndef double(x: int) -> int:\n    return 2 * x\n```"}])
+                                {"match": "own examples show", "reply": "```python\ndef double(x: int) -> int:\n    return 2 * x\n```"}], samples=1)
     run_id, status = run(engine, goal, "solve")
 
     assert status == "done" and "2 * x" in result(engine, run_id)["code"]
