@@ -31,3 +31,29 @@ def scripted_model() -> Iterator[Callable[..., ScriptedModelServer]]:
     yield start
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def throwaway_postgres():
+    """One throwaway PostgreSQL cluster per test session (per xdist worker), stopped by pid at the end
+    (swarm.testing.postgres). Fails with what to install when there is no PostgreSQL server here."""
+    from swarm.testing.postgres import ThrowawayPostgres
+
+    with ThrowawayPostgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(throwaway_postgres) -> Iterator[str]:
+    """A fresh, empty database in the session's throwaway cluster for this test; dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = throwaway_postgres.url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield admin.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
