@@ -28,6 +28,7 @@ from typing import Any
 
 from swarm.config import Config, load_config
 from swarm.errors import SwarmError
+from swarm.statuses import EventKind, RunStatus
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """The goal was met: the run ended done."""
-        return self.status == "done"
+        return self.status == RunStatus.DONE
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,13 @@ def _typed(row: dict[str, Any]) -> Event:
     base = dict(run_id=row["run_id"], seq=row["seq"], kind=row["kind"], node_id=row.get("node_id"), at=row["at"],
                 detail=detail if isinstance(detail, dict) else {"value": detail})
     kind = row["kind"]
-    if kind == "spawn":
+    if kind == EventKind.SPAWN:
         return NodeSpawned(**base, script=state.get("script", ""), parent=state.get("parent"))
-    if kind == "execute":
+    if kind == EventKind.EXECUTE:
         return NodeStarted(**base, round=detail.get("round", 0), attempt=detail.get("attempt", 0))
-    if kind == "terminate":
+    if kind == EventKind.TERMINATE:
         return NodeEnded(**base, status=state.get("status", ""), output=state.get("output"), error=state.get("error"))
-    if kind == "awaiting_approval":
+    if kind == EventKind.AWAITING_APPROVAL:
         return ApprovalNeeded(**base, question=detail.get("question", ""), proposal=detail.get("proposal"))
     return Event(**base)
 

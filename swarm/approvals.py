@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from swarm.errors import AlreadyDecided, SwarmError, UnknownApproval
 from swarm.pids import exists
-from swarm.store import RUN_FINAL, dumps, loads
+from swarm.statuses import RUN_FINAL, RunStatus
+from swarm.store import dumps, loads
 
 if TYPE_CHECKING:
     from swarm.config import ApprovalSettings
@@ -229,8 +230,8 @@ def pause(store: Store, run_id: str) -> dict[str, Any]:
     store.request_pause(run["id"], True)
     if driven(run):
         return {"run_id": run["id"], "status": "requested"}
-    store.update_run(run["id"], status="paused")
-    return {"run_id": run["id"], "status": "paused"}
+    store.update_run(run["id"], status=RunStatus.PAUSED)
+    return {"run_id": run["id"], "status": RunStatus.PAUSED}
 
 
 def resume_paused(store: Store, run_id: str) -> dict[str, Any]:

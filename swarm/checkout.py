@@ -6,11 +6,14 @@ from typing import Any
 
 from swarm.errors import TimeTravelError
 from swarm.snapshot import state_at
+from swarm.statuses import EventKind, RunStatus
 from swarm.store import Store, loads
 
 # What the last run-level event up to a point says about the run's status then.
-STATUS_AFTER = {"run_start": "running", "fork": "running", "run_pause": "awaiting_approval",
-                "run_interrupt": "interrupted", "budget_stop": "stopping", "run_cancel": "stopping"}
+# ("stopping": a budget or a person stopped it, and its loop is winding down.)
+STATUS_AFTER = {EventKind.RUN_START: RunStatus.RUNNING, EventKind.FORK: RunStatus.RUNNING,
+                EventKind.RUN_PAUSE: RunStatus.AWAITING_APPROVAL, EventKind.RUN_INTERRUPT: RunStatus.INTERRUPTED,
+                EventKind.BUDGET_STOP: "stopping", EventKind.RUN_CANCEL: "stopping"}
 
 
 def event_span(store: Store, run: dict[str, Any], at_event: int) -> tuple[int, int]:
@@ -37,17 +40,17 @@ def checkout(store: Store, run_id: str, at_event: int) -> dict[str, Any]:
     run = store.run(run_id)
     first, last = event_span(store, run, at_event)
     nodes = state_at(store, run["id"], at_event)
-    status, result, since = "pending", None, first
+    status, result, since = RunStatus.PENDING, None, first
     for ev in store.run_events(run["id"], at_event):
-        if ev["kind"] == "run_end":
+        if ev["kind"] == EventKind.RUN_END:
             status = (loads(ev["detail"]) or {}).get("status") or run["status"]
         else:
             status = STATUS_AFTER.get(ev["kind"], status)
         since = ev["seq"]
-    if status in ("awaiting_approval", "interrupted") and store.events(run["id"], after=since, until=at_event, limit=1,
-                                                                       states=False):
-        status = "running"  # resumed after the pause: nodes moved again since
-    if status == "done":
+    held = status in (RunStatus.AWAITING_APPROVAL, RunStatus.INTERRUPTED)
+    if held and store.events(run["id"], after=since, until=at_event, limit=1, states=False):
+        status = RunStatus.RUNNING  # resumed after the pause: nodes moved again since
+    if status == RunStatus.DONE:
         result = next((n.get("output") for n in nodes if n["id"] == "1"), None)
     at = store.events(run["id"], after=at_event - 1, until=at_event, states=False)
     event = None

@@ -19,7 +19,8 @@ from swarm.cli_session import (_announce_model, _budget_option, _config, _drive,
 from swarm.errors import SwarmError, UnknownNode, UnknownScript
 from swarm.render import counters, event_lines, printable, runs_table, tree_lines
 from swarm.snapshot import export_snapshot, state_at
-from swarm.store import RUN_STATUSES, loads
+from swarm.statuses import RUN_STATUSES, RunStatus
+from swarm.store import loads
 
 
 RUN_HELP = "a run id, or a unique prefix of one (see `swarm runs`)"
@@ -227,7 +228,7 @@ def _driven_elsewhere(engine, run_id: str) -> bool:
     from swarm.approvals import driven, resume_paused
 
     run = engine.store.run(run_id)
-    if run["status"] == "paused" or run.get("pause_requested"):
+    if run["status"] == RunStatus.PAUSED or run.get("pause_requested"):
         resume_paused(engine.store, run_id)
         message = f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second"
     else:
@@ -267,7 +268,7 @@ def cmd_show(args) -> int:
     print(_model_line(store, run))
     print(counters(nodes, run))
     print("\n".join(tree_lines(nodes, outputs=True, width=200)))
-    if run["status"] == "done":
+    if run["status"] == RunStatus.DONE:
         print("\nresult:\n" + _result_text(loads(run["result"])))
     return 0
 

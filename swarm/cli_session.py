@@ -18,6 +18,7 @@ from swarm.config import DEMO_SCRIPT, Config, load_config
 from swarm.errors import StoreError, SwarmError
 from swarm.render import counters, printable
 from swarm.snapshot import state_at
+from swarm.statuses import NodeStatus, RunStatus
 from swarm.store import loads
 
 
@@ -113,38 +114,38 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
         print(f"\nrun {run_id}: {status}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
         print(_model_line(engine.store, run))
         print(counters(nodes, run))
-        if status == "done":
+        if status == RunStatus.DONE:
             print(_result_text(loads(run["result"])))
-        elif status == "unmet":
+        elif status == RunStatus.UNMET:
             result = loads(run["result"])
             issues = result.get("issues") if isinstance(result, dict) else None
             print("the goal was NOT met (the run's own review did not approve its answer); the partial answer:")
             print(_result_text(result))
             if issues:
                 print("missing: " + "; ".join(_one_line(str(i)) for i in issues))
-        elif status in ("stopped", "cancelled") and run.get("result"):
+        elif status in (RunStatus.STOPPED, RunStatus.CANCELLED) and run.get("result"):
             print(f"the run {status} before meeting its goal; what it had found (not checked as an answer):")
             print(_result_text(loads(run["result"])))
-        elif status == "failed":
+        elif status == RunStatus.FAILED:
             print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
-        elif status == "awaiting_approval":
-            waiting = [n["id"] for n in nodes if n["status"] == "awaiting_approval"]
+        elif status == RunStatus.AWAITING_APPROVAL:
+            waiting = [n["id"] for n in nodes if n["status"] == NodeStatus.AWAITING_APPROVAL]
             print(f"waiting for a person at node(s) {', '.join(waiting)}; see the requests with `swarm approvals --run {run_id}`, "
                   f"decide with `swarm approve ID` / `swarm reject ID --reason TEXT`, then `swarm resume {run_id}` "
                   f"(or answer directly: `swarm resume {run_id} --answer NODE=TEXT`)")
-        elif status == "paused":
+        elif status == RunStatus.PAUSED:
             print(f"run {run_id} is paused; continue it with `swarm resume {run_id}`")
-        elif status == "interrupted":
+        elif status == RunStatus.INTERRUPTED:
             print(f"swarm: run {run_id} stopped by a signal and kept; continue it with `swarm resume {run_id}`",
                   file=sys.stderr)
         print(f"see the tree with `swarm show {run_id}`")
-    if status == "interrupted":
+    if status == RunStatus.INTERRUPTED:
         # Everything is in the store; scripts still running in worker threads are not waited for.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
     engine.close()
-    return {"done": 0, "awaiting_approval": 3, "paused": 3}.get(status, 1)
+    return {RunStatus.DONE: 0, RunStatus.AWAITING_APPROVAL: 3, RunStatus.PAUSED: 3}.get(status, 1)
 
 
 async def _drive_until_signal(engine, run_id: str, observers) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from swarm.errors import SwarmError
+from swarm.statuses import RUN_FINAL, RunStatus
 
-FINAL = ("done", "unmet", "failed", "cancelled", "stopped")
 POLL_S = 0.5
 
 
@@ -66,7 +66,7 @@ def cmd_submit(args) -> int:
     print(f"swarm: submitted run {run_id}; waiting for it to end", file=sys.stderr, flush=True)
     while True:
         run = call(url, "GET", f"api/runs/{run_id}", token)
-        if run["status"] in FINAL or run["status"] in ("awaiting_approval", "paused"):
+        if run["status"] in RUN_FINAL or run["status"] in (RunStatus.AWAITING_APPROVAL, RunStatus.PAUSED):
             break
         time.sleep(POLL_S)
     if args.json:

@@ -23,7 +23,8 @@ from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
 from swarm.pids import alive_elsewhere
 from swarm.snapshot import read_snapshot_file, state_at
-from swarm.store import RUN_FINAL, Batch, Store, collector_paused, dumps
+from swarm.statuses import RUN_FINAL, EventKind, RunStatus
+from swarm.store import Batch, Store, collector_paused, dumps
 from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
@@ -186,7 +187,7 @@ class Engine:
             loop.drain(reason)
 
     def finished(self, run_id: str, status: str, result: Any) -> None:
-        if status == "done" and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
+        if status == RunStatus.DONE and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
             self._keep_result(run_id, result)
         self._learn_routes(run_id, status)
         if self.tracing.enabled:
@@ -258,10 +259,10 @@ class Engine:
         root = TaskNode(id="1", run_id=run_id, parent=None, script=script, data={"goal": goal, **(data or {})},
                         created_at=now)
         batch = Batch()
-        batch.event(run_id, "run_start", None, {"goal": goal, "script": script, "budgets": budgets or {}})
-        batch.event(run_id, "spawn", root)
+        batch.event(run_id, EventKind.RUN_START, None, {"goal": goal, "script": script, "budgets": budgets or {}})
+        batch.event(run_id, EventKind.SPAWN, root)
         self.store.create_run({
-            "id": run_id, "goal": goal, "script": script, "status": "pending", "created_at": now,
+            "id": run_id, "goal": goal, "script": script, "status": RunStatus.PENDING, "created_at": now,
             "budgets": dumps(budgets or {}), "model": self.endpoint.describe(model), "nodes": 1, "model_name": model,
         }, batch)
         return run_id
@@ -307,7 +308,7 @@ class Engine:
         """Recreate a run from an exported snapshot in this store."""
         r = doc["run"]
         self.store.create_run({
-            "id": r["id"], "goal": r["goal"], "script": r.get("script") or "break_down_goal", "status": "pending",
+            "id": r["id"], "goal": r["goal"], "script": r.get("script") or "break_down_goal", "status": RunStatus.PENDING,
             "created_at": r.get("created_at") or time.time(), "budgets": r.get("budgets") or "{}",
             "model": r.get("model"), "prompt_tokens": r.get("prompt_tokens") or 0,
             "completion_tokens": r.get("completion_tokens") or 0, "cost_usd": r.get("cost_usd") or 0.0,

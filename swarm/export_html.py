@@ -18,9 +18,10 @@ from typing import Any
 
 from swarm.errors import SwarmError
 from swarm.snapshot import state_at
+from swarm.statuses import EventKind, NodeStatus
 from swarm.store import Store, loads
 
-STATUSES = ("pending", "running", "waiting", "awaiting_approval", "done", "failed", "cancelled")
+STATUSES = tuple(NodeStatus)
 OPEN_ALL_BELOW = 200  # nodes: a run this small opens fully; a larger one opens its first two levels
 
 
@@ -46,12 +47,12 @@ def run_data(store: Store, run_id: str) -> dict[str, Any]:
         if node is None:
             continue
         detail = loads(event["detail"]) or {}
-        if event["kind"] == "execute":
+        if event["kind"] == EventKind.EXECUTE:
             node["executions"].append({"at": event["at"], "round": detail.get("round"), "attempt": detail.get("attempt")})
-        elif event["kind"] in ("execute_end", "retry") and node["executions"]:
+        elif event["kind"] in (EventKind.EXECUTE_END, EventKind.RETRY) and node["executions"]:
             node["executions"][-1].update(ended=event["at"], returned=detail.get("returned"),
                                           error=detail.get("error"), logs=detail.get("logs") or [])
-        elif event["kind"] == "tool_calls":
+        elif event["kind"] == EventKind.TOOL_CALLS:
             node["tool_calls"].extend(detail.get("calls") or [])
     return {
         "run": {**{k: v for k, v in run.items() if k not in ("result", "budgets")},
@@ -156,10 +157,10 @@ def _details(n: dict[str, Any]) -> str:
         body += f"<h4>reply</h4>{_pre(call['reply'])}" if call.get("reply") is not None else ""
         body += f'<h4>error</h4><pre class="error">{_e(call["error"])}</pre>' if call.get("error") else ""
         parts.append(_section(head, body))
-    if n.get("status") == "done" or n.get("output") is not None:
+    if n.get("status") == NodeStatus.DONE or n.get("output") is not None:
         parts.append(_section("output", _pre(n.get("output")), opened=True))
     if n.get("error"):
-        parts.append(_section("error" if n["status"] == "failed" else "reason", f'<pre class="error">{_e(n["error"])}</pre>', opened=True))
+        parts.append(_section("error" if n["status"] == NodeStatus.FAILED else "reason", f'<pre class="error">{_e(n["error"])}</pre>', opened=True))
     logs = [line for e in n["executions"] for line in e.get("logs") or []]
     if logs:
         parts.append(_section("logs", _pre("\n".join(logs))))

@@ -19,6 +19,7 @@ from swarm.errors import TimeTravelError
 from swarm.model.structured import validate
 from swarm.node import Status, TaskNode
 from swarm.snapshot import snapshot_document
+from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, Store, dumps, loads
 
 if TYPE_CHECKING:
@@ -62,21 +63,21 @@ def fork(engine: Engine, run_id: str, at_event: int, sets: dict[str, Any] | None
     copied = [dumps(node.state()) for node in nodes.values()]  # the snapshot at the fork event: before any change
     queue = [n.id for n in nodes.values() if n.status == Status.PENDING]
     batch = Batch()
-    batch.event(new_id, "fork", None, {"from": parent["id"], "at_event": at_event, "asked_at": asked_at,
+    batch.event(new_id, EventKind.FORK, None, {"from": parent["id"], "at_event": at_event, "asked_at": asked_at,
                                        "goal": parent["goal"], "script": parent["script"], "sets": sets or {}})
     for node in nodes.values():
         if node.status in (Status.RUNNING, Status.AWAITING_APPROVAL):
             reason = f"{node.status} at event {at_event} of run {parent['id']}; executed again in the fork"
             node.status = Status.PENDING
-            batch.event(new_id, "requeue", node, {"reason": reason})
+            batch.event(new_id, EventKind.REQUEUE, node, {"reason": reason})
     for node_id, changes in edits.items():
         node = nodes[node_id]
         node.data = {**node.data, **changes}
-        batch.event(new_id, "edit", node, {"set": changes})
+        batch.event(new_id, EventKind.EDIT, node, {"set": changes})
     for node in nodes.values():  # the nodes table: every node as it now is
         batch.nodes.setdefault(node.id, (new_id, node.id, node.parent, node.script, str(node.status), dumps(node.state())))
     run = {
-        "id": new_id, "goal": parent["goal"], "script": parent["script"], "status": "pending",
+        "id": new_id, "goal": parent["goal"], "script": parent["script"], "status": RunStatus.PENDING,
         "created_at": time.time(), "budgets": parent.get("budgets") or "{}", "model": engine.endpoint.describe(),
         "nodes": len(nodes), "prompt_tokens": sum(n.prompt_tokens for n in nodes.values()),
         "completion_tokens": sum(n.completion_tokens for n in nodes.values()),

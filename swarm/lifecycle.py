@@ -27,10 +27,14 @@ from swarm.model.structured import validate
 from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
 from swarm.snapshot import changes_document
+from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, dumps, loads
 
 if TYPE_CHECKING:
     from swarm.engine import Engine
+
+# The status a run ends with when its root ended (a `done` whose review did not approve it becomes `unmet`).
+RUN_ENDED_BY = {Status.DONE: RunStatus.DONE, Status.FAILED: RunStatus.FAILED, Status.CANCELLED: RunStatus.CANCELLED}
 
 TICK_S = 0.25  # how often the loop looks at cancel, pause and approval requests and the wall-time budget
 MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits for the disk
@@ -74,8 +78,8 @@ class RunLoop:
         self.paused = False  # `swarm pause`: no new executions start
         self.cost_allowed = engine.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
         self.cost_node: str | None = None  # the node held while a person decides about spending more
-        self.shown_status = "running"
-        self.was_paused = run.get("status") == "paused"
+        self.shown_status = RunStatus.RUNNING
+        self.was_paused = run.get("status") == RunStatus.PAUSED
         self.launch: list[tuple[TaskNode, NodeContext]] = []
         self.batch = Batch()
         # The nodes changed since the last snapshot (its event: snapshot_at): the next snapshot holds only these,
@@ -106,10 +110,10 @@ class RunLoop:
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()
         try:
-            self.batch.run.update(status="running", owner_pid=os.getpid(), heartbeat_at=time.time())
+            self.batch.run.update(status=RunStatus.RUNNING, owner_pid=os.getpid(), heartbeat_at=time.time())
             self._requeue_interrupted()
             if self.paused or self.was_paused:
-                self.batch.event(self.run_id, "paused" if self.paused else "unpaused", None, {"by": "request"})
+                self.batch.event(self.run_id, EventKind.PAUSED if self.paused else EventKind.UNPAUSED, None, {"by": "request"})
             self._take_up_requests()
             self._check_limits()
             self._start_ready()
@@ -143,7 +147,7 @@ class RunLoop:
             if node.status == Status.RUNNING:
                 node.status = Status.PENDING
                 self.ready.append(node.id)
-                self.batch.event(self.run_id, "requeue", node, {"reason": "interrupted; executed again on resume"})
+                self.batch.event(self.run_id, EventKind.REQUEUE, node, {"reason": "interrupted; executed again on resume"})
 
     def _finished(self) -> bool:
         if self.draining and not self.running and not self.interrupted:
@@ -174,7 +178,7 @@ class RunLoop:
         self.nodes[node.id] = node
         self.batch.run["nodes"] = len(self.nodes)
         self.ready.append(node.id)
-        self.batch.event(self.run_id, "spawn", node)
+        self.batch.event(self.run_id, EventKind.SPAWN, node)
         return node
 
     def _spawn_children(self, node: TaskNode, spawn: Spawn, logs: list[str] | None = None) -> None:
@@ -193,7 +197,7 @@ class RunLoop:
         for child in first:
             self.spawn(node, child)
         detail = {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)}
-        self.batch.event(self.run_id, "execute_end", node, {**detail, "logs": logs} if logs else detail)
+        self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {**detail, "logs": logs} if logs else detail)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
         if spawn.policy == "best_of_n" and spawn.evaluator not in self.engine.catalogue.scripts:
@@ -228,7 +232,7 @@ class RunLoop:
                               policies.previous_for(node, self.nodes), self.cassette, self._call_completed)
             self.running[node.id] = ctx
             self.engine.active += 1
-            self.batch.event(self.run_id, "execute", node, {"round": node.round, "attempt": node.attempts})
+            self.batch.event(self.run_id, EventKind.EXECUTE, node, {"round": node.round, "attempt": node.attempts})
             self.launch.append((node, ctx))
 
     def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
@@ -271,7 +275,7 @@ class RunLoop:
         ctx = outcome.ctx
         self.deadlines.discard(node.id)
         if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
-            self.batch.event(self.run_id, "tool_calls", node, {"calls": list(ctx._tool_calls)})
+            self.batch.event(self.run_id, EventKind.TOOL_CALLS, node, {"calls": list(ctx._tool_calls)})
         if isinstance(outcome.error, NeedsApproval):
             return self._await_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
@@ -282,7 +286,7 @@ class RunLoop:
             return self._spawn_children(node, value, ctx.logs)
         if isinstance(value, AskHuman):
             return self._await_human(node, value)
-        self.batch.event(self.run_id, "execute_end", node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
+        self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
         self.terminate(node, Status.DONE, output=value)
 
     def _record_calls(self) -> None:
@@ -311,9 +315,9 @@ class RunLoop:
         if retry and node.attempts < self.engine.config.run.node_max_attempts and not self.stop_reason:
             node.status = Status.PENDING
             self.ready.append(node.id)
-            self.batch.event(self.run_id, "retry", node, detail)
+            self.batch.event(self.run_id, EventKind.RETRY, node, detail)
         else:
-            self.batch.event(self.run_id, "execute_end", node, detail)
+            self.batch.event(self.run_id, EventKind.EXECUTE_END, node, detail)
             self.terminate(node, Status.FAILED, error=error)
 
     # --- people ----------------------------------------------------------------------------
@@ -342,7 +346,7 @@ class RunLoop:
         node.approval = {"kind": kind, "question": question, "proposal": proposal, "key": key}
         self.awaiting[node.id] = now = time.time()
         detail = {"kind": kind, "question": question, "proposal": proposal, **({"logs": logs} if logs else {})}
-        self.batch.event(self.run_id, "awaiting_approval", node, detail)
+        self.batch.event(self.run_id, EventKind.AWAITING_APPROVAL, node, detail)
         self.batch.approvals.append((self.run_id, node.id, kind, question, dumps(proposal), now, key))
         self._ask(node)
 
@@ -448,7 +452,7 @@ class RunLoop:
         if kind == "cost":
             self.cost_node = None
         if decision == "reject":
-            self.batch.event(self.run_id, "approval_decided", node, detail)
+            self.batch.event(self.run_id, EventKind.APPROVAL_DECIDED, node, detail)
             who = "no person decided in time" if by == "timeout" else "rejected by a person"
             if kind == "cost":
                 return self._stop(f"{who}: spending past ${self.cost_allowed:g} ({reason})")
@@ -463,16 +467,16 @@ class RunLoop:
         node.approval = None
         node.status = Status.PENDING
         self.ready.appendleft(node.id)
-        self.batch.event(self.run_id, "approval_decided", node, detail)
+        self.batch.event(self.run_id, EventKind.APPROVAL_DECIDED, node, detail)
 
     def _show_status(self) -> None:
         """While a live loop holds the run, its status says whether it works, waits for people or is paused."""
         if self.paused:
-            status = "paused"
+            status = RunStatus.PAUSED
         elif self.awaiting and not (self.running or self.launch or (self.ready and not self._holding())):
-            status = "awaiting_approval"
+            status = RunStatus.AWAITING_APPROVAL
         else:
-            status = "running"
+            status = RunStatus.RUNNING
         if status != self.shown_status:
             self.shown_status = status
             self.batch.run["status"] = status
@@ -485,7 +489,7 @@ class RunLoop:
         if error is not None or status == Status.DONE:
             node.error = error
         node.finished_at = time.time()
-        self.batch.event(self.run_id, "terminate", node)
+        self.batch.event(self.run_id, EventKind.TERMINATE, node)
         self.engine.tracing.node_ended(node)
         if node.parent is not None:
             self._report_to_parent(self.nodes[node.parent], node)
@@ -499,13 +503,13 @@ class RunLoop:
         if decision == policies.NEXT_STEP:
             nxt = parent.planned.pop(0)
             step = self.spawn(parent, Child(nxt["script"], nxt["data"]))
-            self.batch.event(self.run_id, "step", parent, {"next": step.id, "left": len(parent.planned)})
+            self.batch.event(self.run_id, EventKind.STEP, parent, {"next": step.id, "left": len(parent.planned)})
         elif decision == policies.EVALUATE:
             candidates = [{"node": n.id, "output": n.output} for n in policies.successes(parent, self.nodes)]
             data = {"goal": parent.data.get("goal", ""), "candidates": candidates}
             evaluator = self.spawn(parent, Child(parent.evaluator or "review", data))
             parent.evaluator_node = evaluator.id
-            self.batch.event(self.run_id, "evaluate", parent, {"evaluator": evaluator.id, "candidates": len(candidates)})
+            self.batch.event(self.run_id, EventKind.EVALUATE, parent, {"evaluator": evaluator.id, "candidates": len(candidates)})
         elif decision == policies.WIN:
             for sibling_id in parent.group:
                 self._cancel_subtree(self.nodes[sibling_id], f"sibling {child.id} succeeded first")
@@ -519,7 +523,7 @@ class RunLoop:
         parent.attempts = 0
         parent.status = Status.PENDING
         self.ready.append(parent.id)
-        self.batch.event(self.run_id, "wake", parent, {"reports": len(parent.group)})
+        self.batch.event(self.run_id, EventKind.WAKE, parent, {"reports": len(parent.group)})
 
     # --- cancel and stop ---------------------------------------------------------------------
 
@@ -549,7 +553,7 @@ class RunLoop:
         node.status = Status.CANCELLED
         node.error = reason
         node.finished_at = time.time()
-        self.batch.event(self.run_id, "cancel", node, {"reason": reason})
+        self.batch.event(self.run_id, EventKind.CANCEL, node, {"reason": reason})
         self.engine.tracing.node_ended(node)
 
     def _stop(self, reason: str) -> None:
@@ -559,7 +563,7 @@ class RunLoop:
         self.stop_reason = reason
         self._cancel_subtree(self.nodes[self.root_id], reason)
         self.ready.clear()
-        self.batch.event(self.run_id, "budget_stop" if reason.startswith("budget") else "run_cancel", None, {"reason": reason})
+        self.batch.event(self.run_id, EventKind.BUDGET_STOP if reason.startswith("budget") else EventKind.RUN_CANCEL, None, {"reason": reason})
 
     def _check_limits(self) -> None:
         if self.stop_reason:
@@ -598,7 +602,7 @@ class RunLoop:
                 self.cancel(node, "cancelled by request")
         if paused != self.paused:
             self.paused = paused
-            self.batch.event(self.run_id, "paused" if paused else "unpaused", None, {"by": "request"})
+            self.batch.event(self.run_id, EventKind.PAUSED if paused else EventKind.UNPAUSED, None, {"by": "request"})
         self._take_decisions(decided)
         self._check_timeouts()
         self.inbox.put_here(TICK)
@@ -654,31 +658,32 @@ class RunLoop:
         root = self.nodes[self.root_id]
         active = self.active_s + time.monotonic() - self.started
         if self.stop_reason:
-            status = "cancelled" if self.stop_reason.startswith("cancelled") else "stopped"
+            status = RunStatus.CANCELLED if self.stop_reason.startswith("cancelled") else RunStatus.STOPPED
             fields = {"status": status, "stop_reason": self.stop_reason, "finished_at": time.time()}
             if (partial := partial_answer(self.nodes, self.root_id, self.stop_reason)) is not None:
                 fields["result"] = dumps(partial)  # what the run found before it stopped, marked as not the goal
         elif root.status.final:
-            status = "done" if root.status == Status.DONE else ("cancelled" if root.status == Status.CANCELLED else "failed")
-            if status == "done" and not goal_met(root.output):
-                status = "unmet"  # an answer came back, but its own review says it does not meet the goal
+            status = RUN_ENDED_BY[root.status]
+            if status == RunStatus.DONE and not goal_met(root.output):
+                status = RunStatus.UNMET  # an answer came back, but its own review says it does not meet the goal
             # stop_reason NULL: a reason left by an earlier stop (a resumed run's) no longer says anything.
             fields = {"status": status, "result": dumps(root.output), "error": root.error, "stop_reason": None,
                       "finished_at": time.time()}
         elif self.interrupted:
             # Nodes still running stay `running` in the store: a resume executes them again.
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
             fields = {"status": status, "stop_reason": self.interrupted}
         else:
-            status = "paused" if self.paused else "awaiting_approval"
+            status = RunStatus.PAUSED if self.paused else RunStatus.AWAITING_APPROVAL
             fields = {"status": status}
         self.batch.run.update(fields, active_s=active, owner_pid=None)
-        kind = {"awaiting_approval": "run_pause", "paused": "run_pause", "interrupted": "run_interrupt"}.get(status, "run_end")
+        kind = {RunStatus.AWAITING_APPROVAL: EventKind.RUN_PAUSE, RunStatus.PAUSED: EventKind.RUN_PAUSE,
+                RunStatus.INTERRUPTED: EventKind.RUN_INTERRUPT}.get(status, EventKind.RUN_END)
         self.batch.event(self.run_id, kind, None, {"status": status, "reason": self.stop_reason or self.interrupted})
         await self._commit()
         await self._flush()
-        await self.snapshot({"run_end": "end", "run_pause": "pause", "run_interrupt": "shutdown"}[kind])
-        if kind == "run_end":
+        await self.snapshot({EventKind.RUN_END: "end", EventKind.RUN_PAUSE: "pause", EventKind.RUN_INTERRUPT: "shutdown"}[kind])
+        if kind == EventKind.RUN_END:
             # In a thread: the hooks (e.g. keeping the result in memory, which embeds it) must not hold up
             # the other runs that share this asyncio loop (the daemon drives several).
             await asyncio.to_thread(self.engine.finished, self.run_id, status, root.output)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from swarm.store import RUN_FINAL, Store, loads
+from swarm.statuses import RUN_FINAL
+from swarm.store import Store, loads
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -1,27 +1,11 @@
-"""TaskNode, its statuses, and the values a node script returns to the lifecycle."""
+"""TaskNode and the values a node script returns to the lifecycle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class Status(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    WAITING = "waiting"
-    AWAITING_APPROVAL = "awaiting_approval"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def final(self) -> bool:
-        return self in FINAL
-
-
-FINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+from swarm.statuses import NodeStatus as Status  # a node's status, spelled once in swarm/statuses.py
 
 POLICIES = ("all", "sequence", "first", "best_of_n")
 

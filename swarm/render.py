@@ -11,6 +11,8 @@ import re
 import time
 from typing import Any, Iterable
 
+from swarm.statuses import NODE_FINAL, NodeStatus
+
 # Terminal control sequences, and every other control character but newline and tab:
 # CSI (ESC [ or 8-bit 0x9b ... final byte); OSC, DCS, SOS, PM, APC strings up to their terminator
 # (BEL or ST); other ESC sequences (ESC c, ESC ( B ...); lone C0 and C1 controls, DEL.
@@ -27,8 +29,8 @@ def printable(text: Any) -> str:
     return _CONTROL.sub("", text if isinstance(text, str) else str(text))
 
 MARKS = {
-    "pending": "·", "running": "▶", "waiting": "…", "awaiting_approval": "?",
-    "done": "✓", "failed": "✗", "cancelled": "⊘",
+    NodeStatus.PENDING: "·", NodeStatus.RUNNING: "▶", NodeStatus.WAITING: "…", NodeStatus.AWAITING_APPROVAL: "?",
+    NodeStatus.DONE: "✓", NodeStatus.FAILED: "✗", NodeStatus.CANCELLED: "⊘",
 }
 
 
@@ -45,15 +47,15 @@ def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: in
         indent = "  " * n.get("depth", n["id"].count("."))
         goal = str(n.get("data", {}).get("goal", ""))
         tokens = n.get("prompt_tokens", 0) + n.get("completion_tokens", 0)
-        extra = f" [{n.get('policy')}]" if n.get("policy") and n.get("status") == "waiting" else ""
+        extra = f" [{n.get('policy')}]" if n.get("policy") and n.get("status") == NodeStatus.WAITING else ""
         line = f"{indent}{MARKS.get(n['status'], '?')} {n['id']} {n['script']} {n['status']}{extra}"
         if tokens:
             line += f"  {tokens} tok"
         if goal:
             line += f"  — {goal}"
         lines.append(printable(line)[:width])
-        if outputs and n.get("status") in ("done", "failed", "cancelled"):
-            text = n.get("error") if n.get("status") != "done" else n.get("output")
+        if outputs and n.get("status") in NODE_FINAL:
+            text = n.get("error") if n.get("status") != NodeStatus.DONE else n.get("output")
             shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
             for part in printable(shown or "").splitlines()[:12]:
                 lines.append(f"{indent}    {part}"[:width])

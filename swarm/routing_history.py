@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from swarm.errors import SwarmError
+from swarm.statuses import NodeStatus, RunStatus
 from swarm.store import Store, loads
 
 ROUTE = "route"
@@ -38,10 +39,10 @@ def route_outcomes(store: Store, run_id: str, status: str) -> Iterator[tuple[str
         goal = _goal(route)
         if goal is None:
             continue
-        if child["status"] == "done" and route["status"] == "done" and status == "done":
+        if child["status"] == NodeStatus.DONE and route["status"] == NodeStatus.DONE and status == RunStatus.DONE:
             if not rejected_by_person(store, child["script"], goal):  # e.g. a fork of a run a person had rejected
                 yield child["script"], goal, "positive", route["id"]
-        elif child["status"] == "failed" or (child["status"] == "done" and status == "unmet"):
+        elif child["status"] == NodeStatus.FAILED or (child["status"] == NodeStatus.DONE and status == RunStatus.UNMET):
             yield child["script"], goal, "negative", route["id"]
 
 

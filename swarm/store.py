@@ -185,11 +185,6 @@ CREATE TABLE IF NOT EXISTS route_decisions (
 );
 """
 
-# "unmet": the run produced an answer that its own review did not approve (the best partial answer is kept).
-RUN_FINAL = ("done", "unmet", "failed", "cancelled", "stopped")
-# Every status a run can have: recorded, driven, waiting (for people, after a pause or a signal), ended.
-RUN_STATUSES = ("pending", "running", "awaiting_approval", "paused", "interrupted", *RUN_FINAL)
-
 # Columns added to tables after their first release: (table, column, type), added to older stores by _migrate.
 ADDED_COLUMNS = (
     ("runs", "forked_from", "TEXT"),  # a fork: the run it was forked from ...

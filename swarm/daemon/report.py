@@ -12,10 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from swarm.config import DEMO_SCRIPT
+from swarm.statuses import RunStatus
 from swarm.store import loads
 
 # Statuses whose run row's stop_reason says why the run ended that way (any other status: it is stale).
-STOPPED = ("stopped", "cancelled", "interrupted")
+STOPPED = (RunStatus.STOPPED, RunStatus.CANCELLED, RunStatus.INTERRUPTED)
 
 
 def answer_text(result: Any) -> str:
@@ -71,9 +72,9 @@ def result_markdown(file_name: str, run: dict[str, Any], original: str | None = 
         run["goal"],
         "",
     ]
-    if status == "done":
+    if status == RunStatus.DONE:
         lines += ["## Answer", "", answer_text(loads(run["result"])), ""]
-    elif status == "unmet" and run.get("result"):
+    elif status == RunStatus.UNMET and run.get("result"):
         result = loads(run["result"])
         issues = result.get("issues") if isinstance(result, dict) else None
         lines += ["## Partial answer (the goal was not met)", "", answer_text(result), ""]

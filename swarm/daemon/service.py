@@ -38,7 +38,7 @@ from swarm.daemon.goalfile import BadGoalFile, Goal, parse_goal
 from swarm.daemon.report import error_text, result_markdown
 from swarm.engine import Engine, new_run_id
 from swarm.errors import StoreError, SwarmError
-from swarm.store import RUN_FINAL
+from swarm.statuses import RUN_FINAL, RunStatus
 
 RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
 RETRY_S = 2.0  # how often what failed for a reason outside the goal file (disk full, read-only folder) is tried again
@@ -253,7 +253,7 @@ class Daemon:
 
     def room(self) -> bool:
         """A run that only waits for a person does not count against the cap: others may go on meanwhile."""
-        waiting = sum(1 for loop in self.engine.loops if loop.shown_status == "awaiting_approval")
+        waiting = sum(1 for loop in self.engine.loops if loop.shown_status == RunStatus.AWAITING_APPROVAL)
         return len(self.tasks) - waiting < self.settings.max_concurrent_runs
 
     def intake(self) -> None:
@@ -460,7 +460,7 @@ class Daemon:
 
     def _conclude(self, row: dict[str, Any]) -> None:
         run = self.store.run(row["run_id"]) if row["run_id"] and self.store.has_run(row["run_id"]) else None
-        outcome = row["outcome"] or ("done" if run is not None and run["status"] == "done" else "failed")
+        outcome = row["outcome"] or ("done" if run is not None and run["status"] == RunStatus.DONE else "failed")
         if row["dest"]:
             dest = Path(row["dest"])
         else:

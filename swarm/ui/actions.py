@@ -20,7 +20,8 @@ from swarm.engine import BUDGET_KEYS, Engine
 from swarm.pids import exists
 from swarm.snapshot import state_at
 from swarm.errors import SwarmError, UnknownNode
-from swarm.store import RUN_FINAL, Store
+from swarm.statuses import RUN_FINAL, RunStatus
+from swarm.store import Store
 
 log = logging.getLogger("swarm.ui")
 RECHECK_S = 1.0
@@ -147,7 +148,7 @@ class Actions:
         if run["status"] in RUN_FINAL:
             raise SwarmError(f"run {run['id']} already ended ({run['status']}); there is nothing to resume")
         status = "resumed"
-        if run["status"] == "paused" or run.get("pause_requested"):
+        if run["status"] == RunStatus.PAUSED or run.get("pause_requested"):
             status = approvals.resume_paused(self.store, run["id"])["status"]
         driving = self.drive_if_idle(run["id"])
         if not driving:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-ENDS_DRIVING = frozenset({"run_end", "run_pause", "run_interrupt"})  # run events after which nothing executes
-DURING = frozenset({"tool_calls"})  # recorded while an execution still goes on
-FINAL = frozenset({"done", "failed", "cancelled"})
+from swarm.statuses import ENDS_DRIVING, NODE_FINAL, EventKind
+
+DURING = frozenset({EventKind.TOOL_CALLS})  # recorded while an execution still goes on
+FINAL = NODE_FINAL  # a node that ended works no more
 
 
 def activity(rows: Iterable[tuple[str | None, str, float]]) -> dict[str, dict[str, Any]]:
@@ -36,10 +37,10 @@ def activity(rows: Iterable[tuple[str | None, str, float]]) -> dict[str, dict[st
         else:
             since = running.get(node_id)
             if since is not None and kind not in DURING:
-                end = last_at if kind == "requeue" else at
+                end = last_at if kind == EventKind.REQUEUE else at
                 out[node_id]["active_s"] += max(0.0, (end or since) - since)
                 del running[node_id]
-            if kind == "execute":
+            if kind == EventKind.EXECUTE:
                 seen = out.get(node_id)
                 if seen is None:
                     seen = out[node_id] = {"active_s": 0.0, "executions": 0, "first_started_at": at, "running_since": None}

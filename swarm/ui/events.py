@@ -18,11 +18,12 @@ from typing import Any
 
 import orjson
 
+from swarm.statuses import NODE_FINAL, EventKind
 from swarm.store import rebuild_states
 from swarm.ui.graph import node_view
 
 MAX_QUEUED = 200  # batches a subscriber may have waiting before it is told to reload
-EVERYONE = frozenset({"awaiting_approval", "approval_decided"})  # node events every page hears of (its inbox)
+EVERYONE = frozenset({EventKind.AWAITING_APPROVAL, EventKind.APPROVAL_DECIDED})  # node events every page hears of (its inbox)
 READ_LIMIT = 5000  # events read per look; more waiting are read on the next, at once
 
 
@@ -154,7 +155,7 @@ class EventHub:
         rebuild_states(conn, dicts, self.known)
         for d in dicts:  # an ended node has no later event: forget it
             if d["state"] is not None and (state := self.known.get((d["run_id"], d["node_id"]))) is not None \
-                    and state.get("status") in ("done", "failed", "cancelled"):
+                    and state.get("status") in NODE_FINAL:
                 del self.known[(d["run_id"], d["node_id"])]
         return [r[:5] + (d["state"],) + r[7:] for r, d in zip(rows, dicts)]
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from swarm.statuses import NODE_ACTIVE, NodeStatus
 from swarm.ui.activity import summary
 
-ACTIVE = frozenset({"pending", "running", "waiting", "awaiting_approval"})
-FINAL = frozenset({"done", "failed", "cancelled"})
 POLICY_NAMES = {"all": "parallel", "sequence": "sequence", "first": "first", "best_of_n": "best_of_n"}
 LABEL_CHARS = 120
 LABEL_KEYS = ("question", "task", "query", "text", "name")
@@ -110,8 +109,8 @@ def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event:
         parent = by_id.get(v["parent"])
         if parent is not None:
             parent["descendants"] += 1 + v["descendants"]
-            parent["active_below"] += v["active_below"] + (v["status"] in ACTIVE)
-            parent["failed_below"] += v["failed_below"] + (v["status"] == "failed")
+            parent["active_below"] += v["active_below"] + (v["status"] in NODE_ACTIVE)
+            parent["failed_below"] += v["failed_below"] + (v["status"] == NodeStatus.FAILED)
     big = len(views) > COLLAPSE_OVER
     groups, counts = [], {}
     for v in views:

@@ -13,12 +13,10 @@ from typing import Any, Iterator
 from swarm.checkout import checkout
 from swarm.errors import SwarmError, UnknownNode
 from swarm.hybrid import PYTHON
+from swarm.statuses import RUN_STATUSES  # the runs list's filter: every status a run can have
 from swarm.store import Store, loads
 from swarm.ui.activity import activity, summary
 from swarm.ui.graph import build_graph, order_key, run_view
-
-RUN_STATUSES = ("pending", "running", "awaiting_approval", "paused", "done", "unmet", "failed", "cancelled", "stopped",
-                "interrupted")
 
 
 class OptionalPartMissing(SwarmError):
