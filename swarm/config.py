@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -194,6 +192,11 @@ def find_config_file(explicit: str | None = None, env: dict[str, str] | None = N
 
 
 def load_config(explicit: str | None = None, env: dict[str, str] | None = None) -> Config:
+    """swarm.toml (see find_config_file), then SWARM_<SECTION>_<KEY> and the shortcuts, into checked settings.
+
+    pydantic-settings reads and checks the values (swarm/config_model.py, imported here and not before:
+    importing this module stays cheap); a mistake is one ConfigError saying where it is and what to write.
+    """
     env = os.environ if env is None else env
     path = find_config_file(explicit, env)
     raw: dict = {}
@@ -209,136 +212,40 @@ def load_config(explicit: str | None = None, env: dict[str, str] | None = None) 
                 f"{cfg.source}: `{section} = ...` is outside any section; "
                 f"settings go under one of {', '.join(f'[{s}]' for s in SECTIONS)}"
             )
-        if section not in SECTIONS:
-            raise ConfigError(f"{cfg.source}: unknown section [{section}]; remove it, or use one of {', '.join(f'[{s}]' for s in SECTIONS)}")
-        for key, value in values.items():
-            _set(cfg, section, key, value, f"{cfg.source} [{section}].{key}", from_env=False)
-    for var, (section, key) in ENV_SHORTCUTS.items():
-        if env.get(var):
-            _set(cfg, section, key, env[var], f"${var}", from_env=True)
+    from swarm.config_model import origin, read
+
+    values, explicit = read(raw, env, cfg.source)
+    where = "" if cfg.source == "defaults" else f"{cfg.source}: "
+    if (servers := values["mcp"]["servers"]) is not None:  # a table of tables: swarm/mcp/settings.py checks each server
+        values["mcp"]["servers"] = servers_from(servers, *origin("mcp", "servers", env, cfg.source))
     for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            var = f"SWARM_{section.upper()}_{f.name.upper()}"
-            if env.get(var) is not None:
-                _set(cfg, section, f.name, env[var], f"${var}", from_env=True)
+        try:
+            setattr(cfg, section, cls(**values[section]))  # ModelSettings checks its own values here
+        except ValueError as exc:
+            raise ConfigError(where + str(exc)) from None
     from swarm.local_model.timeouts import apply_cpu_model_defaults
 
-    apply_cpu_model_defaults(cfg, _explicit(raw, env))
+    apply_cpu_model_defaults(cfg, explicit)
     _check(cfg)
     return cfg
 
 
-def _explicit(raw: dict, env) -> set[tuple[str, str]]:
-    """The (section, key) pairs swarm.toml or the environment set: the rest keep defaults."""
-    keys = {(section, key) for section, values in raw.items() for key in values}
-    keys |= {target for var, target in ENV_SHORTCUTS.items() if env.get(var)}
-    return keys | {(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-                   if env.get(f"SWARM_{section.upper()}_{f.name.upper()}") is not None}
-
-
-def _set(cfg: Config, section: str, key: str, value, where: str, from_env: bool) -> None:
-    target = getattr(cfg, section)
-    fields = {f.name: f for f in dataclasses.fields(target)}
-    if key not in fields:
-        raise ConfigError(f"{where}: unknown setting; remove it, or use one of the keys of [{section}]: {', '.join(fields)}")
-    fix = "fix or unset the environment variable" if from_env else "fix it in the file"
-    if (section, key) == ("mcp", "servers"):  # a table of tables: swarm/mcp/settings.py checks each server
-        return setattr(target, key, servers_from(value, where, from_env))
-    setattr(target, key, _coerce(value, fields[key], where, from_env, fix))
-
-
-# What each annotation of the settings dataclasses accepts, in words for error messages.
-KINDS = {
-    "bool": "true or false",
-    "int": "a whole number",
-    "float": "a number",
-    "str": "a string",
-    "str | None": "a string",
-    "list[str]": "a list of strings",
-    "dict[str, dict[str, float]]": 'a table of model -> {input = USD, output = USD}',
-}
-
-
-def _coerce(value, f: dataclasses.Field, where: str, from_env: bool, fix: str):
-    """Check a value from swarm.toml against the field's type; parse one from the environment (always text)."""
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    wanted = KINDS.get(kind, kind)
-    bad = ConfigError(f"{where}: expected {wanted}, got {value!r}; {fix}")
-    if from_env:
-        try:
-            value = _parse_env(value, kind)
-        except ValueError:
-            raise bad from None
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if not math.isfinite(value):  # nan passes every bound check (all comparisons are false); inf means nothing
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}; {fix}")
-        return float(value)
-    if kind == "str | None":
-        if value is not None and not isinstance(value, str):
-            raise bad
-        return value or None
-    if kind == "str":
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if kind == "list[str]":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad
-        return list(value)
-    if kind.startswith("dict"):
-        if not isinstance(value, dict) or not all(
-            isinstance(v, dict) and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in v.values())
-            for v in value.values()
-        ):
-            raise bad
-        return {k: {n: float(x) for n, x in v.items()} for k, v in value.items()}
-    return value
-
-
-def _parse_env(text: str, kind: str):
-    """Environment values are text: numbers as usual, true/false, lists comma-separated, tables as JSON."""
-    if kind == "bool":
-        flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if text.strip().lower() not in flags:
-            raise ValueError(text)
-        return flags[text.strip().lower()]
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "list[str]":
-        return [v.strip() for v in text.split(",") if v.strip()]
-    if kind.startswith("dict"):
-        import json
-
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(str(exc)) from None
-    return text
-
-
-# Numeric settings with a lower bound: (section, keys, the least allowed value).
-AT_LEAST = (
-    ("run", ("concurrency", "node_max_attempts", "samples"), 1),
-    ("run", ("max_repairs",), 0),
-    ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), 1),
-    ("toolsmith", ("max_attempts",), 1),
-    ("retrieval", ("top_k",), 1),
-    ("retrieval", ("examples_per_script",), 0),
-    ("memory", ("top_k", "max_file_kb"), 1),
-    ("daemon", ("max_concurrent_runs", "max_goal_bytes"), 1),
-    ("daemon", ("settle_ms", "shutdown_timeout_s"), 0),
+# Bounds of numeric settings, as pydantic's Field takes them: (section, keys, bounds). The loader refuses a value
+# outside them, and the JSON Schema of swarm.toml (swarm/config_schema.py) carries them.
+BOUNDS = (
+    ("run", ("concurrency", "node_max_attempts", "samples"), {"ge": 1}),
+    ("run", ("max_repairs",), {"ge": 0}),
+    ("run", ("node_timeout_s",), {"gt": 0}),
+    ("sandbox", ("cpu_s", "memory_mb", "file_size_mb", "open_files", "processes", "output_chars"), {"ge": 1}),
+    ("sandbox", ("timeout_s",), {"gt": 0}),
+    ("toolsmith", ("max_attempts",), {"ge": 1}),
+    ("retrieval", ("top_k",), {"ge": 1}),
+    ("retrieval", ("examples_per_script",), {"ge": 0}),
+    ("memory", ("top_k", "max_file_kb"), {"ge": 1}),
+    ("approvals", ("cost_over_usd", "timeout_s"), {"ge": 0}),  # 0 = off
+    ("daemon", ("max_concurrent_runs", "max_goal_bytes"), {"ge": 1}),
+    ("daemon", ("settle_ms", "shutdown_timeout_s"), {"ge": 0}),
+    ("ui", ("port",), {"ge": 0, "le": 65535}),
 )
 # Settings that take one of a few words: (section, key, the words).
 ONE_OF = (
@@ -354,36 +261,16 @@ def _shown(value) -> str:
 
 
 def _check(cfg: Config) -> None:
-    """Rules across values that a type alone does not catch."""
+    """Rules a bound alone does not state."""
     where = "" if cfg.source == "defaults" else f"{cfg.source}: "
-    try:
-        dataclasses.replace(cfg.model)  # runs ModelSettings' own checks on the loaded values
-    except ValueError as exc:
-        raise ConfigError(where + str(exc)) from None
-    problems = [(f"[{section}].{key} must be {least} or more (got {_shown(value)})", f"SWARM_{section.upper()}_{key.upper()}")
-                for section, keys, least in AT_LEAST for key in keys
-                if (value := getattr(getattr(cfg, section), key)) < least]
-    for key in BUDGET_KEYS:  # NaN or inf would pass every comparison below and be stored as null
+    problems = []
+    for key in BUDGET_KEYS:  # shared with the budget options of `swarm run` (swarm/budgets.py)
         if problem := budget_problem(key, value := getattr(cfg.run, key)):
             problems.append((f"[run].{key} must be {problem} (got {_shown(value)})", f"SWARM_RUN_{key.upper()}"))
-    for section, key in (("run", "node_timeout_s"), ("sandbox", "timeout_s")):
-        if (value := getattr(getattr(cfg, section), key)) <= 0:
-            problems.append((f"[{section}].{key} must be more than 0 (got {value:g})", f"SWARM_{section.upper()}_{key.upper()}"))
-    for section, key, allowed in ONE_OF:
-        value = getattr(getattr(cfg, section), key)
-        if (value.upper() if key == "synchronous" else value) not in allowed:
-            problems.append((f"[{section}].{key} must be one of {', '.join(allowed)} (got {value!r})",
-                             f"SWARM_{section.upper()}_{key.upper()}"))
     if not cfg.approvals.ask_human:
         problems.append(("[approvals].ask_human cannot be false: an ask_human node exists to ask a person "
                          "(to go on without people, use a script that does not ask)", "SWARM_APPROVALS_ASK_HUMAN"))
-    for key in ("cost_over_usd", "timeout_s"):
-        if getattr(cfg.approvals, key) < 0:
-            problems.append((f"[approvals].{key} must be 0 (off) or more (got {getattr(cfg.approvals, key):g})",
-                             f"SWARM_APPROVALS_{key.upper()}"))
     problems += mcp_problems(cfg.mcp)
-    if not 0 <= cfg.ui.port <= 65535:
-        problems.append((f"[ui].port must be 0..65535 (got {cfg.ui.port})", "SWARM_UI_PORT"))
     if problems:
         problem, var = problems[0]
         raise ConfigError(f"{where}{problem}; fix it in swarm.toml or ${var}")

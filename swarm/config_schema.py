@@ -1,9 +1,8 @@
 """The JSON Schema of swarm.toml, for editors (completion and checks as you type) and for other tools.
 
-Made from the settings themselves, not written by hand: each section's dataclass gives the keys, types
-and defaults (pydantic's JSON Schema of a dataclass), the loader's own rules give the bounds and the
-allowed words (swarm/config.py: AT_LEAST, ONE_OF), and the comment above each key in the shipped
-swarm.toml gives its description. An unknown key or section is refused, as the loader refuses it.
+Made from the models the loader checks with (swarm/config_model.py: each section's keys, types, defaults,
+bounds and allowed words, as pydantic writes them), and the comment above each key in the shipped swarm.toml
+gives its description. An unknown key or section is refused, as the loader refuses it.
 The committed copy (swarm/config.schema.json; `python -m swarm.config_schema` prints it) is checked against this
 by a test, so it cannot drift.
 """
@@ -15,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from swarm.config import AT_LEAST, ONE_OF, SECTIONS
+from swarm.config_model import SECTION_MODELS
+from swarm.mcp.settings import McpServer
 
 SCHEMA_FILE = Path(__file__).with_name("config.schema.json")
 DEFAULT_TOML = Path(__file__).resolve().parent.parent / "swarm.toml"
@@ -25,24 +25,16 @@ SECTION_LINE = re.compile(r"^\[([a-z_.]+)\]\s*$")
 
 def config_schema(toml_text: str | None = None) -> dict[str, Any]:
     """The whole schema: one object per section, each key typed, bounded, described."""
-    from pydantic import TypeAdapter
-
     described = descriptions(toml_text if toml_text is not None else _default_toml())
     sections: dict[str, Any] = {}
-    for name, cls in SECTIONS.items():
-        section = TypeAdapter(cls).json_schema()
+    for name, model in SECTION_MODELS.items():
+        section = model.model_json_schema()
         section.pop("title", None)
-        section["additionalProperties"] = False
         for key, prop in section.get("properties", {}).items():
             prop.pop("title", None)
             if text := described.get((name, key)):
                 prop["description"] = text
         sections[name] = section
-    for name, keys, least in AT_LEAST:
-        for key in keys:
-            sections[name]["properties"][key]["minimum"] = least
-    for name, key, words in ONE_OF:
-        sections[name]["properties"][key]["enum"] = list(words)
     _servers_as_a_table(sections["mcp"])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -76,11 +68,11 @@ def descriptions(toml_text: str) -> dict[tuple[str, str], str]:
 
 
 def _servers_as_a_table(mcp: dict[str, Any]) -> None:
-    """[mcp.servers.NAME] tables: the server's own keys under its name (the dataclass keeps them as a list)."""
-    servers = mcp.get("properties", {}).get("servers")
-    if servers is None:
-        return
-    server = dict(mcp.get("$defs", {}).get("McpServer", {}))
+    """[mcp.servers.NAME] tables: the server's own keys under its name (the loader passes them to McpServer)."""
+    from pydantic import TypeAdapter
+
+    servers = mcp["properties"]["servers"]
+    server = TypeAdapter(McpServer).json_schema()
     server.get("properties", {}).pop("name", None)
     if "required" in server:
         server["required"] = [k for k in server["required"] if k != "name"]
@@ -95,7 +87,6 @@ def _servers_as_a_table(mcp: dict[str, Any]) -> None:
     mcp["properties"]["servers"] = {"type": "object", "additionalProperties": server,
                                     "description": servers.get("description", "MCP servers, one table each: "
                                                                "[mcp.servers.NAME] with command/args or url")}
-    mcp.pop("$defs", None)
 
 
 def _default_toml() -> str:

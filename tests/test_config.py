@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from swarm.config import Config, load_config
 from swarm.errors import ConfigError
+from timeouts import scaled
 
 
 def toml(tmp_path: Path, text: str) -> str:
@@ -86,3 +89,39 @@ def test_a_wrong_environment_value_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"\$SWARM_MODEL_PRICES: expected a table .*; fix or unset the environment variable"):
         load_config(env={"SWARM_MODEL_PRICES": "{not json"})
+
+
+def test_a_bound_is_named_with_the_variable_that_sets_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"\[ui\]\.port must be 0\.\.65535 \(got 70000\); fix it in swarm.toml or \$SWARM_UI_PORT"):
+        load_config(env={"SWARM_UI_PORT": "70000"})
+    with pytest.raises(ConfigError, match=r"\[run\]\.node_timeout_s must be more than 0 \(got 0\)"):
+        load_config(toml(tmp_path, "[run]\nnode_timeout_s = 0\n"), env={})
+
+
+def test_a_number_that_is_not_finite_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[run\]\.max_wall_s: expected a finite number, got nan; fix it in the file"):
+        load_config(toml(tmp_path, "[run]\nmax_wall_s = nan\n"), env={})
+
+
+def test_other_swarm_variables_are_not_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(env={"SWARM_LOG_LEVEL": "debug", "SWARM_RUN_NO_SUCH_KEY": "1", "SWARM_TEST_TIMEOUT_SCALE": "2",
+                           "SWARM_TELEMETRY_ENABLED": "yes", "SWARM_STORE_SYNCHRONOUS": "full"})
+    assert cfg.telemetry.enabled is True and cfg.store.synchronous == "FULL"
+    assert cfg.run == Config().run
+
+
+def test_a_local_model_changes_only_the_timeouts_neither_the_file_nor_the_environment_set(tmp_path):
+    cfg = load_config(toml(tmp_path, "[model]\ngguf = 'm.gguf'\ntimeout_s = 100\n"), env={"SWARM_RUN_NODE_TIMEOUT_S": "50"})
+    # [model].gguf gives the unset timeouts their CPU values; the ones set keep theirs
+    assert (cfg.model.timeout_s, cfg.run.node_timeout_s, cfg.model.call_timeout_s) == (100.0, 50.0, 1200.0)
+
+
+def test_the_settings_and_the_cli_parser_load_without_pydantic(tmp_path):
+    """pydantic-settings is imported when a configuration is loaded, not by `import swarm.config` or `swarm --help`."""
+    code = ("import sys; import swarm.config; from swarm.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_settings', 'rich')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=scaled(60))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
