@@ -28,7 +28,7 @@ from sse_starlette.sse import EventSourceResponse
 from swarm import approvals, metrics, timetravel
 from swarm.checkout import checkout
 from swarm.errors import AlreadyDecided, SwarmError, UnknownApproval, UnknownNode, UnknownRun
-from swarm.ui import queries
+from swarm.ui import axes, queries
 from swarm.ui.auth import Refused
 from swarm.ui.events import sse_message
 
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("swarm.ui")
 
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("index.html", "text/html; charset=utf-8"),
-          "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/app.css": ("app.css", "text/css; charset=utf-8"),
+          "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
+          "/app.css": ("app.css", "text/css; charset=utf-8"),
           "/favicon.svg": ("favicon.svg", "image/svg+xml"), "/favicon.ico": ("favicon.svg", "image/svg+xml")}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -190,6 +191,14 @@ def stats(request: Request) -> Response:
     store = ui_of(request).store
     run_id = request.query_params.get("run") or None
     return json_response(200, metrics.stats(store, store.run(run_id)["id"] if run_id else None))
+
+
+def stats_charts(request: Request) -> Response:
+    run_id = request.query_params.get("run") or None
+    buckets = int_arg(request, "buckets")
+    if buckets is not None and not 1 <= buckets <= axes.MAX_BUCKETS:
+        raise Reply(400, {"error": f"?buckets= must be from 1 to {axes.MAX_BUCKETS}, not {buckets}"})
+    return json_response(200, queries.charts(ui_of(request).store, run_id, buckets or axes.BUCKETS))
 
 
 def prometheus(request: Request) -> Response:
@@ -417,6 +426,7 @@ ROUTES = [
     Route("/api/approvals/{approval_id}/reject", reject, methods=["POST"]),
     Route("/api/compare", compare, methods=["GET"]),
     Route("/api/stats", stats, methods=["GET"]),
+    Route("/api/stats/charts", stats_charts, methods=["GET"]),
     Route("/metrics", prometheus, methods=["GET"]),
     *[Route(path, static, methods=["GET"]) for path in STATIC],
 ]

@@ -149,6 +149,33 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["approval", "run_id", "driven_here"],
         "properties": {"approval": _null("object"), "run_id": _null("string"), "driven_here": {"type": "boolean"}},
     },
+    "Charts": {
+        "type": "object", "required": ["scope", "completion", "usage", "failures"],
+        "description": "the Stats charts' numbers: one bar per bucket",
+        "properties": {
+            "scope": {"type": "string", "description": '"all", or the run\'s id'},
+            "completion": {
+                "type": "object", "required": ["of", "unit", "count", "edges", "counts"],
+                "description": "how long the runs that ended took (of one run: its ended nodes, first start to end); "
+                               "bucket i holds edges[i] <= seconds < edges[i+1]",
+                "properties": {"of": {"type": "string", "enum": ["runs", "nodes"]}, "unit": {"const": "s"},
+                               "count": {"type": "integer"}, "edges": {"type": "array", "items": {"type": "number"}},
+                               "counts": {"type": "array", "items": {"type": "integer"}}}},
+            "usage": {
+                "type": "object", "required": ["start", "width_s", "calls", "prompt_tokens", "completion_tokens", "tokens",
+                                               "cost_usd"],
+                "description": "model calls, tokens and cost per time bucket: bucket i is from start + i × width_s "
+                               "(start and width_s null when there was no model call)",
+                "properties": {"start": _null("number"), "width_s": _null("number"),
+                               **{k: {"type": "array", "items": {"type": "integer"}}
+                                  for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")},
+                               "cost_usd": {"type": "array", "items": {"type": "number"}}}},
+            "failures": {"type": "array", "description": "failures by type, the most frequent first", "items": {
+                "type": "object", "required": ["type", "source", "count"],
+                "properties": {"type": {"type": "string"}, "count": {"type": "integer"},
+                               "source": {"type": "string", "enum": ["executions", "model calls", "tool calls"]}}}},
+        },
+    },
     "PauseState": {
         "type": "object", "required": ["run_id", "status"],
         "properties": {"run_id": {"type": "string"}, "driven_here": {"type": "boolean"},
@@ -271,6 +298,12 @@ def document() -> dict[str, Any]:
         "/api/stats": {"get": _op("Metrics of every run or one (swarm stats)", {"200": _json(LOOSE, "the stats"), **run_reads},
                                   op_id="stats", tags=["metrics"],
                                   params=[{"name": "run", "in": "query", "schema": {"type": "string"}}])},
+        "/api/stats/charts": {"get": _op(
+            "The Stats charts' numbers, of every run or one: completion times, tokens and cost over time, failures by type",
+            {"200": _json(_ref("Charts"), "the charts"), **run_reads}, op_id="statsCharts", tags=["metrics"],
+            params=[{"name": "run", "in": "query", "schema": {"type": "string"}},
+                    {"name": "buckets", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 60},
+                     "description": "about how many bars a chart has (default 12)"}])},
         "/metrics": {"get": _op("Prometheus metrics", {
             "200": {"description": "the Prometheus text format",
                     "content": {"text/plain; version=0.0.4; charset=utf-8": {"schema": {"type": "string"}}}}, **ERRORS},

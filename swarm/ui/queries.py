@@ -1,4 +1,5 @@
-"""What the UI's API reads from the store: runs, a run's graph (now or at an event), its timeline, a node's detail."""
+"""What the UI's API reads from the store: runs, a run's graph (now or at an event), its timeline, a node's detail,
+the Stats charts' numbers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from swarm.errors import SwarmError, UnknownNode
 from swarm.hybrid import PYTHON
 from swarm.statuses import RUN_STATUSES  # the runs list's filter: every status a run can have
 from swarm.store import Store, loads
-from swarm.ui.activity import activity, summary
+from swarm.ui import axes
+from swarm.ui.activity import FINAL, activity, summary
 from swarm.ui.graph import build_graph, order_key, run_view
 
 
@@ -180,3 +182,46 @@ def script_info(name: str, started_at: float | None, scripts_folder: Path | None
     source = Path(spec.origin) if spec and spec.origin else None
     return {"name": name, "kind": "built-in" if source else "plugin", "version": None,
             "code": source.read_text(encoding="utf-8") if source else None}
+
+
+def charts(store: Store, run_id: str | None = None, buckets: int = axes.BUCKETS) -> dict[str, Any]:
+    """The Stats charts of every run, or of one: `completion`, how long the runs that ended took from
+    creation to end (of one run: its nodes that ended, from first start to end, every round included);
+    `usage`, model calls, tokens and cost per time bucket; `failures`, failures by type."""
+    from swarm import metrics
+
+    run = store.run(run_id) if run_id else None
+    if run is None:
+        completion = {"of": "runs", **axes.histogram(metrics.run_durations(store.runs(None, 1_000_000)), buckets)}
+    else:
+        completion = {"of": "nodes", **axes.histogram(_node_spans(store, run["id"]), buckets)}
+    return {"scope": run["id"] if run else "all", "completion": {"unit": "s", **completion},
+            "usage": _usage(store, run["id"] if run else None, buckets),
+            "failures": axes.failures(metrics.stats(store, run["id"] if run else None))}
+
+
+def _node_spans(store: Store, run_id: str) -> list[float]:
+    """Seconds from each ended node's first start (its first round) to its end."""
+    seen = activity(store.event_times(run_id))
+    spans = []
+    for state in store.node_states(run_id):
+        first = (seen.get(state["id"]) or {}).get("first_started_at") or state.get("started_at")
+        finished = state.get("finished_at")
+        if state.get("status") in FINAL and first and finished and finished >= first:
+            spans.append(finished - first)
+    return spans
+
+
+def _usage(store: Store, run_id: str | None, buckets: int) -> dict[str, Any]:
+    """Model calls, tokens and cost per time bucket (summed in SQLite: a store may hold many calls)."""
+    where, params = ("WHERE run_id=?", (run_id,)) if run_id else ("", ())
+    with store.lock:
+        first, last, calls = store.conn.execute(f"SELECT MIN(at), MAX(at), COUNT(*) FROM llm_calls {where}", params).fetchone()
+    if not calls:
+        return axes.series(None, None, 0, [])
+    start, width, n = axes.time_axis(first, last, buckets)
+    with store.lock:
+        sums = store.conn.execute(
+            "SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
+            f"SUM(cost_usd) FROM llm_calls {where} GROUP BY bucket", (start, width, *params)).fetchall()
+    return axes.series(start, width, n, sums)

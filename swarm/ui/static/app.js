@@ -796,7 +796,7 @@ function proposalView(p) {
   return h("div", {}, ...parts);
 }
 
-// --- compare and stats: whatever the library returns, drawn as tables -----------------------------------------
+// --- compare and stats: whatever the library returns, drawn as tables (and the Stats charts) -----------------------------------------
 
 function fillRunSelects() {
   for (const id of ["compare-a", "compare-b", "stats-run"]) {
@@ -838,12 +838,82 @@ async function compare() {
 
 async function stats() {
   const run = $("stats-run").value;
-  try {
-    const out = await api(`/api/stats${run ? `?run=${encodeURIComponent(run)}` : ""}`);
-    $("stats-out").replaceChildren(value(out));
-  } catch (e) {
-    $("stats-out").replaceChildren(h("div", {class: "error"}, e.message));
+  const q = run ? `?run=${encodeURIComponent(run)}` : "";
+  const [out, charts] = await Promise.allSettled([api(`/api/stats${q}`), api(`/api/stats/charts${q}`)]);
+  if (run !== $("stats-run").value) return;  // another run was chosen meanwhile
+  $("stats-charts").replaceChildren(charts.status === "fulfilled" ? statsCharts(charts.value)
+    : h("div", {class: "error"}, charts.reason.message));
+  $("stats-out").replaceChildren(out.status === "fulfilled" ? value(out.value) : h("div", {class: "error"}, out.reason.message));
+}
+
+// --- the Stats charts (drawn by charts.js from GET /api/stats/charts) ----------------------------------------
+
+function chartCard(id, title, caption, body) {
+  return h("figure", {class: "chart-card", id}, h("figcaption", {}, h("h3", {}, title), caption ? h("div", {class: "muted small"}, caption) : null),
+    body);
+}
+
+function statsCharts(c) {
+  return h("div", {class: "charts"}, completionChart(c.completion), ...usageCharts(c.usage), failuresChart(c.failures));
+}
+
+function completionChart(d) {
+  const what = d.of === "runs" ? "runs that ended, from start to end" : "nodes that ended, from first start to end (every round)";
+  if (!d.count) return chartCard("chart-completion", "Completion time", what, h("div", {class: "empty"}, `No ${d.of} ended yet.`));
+  const n = d.counts.length;
+  return chartCard("chart-completion", "Completion time", `${plural(d.count, d.of === "runs" ? "run" : "node")}: ${what}`,
+    Charts.bars({label: `completion time of ${d.of}`, cls: "histogram", whole: true, format: (v) => count(Math.round(v)),
+      xLabel: `seconds (buckets of ${secs(d.edges[1] - d.edges[0])})`,
+      bars: d.counts.map((k, i) => ({parts: [{value: k, cls: "b-count"}], data: {from: d.edges[i], to: d.edges[i + 1]},
+        tip: `${plural(k, d.of === "runs" ? "run" : "node")} took ${secs(d.edges[i])} to ${secs(d.edges[i + 1])}`})),
+      ticks: Charts.ticksEvery(n, (i) => axisSecs(d.edges[i]))}));
+}
+
+function axisSecs(s) {  // short labels for an axis: 0, 250ms, 1.5s, 2m, 3h
+  if (s === 0) return "0";
+  if (s < 1) return `${+(s * 1000).toPrecision(3)}ms`;
+  if (s < 60) return `${+s.toPrecision(3)}s`;
+  if (s < 3600) return `${+(s / 60).toPrecision(3)}m`;
+  return `${+(s / 3600).toPrecision(3)}h`;
+}
+
+function bucketTime(u, i) {  // the label of a time bucket's start: relative for small buckets, a clock time, a date
+  const t = u.start + i * u.width_s;
+  if (u.width_s < 60) return `+${axisSecs(i * u.width_s)}`;
+  if (u.width_s < 86400) return new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  return new Date(t * 1000).toLocaleDateString();
+}
+
+function usageCharts(u) {
+  if (!u.calls.length) {
+    const none = h("div", {class: "empty"}, "No model call yet.");
+    return [chartCard("chart-tokens", "Tokens over time", null, none), chartCard("chart-cost", "Cost over time", null, none.cloneNode(true))];
   }
+  const n = u.calls.length;
+  const from = new Date(u.start * 1000).toLocaleString();
+  const caption = `from ${from}, buckets of ${secs(u.width_s)}`;
+  const span = (i) => `${new Date((u.start + i * u.width_s) * 1000).toLocaleTimeString()} + ${secs(u.width_s)}`;
+  const ticks = Charts.ticksEvery(n, (i) => bucketTime(u, i));
+  const tokens = Charts.bars({label: "tokens over time", cls: "series", whole: true, format: (v) => count(Math.round(v)), ticks,
+    bars: u.tokens.map((t, i) => ({parts: [{value: u.prompt_tokens[i], cls: "b-prompt"}, {value: u.completion_tokens[i], cls: "b-completion"}],
+      data: {calls: u.calls[i], prompt: u.prompt_tokens[i], completion: u.completion_tokens[i]},
+      tip: `${span(i)}: ${t} tokens (${u.prompt_tokens[i]} prompt + ${u.completion_tokens[i]} completion) in ${plural(u.calls[i], "model call")}`}))});
+  const cost = Charts.bars({label: "cost over time", cls: "series", format: (v) => `$${+v.toPrecision(3)}`, ticks,
+    bars: u.cost_usd.map((x, i) => ({parts: [{value: x, cls: "b-cost"}], data: {calls: u.calls[i]},
+      tip: `${span(i)}: ${money(x)} in ${plural(u.calls[i], "model call")}`}))});
+  const legend = h("div", {class: "legend small"}, h("span", {class: "key k-prompt"}), "prompt ", h("span", {class: "key k-completion"}), "completion");
+  return [chartCard("chart-tokens", "Tokens over time", caption, h("div", {}, tokens, legend)),
+          chartCard("chart-cost", "Cost over time", u.cost_usd.some((x) => x > 0) ? caption : `${caption}; no price is set for these models ([model].prices)`, cost)];
+}
+
+const FAILURE_CLASS = {"executions": "b-fail-exec", "model calls": "b-fail-model", "tool calls": "b-fail-tool"};
+
+function failuresChart(rows) {
+  if (!rows.length) return chartCard("chart-failures", "Failures by type", null, h("div", {class: "empty"}, "No failure."));
+  return chartCard("chart-failures", "Failures by type", "failed executions (retried or for good), failed model calls and tool calls",
+    Charts.rows({label: "failures by type", format: (v) => String(v),
+      rows: rows.map((r) => ({label: `${r.type} (${r.source})`, value: r.count, cls: FAILURE_CLASS[r.source] || "b-fail-exec",
+                              tip: `${plural(r.count, "failure")} of type ${r.type} in ${r.source}`}))}));
 }
 
 const short = (v) => v === null || v === undefined ? "" : (typeof v === "string" ? v : JSON.stringify(v)).slice(0, 160);
