@@ -20,12 +20,14 @@ import time
 import zlib
 from collections import deque
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
 
 from swarm import deltas
+from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
 # 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
@@ -1033,3 +1035,10 @@ class Store:
             c.execute(f"UPDATE cancel_requests SET handled_at=? WHERE id IN ({','.join('?' * len(rows))})",
                       (time.time(), *[r[0] for r in rows]))
         return [r[1] for r in rows]
+
+    # --- the other ports of this file (swarm/ports.py), each an adapter of swarm/adapters/sqlite/ on this connection ---
+
+    @cached_property
+    def goals(self) -> SqliteGoals:
+        """The daemon's ledger of goal files (ports.GoalLedger)."""
+        return SqliteGoals(self)

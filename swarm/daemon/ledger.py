@@ -1,4 +1,5 @@
-"""The daemon's ledger: which goal file became which run, kept in the store's `goals` table.
+"""The daemon's ledger: which goal file became which run, kept in the store's `goals` table
+(the GoalLedger port, swarm/ports.py).
 
 A row is written right after a file is moved into processing/ and before its run exists, with
 the run id chosen in advance; so after a crash at any moment the daemon finds every goal it had
@@ -15,53 +16,36 @@ from typing import Any
 
 from swarm.store import Store
 
-COLUMNS = ("id", "folder", "name", "original", "sha256", "run_id", "state", "outcome", "dest", "error",
-           "claimed_at", "finished_at")
-
-
-def _rows(store: Store, sql: str, params: tuple) -> list[dict[str, Any]]:
-    with store.lock:
-        return [dict(zip(COLUMNS, row)) for row in store.conn.execute(sql, params).fetchall()]
-
 
 def unfinished(store: Store, folder: str) -> list[dict[str, Any]]:
     """Goals of this folder taken but not yet moved out of processing/, oldest first."""
-    return _rows(store, f"SELECT {', '.join(COLUMNS)} FROM goals WHERE folder=? AND state!='finished' ORDER BY id",
-                 (folder,))
+    return store.goals.goal_rows(folder, unfinished=True)
 
 
 def goals(store: Store, folder: str | None = None) -> list[dict[str, Any]]:
     """Every goal row (of one folder, or all), oldest first."""
-    if folder is None:
-        return _rows(store, f"SELECT {', '.join(COLUMNS)} FROM goals ORDER BY id", ())
-    return _rows(store, f"SELECT {', '.join(COLUMNS)} FROM goals WHERE folder=? ORDER BY id", (folder,))
+    return store.goals.goal_rows(folder)
 
 
 def get(store: Store, goal_id: int) -> dict[str, Any]:
-    return _rows(store, f"SELECT {', '.join(COLUMNS)} FROM goals WHERE id=?", (goal_id,))[0]
+    return store.goals.goal_row(goal_id)
 
 
 def record_claim(store: Store, folder: str, name: str, original: str, sha256: str, run_id: str | None,
                  error: str | None = None) -> int:
     """A file now in processing/: with the run id it will get, or the error that keeps it from running."""
-    state = "running" if error is None else "finishing"
-    outcome = None if error is None else "failed"
-    with store.transaction() as c:
-        c.execute(
-            "INSERT INTO goals (folder, name, original, sha256, run_id, state, outcome, error, claimed_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
-            (folder, name, original, sha256, run_id, state, outcome, error, time.time()),
-        )
-        return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+    return store.goals.add_goal({
+        "folder": folder, "name": name, "original": original, "sha256": sha256, "run_id": run_id,
+        "state": "running" if error is None else "finishing", "outcome": None if error is None else "failed",
+        "error": error, "claimed_at": time.time(),
+    })
 
 
 def record_outcome(store: Store, goal_id: int, outcome: str, dest: str | None, error: str | None = None) -> None:
     """The run ended (or the file is refused): where the file goes, chosen before it moves."""
-    with store.transaction() as c:
-        c.execute("UPDATE goals SET state='finishing', outcome=?, dest=?, error=COALESCE(?, error) WHERE id=?",
-                  (outcome, dest, error, goal_id))
+    kept = {} if error is None else {"error": error}  # no new error: the one recorded at the claim stays
+    store.goals.update_goal(goal_id, state="finishing", outcome=outcome, dest=dest, **kept)
 
 
 def record_finished(store: Store, goal_id: int) -> None:
-    with store.transaction() as c:
-        c.execute("UPDATE goals SET state='finished', finished_at=? WHERE id=?", (time.time(), goal_id))
+    store.goals.update_goal(goal_id, state="finished", finished_at=time.time())

@@ -1,0 +1,125 @@
+"""The storage ports: what the swarm asks of its store, one Protocol for each part, with no SQL in them.
+
+A backend implements each of them in its adapter package (SQLite: swarm/adapters/sqlite/). Callers hold a
+port and call its methods; they never see a connection, a lock or a query. `Store` (swarm/store.py) is the
+run store and hands out the others:
+
+    store.goals        GoalLedger      the daemon's goal files and the runs they became
+    store.memories     MemoryStore     the texts of `swarm memory`
+    store.metrics      MetricsReader   the raw counts behind `swarm stats` and /metrics
+    store.event_tail() EventTail       new events of every run, in order, on a connection of its own
+
+Rows are plain dicts (column -> value), JSON columns as JSON text, as the store keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class RunStore(Protocol):
+    """Runs, their nodes and their append-only history (the part the lifecycle writes and time travel reads).
+
+    Only the part that every caller outside the runtime uses is listed here; the full surface is `Store`'s."""
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """A run's row by id or unique prefix; UnknownRun when there is none."""
+
+    def runs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest runs first (of one status, or of all)."""
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run's row."""
+
+    def node_states(self, run_id: str) -> list[dict[str, Any]]:
+        """Every node's whole state as of its last event."""
+
+    def node_rows(self, run_id: str, around: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the nodes table (id, parent, script, status, state as stored) of a run, or of one node
+        (`around`) and its children."""
+
+    def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
+               limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:
+        """A run's events after `after` up to `until`, oldest first."""
+
+    def person_rejected_route(self, goal: str, script: str) -> bool:
+        """Whether a person rejected this sub-goal for this script (`swarm route reject`)."""
+
+
+class GoalLedger(Protocol):
+    """Which goal file became which run (the daemon's `goals` table): rows of id, folder, name, original,
+    sha256, run_id, state, outcome, dest, error, claimed_at, finished_at."""
+
+    def goal_rows(self, folder: str | None = None, *, unfinished: bool = False) -> list[dict[str, Any]]:
+        """Goal rows, oldest first: of one folder (or all); `unfinished`: only those whose state is not 'finished'."""
+
+    def goal_row(self, goal_id: int) -> dict[str, Any]:
+        """One goal row; KeyError when there is none."""
+
+    def add_goal(self, row: dict[str, Any]) -> int:
+        """Record a new goal row (without its id); returns its id."""
+
+    def update_goal(self, goal_id: int, **fields: Any) -> None:
+        """Set columns of a goal row (only those given)."""
+
+
+class MemoryStore(Protocol):
+    """The texts memory keeps: rows of id, key, text, meta (JSON text), run_id, created_at."""
+
+    def add_memory(self, row: dict[str, Any], replace_key: bool = True) -> int:
+        """Keep one item (a row without its id); with a key, first forget what was kept under it. Returns its id."""
+
+    def replace_memory_prefix(self, key_prefix: str, rows: list[dict[str, Any]]) -> list[int]:
+        """In one transaction: forget every item whose key starts with `key_prefix`, keep `rows`; their ids."""
+
+    def remove_memory(self, item_id: int | None = None, key: str | None = None, key_prefix: str | None = None) -> int:
+        """Forget an item by id, or the items under a key or whose key starts with a prefix; how many went."""
+
+    def memory_text(self, key: str) -> str | None:
+        """The text last kept under `key`."""
+
+    def memory_items(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Items, newest first (at most `limit`; None: all)."""
+
+    def memory_rows(self, ids: list[int]) -> list[dict[str, Any]]:
+        """The items of these ids (any order; those gone are absent)."""
+
+    def memory_ids(self) -> list[int]:
+        """The ids of every item kept."""
+
+    def memory_count(self) -> int:
+        """How many items are kept."""
+
+
+class MetricsReader(Protocol):
+    """What metrics read of the history: runs, and one run's raw counts."""
+
+    def runs_by_age(self) -> list[dict[str, Any]]:
+        """Every run's row, oldest first."""
+
+    def tally_rows(self, run_id: str) -> dict[str, Any]:
+        """The rows a run's tally is counted from:
+        nodes: [(script, status, count)]; scripts: [(node id, script)];
+        events: [(kind, node id, detail JSON or None)] of its execute, retry and tool_calls events;
+        failed_errors: [error] of its failed nodes; json_repaired: how many replies were mended;
+        calls: [(model or 'unknown', error, prompt_tokens, completion_tokens, cost_usd, latency_ms)]."""
+
+
+class EventTail(Protocol):
+    """A reader that follows the whole history as it grows, on a connection of its own (one thread uses it).
+
+    A read that meets a store gone away (closed, deleted) raises StoreError."""
+
+    def last_seq(self) -> int:
+        """The number of the newest event now (0: none yet): where following starts."""
+
+    def changed(self) -> bool:
+        """Whether anything was committed since the last call (cheap: no table read); True at the first call."""
+
+    def after(self, seq: int, limit: int) -> list[tuple]:
+        """Up to `limit` events after `seq`, oldest first: (seq, run_id, node_id, kind, at, state, detail), with
+        `state` the node's whole state after the event as JSON (None for a run-level event)."""
+
+    def close(self) -> None:
+        """Let go of the connection."""
+
