@@ -41,14 +41,8 @@ class Memory:
         """Keep a text (under `key`, replacing what was kept under it before); returns its id."""
         if not isinstance(text, str) or not text.strip():
             raise MemoryItemError("memory keeps text: the text to add is empty")
-        with self.store.transaction() as c:
-            if key is not None:
-                c.execute("DELETE FROM memory WHERE key=?", (key,))
-            c.execute(
-                "INSERT INTO memory (key, text, meta, run_id, created_at) VALUES (?,?,?,?,?)",
-                (key, text, dumps(meta) if meta else None, run_id, time.time()),
-            )
-            return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+        return self.store.memories.add_memory({"key": key, "text": text, "meta": dumps(meta) if meta else None,
+                                               "run_id": run_id, "created_at": time.time()})
 
     def add_files(self, paths: list[str | Path]) -> list[dict[str, Any]]:
         """Keep text files (folders: every text file in them), each cut into chunks.
@@ -64,25 +58,19 @@ class Memory:
                 raise MemoryItemError(f"{source} has headings but no text under them; there is nothing to keep")
         added = []
         for source, chunks in documents:
-            with self.store.transaction() as c:
-                c.execute("DELETE FROM memory WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(f"file:{source}#"),))
-                ids = []
-                for n, chunk in enumerate(chunks, 1):
-                    meta = {"kind": "file", "source": source, "chunk": n, "chunks": len(chunks), "title": chunk["title"]}
-                    c.execute("INSERT INTO memory (key, text, meta, run_id, created_at) VALUES (?,?,?,?,?)",
-                              (f"file:{source}#{n}", chunk["text"], dumps(meta), None, time.time()))
-                    ids.append(c.execute("SELECT last_insert_rowid()").fetchone()[0])
+            ids = self.store.memories.replace_memory_prefix(f"file:{source}#", [
+                {"key": f"file:{source}#{n}", "text": chunk["text"], "created_at": time.time(),
+                 "meta": dumps({"kind": "file", "source": source, "chunk": n, "chunks": len(chunks), "title": chunk["title"]})}
+                for n, chunk in enumerate(chunks, 1)])
             added.append({"source": source, "chunks": len(ids), "ids": ids})
         return added
 
     def remove(self, ref: str | int) -> int:
         """Forget an item by id, or every item under a key or of a source file; returns how many went."""
-        with self.store.transaction() as c:
-            if isinstance(ref, int) or str(ref).isdigit():
-                gone = c.execute("DELETE FROM memory WHERE id=?", (int(ref),)).rowcount
-            else:
-                gone = c.execute("DELETE FROM memory WHERE key=? OR key LIKE ? ESCAPE '\\'",
-                                 (ref, _like_prefix(f"file:{Path(ref).resolve()}#"))).rowcount
+        if isinstance(ref, int) or str(ref).isdigit():
+            gone = self.store.memories.remove_memory(item_id=int(ref))
+        else:
+            gone = self.store.memories.remove_memory(key=ref, key_prefix=f"file:{Path(ref).resolve()}#")
         if not gone:
             raise MemoryItemError(f"memory has no item {ref!r}; see the ids and keys with `swarm memory list`")
         return gone
@@ -91,13 +79,11 @@ class Memory:
 
     def get(self, key: str) -> str | None:
         """The text kept under `key`, or None."""
-        rows = self.store._query("SELECT text FROM memory WHERE key=? ORDER BY id DESC LIMIT 1", (key,))
-        return rows[0]["text"] if rows else None
+        return self.store.memories.memory_text(key)
 
     def items(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
         """The newest items first: [{"id", "key", "text", "meta", "run_id", "created_at"}]."""
-        sql = "SELECT id, key, text, meta, run_id, created_at FROM memory ORDER BY id DESC"
-        rows = self.store._query(sql if kind else f"{sql} LIMIT {int(limit)}")
+        rows = self.store.memories.memory_items(None if kind else limit)  # of one kind: read on until enough
         out = []
         for row in rows:
             row["meta"] = loads(row["meta"]) or {}
@@ -108,7 +94,7 @@ class Memory:
         return out
 
     def count(self) -> int:
-        return self.store._query("SELECT COUNT(*) AS n FROM memory")[0]["n"]
+        return self.store.memories.memory_count()
 
     def search(self, text: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The items that fit `text` best (`limit`, default [memory].top_k), by hybrid retrieval:
@@ -122,8 +108,7 @@ class Memory:
         if not hits:
             return []
         ids = [int(h.name) for h in hits]
-        rows = {r["id"]: r for r in self.store._query(
-            f"SELECT id, key, text, meta, run_id FROM memory WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))}
+        rows = {r["id"]: r for r in self.store.memories.memory_rows(ids)}
         return [{**rows[int(h.name)], "meta": loads(rows[int(h.name)]["meta"]) or {}, "score": round(h.score, 4)}
                 for h in hits if int(h.name) in rows]
 
@@ -144,12 +129,12 @@ class Memory:
             self._index = live_index(self._embedder or MiniLMEmbedder, self.store, fusion=self.fusion,
                                      bm25_weight=self.bm25_weight)
         index = self._index
-        ids = {str(r["id"]) for r in self.store._query("SELECT id FROM memory")}
+        ids = {str(i) for i in self.store.memories.memory_ids()}
         for gone in [name for name in index.rows if name not in ids]:
             index.remove(gone)
         new = [i for i in ids if i not in index.rows]
         if new:
-            rows = self.store._query(f"SELECT id, text, meta FROM memory WHERE id IN ({','.join(new)})")
+            rows = self.store.memories.memory_rows(sorted(int(i) for i in new))
             index.add([Entry(str(r["id"]), _indexed_text(r), plain=True) for r in rows])
         return index
 
@@ -195,7 +180,3 @@ def _indexed_text(row: dict) -> str:
     meta = loads(row["meta"]) or {}
     title = meta.get("title") or meta.get("goal") or ""
     return f"{title}: {row['text']}" if title else row["text"]
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -28,6 +28,7 @@ import orjson
 
 from swarm import deltas
 from swarm.adapters.sqlite.goals import SqliteGoals
+from swarm.adapters.sqlite.memory import SqliteMemory
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
 # 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
@@ -1042,3 +1043,8 @@ class Store:
     def goals(self) -> SqliteGoals:
         """The daemon's ledger of goal files (ports.GoalLedger)."""
         return SqliteGoals(self)
+
+    @cached_property
+    def memories(self) -> SqliteMemory:
+        """The texts memory keeps (ports.MemoryStore)."""
+        return SqliteMemory(self)
