@@ -2,7 +2,8 @@
 
 Functions over the store: `stats` gives a JSON-able dict (one run, or all of them),
 `prometheus_text` the same counts in Prometheus' text exposition format. Everything is read
-from tables the lifecycle already writes (runs, nodes, events, llm_calls); tool calls come
+(through the MetricsReader port, swarm/ports.py) from what the lifecycle already writes
+(runs, nodes, events, model calls); tool calls come
 from the `tool_calls` events a node's execution leaves in the history. The raw counts of a
 run that ended are kept in memory, so a long-lived caller (the UI's `/metrics`) reads each
 ended run once.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from swarm.statuses import RUN_FINAL
+from swarm.statuses import RUN_FINAL, EventKind
 from swarm.store import Store, loads
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -31,7 +32,7 @@ def stats(store: Store, run_id: str | None = None) -> dict[str, Any]:
 
 
 def _all_runs(store: Store) -> list[dict[str, Any]]:
-    return store._query("SELECT * FROM runs ORDER BY created_at")
+    return store.metrics.runs_by_age()
 
 
 def _stats(store: Store, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -62,42 +63,25 @@ def tally(store: Store, run: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
-    """Plain tuples: for the queries over many rows, where a dict per row would cost more than the query."""
-    with store.lock:
-        return store.conn.execute(sql, params).fetchall()
-
-
 def _read_tally(store: Store, rid: str) -> dict[str, Any]:
-    p = (rid,)
-    nodes = {(script, status): n for script, status, n in _rows(
-        store, "SELECT script, status, COUNT(*) FROM nodes WHERE run_id=? GROUP BY script, status", p)}
-    script_of = dict(_rows(store, "SELECT id, script FROM nodes WHERE run_id=?", p))
+    rows = store.metrics.tally_rows(rid)
+    nodes = {(script, status): n for script, status, n in rows["nodes"]}
+    script_of = dict(rows["scripts"])
     executions: dict[str, int] = {}
     retried: list[str | None] = []
     tools: list[tuple] = []
-    for kind, node_id, detail in _rows(
-        store,
-        "SELECT kind, node_id, CASE WHEN kind IN ('retry', 'tool_calls') THEN detail END FROM events "
-        "WHERE run_id=? AND kind IN ('execute', 'retry', 'tool_calls')", p,
-    ):
-        if kind == "execute":
+    for kind, node_id, detail in rows["events"]:
+        if kind == EventKind.EXECUTE:
             script = script_of.get(node_id, "unknown")
             executions[script] = executions.get(script, 0) + 1
-        elif kind == "retry":  # a failed execution that was tried again
+        elif kind == EventKind.RETRY:  # a failed execution that was tried again
             retried.append((loads(detail) or {}).get("error"))
         else:
             tools += [(c.get("tool"), bool(c.get("ok")), c.get("ms") or 0.0, c.get("error"))
                       for c in (loads(detail) or {}).get("calls") or []]
-    # An execution that failed for good leaves its error on the failed node.
-    failed_nodes = [e for (e,) in _rows(store, "SELECT json_extract(state, '$.error') FROM nodes "
-                                                "WHERE run_id=? AND status='failed'", p)]
-    calls = _rows(store, "SELECT COALESCE(NULLIF(model, ''), 'unknown'), error, prompt_tokens, completion_tokens, "
-                         "cost_usd, latency_ms FROM llm_calls WHERE run_id=?", p)
-    [(json_repaired,)] = _rows(store, "SELECT COUNT(*) FROM llm_calls WHERE run_id=? AND reply IS NOT NULL "
-                                      "AND json_extract(reply, '$.json_repaired') = 1", p)
-    return {"nodes": nodes, "executions": executions, "retried": retried, "failed_nodes": failed_nodes,
-            "calls": calls, "tools": tools, "json_repaired": json_repaired}
+    # An execution that failed for good leaves its error on the failed node: failed_nodes.
+    return {"nodes": nodes, "executions": executions, "retried": retried, "failed_nodes": rows["failed_errors"],
+            "calls": rows["calls"], "tools": tools, "json_repaired": rows["json_repaired"]}
 
 
 # --- the parts of stats ------------------------------------------------------------------------

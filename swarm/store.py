@@ -29,6 +29,7 @@ import orjson
 from swarm import deltas
 from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.adapters.sqlite.memory import SqliteMemory
+from swarm.adapters.sqlite.metrics import SqliteMetrics
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
 # 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
@@ -1048,3 +1049,8 @@ class Store:
     def memories(self) -> SqliteMemory:
         """The texts memory keeps (ports.MemoryStore)."""
         return SqliteMemory(self)
+
+    @cached_property
+    def metrics(self) -> SqliteMetrics:
+        """The counts behind `swarm stats` (ports.MetricsReader)."""
+        return SqliteMetrics(self)
