@@ -30,6 +30,7 @@ from swarm import deltas
 from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.adapters.sqlite.memory import SqliteMemory
 from swarm.adapters.sqlite.metrics import SqliteMetrics
+from swarm.adapters.sqlite.tail import SqliteEventTail
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
 # 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
@@ -1054,3 +1055,7 @@ class Store:
     def metrics(self) -> SqliteMetrics:
         """The counts behind `swarm stats` (ports.MetricsReader)."""
         return SqliteMetrics(self)
+
+    def event_tail(self) -> SqliteEventTail:
+        """A new follower of the whole history (ports.EventTail), on a connection of its own: for one other thread."""
+        return SqliteEventTail(self.path, rebuild_states)

@@ -1,7 +1,7 @@
 """Live events for the page: one thread tails the store's event history and fans it out to every subscriber.
 
-However many pages are open, the store is read by this one thread: it asks SQLite whether
-anything was committed (`PRAGMA data_version`, no table read) every `interval_s`, and only
+However many pages are open, the store is read by this one thread: it asks the store's event tail
+(the EventTail port, swarm/ports.py) whether anything was committed every `interval_s`, and only
 then reads the new events by sequence number. Each subscriber (one server-sent-events
 stream, served on the server's asyncio loop) gets the batches of the runs it watches; one
 that falls too far behind is told to reload instead of holding memory.
@@ -10,16 +10,15 @@ that falls too far behind is told to reload instead of holding memory.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections import deque
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
-from swarm.statuses import NODE_FINAL, EventKind
-from swarm.store import rebuild_states
+from swarm.errors import StoreError
+from swarm.ports import EventTail
+from swarm.statuses import EventKind
 from swarm.ui.graph import node_view
 
 MAX_QUEUED = 200  # batches a subscriber may have waiting before it is told to reload
@@ -88,24 +87,22 @@ class Subscription:
 class EventHub:
     """The one reader of new events for all subscribers of a UI server."""
 
-    def __init__(self, path: str | Path, interval_s: float = 0.03):
-        self.path = Path(path)
+    def __init__(self, open_tail: Callable[[], EventTail], interval_s: float = 0.03):
+        self.open_tail = open_tail  # e.g. Store.event_tail: a tail on a connection of its own
         self.interval_s = interval_s
         self.subscribers: set[Subscription] = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.cursor = 0
-        self.known: dict[tuple[str, str], dict] = {}  # (run, node) -> its state as of the last event read
 
     def start(self) -> None:
-        """Start the reader thread (once; a second call does nothing). Its connection is its own alone."""
+        """Start the reader thread (once; a second call does nothing). Its tail is its own alone."""
         if self.thread is not None:
             return
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
-        conn.execute("PRAGMA busy_timeout=10000")
-        self.cursor = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-        self.thread = threading.Thread(target=self._run, args=(conn,), name="swarm-ui-events", daemon=True)
+        tail = self.open_tail()
+        self.cursor = tail.last_seq()
+        self.thread = threading.Thread(target=self._run, args=(tail,), name="swarm-ui-events", daemon=True)
         self.thread.start()
 
     def subscribe(self, run_id: str | None, loop: asyncio.AbstractEventLoop) -> Subscription:
@@ -132,42 +129,22 @@ class EventHub:
             self.thread.join(timeout=5)
         self.end_streams()
 
-    def _run(self, conn: sqlite3.Connection) -> None:
-        version = None
+    def _run(self, tail: EventTail) -> None:
         try:
             while not self.stopping.wait(self.interval_s):
-                now = conn.execute("PRAGMA data_version").fetchone()[0]
-                if now == version:
-                    continue
-                version = now
-                while self._read_once(conn) == READ_LIMIT:
-                    pass
-        except sqlite3.Error:
+                if tail.changed():
+                    while self._read_once(tail) == READ_LIMIT:
+                        pass
+        except StoreError:
             pass  # the store went away (the server is closing)
         finally:
-            conn.close()
+            tail.close()
 
-    def _whole_states(self, conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
-        """The rows with each node event's whole state (an event records only what changed: swarm/deltas.py)."""
-        if not any(r[6] is not None for r in rows):
-            return [r[:6] + r[7:] for r in rows]
-        dicts = [{"seq": r[0], "run_id": r[1], "node_id": r[2], "state": r[5], "patch": r[6]} for r in rows]
-        rebuild_states(conn, dicts, self.known)
-        for d in dicts:  # an ended node has no later event: forget it
-            if d["state"] is not None and (state := self.known.get((d["run_id"], d["node_id"]))) is not None \
-                    and state.get("status") in NODE_FINAL:
-                del self.known[(d["run_id"], d["node_id"])]
-        return [r[:5] + (d["state"],) + r[7:] for r, d in zip(rows, dicts)]
-
-    def _read_once(self, conn: sqlite3.Connection) -> int:
-        rows = conn.execute(
-            "SELECT seq, run_id, node_id, kind, at, state, patch, detail FROM events WHERE seq>? ORDER BY seq LIMIT ?",
-            (self.cursor, READ_LIMIT),
-        ).fetchall()
+    def _read_once(self, tail: EventTail) -> int:
+        rows = tail.after(self.cursor, READ_LIMIT)
         if not rows:
             return 0
         self.cursor = rows[-1][0]
-        rows = self._whole_states(conn, rows)
         with self.lock:
             subs = list(self.subscribers)
         if subs:

@@ -52,7 +52,7 @@ class UIServer:
         self.port = self.socket.getsockname()[1]
         self.store = Store(store_path, config.store.synchronous)
         self.scripts_folder = config.path(config.toolsmith.folder)
-        self.hub = EventHub(store_path)
+        self.hub = EventHub(self.store.event_tail)
         self.actions = Actions(config, self.store, engine)
         self.gate = Gate(self.token, self.host, self.port)
         self.closing = False
