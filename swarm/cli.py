@@ -17,7 +17,7 @@ from swarm.config import Config
 from swarm.cli_session import (_announce_model, _budget_option, _config, _drive, _engine, _model_line, _one_line,
                                _result_text, _run_json, _store, _store_failure, _use_demo_model, _warnings_to_stderr)
 from swarm.errors import SwarmError, UnknownNode, UnknownScript
-from swarm.render import counters, event_lines, printable, runs_table, tree_lines
+from swarm.render import counters, event_lines, print_runs, printable, tree_lines
 from swarm.snapshot import export_snapshot, state_at
 from swarm.statuses import RUN_STATUSES, RunStatus
 from swarm.store import loads
@@ -252,7 +252,7 @@ def cmd_runs(args) -> int:
     elif not rows:
         print("no runs yet; start one with `swarm run \"GOAL\"`")
     else:
-        print("\n".join(runs_table(rows)))
+        print_runs(rows)
     return 0
 
 

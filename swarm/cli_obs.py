@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from swarm.errors import SwarmError
@@ -34,7 +35,7 @@ def cmd_stats(args) -> int:
     elif args.json:
         print(json.dumps(stats(store, args.run), ensure_ascii=False, indent=2))
     else:
-        print("\n".join(stats_lines(stats(store, args.run))))
+        print_stats(stats(store, args.run))
     store.close()
     return 0
 
@@ -59,8 +60,32 @@ def cmd_export(args) -> int:
 
 
 def stats_lines(s: dict[str, Any]) -> list[str]:
-    """`stats()` as text tables for the terminal."""
-    lines: list[str] = []
+    """`stats()` as plain text: its lines, and its tables with columns padded to line up."""
+    return [line for part in stats_parts(s) for line in ([part] if isinstance(part, str) else _table(*part))]
+
+
+def print_stats(s: dict[str, Any], stream=None) -> None:
+    """`swarm stats`: on a terminal the tables drawn by rich, fitted to its width; elsewhere stats_lines."""
+    from swarm.terminal import is_terminal, print_table
+
+    stream = sys.stdout if stream is None else stream
+    if not is_terminal(stream):
+        print("\n".join(stats_lines(s)), file=stream)
+        return
+    for part in stats_parts(s):
+        if isinstance(part, str):
+            print(part, file=stream)
+        else:
+            head, rows = part
+            print_table(head, rows, _table(head, rows), right=range(1, len(head)), fit=0, stream=stream)
+
+
+Table = tuple[list[str], list[list[Any]]]
+
+
+def stats_parts(s: dict[str, Any]) -> list[str | Table]:
+    """`stats()` as lines of text and tables (head, rows) between them."""
+    lines: list[str | Table] = []
     runs = s["runs"]
     if "run" in s:
         r = s["run"]
@@ -78,32 +103,32 @@ def stats_lines(s: dict[str, Any]) -> list[str]:
     nodes = s["nodes"]
     lines += ["", f"nodes: {nodes['total']} ({_counts(nodes['by_status'])})"]
     statuses = sorted({k for e in s["scripts"].values() for k in e["by_status"]})
-    lines += _table(["SCRIPT", "NODES", "EXECUTIONS", *[k.upper() for k in statuses]],
+    lines.append((["SCRIPT", "NODES", "EXECUTIONS", *[k.upper() for k in statuses]],
                     [[name, e["nodes"], e["executions"], *[e["by_status"].get(k, 0) for k in statuses]]
-                     for name, e in s["scripts"].items()])
+                     for name, e in s["scripts"].items()]))
 
     err = s["errors"]
     lines += ["", f"errors: {err['failed_executions']} of {err['executions']} executions failed ({err['rate']:.1%}); "
                   f"{err['failed_nodes']} node(s) ended failed ({err['node_failure_rate']:.1%})"]
     if err["by_type"]:
-        lines += _table(["ERROR TYPE", "EXECUTIONS", "NODES"],
-                        [[k, v, err["failed_nodes_by_type"].get(k, 0)] for k, v in err["by_type"].items()])
+        lines.append((["ERROR TYPE", "EXECUTIONS", "NODES"],
+                      [[k, v, err["failed_nodes_by_type"].get(k, 0)] for k, v in err["by_type"].items()]))
 
     mended = f", {llm['json_repaired']} with JSON mended by json-repair" if llm.get("json_repaired") else ""
     lines += ["", f"model calls: {llm['calls']} ({llm['errors']} failed, {llm['error_rate']:.1%}{mended})"]
     if s["models"]:
-        lines += _table(["MODEL", "CALLS", "ERRORS", "IN TOKENS", "OUT TOKENS", "COST USD", "P50 MS", "P95 MS"],
+        lines.append((["MODEL", "CALLS", "ERRORS", "IN TOKENS", "OUT TOKENS", "COST USD", "P50 MS", "P95 MS"],
                         [[m, e["calls"], e["errors"], e["prompt_tokens"], e["completion_tokens"], f"{e['cost_usd']:.6f}",
-                          _num(e["latency_ms"]["median"]), _num(e["latency_ms"]["p95"])] for m, e in s["models"].items()])
+                          _num(e["latency_ms"]["median"]), _num(e["latency_ms"]["p95"])] for m, e in s["models"].items()]))
     if llm["errors_by_type"]:
-        lines += _table(["MODEL ERROR", "CALLS"], [[k, v] for k, v in llm["errors_by_type"].items()])
+        lines.append((["MODEL ERROR", "CALLS"], [[k, v] for k, v in llm["errors_by_type"].items()]))
 
     tools = s["tools"]
     lines += ["", f"tool calls: {sum(t['calls'] for t in tools.values())}"]
     if tools:
-        lines += _table(["TOOL", "CALLS", "ERRORS", "P50 MS", "P95 MS"],
-                        [[name, t["calls"], t["errors"], _num(t["ms"]["median"]), _num(t["ms"]["p95"])]
-                         for name, t in tools.items()])
+        lines.append((["TOOL", "CALLS", "ERRORS", "P50 MS", "P95 MS"],
+                      [[name, t["calls"], t["errors"], _num(t["ms"]["median"]), _num(t["ms"]["p95"])]
+                       for name, t in tools.items()]))
     return lines
 
 

@@ -10,7 +10,10 @@ The loop never writes to the terminal itself: a write is a system call that hand
 the worker threads and waits to get it back, and a terminal that is slow or paused (Ctrl-S, a lagging
 ssh) would stop the run. A painter thread writes instead; on a terminal a frame it has not written yet
 is replaced by the newer one, elsewhere every line is written, in order. The last turn waits until all
-is written, so nothing comes after the run's summary.
+is written, so nothing comes after the run's summary. (rich's Live is not used for this: its refresh
+thread writes holding the lock that `update` takes, so a terminal that stops reading would stop the loop.)
+Lines are cut to the screen in display cells (swarm.terminal.crop): a wide character would otherwise wrap
+a line, and the next frame would move up over one line too few.
 """
 
 from __future__ import annotations
@@ -90,11 +93,13 @@ class LiveTree:
         shown = room if total <= room else room - 1  # one line says how many are above
         last = list(last_in_tree_order(loop.nodes, loop.root_id, shown))
         last.reverse()
-        lines = tree_lines([loop.nodes[i].state() for i in last], width=size.columns - 1, ordered=True)
+        from swarm.terminal import crop  # rich's measure of display cells: drawn only on a terminal
+
+        lines = tree_lines([loop.nodes[i].state() for i in last], width=size.columns - 1, ordered=True, crop=crop)
         if total > room:
-            lines = [f"… {total - shown} more nodes above"] + lines
+            lines = [crop(f"… {total - shown} more nodes above", size.columns - 1)] + lines
         run = {"prompt_tokens": loop.prompt_tokens, "completion_tokens": loop.completion_tokens, "cost_usd": loop.cost}
-        lines.append(counters_line(self.by_status, run))
+        lines.append(crop(counters_line(self.by_status, run), size.columns - 1))  # a narrow screen wraps none
         self.painter.frame(lines)
 
     @property

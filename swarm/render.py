@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from swarm.statuses import NODE_FINAL, NodeStatus
 
@@ -39,9 +39,11 @@ def _order(node_id: str) -> list[int]:
 
 
 def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: int = 100,
-               ordered: bool = False) -> list[str]:
+               ordered: bool = False, crop: Callable[[str, int], str] | None = None) -> list[str]:
     """One line per node, indented under its parent; with `outputs`, each result under its node.
-    `ordered`: the nodes already come in tree order (not sorted again)."""
+    `ordered`: the nodes already come in tree order (not sorted again). `crop(line, width)` cuts a line
+    (default: to `width` characters; on a terminal, swarm.terminal.crop counts display cells)."""
+    cut = crop or (lambda text, room: text[:room])
     lines = []
     for n in (nodes if ordered else sorted(nodes, key=lambda n: _order(n["id"]))):
         indent = "  " * n.get("depth", n["id"].count("."))
@@ -53,12 +55,12 @@ def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: in
             line += f"  {tokens} tok"
         if goal:
             line += f"  — {goal}"
-        lines.append(printable(line)[:width])
+        lines.append(cut(printable(line), width))
         if outputs and n.get("status") in NODE_FINAL:
             text = n.get("error") if n.get("status") != NodeStatus.DONE else n.get("output")
             shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
             for part in printable(shown or "").splitlines()[:12]:
-                lines.append(f"{indent}    {part}"[:width])
+                lines.append(cut(f"{indent}    {part}", width))
     return lines
 
 
@@ -77,7 +79,19 @@ def counters_line(by_status: dict[str, int], run: dict[str, Any]) -> str:
     return f"{total} nodes ({parts}) · {tokens} tokens · ${run.get('cost_usd') or 0:.4f}"
 
 
+RUNS_HEAD = ["RUN", "STATUS", "AGE", "NODES", "TOKENS", "COST", "GOAL"]
+
+
+def runs_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
+    """The cells of the runs table, one row a run (the goal printable, not cut)."""
+    now = time.time()
+    return [[r["id"], r["status"], age(now - r["created_at"]), r.get("nodes") or 0,
+             (r.get("prompt_tokens") or 0) + (r.get("completion_tokens") or 0), f"${r.get('cost_usd') or 0:.4f}",
+             printable(r["goal"])] for r in runs]
+
+
 def runs_table(runs: list[dict[str, Any]]) -> list[str]:
+    """The runs table as plain text (pipes and scripts): fixed columns, the goal cut at 60 characters."""
     lines = [f"{'RUN':<22} {'STATUS':<18} {'AGE':>6} {'NODES':>5} {'TOKENS':>7} {'COST':>8}  GOAL"]
     now = time.time()
     for r in runs:
@@ -87,6 +101,13 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
             f"{tokens:>7} ${r.get('cost_usd') or 0:>7.4f}  {printable(r['goal'])[:60]}"
         )
     return lines
+
+
+def print_runs(runs: list[dict[str, Any]], stream=None) -> None:
+    """`swarm runs`: on a terminal a table fitted to its width (the goal cut with '…'); elsewhere runs_table."""
+    from swarm.terminal import print_table
+
+    print_table(RUNS_HEAD, runs_rows(runs), runs_table(runs), right=(2, 3, 4, 5), fit=6, stream=stream)
 
 
 def event_lines(events: list[dict[str, Any]]) -> list[str]:

@@ -308,3 +308,20 @@ def test_the_last_nodes_in_tree_order_are_found_without_sorting_the_tree():
 
     for count in (0, 1, 2, 5, 17, len(nodes), len(nodes) + 5):
         assert list(last_in_tree_order(nodes, "1", count))[::-1] == in_order[max(len(in_order) - count, 0):]
+
+
+def test_on_a_terminal_every_line_is_cut_to_the_screen_in_cells_so_none_wraps(make_engine, terminal, monkeypatch):
+    # A CJK character takes two cells, and a narrow screen is narrower than the counter line: a line cut by
+    # characters, or not at all, would wrap, and the next drawing would move up over one line too few.
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "40")
+    engine = make_engine(script("two_steps", two_steps), script("ask_model", ask_model), model=MODEL)
+    live = LiveTree(terminal.stream, interval_s=0)
+    run_id = engine.create_run("把这份报告翻译成英文并检查每一个数字" * 2, script="two_steps")
+
+    assert asyncio.run(engine.drive(run_id, observers=[live])) == "done"
+
+    drawings = frames(terminal.text())
+    assert all(cell_len(line) <= 39 for drawing in drawings for line in drawing.splitlines()), drawings
+    assert drawings[-1].splitlines()[0].startswith("✓ 1 two_steps done  — 把这份")
