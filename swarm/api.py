@@ -253,8 +253,7 @@ class Swarm:
 
     def runs(self, limit: int = 50) -> list[Result]:
         """The most recent runs of the store, newest first."""
-        rows = self.engine.store._query("SELECT id FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
-        return [self.result(r["id"]) for r in rows]
+        return [self.result(r["id"]) for r in self.engine.store.runs(limit=limit)]
 
     # --- lifetime ----------------------------------------------------------------------------
 

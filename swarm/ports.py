@@ -34,9 +34,10 @@ class RunStore(Protocol):
     def node_states(self, run_id: str) -> list[dict[str, Any]]:
         """Every node's whole state as of its last event."""
 
-    def node_rows(self, run_id: str, around: str | None = None) -> list[dict[str, Any]]:
-        """Rows of the nodes table (id, parent, script, status, state as stored) of a run, or of one node
-        (`around`) and its children."""
+    def node_rows(self, run_id: str, *, around: str | None = None, script: str | None = None,
+                  parents: list[str] | None = None, states: bool = True) -> list[dict[str, Any]]:
+        """Rows of the nodes table (id, parent, script, status, state as stored) of a run: all of them, or one node
+        (`around`) and its children, or those running `script`, or the children of `parents`."""
 
     def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
                limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:

@@ -48,8 +48,7 @@ def route_outcomes(store: Store, run_id: str, status: str) -> Iterator[tuple[str
 
 def rejected_by_person(store: Store, script: str, goal: str) -> bool:
     """Whether a person rejected this sub-goal for this script (`swarm route reject`): no run may learn it again."""
-    return bool(store._query("SELECT 1 FROM route_decisions WHERE goal=? AND pick=? AND outcome='negative' "
-                             "AND outcome_by='person' LIMIT 1", (goal, script)))
+    return store.person_rejected_route(goal, script)
 
 
 def _goal(route_row: dict) -> str | None:
@@ -64,8 +63,7 @@ def decision(store: Store, run_id: str, node_id: str) -> tuple[str, str | None]:
     logged = store.route_decisions(run_id, node_id)
     if logged:
         return logged[0]["goal"], logged[0]["pick"]
-    rows = store._query("SELECT id, parent, script, status, state FROM nodes WHERE run_id=? AND (id=? OR parent=?)",
-                        (run_id, node_id, node_id))
+    rows = store.node_rows(run_id, around=node_id)
     node = next((r for r in rows if r["id"] == node_id), None)
     if node is None or node["script"] != ROUTE or _goal(node) is None:
         raise SwarmError(f"node {node_id} of run {run_id} is not a route decision; `swarm route decisions {run_id}` "

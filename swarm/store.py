@@ -1039,6 +1039,32 @@ class Store:
                       (time.time(), *[r[0] for r in rows]))
         return [r[1] for r in rows]
 
+    # --- reads of the run store (ports.RunStore) for routing history ----------------------------------------
+
+    def node_rows(self, run_id: str, *, around: str | None = None, script: str | None = None,
+                  parents: list[str] | None = None, states: bool = True) -> list[dict[str, Any]]:
+        """Rows of the nodes table of a run (id, parent, script, status, and `state` as stored: what differs from a
+        new node), in the table's order: all of them, or one node (`around`) and its children, or those running
+        `script`, or the children of `parents`. `states=False` leaves `state` out."""
+        cols = "id, parent, script, status" + (", state" if states else "")
+        if parents is not None:
+            out: list[dict[str, Any]] = []
+            for i in range(0, len(parents), 500):
+                chunk = parents[i:i + 500]
+                out += self._query(f"SELECT {cols} FROM nodes WHERE run_id=? AND parent IN ({','.join('?' * len(chunk))})",
+                                   (run_id, *chunk))
+            return out
+        if around is not None:
+            return self._query(f"SELECT {cols} FROM nodes WHERE run_id=? AND (id=? OR parent=?)", (run_id, around, around))
+        if script is not None:
+            return self._query(f"SELECT {cols} FROM nodes WHERE run_id=? AND script=?", (run_id, script))
+        return self._query(f"SELECT {cols} FROM nodes WHERE run_id=?", (run_id,))
+
+    def person_rejected_route(self, goal: str, script: str) -> bool:
+        """Whether a person rejected this sub-goal for this script (`swarm route reject`)."""
+        return bool(self._query("SELECT 1 FROM route_decisions WHERE goal=? AND pick=? AND outcome='negative' "
+                                "AND outcome_by='person' LIMIT 1", (goal, script)))
+
     # --- the other ports of this file (swarm/ports.py), each an adapter of swarm/adapters/sqlite/ on this connection ---
 
     @cached_property
