@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from swarm.errors import TimeTravelError
+from swarm.checkout import TOP_NODES
 from swarm.render import printable
 
 
@@ -15,6 +16,9 @@ def register(sub) -> None:
     co.add_argument("run", help="a run id, or a unique prefix of one")
     co.add_argument("--at", metavar="EVENT", required=True, help="event number, as `swarm history RUN` lists them")
     co.add_argument("--json", action="store_true", help="print the run, the event and every node state as JSON")
+    co.add_argument("--all", action="store_true", help="list every node of a big tree too (by default a tree of "
+                                                       f"more than {TOP_NODES} nodes shows its top levels, with counts of "
+                                                       "what is under them, and the nodes that run, wait or failed)")
     co.set_defaults(func=cmd_checkout)
 
     fk = sub.add_parser("fork", help="a new run from a run's state at one event, optionally edited; replays "
@@ -46,22 +50,41 @@ def _event(args) -> int:
 
 
 def cmd_checkout(args) -> int:
+    from swarm.store import collector_paused
+
+    # It builds a state for many nodes (100,000 in a big run), none of them in a cycle: the cycle collector
+    # would walk them all, at least twice, and free nothing. They are freed before it is back on.
+    with collector_paused():
+        return _checkout(args)
+
+
+def _checkout(args) -> int:
+    from swarm.checkout import checkout_top
     from swarm.cli_session import _result_text, _store
-    from swarm.render import counters, tree_lines
+    from swarm.render import counters, counters_line, tree_lines, tree_top
     from swarm.timetravel import checkout
 
     _, store = _store(args)
-    view = checkout(store, args.run, _event(args))
-    if args.json:
-        print(json.dumps(view, ensure_ascii=False, indent=2))
-        return 0
+    at = _event(args)
+    if args.json or args.all:
+        view = checkout(store, args.run, at)
+        if args.json:
+            print(json.dumps(view, ensure_ascii=False, indent=2))
+            return 0
+    else:  # a big tree is shown by its top: only the nodes shown are made whole
+        view = checkout_top(store, args.run, at)
     run, ev, span = view["run"], view["event"], view["events"]
     where = f": {ev['kind']}" + (f" of node {ev['node_id']}" if ev["node_id"] else "") if ev else " (another run's event)"
     print(f"run {run['id']} at event {view['at_event']}{where} · events {span['first']}–{span['last']}")
     print(f"status then: {run['status']} (now: {run['status_now']})")
     print(f"goal: {printable(run['goal'])}")
-    print(counters(view["nodes"], run))
-    print("\n".join(tree_lines(view["nodes"], outputs=True, width=200)))
+    if "by_status" not in view:
+        print("\n".join([counters(view["nodes"], run)] + tree_lines(view["nodes"], outputs=True, width=200, ordered=True)))
+    elif view["run"]["nodes"] == len(view["nodes"]):  # the whole tree fits
+        print("\n".join([counters_line(view["by_status"], run)] + tree_lines(view["nodes"], outputs=True, width=200, ordered=True)))
+    else:
+        print("\n".join([counters_line(view["by_status"], run)] + tree_top(view, outputs=True, width=200)))
+        print("--all lists every node; --json gives every state")
     if run["status"] == "done":
         print("\nresult:\n" + _result_text(run["result"]))
     return 0

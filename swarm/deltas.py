@@ -165,19 +165,35 @@ def delta(old: tuple, new: tuple) -> dict[str, Any]:
     return out
 
 
+def whole(frame: dict[str, Any], run_id: str, node_id: str | None = None) -> dict[str, Any]:
+    """The whole state a keyframe stands for (a new node's defaults, then the keyframe), keys in FIELDS order.
+
+    Every list and dict in it is its own (a new one, or the keyframe's), so a caller may take it over as
+    a TaskNode's own (TaskNode.adopt). Called once for each node of a run that is loaded: kept to C-level
+    dict operations."""
+    node_id = frame.get("id", node_id)
+    state = DEFAULTS.copy()
+    dot = node_id.rfind(".")
+    state["id"] = node_id
+    state["run_id"] = run_id
+    state["parent"] = node_id[:dot] if dot > 0 else None
+    state["depth"] = node_id.count(".")
+    state["children"] = []
+    state["planned"] = []
+    state["group"] = []
+    state["approved"] = {}
+    state.update(frame)
+    state.pop(KEYFRAME, None)
+    return state
+
+
 def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_id: str | None = None) -> dict[str, Any]:
     """The state after an event: `base` (the state after the node's previous event) with `patch` applied.
 
     A keyframe (a patch with "id", or with KEYFRAME and the node's id given apart) starts from a new node's
     defaults; `base` is then not needed."""
     if "id" in patch or KEYFRAME in patch:  # a keyframe: no "+" or "-" keys
-        node_id = patch.get("id", node_id)
-        parent, depth = _derived(node_id)
-        state = {**DEFAULTS, "id": node_id, "run_id": run_id, "parent": parent, "depth": depth, "children": [],
-                 "planned": [], "group": [], "approved": {}}
-        state.update(patch)
-        state.pop(KEYFRAME, None)
-        return state
+        return whole(patch, run_id, node_id)
     if base is None:
         raise KeyError("a delta without the state it applies to")
     state = dict(base)
@@ -189,6 +205,30 @@ def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_
         elif head == "-":
             name = key[1:]
             state[name] = state[name][value:]
+        else:
+            state[key] = value
+    return state
+
+
+def patched(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_id: str) -> dict[str, Any]:
+    """As apply, on partial states: a node's fields that differ from a new node's (with its id), as keyframes
+    hold them, and after them whatever the deltas changed. `whole(patched(...))` is what apply gives, without
+    making every field of every node: a summary of a big run needs only a few. Takes `patch` over."""
+    if "id" in patch or KEYFRAME in patch:
+        patch.pop(KEYFRAME, None)
+        patch.setdefault("id", node_id)
+        return patch
+    if base is None:
+        raise KeyError("a delta without the state it applies to")
+    state = dict(base)
+    for key, value in patch.items():
+        head = key[0]
+        if head == "+":
+            name = key[1:]
+            state[name] = state.get(name, []) + value
+        elif head == "-":
+            name = key[1:]
+            state[name] = state.get(name, [])[value:]
         else:
             state[key] = value
     return state

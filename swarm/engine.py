@@ -22,9 +22,9 @@ from swarm.memory import Memory
 from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
 from swarm.pids import alive_elsewhere
-from swarm.snapshot import read_snapshot_file, state_at
+from swarm.snapshot import nodes_now, read_snapshot_file, state_at
 from swarm.statuses import RUN_FINAL, EventKind, RunStatus
-from swarm.store import Batch, Store, collector_paused, dumps
+from swarm.store import Batch, Store, dumps
 from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
@@ -273,8 +273,7 @@ class Engine:
         run = self.store.run(run_id)
         if run.get("model_name"):
             self.run_models[run["id"]] = run["model_name"]
-        with collector_paused():  # 100,000 nodes made at once: no object of theirs is in a cycle
-            nodes = {s["id"]: TaskNode.from_state(s) for s in state_at(self.store, run["id"])}
+        nodes = nodes_now(self.store, run["id"])
         unfinished = [n.id for n in nodes.values() if not n.status.final]
         cassette = self.store.recorded_replies(run["id"], unfinished)
         if run.get("forked_from"):  # a fork replays its parent's calls wherever it asks the same

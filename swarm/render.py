@@ -7,9 +7,12 @@ terminal: text from outside must not clear the screen, retitle the window or mov
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from typing import Any, Callable, Iterable
+
+import orjson
 
 from swarm.statuses import NODE_FINAL, NodeStatus
 
@@ -26,7 +29,9 @@ _CONTROL = re.compile(
 
 def printable(text: Any) -> str:
     """`text` without terminal control sequences or control characters (newline and tab stay)."""
-    return _CONTROL.sub("", text if isinstance(text, str) else str(text))
+    text = text if isinstance(text, str) else str(text)
+    # Every control sequence begins with a control character, which isprintable() refuses (quick, in C).
+    return text if text.isprintable() else _CONTROL.sub("", text)
 
 MARKS = {
     NodeStatus.PENDING: "·", NodeStatus.RUNNING: "▶", NodeStatus.WAITING: "…", NodeStatus.AWAITING_APPROVAL: "?",
@@ -61,6 +66,27 @@ def tree_lines(nodes: Iterable[dict[str, Any]], outputs: bool = False, width: in
             shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
             for part in printable(shown or "").splitlines()[:12]:
                 lines.append(cut(f"{indent}    {part}", width))
+    return lines
+
+
+def tree_top(view: dict[str, Any], outputs: bool = False, width: int = 100) -> list[str]:
+    """The lines of a big run's checkout cut to its top (swarm.checkout.checkout_top): the nodes of its top
+    levels, each node cut off there followed by what is under it (how many, in which statuses); the nodes
+    below the cut that run, wait for a person or failed; a count of what was shown."""
+    lines: list[str] = []
+    for n in view["nodes"]:
+        lines += tree_lines([n], outputs=outputs, width=width, ordered=True)
+        if counts := view["below"].get(n["id"]):
+            statuses = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items()))
+            indent = "  " * (n["id"].count(".") + 1)
+            lines.append(f"{indent}⋯ {sum(counts.values()):,} more below ({statuses})"[:width])
+    shown, more, cut = len(view["nodes"]), view["attention_count"], view["levels"]
+    if more:
+        first = f", the first {len(view['attention'])}" if more > len(view["attention"]) else ""
+        lines.append(f"below level {cut}: {more:,} running, waiting for a person or failed{first}:")
+        lines += tree_lines(view["attention"], outputs=outputs, width=width, ordered=True)
+    lines.append(f"{shown:,} of {view['run']['nodes']:,} nodes shown (levels 0 to {cut})"
+                 + (f" and {len(view['attention']):,} below them" if more else ""))
     return lines
 
 
@@ -111,15 +137,29 @@ def print_runs(runs: list[dict[str, Any]], stream=None) -> None:
 
 
 def event_lines(events: list[dict[str, Any]]) -> list[str]:
+    """One line per event: its number, time of day, node, kind, the node's status after it, and its detail."""
     lines = []
+    clock: dict[int, str] = {}  # whole seconds -> "HH:MM:SS": a big run's events share their seconds
     for ev in events:
-        state = json.loads(ev["state"]) if ev.get("state") else {}
+        state = _decoded(ev["state"]) if ev.get("state") else {}
         detail = ev.get("detail") or ""
-        when = time.strftime("%H:%M:%S", time.localtime(ev["at"])) + f".{int(ev['at'] % 1 * 1000):03d}"
+        at = ev["at"]
+        second = math.floor(at)  # what localtime() rounds a float to
+        day = clock.get(second)
+        if day is None:
+            day = clock[second] = time.strftime("%H:%M:%S", time.localtime(at))
+        when = f"{day}.{int(at % 1 * 1000):03d}"
         node = f"{ev['node_id'] or '-'}"
         status = state.get("status", "")
         lines.append(f"{ev['seq']:>6} {when} {node:<10} {ev['kind']:<18} {status:<18} {printable(detail)[:90]}")
     return lines
+
+
+def _decoded(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which the store's slow encoder may have written
+        return json.loads(text)
 
 
 def age(seconds: float) -> str:

@@ -781,15 +781,16 @@ class Store:
                     rebuild_states(self.conn, rows)
         return rows
 
-    def replay(self, run_id: str, nodes: dict[str, dict], after: int, until: int | None) -> None:
-        """Move `nodes` (states by id, as they were right after event `after`) on to event `until` (None: the last)."""
+    def replay(self, run_id: str, nodes: dict[str, dict], after: int, until: int | None, whole: bool = True) -> None:
+        """Move `nodes` (states by id, as they were right after event `after`) on to event `until` (None: the last).
+        `whole=False`: the states are partial (see deltas.patched), and stay so."""
         sql = "SELECT seq, node_id, state, patch FROM events WHERE run_id=? AND seq>? AND node_id IS NOT NULL"
         params: tuple = (run_id, after)
         if until is not None:
             sql, params = sql + " AND seq<=?", params + (until,)
         with self.lock:
             rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
-            apply = deltas.apply
+            apply = deltas.apply if whole else deltas.patched
             for seq, node_id, state, patch in rows:
                 if patch is not None:
                     change = orjson.loads(patch)
