@@ -5,10 +5,11 @@ scrubber and compare two runs (swarm.timetravel); the stats panel and /metrics (
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from lifecycle_support import ask_model, make_engine, script  # noqa: F401
+from lifecycle_support import ask_model, make_engine, scaled, script  # noqa: F401
 from ui_support import (ARTIFACTS, browser, drive_in_thread, finish_run, page, request, start_ui,  # noqa: F401
                         until, wait_for)
 
@@ -168,31 +169,41 @@ def test_the_stats_tab_shows_the_stats_at_once_and_the_metrics_endpoint(engine, 
     assert status == 200 and "swarm" in text
 
 
-def steps(ctx):
-    """Eight questions one after another, each answered slowly: a run that is still going when paused."""
-    if ctx.reports is None:
-        return ctx.spawn([ctx.child("ask", question=f"step {i}") for i in range(8)], policy="sequence")
-    return len(ctx.reports)
-
-
 def test_pause_and_resume_a_run_from_the_page(make_engine, page):
-    engine = make_engine(script("steps", steps), script("ask", ask_model),
-                         model=[{"reply": "ok", "delay_s": 0.4, "repeat": True}])
+    """A run the server drives (submitted through the API), paused while its first step runs: nothing new
+    starts; resumed, it goes on to the end. The step ends only when the test says so (no race with the clock)."""
+    released = threading.Event()
+
+    def hold(ctx):
+        released.wait(scaled(60))
+        return "held"
+
+    def steps(ctx):
+        if ctx.reports is None:
+            return ctx.spawn([ctx.child("hold"), *[ctx.child("ask", question=f"step {i}") for i in range(3)]],
+                             policy="sequence")
+        return len(ctx.reports)
+
+    engine = make_engine(script("steps", steps), script("hold", hold), script("ask", ask_model),
+                         model=[{"reply": "ok", "repeat": True}])
     with start_ui(engine) as server:
         status, out = request(server.url + "api/runs", "POST", {"X-Swarm-Token": server.token},
-                              body={"goal": "eight steps", "script": "steps"})
+                              body={"goal": "four steps", "script": "steps"})
         assert status == 201, out
         run_id = out["run_id"]
         page.goto(f"{server.page_url}&run={run_id}")
-        page.wait_for_selector('.row[data-node-id="1.1"]')
+        page.wait_for_selector('.row[data-node-id="1.1"][data-status="running"]')
         page.wait_for_selector('#pause-run:text("Pause"):enabled')
         page.click("#pause-run")
-        wait_for(lambda: engine.store.run(run_id)["status"] == "paused", 20, "the run to pause")
+        wait_for(lambda: engine.store.run(run_id)["status"] == "paused", scaled(20), "the run to pause")
+        released.set()
         page.wait_for_selector('#pause-run:text("Resume")')
         page.wait_for_selector('#run-status:text("paused")')
-        assert engine.store.run(run_id)["status"] == "paused"  # nothing went on while paused
+        wait_for(lambda: [e for e in engine.store.events(run_id) if e["kind"] == "run_pause"], scaled(20), "the loop to stop")
+        assert engine.store.run(run_id)["status"] == "paused"
+        assert {n["id"]: n["status"] for n in engine.store.node_states(run_id)}.get("1.2") in (None, "pending")
         page.click("#pause-run")
-        wait_for(lambda: engine.store.run(run_id)["status"] == "done", 30, "the resumed run to finish")
+        wait_for(lambda: engine.store.run(run_id)["status"] == "done", scaled(30), "the resumed run to finish")
         page.wait_for_selector('#run-status:text("done")')
         assert page.locator("#pause-run").is_disabled()
     kinds = [e["kind"] for e in engine.store.events(run_id)]

@@ -1,9 +1,12 @@
 """The viewer's Stats charts and run controls, from real runs: the charts' numbers (GET /api/stats/charts)
 and the SVG the page draws from them in headless Chromium (one bar per bucket, each bar the API's number,
-heights in proportion); a fork made through the API marked on the open page; pause and resume from the
-page of a run another thread drives, seen in the store."""
+heights in proportion, following runs as they end); a fork made through the API marked on the open page,
+with the nodes it carried from its parent; pause, go on and resume from the page of a run another thread
+drives, seen in the store. (A node's time over all its rounds: tests/test_ui.py.)"""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
@@ -221,38 +224,91 @@ def test_a_fork_made_through_the_api_appears_marked_on_the_open_page(engine, pag
         assert engine.store.run(fork_id)["forked_from"] == run_id
 
 
-def steps(ctx):
-    """Eight questions one after another, each answered slowly: a run that is still going when paused."""
-    if ctx.reports is None:
-        return ctx.spawn([ctx.child("ask", question=f"step {i}") for i in range(8)], policy="sequence")
-    return len(ctx.reports)
+def test_the_charts_follow_a_run_that_ends_while_the_stats_tab_is_open(engine, page):
+    finish_run(engine, "questions 0", "plan", timeout=scaled(30))
+    with start_ui(engine) as server:
+        page.goto(server.page_url)
+        page.click('.tab[data-tab="stats"]')
+        page.locator("#chart-completion svg g.bar").first.wait_for(state="attached")
+        assert sum(b["value"] for b in drawn(page, "chart-completion")) == 1
+        finish_run(engine, "questions 1", "plan", timeout=scaled(30))  # no button pressed, no reload
+        until(page, "[...document.querySelectorAll('#chart-completion svg g.bar')]"
+                    ".reduce((s, g) => s + Number(g.dataset.value), 0) === 2", scaled(15))
+        assert [b["value"] for b in drawn(page, "chart-completion")] == charts_of(server)["completion"]["counts"]
 
 
-def test_pause_and_resume_from_the_page_a_run_another_thread_drives(make_engine, page):
-    """The run is driven outside the server (as `swarm run` in a terminal would): the page's pause reaches that
-    loop through the store; after it stopped, the page's resume has the server drive the run to its end."""
-    engine = make_engine(script("steps", steps), script("ask", ask_model),
-                         model=[{"reply": "ok", "delay_s": 0.4, "repeat": True}])
-    run_id = engine.create_run("eight steps", script="steps")
+def test_a_fork_marks_the_nodes_it_carried_from_its_parent(engine, page):
+    run_id, status = finish_run(engine, "three questions", "plan", timeout=scaled(30))
+    assert status == "done"
+    first_done = next(e for e in engine.store.events(run_id) if e["kind"] == "terminate")  # a quick question, answered
+    with start_ui(engine) as server:
+        status, out = request(f"{server.url}api/runs/{run_id}/fork", "POST", {"X-Swarm-Token": server.token},
+                              body={"at_event": first_done["seq"]})
+        assert status == 200, out
+        fork_id = out["run_id"]
+        wait_for(lambda: engine.store.run(fork_id)["status"] == "done", scaled(30), "the fork to end")
+        forked_at = engine.store.run(fork_id)["forked_at"]
+        status, then = request(f"{server.url}api/runs/{run_id}/checkout?at={forked_at}", headers={"X-Swarm-Token": server.token})
+        ended_then = {n["id"] for n in then["nodes"] if n["status"] == "done"}
+        executed_here = {e["node_id"] for e in engine.store.events(fork_id) if e["kind"] == "execute"}
+        assert first_done["node_id"] in ended_then and not ended_then & executed_here
+
+        page.goto(f"{server.page_url}&run={fork_id}")
+        page.wait_for_selector('.row[data-node-id="1"]')
+        carried = page.evaluate("[...document.querySelectorAll('.row.carried')].map((r) => r.dataset.nodeId)")
+        assert set(carried) == ended_then  # the rest (the root among them) executed again in the fork
+        tag = page.locator(f'.row[data-node-id="{first_done["node_id"]}"] .carried-tag')
+        assert tag.inner_text() == "from parent" and f"in run {run_id} at event {forked_at}" in tag.get_attribute("title")
+        page.click(f'.run-item[data-run-id="{run_id}"]')  # the run it came from has no such mark
+        until(page, f"S.live && S.live.run.id === '{run_id}' && document.querySelectorAll('.row').length === 4")
+        assert page.locator(".row.carried").count() == 0
+
+
+def test_a_run_paused_while_a_node_runs_can_go_on_at_once_or_pause_and_resume_later(make_engine, page):
+    """Paused while a node runs, a run starts nothing new and the page offers Resume at once; resumed while
+    the node still runs it goes on; paused again, it stops driving once the node ended, and resumes later.
+    The node ends only when the test says so, so each step is seen by the loop before the next."""
+    released = threading.Event()
+
+    def hold(ctx):
+        released.wait(scaled(60))
+        return "held"
+
+    def two_steps(ctx):
+        if ctx.reports is None:
+            return ctx.spawn([ctx.child("hold"), ctx.child("ask", question="and then?")], policy="sequence")
+        return [r.output for r in ctx.reports]
+
+    engine = make_engine(script("two_steps", two_steps), script("hold", hold), script("ask", ask_model),
+                         model=[{"reply": "done", "repeat": True}])
+    run_id = engine.create_run("hold, then ask", script="two_steps")
+    status = lambda: engine.store.run(run_id)["status"]  # noqa: E731
+    button = page.locator("#pause-run")
     with start_ui(engine) as server:
         page.goto(f"{server.page_url}&run={run_id}")
         page.wait_for_selector('.row[data-node-id="1"]')
         driver = drive_in_thread(engine, run_id)
-        page.wait_for_selector('.row[data-node-id="1.1"]')
-        page.wait_for_selector('#pause-run:text("Pause"):enabled')
-        page.click("#pause-run")
-        wait_for(lambda: engine.store.run(run_id)["status"] == "paused", scaled(20), "the run to pause")
-        driver.join(scaled(20))
-        assert not driver.is_alive()  # the loop that drove it stopped at the pause
+        page.wait_for_selector('.row[data-node-id="1.1"][data-status="running"]')
+
+        button.click()
+        wait_for(lambda: status() == "paused", scaled(20), "the loop to take the pause")
+        page.wait_for_selector('#pause-run:text-is("Resume")')
         page.wait_for_selector('#run-status:text("paused")')
-        page.wait_for_selector('#pause-run:text("Resume"):enabled')
-        done_before = sum(1 for n in engine.store.node_states(run_id) if n["status"] == "done")
-        assert done_before < 9 and engine.store.run(run_id)["status"] == "paused"
-        page.click("#pause-run")
-        wait_for(lambda: engine.store.run(run_id)["status"] == "done", scaled(40), "the resumed run to finish")
+        assert driver.is_alive()  # its node still runs: the loop waits for it
+        button.click()  # go on
+        wait_for(lambda: status() == "running" and not engine.store.pause_requested(run_id), scaled(20), "the run to go on")
+        page.wait_for_selector('#pause-run:text-is("Pause")')
+
+        button.click()
+        wait_for(lambda: status() == "paused", scaled(20), "the loop to take the second pause")
+        released.set()  # the running node ends; the next one must not start
+        driver.join(scaled(20))
+        assert not driver.is_alive() and status() == "paused"
+        assert {n["id"]: n["status"] for n in engine.store.node_states(run_id)}.get("1.2") in (None, "pending")
+        page.wait_for_selector('#pause-run:text-is("Resume")')
+        button.click()
+        wait_for(lambda: status() == "done", scaled(30), "the resumed run to end")
         page.wait_for_selector('#run-status:text("done")')
-        assert page.locator("#pause-run").is_disabled()
-    assert sum(1 for n in engine.store.node_states(run_id) if n["status"] == "done") == 9
-    kinds = [e["kind"] for e in engine.store.events(run_id)]
-    assert kinds.index("paused") < kinds.index("run_pause") < kinds.index("unpaused") < len(kinds) - 1
-    assert kinds[-1] == "run_end"  # asked to pause, stopped driving, asked to go on, and went on to the end
+    kinds = [e["kind"] for e in engine.store.events(run_id) if e["node_id"] is None]
+    # Two pauses, each taken by the loop once (no loop started only to record a pause again), and the end.
+    assert kinds.count("paused") == 2 and kinds.count("run_pause") == 1 and kinds[-1] == "run_end"

@@ -99,8 +99,8 @@ class Actions:
             asyncio.get_running_loop().call_later(RECHECK_S, self._recheck, run_id)
 
     def _recheck(self, run_id: str) -> None:
-        try:
-            if not self.closed:
+        try:  # paused again meanwhile: a loop started now would only record the pause and stop
+            if not self.closed and not self.store.pause_requested(run_id):
                 self.drive_if_idle(run_id)
         except Exception:  # the server is closing, or the run is gone: nothing to go on with
             log.debug("re-checking run %s after a decision failed", run_id, exc_info=True)

@@ -72,7 +72,9 @@ def node_view(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_view(run: dict[str, Any]) -> dict[str, Any]:
-    return {k: run.get(k) for k in RUN_FIELDS}
+    view = {k: run.get(k) for k in RUN_FIELDS}
+    view["pause_requested"] = bool(run.get("pause_requested"))  # asked to pause; its loop has not stopped yet
+    return view
 
 
 def build_graph(run: dict[str, Any], states: Iterable[dict[str, Any]], at_event: int | None = None,

@@ -69,6 +69,7 @@ SCHEMAS: dict[str, Any] = {
             "completion_tokens": _null("integer"), "cost_usd": _null("number"), "nodes": _null("integer"),
             "last_event": _null("integer"), "active_s": _null("number"), "forked_from": _null("string"),
             "forked_at": _null("integer"), "age_s": {"type": "number"}, "tokens": {"type": "integer"},
+            "pause_requested": {"type": "boolean", "description": "asked to pause; the loop driving it has not stopped yet"},
         },
     },
     "NodeView": {

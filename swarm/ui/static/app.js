@@ -8,6 +8,7 @@ const STATUSES = ["pending", "running", "waiting", "awaiting_approval", "done", 
 const ACTIVE = new Set(["pending", "running", "waiting", "awaiting_approval"]);
 const FINAL = new Set(["done", "failed", "cancelled"]);
 const ENDS_DRIVING = new Set(["run_end", "run_pause", "run_interrupt"]);  // after these nothing executes
+const FINAL_RUN = new Set(["done", "unmet", "failed", "cancelled", "stopped"]);  // a run that ended
 
 const S = {
   token: null,
@@ -298,6 +299,7 @@ function onEvents(batch) {
   }
   if (window.swarmEventLog.length > 500) window.swarmEventLog.splice(0, window.swarmEventLog.length - 500);
   if (runsChanged) reloadRunsSoon();
+  if (runsChanged && S.tab === "stats") statsSoon();  // a run started, paused or ended: the charts follow
   if (approvalsChanged) refreshApprovals();
   mergeTimeline();
   if (S.at === null) schedule();
@@ -444,14 +446,18 @@ function row(model, n, index) {
     badge = h("span", {class: `group g-${g.policy}`, title: `children run under the ${g.name} policy`}, text);
   }
   const worked = work(n);
+  // In a fork, a node that ended before the fork event and never executed again here came as it was.
+  const carried = model.run && model.run.forked_from && !n.active && FINAL.has(n.status);
   return h("div", {
-      class: `row s-${n.status} ${n.id === S.selected ? "selected" : ""} ${inGroup ? `in-${parent.group.policy}` : ""}`,
+      class: `row s-${n.status} ${n.id === S.selected ? "selected" : ""} ${inGroup ? `in-${parent.group.policy}` : ""} ${carried ? "carried" : ""}`,
       style: {top: `${index * ROW_H}px`, "padding-left": `${8 + n.depth * 18}px`, "--depth": String(n.depth)},
       dataset: {nodeId: n.id, status: n.status}, role: "treeitem",
       "aria-expanded": n.children.length ? String(!n.collapsed) : null},
     toggle, h("span", {class: `dot s-${n.status}`, title: n.status}),
     h("span", {class: "nid"}, n.id), h("span", {class: "script"}, n.script),
     isEvaluator ? h("span", {class: "group g-evaluator"}, "evaluator") : null, badge,
+    carried ? h("span", {class: "carried-tag", title: `${n.status} in run ${model.run.forked_from} at event ${model.run.forked_at}; ` +
+                         "carried into this fork as it was, not executed again"}, "from parent") : null,
     h("span", {class: "label"}, n.label), fold,
     h("span", {class: "nums", title: worked.title}, [n.tokens ? `${n.tokens} tok` : "", worked.text].filter(Boolean).join(" · ")));
 }
@@ -472,9 +478,11 @@ function renderHead() {
   $("cancel-run").disabled = !ACTIVE.has(run.status) && run.status !== "interrupted";
   const pause = $("pause-run");
   const resumable = run.status === "paused" || run.status === "interrupted";
-  pause.textContent = resumable ? "Resume" : "Pause";
-  pause.dataset.action = resumable ? "resume" : "pause";
-  pause.disabled = !resumable && !(run.status === "pending" || run.status === "running");
+  const pausing = !resumable && run.pause_requested && !FINAL_RUN.has(run.status);  // its loop stops once running nodes end
+  pause.textContent = resumable ? "Resume" : pausing ? "Pausing… (go on)" : "Pause";
+  pause.dataset.action = resumable || pausing ? "resume" : "pause";
+  pause.title = pausing ? "Asked to pause: no new node starts, and the run pauses once the running ones end. Click to go on instead." : "";
+  pause.disabled = !resumable && !pausing && !(run.status === "pending" || run.status === "running");
 }
 
 function renderCounts(model) {
@@ -847,6 +855,12 @@ async function stats() {
 }
 
 // --- the Stats charts (drawn by charts.js from GET /api/stats/charts) ----------------------------------------
+
+let statsTimer = null;
+function statsSoon() {
+  if (statsTimer) return;
+  statsTimer = setTimeout(() => { statsTimer = null; if (S.tab === "stats") stats(); }, 1000);
+}
 
 function chartCard(id, title, caption, body) {
   return h("figure", {class: "chart-card", id}, h("figcaption", {}, h("h3", {}, title), caption ? h("div", {class: "muted small"}, caption) : null),
