@@ -259,6 +259,8 @@ def test_a_fork_marks_the_nodes_it_carried_from_its_parent(engine, page):
         assert set(carried) == ended_then  # the rest (the root among them) executed again in the fork
         tag = page.locator(f'.row[data-node-id="{first_done["node_id"]}"] .carried-tag')
         assert tag.inner_text() == "from parent" and f"in run {run_id} at event {forked_at}" in tag.get_attribute("title")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "fork-carried.png"))
         page.click(f'.run-item[data-run-id="{run_id}"]')  # the run it came from has no such mark
         until(page, f"S.live && S.live.run.id === '{run_id}' && document.querySelectorAll('.row').length === 4")
         assert page.locator(".row.carried").count() == 0
