@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
+from operator import methodcaller
 from typing import Any
 
 from swarm.deltas import DEFAULTS, whole
@@ -72,17 +74,10 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
     run = store.run(run_id)
     first, last = event_span(store, run, at_event)
     partial = partial_states_at(store, run["id"], at_event)
-    pending, by_status, per_level = DEFAULTS["status"], {}, {}
-    prompt = completion = 0
-    costs = []
-    for node_id, n in partial.items():
-        s = n.get("status", pending)
-        by_status[s] = by_status.get(s, 0) + 1
-        depth = node_id.count(".")
-        per_level[depth] = per_level.get(depth, 0) + 1
-        prompt += n.get("prompt_tokens", 0)
-        completion += n.get("completion_tokens", 0)
-        costs.append(n.get("cost_usd", 0.0))
+    states = list(partial.values())  # a field left out has its default (swarm.deltas.DEFAULTS)
+    statuses = list(map(methodcaller("get", "status", DEFAULTS["status"]), states))
+    depths = [node_id.count(".") for node_id in partial]
+    per_level = Counter(depths)
     cut, total = min(per_level, default=0), 0
     for depth in sorted(per_level):
         total += per_level[depth]
@@ -90,11 +85,10 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
             break
         cut = depth
     shown, below, attention = [], {}, []
-    for node_id, n in partial.items():
-        if node_id.count(".") <= cut:
+    for node_id, n, depth, s in zip(partial, states, depths, statuses):
+        if depth <= cut:
             shown.append(n)
             continue
-        s = n.get("status", pending)
         top = ".".join(node_id.split(".", cut + 1)[:cut + 1])
         counts = below.setdefault(top, {})
         counts[s] = counts.get(s, 0) + 1
@@ -104,11 +98,13 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
     status, event = _status_then(store, run, at_event, first)
     result = whole(partial["1"], run_id).get("output") if status == RunStatus.DONE and "1" in partial else None
     return {
-        "run": _run_then(run, status, result, len(partial), prompt, completion, math.fsum(costs)),
+        "run": _run_then(run, status, result, len(partial), sum(map(methodcaller("get", "prompt_tokens", 0), states)),
+                         sum(map(methodcaller("get", "completion_tokens", 0), states)),
+                         math.fsum(map(methodcaller("get", "cost_usd", 0.0), states))),
         "at_event": at_event,
         "event": event,
         "events": {"first": first, "last": last},
-        "by_status": by_status,
+        "by_status": dict(Counter(statuses)),
         "levels": cut,
         "nodes": sorted((whole(n, run_id) for n in shown), key=tree_order),
         "below": below,
