@@ -105,6 +105,13 @@ class MetricsReader(Protocol):
         failed_errors: [error] of its failed nodes; json_repaired: how many replies were mended;
         calls: [(model or 'unknown', error, prompt_tokens, completion_tokens, cost_usd, latency_ms)]."""
 
+    def calls_span(self, run_id: str | None = None) -> tuple[float | None, float | None, int]:
+        """(first, last, count) of the model calls of a run (None: of every run): when they were made."""
+
+    def calls_by_bucket(self, start: float, width: float, run_id: str | None = None) -> list[tuple]:
+        """The model calls of a run (None: of every run) summed per time bucket of `width` seconds from `start`:
+        [(bucket number, calls, prompt_tokens, completion_tokens, cost_usd)], buckets without calls left out."""
+
 
 class EventTail(Protocol):
     """A reader that follows the whole history as it grows, on a connection of its own (one thread uses it).

@@ -18,7 +18,7 @@ from swarm.store import Batch, Store
 
 SWARM = Path(__file__).resolve().parent.parent / "swarm"
 # The modules whose SQL moved behind a port: none of them may name the store's connection, lock or private reads.
-PORT_CALLERS = ("daemon/ledger.py", "memory.py", "metrics.py", "ui/events.py", "api.py")
+PORT_CALLERS = ("daemon/ledger.py", "memory.py", "metrics.py", "ui/events.py", "api.py", "routing_history.py", "ui/queries.py")
 REACHING_IN = re.compile(r"store\.conn\b|store\.lock\b|\._query\(|\.transaction\(|\bsqlite3\b|\bSELECT\b|\bINSERT\b|\bUPDATE\b|\bDELETE FROM\b")
 
 

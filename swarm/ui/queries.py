@@ -214,14 +214,8 @@ def _node_spans(store: Store, run_id: str) -> list[float]:
 
 def _usage(store: Store, run_id: str | None, buckets: int) -> dict[str, Any]:
     """Model calls, tokens and cost per time bucket (summed in SQLite: a store may hold many calls)."""
-    where, params = ("WHERE run_id=?", (run_id,)) if run_id else ("", ())
-    with store.lock:
-        first, last, calls = store.conn.execute(f"SELECT MIN(at), MAX(at), COUNT(*) FROM llm_calls {where}", params).fetchone()
+    first, last, calls = store.metrics.calls_span(run_id)
     if not calls:
         return axes.series(None, None, 0, [])
     start, width, n = axes.time_axis(first, last, buckets)
-    with store.lock:
-        sums = store.conn.execute(
-            "SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
-            f"SUM(cost_usd) FROM llm_calls {where} GROUP BY bucket", (start, width, *params)).fetchall()
-    return axes.series(start, width, n, sums)
+    return axes.series(start, width, n, store.metrics.calls_by_bucket(start, width, run_id))

@@ -34,3 +34,13 @@ class SqliteMetrics:
         [(found["json_repaired"],)] = rows("SELECT COUNT(*) FROM llm_calls WHERE run_id=? AND reply IS NOT NULL "
                                            "AND json_extract(reply, '$.json_repaired') = 1")
         return found
+
+    def calls_span(self, run_id: str | None = None) -> tuple[float | None, float | None, int]:
+        where, params = ("WHERE run_id=?", (run_id,)) if run_id else ("", ())
+        return tuples(self.handle, f"SELECT MIN(at), MAX(at), COUNT(*) FROM llm_calls {where}", params)[0]
+
+    def calls_by_bucket(self, start: float, width: float, run_id: str | None = None) -> list[tuple]:
+        where, params = ("WHERE run_id=?", (run_id,)) if run_id else ("", ())
+        return tuples(self.handle, "SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, COUNT(*), SUM(prompt_tokens), "
+                                   f"SUM(completion_tokens), SUM(cost_usd) FROM llm_calls {where} GROUP BY bucket",
+                      (start, width, *params))
