@@ -7,6 +7,8 @@
   (graph_json_cpu_ms_5k: the CPU time of the same, which a loaded machine does not inflate).
   graph_http_ms_5k: the same asked over HTTP on loopback (GET /api/runs/RUN/graph of the REST API:
   Starlette on uvicorn, the read in its thread pool), median of 5.
+- charts_json_ms_5k: server time to produce the Stats charts' numbers of the same run (GET /api/stats/charts?run=:
+  its nodes' completion times over every round, model calls per time bucket, failures by type), median of 5.
 - event_latency_ms: a node's status change committed to the store → the page's EventSource
   handler (server-sent events by sse-starlette on the server's loop) in headless Chromium (Debian's chromium through Playwright), median over --events
   changes written at irregular intervals; event_latency_p95_ms the 95th percentile.
@@ -46,6 +48,15 @@ def graph_ms(store: Store, run_id: str, repeat: int = 5) -> tuple[float, float, 
         cpu.append((time.thread_time() - started_cpu) * 1000)
         size = len(body)
     return statistics.median(times), statistics.median(cpu), size
+
+
+def charts_ms(store: Store, run_id: str, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        orjson.dumps(queries.charts(store, run_id))
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def graph_http_ms(server: UIServer, run_id: str, repeat: int = 5) -> float:
@@ -101,6 +112,7 @@ def main() -> None:
         store = Store(path)
         run_id = write_tree_run(store, nodes=args.nodes)
         ms, cpu_ms, size = graph_ms(store, run_id)
+        chart_ms = charts_ms(store, run_id)
         server = UIServer(load_config(env={"SWARM_STORE": str(path)}), host="127.0.0.1", port=0).start()
         try:
             http_ms = graph_http_ms(server, run_id)
@@ -113,6 +125,7 @@ def main() -> None:
         "graph_json_cpu_ms_5k": round(cpu_ms, 1),
         "graph_http_ms_5k": round(http_ms, 1),
         "graph_json_kb_5k": round(size / 1024),
+        "charts_json_ms_5k": round(chart_ms, 1),
         "event_latency_ms": round(statistics.median(latencies), 1),
         "event_latency_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
         "events": len(latencies),
