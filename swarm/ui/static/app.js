@@ -859,7 +859,7 @@ async function stats() {
 let statsTimer = null;
 function statsSoon() {
   if (statsTimer) return;
-  statsTimer = setTimeout(() => { statsTimer = null; if (S.tab === "stats") stats(); }, 1000);
+  statsTimer = setTimeout(() => { statsTimer = null; if (S.tab === "stats") stats(); }, 2000);  // a busy store: at most every 2 s
 }
 
 function chartCard(id, title, caption, body) {
@@ -891,11 +891,12 @@ function axisSecs(s) {  // short labels for an axis: 0, 250ms, 1.5s, 2m, 3h
   return `${+(s / 3600).toPrecision(3)}h`;
 }
 
-function bucketTime(u, i) {  // the label of a time bucket's start: relative for small buckets, a clock time, a date
-  const t = u.start + i * u.width_s;
+function bucketTime(u, i) {  // a time bucket's start: after the first (small buckets), a clock time, a day and hour, a date
+  const t = new Date((u.start + i * u.width_s) * 1000);
   if (u.width_s < 60) return `+${axisSecs(i * u.width_s)}`;
-  if (u.width_s < 86400) return new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-  return new Date(t * 1000).toLocaleDateString();
+  if (u.width_s * u.calls.length <= 86400) return t.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  if (u.width_s < 86400) return t.toLocaleString([], {month: "numeric", day: "numeric", hour: "2-digit"});
+  return t.toLocaleDateString();
 }
 
 function usageCharts(u) {
