@@ -6,6 +6,7 @@ drives, seen in the store. (A node's time over all its rounds: tests/test_ui.py.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 
 import pytest
@@ -314,3 +315,25 @@ def test_a_run_paused_while_a_node_runs_can_go_on_at_once_or_pause_and_resume_la
     kinds = [e["kind"] for e in engine.store.events(run_id) if e["node_id"] is None]
     # Two pauses, each taken by the loop once (no loop started only to record a pause again), and the end.
     assert kinds.count("paused") == 2 and kinds.count("run_pause") == 1 and kinds[-1] == "run_end"
+
+
+def test_a_pause_the_driving_process_has_not_taken_yet_says_pausing_and_can_be_taken_back(engine, page):
+    """A live process holds the run but has not looked at the store since the page asked for a pause (here a
+    real process that never will): the page says "Pausing…" and offers to go on, which lifts the request."""
+    run_id = engine.create_run("three questions", script="plan")
+    busy = subprocess.Popen(["sleep", "300"])
+    try:
+        engine.store.update_run(run_id, status="running", owner_pid=busy.pid)
+        with start_ui(engine) as server:
+            page.goto(f"{server.page_url}&run={run_id}")
+            page.wait_for_selector('#pause-run:text-is("Pause"):enabled')
+            page.click("#pause-run")
+            page.wait_for_selector('#pause-run:text("Pausing")')
+            assert engine.store.pause_requested(run_id) and engine.store.run(run_id)["status"] == "running"
+            assert "pauses once the running ones end" in page.locator("#pause-run").get_attribute("title")
+            page.click("#pause-run")
+            page.wait_for_selector('#pause-run:text-is("Pause")')
+            assert not engine.store.pause_requested(run_id) and engine.store.run(run_id)["status"] == "running"
+    finally:
+        busy.kill()
+        busy.wait()
