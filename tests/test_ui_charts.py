@@ -92,6 +92,12 @@ def test_a_time_axis_covers_first_to_last_in_round_steps():
     assert width == 0.1 and start == 1000.0 and n == 9
 
 
+def test_a_time_axis_is_never_finer_than_a_millisecond_and_starts_at_or_before_the_first_call():
+    for first, span, buckets in [(845_572_552.54354, 0.0007, 60), (1_795_791_371.31, 0.0, 12), (1_000.0, 86_400 * 30, 12)]:
+        start, width, n = axes.time_axis(first, first + span, buckets)
+        assert width >= 0.001 and start <= first and first + span < start + n * width + 1e-6 and n <= buckets + 2
+
+
 def test_failures_by_type_come_from_executions_model_calls_and_tools_most_frequent_first():
     stats = {"errors": {"by_type": {"LookupError": 2}}, "llm": {"errors_by_type": {"ModelUnavailable": 1}},
              "tools": {"git_log": {"errors_by_type": {"McpToolError": 3}}, "now": {"errors_by_type": {}}}}

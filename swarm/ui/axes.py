@@ -25,9 +25,9 @@ def nice_step(raw: float) -> float:
 
 
 def time_step(raw: float) -> float:
-    """A time bucket width in seconds of at least `raw`: 1-2-5 below a second, then 1 s … 1 day, then days."""
+    """A time bucket width in seconds of at least `raw`: 1-2-5 ms below a second, then 1 s … 1 day, then days."""
     if raw < 1:
-        return nice_step(raw)
+        return max(nice_step(raw), 0.001)  # finer than a millisecond means nothing at the epoch's magnitude
     for step in TIME_STEPS:
         if step >= raw:
             return float(step)
@@ -54,11 +54,13 @@ def histogram(values: Iterable[float], buckets: int = BUCKETS) -> dict[str, Any]
 
 
 def time_axis(first: float, last: float, buckets: int = BUCKETS) -> tuple[float, float, int]:
-    """(start, width_s, n): n buckets of width_s from `start` (a multiple of width_s) that cover first..last."""
+    """(start, width_s, n): n buckets of width_s from `start` (a multiple of width_s) that cover first..last;
+    n is at most buckets + 2 (the round start falls up to a width or two before `first`)."""
     width = time_step(max(last - first, 0.0) / buckets) if last > first else 1.0
     start = math.floor(first / width) * width
-    n = min(MAX_BUCKETS, math.floor((last - start) / width) + 1)
-    return start, width, max(1, n)
+    if start > first:  # float rounding of floor × width
+        start -= width
+    return start, width, max(1, math.floor((last - start) / width) + 1)
 
 
 def series(start: float | None, width: float | None, n: int,
