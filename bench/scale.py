@@ -16,8 +16,9 @@ Keys, suffixed with N:
 - resume_s_N: a new process that answers the question and drives the run to its end
   (imports, store open, state load, the remaining executions), wall time.
 - history_s_N: `swarm history RUN` (a new process, output discarded), wall time.
-- checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time (it prints every
-  node of the tree then); checkout_call_s_N: the checkout() call alone at that event, in a new process.
+- checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time (past 200 nodes it
+  prints the top of the tree and counts of what is under it: swarm.checkout.checkout_top); checkout_call_s_N: the
+  checkout() call alone at that event (every node's whole state), in a new process.
 - cpu_ms_per_node_N, resume_cpu_s_N, history_cpu_s_N, checkout_cpu_s_N: the same in CPU seconds (user + system
   of the process), which a busy machine changes less than wall time.
 growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured); growth_cpu the same in CPU.
