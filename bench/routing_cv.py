@@ -12,11 +12,21 @@ per fold (mean, std, and in how many folds it was better).
 
 Scorings (each adds 0.1 x BM25 scaled to 0..1, as the index does):
 - none: the description alone (no history).
-- prototype w: the description's vector plus w times each example's, normalised (LiveIndex).
+- prototype w: the description's vector plus w times each example's, normalised (w=0.7 is how the
+  index scored before the query adapter).
+- adapter r,w: the query adapter (swarm/retrieval/adapter.py: ridge r regression of each example's
+  residual to its script's description vector, q -> unit(q + q W)) over prototypes of weight w. The
+  index uses r=10, w=0.5.
+- softmax adapter: the same map trained by gradient descent on a softmax over all scripts (each
+  example against its script's prototype without itself), not by least squares.
+- softmax head: per-script logistic regression on the vectors, started from the prototypes.
 - max-sim a: description cosine plus a times the best example's cosine above it.
 - knn a,b: description cosine plus a x sum over examples of exp(-b (1 - cosine)) (k-nearest voting).
 - rrf: reciprocal-rank fusion of the description ranking and the best-example ranking.
-- csls k,g: prototype minus g times a script's mean cosine to its k nearest history queries (hubness).
+- csls k,g: prototype minus g times a script's mean cosine to its k nearest history queries (hubness);
+  `others`: its own examples left out of them (a true hubness, not its examples' coherence).
+- bm25+history b: the examples' words added to their script's BM25 document, BM25 weighted b.
+- prf b: pseudo-relevance feedback, the query moved b towards the best prototype, then scored again.
 - negatives g,t: prototype minus g x (cosine - t) to the nearest negative of a script, the negatives
   being history queries the description alone routed to a wrong script first (a failed routing).
 MetaTool confirms every tool three times, so a prior from confirmed counts is uniform here and is not
@@ -35,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder  # noqa: E402
+from swarm.retrieval.adapter import QueryAdapter  # noqa: E402
 from swarm.retrieval.bm25 import BM25  # noqa: E402
 from swarm.retrieval.evaluate import read_catalogue, read_jsonl  # noqa: E402
 from swarm.retrieval.hybrid import entry_texts, keyword_text  # noqa: E402
@@ -107,6 +118,64 @@ def scorings(d: Data):
             return d.Q[te] @ d.D.T + a * votes + d.KW[te]
         return f
 
+    def adapter(r, w):
+        def f(te, tr):
+            a = QueryAdapter(d.Q.shape[1], r)
+            a.update(d.Q[tr], d.D[d.y[tr]])
+            return unit(d.Q[te] + d.Q[te] @ a.weights) @ d.prototypes(tr, w).T + d.KW[te]
+        return f
+
+    def softmax_adapter(te, tr, temperature=20.0, decay=0.01, epochs=50, rate=1.0, w=0.7):
+        raw = d.D.copy()
+        np.add.at(raw, d.y[tr], w * d.Q[tr])
+        P, X, y = unit(raw), d.Q[tr], d.y[tr]
+        own, n, W = unit(raw[y] - w * X), len(X), np.eye(X.shape[1])
+        for _ in range(epochs):
+            Z = X @ W
+            S = temperature * Z @ P.T
+            S[np.arange(n), y] = temperature * np.einsum("ij,ij->i", Z, own)
+            E = np.exp(S - S.max(1, keepdims=True))
+            E /= E.sum(1, keepdims=True)
+            E[np.arange(n), y] -= 1
+            g_own = E[np.arange(n), y].copy()
+            E[np.arange(n), y] = 0
+            W -= rate * (X.T @ (temperature * (E @ P + g_own[:, None] * own)) / n + decay * (W - np.eye(len(W))))
+        return unit(d.Q[te] @ W) @ P.T + d.KW[te]
+
+    def softmax_head(te, tr, temperature=20.0, decay=0.01, epochs=100, rate=0.5):
+        P0 = d.prototypes(tr, 0.7)
+        X, y = np.vstack([d.Q[tr], d.D]), np.concatenate([d.y[tr], np.arange(d.S)])
+        W, Y = P0.copy(), np.eye(d.S)[y]
+        for _ in range(epochs):
+            E = np.exp(temperature * X @ W.T - (temperature * X @ W.T).max(1, keepdims=True))
+            E /= E.sum(1, keepdims=True)
+            W -= rate * (temperature * (E - Y).T @ X / len(X) + decay * (W - P0))
+        return d.Q[te] @ W.T + d.KW[te]
+
+    def csls_others(k, g):
+        def f(te, tr):
+            P = d.prototypes(tr, 0.7)
+            C = d.Q[tr] @ P.T
+            C[np.arange(len(tr)), d.y[tr]] = -1
+            return d.Q[te] @ P.T - g * np.mean(-np.sort(-C, 0)[:k], 0) + d.KW[te]
+        return f
+
+    def bm25_history(b):
+        def f(te, tr):
+            said: dict[int, list[str]] = {}
+            for i in tr:
+                said.setdefault(int(d.y[i]), []).append(d.texts[i])
+            keyword = BM25([" ".join([keyword_text(e), *said.get(s, [])]) for s, e in enumerate(d.entries)])
+            return d.Q[te] @ d.prototypes(tr, 0.7).T + b * scaled(np.stack([keyword.scores(d.texts[i]) for i in te]))
+        return f
+
+    def prf(b):
+        def f(te, tr):
+            P = d.prototypes(tr, 0.7)
+            first = np.argmax(d.Q[te] @ P.T + d.KW[te], 1)
+            return unit(d.Q[te] + b * P[first]) @ P.T + d.KW[te]
+        return f
+
     def rrf(te, tr):
         def ranks(s):
             r = np.empty_like(s)
@@ -134,15 +203,25 @@ def scorings(d: Data):
         return f
 
     yield "none", none
-    for w in (0.5, 0.7, 1.0, 1.5):
+    for w in (0.5, 0.7, 1.0):
         yield f"prototype w={w}", prototype(w)
     for a in (0.5, 1.0):
         yield f"max-sim a={a}", max_sim(a)
     for a, b in ((0.2, 3), (0.4, 3), (0.4, 5)):
         yield f"knn a={a} b={b}", knn(a, b)
+    for r, w in ((3, 0.7), (10, 0.7), (30, 0.7), (10, 0.5), (20, 0.5)):
+        yield f"adapter r={r} w={w}", adapter(r, w)
+    yield "softmax adapter", softmax_adapter
+    yield "softmax head", softmax_head
     yield "rrf", rrf
     for k, g in ((5, 0.5), (10, 0.5)):
         yield f"csls k={k} g={g}", csls(k, g)
+    for k, g in ((3, 0.3), (5, 0.3)):
+        yield f"csls others k={k} g={g}", csls_others(k, g)
+    for b in (0.05, 0.1, 0.2):
+        yield f"bm25+history b={b}", bm25_history(b)
+    for b in (0.2, 0.5):
+        yield f"prf b={b}", prf(b)
     for g, t in ((0.5, 0.5), (1.0, 0.5)):
         yield f"negatives g={g} t={t}", negatives(g, t)
 
@@ -199,10 +278,13 @@ def main() -> None:
     parser.add_argument("--catalogue", default=str(SHARED / "routing_catalogue.jsonl"))
     parser.add_argument("--queries", default=str(SHARED / "routing_dev.jsonl"))
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--only", default="", help="run only the scorings whose name contains this text (the live index always)")
     args = parser.parse_args()
     d = Data(args.catalogue, args.queries)
     reference = per_fold(d, live(d), args.seeds)
     for name, score in [("live", None), ("live, 1 example per tool", "one"), *scorings(d)]:
+        if args.only and args.only not in name and name != "live":
+            continue
         r = reference if score is None else per_fold(d, live(d), args.seeds, 1) if score == "one" else per_fold(d, score, args.seeds)
         delta = r - reference
         print(json.dumps({"scoring": name, "folds": len(r),

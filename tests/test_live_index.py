@@ -138,3 +138,41 @@ def test_the_routing_index_asks_numpys_openblas_for_one_thread_and_the_answer_is
 
     assert wide.dense_scores("Will it rain in Paris tomorrow?") == pytest.approx(two, abs=1e-6)
     set_blas_threads(before)
+
+
+# --- the query adapter learned from routing history ---------------------------------------------------
+
+def test_without_routing_history_the_query_is_not_adapted(minilm):
+    index = LiveIndex(minilm, None)
+    index.add(ENTRIES)
+    query = "Will it rain in Paris tomorrow?"
+
+    assert index.adapter is None
+    rows = [index.rows[e.name] for e in ENTRIES]
+    plain = index.vectors[rows] @ minilm.embed([query])[0]
+    assert index.dense_scores(query)[rows] == pytest.approx(plain, abs=1e-6)
+
+
+def test_the_adapter_follows_the_history_the_index_holds_now(minilm):
+    history = {"weather_forecast": ["Do I need an umbrella in Oslo on Friday?", "Is it going to snow this weekend?"],
+               "recipe_finder": ["What can I cook with leftover rice and two eggs?", "dinner idea with spinach"],
+               "stock_quote": ["How is Tesla trading today?"]}
+    live = LiveIndex(minilm, None, examples_per_script=2)
+    live.add(ENTRIES)
+    for name, texts in history.items():
+        for text in texts:
+            live.add_example(name, text)
+    live.add_example("stock_quote", "What is Apple's share price right now?")
+    live.add_example("stock_quote", "Is Nvidia up or down today?")  # the oldest stock example drops out
+    live.add_example("flight_search", "Cheapest way to fly from Lyon to Porto in May")
+    live.remove("flight_search")  # its example leaves with it
+
+    fresh = LiveIndex(minilm, None)
+    held = {**history, "stock_quote": ["What is Apple's share price right now?", "Is Nvidia up or down today?"]}
+    fresh.add([Entry(e.name, e.description, e.args, history=held.get(e.name, [])) for e in ENTRIES if e.name != "flight_search"])
+
+    assert live.adapter.pairs == fresh.adapter.pairs == 6
+    assert live.adapter.weights == pytest.approx(fresh.adapter.weights, abs=1e-5)
+    query = "Will it rain in Paris tomorrow?"
+    assert live.dense_scores(query)[[live.rows[n] for n in held]] == pytest.approx(
+        fresh.dense_scores(query)[[fresh.rows[n] for n in held]], abs=1e-5)

@@ -5,15 +5,20 @@ appended (or its row marked gone) and its words are added to (or taken from) the
 Embeddings are cached in the store by a hash of the model name and the entry text, so a restart
 embeds nothing it embedded before.
 
-Routing history (sub-goals a script was confirmed for, `Entry.history`) moves a script's main vector
-towards them: the row holds the normalised sum of the description's vector and HISTORY_WEIGHT times
-each example's vector (a prototype). Adding one example rewrites that one row (`add_example`); only
-the most recent `examples_per_script` count. Tuned on the MetaTool dev split only, never evaluating a
-query that was history (`python bench/routing_cv.py`: two of each tool's three dev queries as history,
-the third evaluated, 3 folds x 8 draws): recall@1/5/10 0.678/0.874/0.913 (fold std 0.025/0.019),
-against 0.623/0.828/0.869 with no history. Max-sim over the examples, k-nearest-example voting,
-reciprocal-rank fusion and negatives all did worse; only a hubness correction (CSLS) did better, by
-+0.010 recall@5 in 20 of 24 folds, not adopted (it needs every script against every example).
+Routing history (sub-goals a script was confirmed for, `Entry.history`) counts twice:
+- it moves a script's main vector towards them: the row holds the normalised sum of the
+  description's vector and HISTORY_WEIGHT times each example's vector (a prototype). Adding one
+  example rewrites that one row (`add_example`); only the most recent `examples_per_script` count;
+- every (example, description) pair teaches the query adapter (swarm/retrieval/adapter.py), a linear
+  map that moves a sub-goal towards the register descriptions are written in, for all scripts. One
+  example more or less is a rank-one update; with no history the query is left as it is.
+Tuned on the MetaTool dev split only, never evaluating a query that was history (`python
+bench/routing_cv.py`: two of each tool's three dev queries as history, the third evaluated, 3 folds
+x 8 draws): recall@1/5/10 0.682/0.887/0.919 (fold std 0.025/0.021), against 0.678/0.874/0.913 with
+the prototype alone (weight 0.7) and 0.623/0.828/0.869 with no history; the adapter was better at
+recall@5 in 21 of 24 folds. Max-sim over the examples, k-nearest-example voting, reciprocal-rank
+fusion, negatives, examples in BM25, pseudo-relevance feedback, a softmax-trained adapter or
+per-script head and a hubness correction (CSLS) on top did no better, or gained less than their cost.
 A script's row count does not grow with its history, so search costs the same.
 """
 
@@ -27,6 +32,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from swarm.retrieval.adapter import QueryAdapter
 from swarm.retrieval.blas import set_blas_threads
 from swarm.retrieval.bm25 import tokens
 from swarm.retrieval.embedder import Embedder
@@ -34,7 +40,8 @@ from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
 
 
 EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
-HISTORY_WEIGHT = 0.7  # an example of routing history against the description, in a script's prototype vector
+HISTORY_WEIGHT = 0.5  # an example of routing history against the description, in a script's prototype vector
+ADAPTER_RIDGE = 10.0  # the query adapter's ridge (swarm/retrieval/adapter.py): how much history it takes to move queries
 BLAS_THREADS = 1  # the matrix product is small; more BLAS threads only fight the embedder's (swarm/retrieval/blas.py)
 
 
@@ -90,6 +97,7 @@ class LiveIndex:
         self.terms: dict[int, list[str]] = {}
         self.total_length = 0
         self.embedded = 0  # entry texts embedded by this index (not found in the store's cache)
+        self.adapter: QueryAdapter | None = None  # learned from every script's history; made with the first vectors
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -121,10 +129,12 @@ class LiveIndex:
         if vectors is not None:
             self.vectors[start:start + len(flat)] = vectors
         row, at = start, 0
+        learned: list[tuple[np.ndarray, np.ndarray]] = []
         for e, group, mine in zip(entries, texts, recent):
             if vectors is not None:
                 self.base[e.name] = self.vectors[row].copy()
                 self.history[e.name] = [(t, past_vectors[at + i]) for i, t in enumerate(mine)]
+                learned += [(v, self.base[e.name]) for _, v in self.history[e.name]]
                 at += len(mine)
                 self._prototype(e.name, row)
             self.names.extend([e.name] * len(group))
@@ -140,6 +150,7 @@ class LiveIndex:
             self.lengths[row] = len(words)
             self.total_length += len(words)
             row += len(group)
+        self._adapt(learned, 1)
 
     def remove(self, name: str) -> None:
         """Take an entry out of the index; unknown names are ignored."""
@@ -147,8 +158,8 @@ class LiveIndex:
         if row is None:
             return
         self.entries.pop(name, None)
-        self.base.pop(name, None)
-        self.history.pop(name, None)
+        base = self.base.pop(name, None)
+        self._adapt([(v, base) for _, v in self.history.pop(name, [])], -1)
         for r in (row, *self.example_rows.pop(name, ())):
             self.names[r] = None
         self.alive[row] = False
@@ -174,10 +185,21 @@ class LiveIndex:
             return True
         known = dict(self.history.get(name, []))
         vector = known[text] if text in known else self._embed([text])[0]
+        before = set(known)
         known[text] = vector
         self.history[name] = [(t, known[t]) for t in history]
+        self._adapt([(known[t], self.base[name]) for t in before - set(history)], -1)
+        self._adapt([(vector, self.base[name])] if text not in before else [], 1)
         self._prototype(name, self.rows[name])
         return True
+
+    def _adapt(self, pairs: list[tuple[np.ndarray, np.ndarray]], sign: int) -> None:
+        """Teach (sign 1) or unteach (-1) the query adapter pairs of (example vector, its script's vector)."""
+        if not pairs:
+            return
+        if self.adapter is None:
+            self.adapter = QueryAdapter(len(pairs[0][0]), ADAPTER_RIDGE)
+        self.adapter.update(np.stack([x for x, _ in pairs]), np.stack([t for _, t in pairs]), sign)
 
     def _recent(self, history: list[str]) -> list[str]:
         kept = [t.strip() for t in history if t.strip()]
@@ -224,7 +246,8 @@ class LiveIndex:
         n = len(self.names)
         if self.vectors is None or not n:
             return np.zeros(n, np.float32)
-        sims = self.vectors[:n] @ self.embedder.embed([query])[0]
+        vector = self.embedder.embed([query])[0]
+        sims = self.vectors[:n] @ (self.adapter.apply(vector) if self.adapter is not None else vector)
         if len(self.rows) == n:  # no examples anywhere: one row an entry
             return sims
         best = sims.copy()
