@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 BATCH_REFIT = 16  # at least this many pairs at once: add them to X^T X and invert again (O(d^3), once)
+REFIT_EVERY = 1000  # rank-one updates before the inverse is recomputed from X^T X, so rounding cannot pile up
 
 
 class QueryAdapter:
@@ -35,6 +36,7 @@ class QueryAdapter:
         self.cross = np.zeros((dim, dim))  # X^T (T - X)
         self.weights = np.zeros((dim, dim))  # W
         self.pairs = 0
+        self.rank_one = 0  # rank-one updates since the last refit
 
     def update(self, examples: np.ndarray, targets: np.ndarray, sign: int = 1) -> None:
         """Learn (sign 1) or unlearn (sign -1) pairs of example vectors and their scripts' vectors."""
@@ -43,12 +45,14 @@ class QueryAdapter:
         if not len(x):
             return
         self.pairs += sign * len(x)
-        if len(x) >= BATCH_REFIT:
+        if len(x) >= BATCH_REFIT or self.rank_one + len(x) > REFIT_EVERY:
             self.gram += sign * x.T @ x
             self.cross += sign * x.T @ r
             self.inverse = np.linalg.inv(self.gram)
             self.weights = self.inverse @ self.cross
+            self.rank_one = 0
             return
+        self.rank_one += len(x)
         for xi, ri in zip(x, r):
             # A' = A + s x x^T, B' = B + s x r^T  =>  A'^-1 = A^-1 - s u u^T / c,  W' = W + s (u / c)(r - W^T x)^T
             u = self.inverse @ xi
