@@ -278,11 +278,19 @@ def cmd_history(args) -> int:
     run = store.run(args.run)
     if args.node is not None and not store.has_node(run["id"], args.node):
         raise UnknownNode(run["id"], args.node)
-    events = store.events(run["id"], node_id=args.node)
     if args.json:
+        events = store.events(run["id"], node_id=args.node)
         print(json.dumps([{**e, "state": loads(e["state"]), "detail": loads(e["detail"])} for e in events], ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(event_lines(events)))
+        return 0
+    from swarm.store import collector_paused
+
+    listed = False
+    with collector_paused():  # the states kept between pages are many and in no cycle: nothing for it to free
+        for page in store.event_pages(run["id"], node_id=args.node):  # a big run's history printed as it is read
+            print("\n".join(event_lines(page)))
+            listed = True
+    if not listed:
+        print("")
     return 0
 
 

@@ -760,11 +760,12 @@ class Store:
             return _from_table(rows, run_id)
 
     def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
-               limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:
+               limit: int | None = None, states: bool = True, known: dict | None = None) -> list[dict[str, Any]]:
         """A run's events after `after` up to `until`, oldest first: seq, run_id, node_id, kind, at, state, detail.
 
         `state` is the node's whole state after the event as JSON (None for a run-level event), rebuilt from
-        what the event recorded (see swarm/deltas.py); `states=False` leaves it out, which is faster."""
+        what the event recorded (see swarm/deltas.py); `states=False` leaves it out, which is faster. `known`:
+        the states a reader that goes on from an earlier call kept (see rebuild_states)."""
         sql = ("SELECT seq, run_id, node_id, kind, at, state, patch, detail" if states else
                "SELECT seq, run_id, node_id, kind, at, detail") + " FROM events WHERE run_id=? AND seq>?"
         params: tuple = (run_id, after)
@@ -778,8 +779,21 @@ class Store:
             rows = self._query(sql + " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else ""), params)
             if states:
                 with self.lock:
-                    rebuild_states(self.conn, rows)
+                    rebuild_states(self.conn, rows, known)
         return rows
+
+    def event_pages(self, run_id: str, *, node_id: str | None = None, page: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """events(run_id, node_id=node_id), `page` rows at a time: a history of hundreds of thousands of events
+        listed as it is read, never all of it in memory; between pages, the last state of each node."""
+        known: dict = {}
+        after = 0
+        while True:
+            rows = self.events(run_id, after, node_id=node_id, limit=page, known=known)
+            if rows:
+                yield rows
+            if len(rows) < page:
+                return
+            after = rows[-1]["seq"]
 
     def replay(self, run_id: str, nodes: dict[str, dict], after: int, until: int | None, whole: bool = True) -> None:
         """Move `nodes` (states by id, as they were right after event `after`) on to event `until` (None: the last).

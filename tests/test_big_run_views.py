@@ -190,3 +190,13 @@ def test_history_lines_read_the_status_after_each_event_to_the_millisecond():
         f"{8:>6} 14:05:09.750 {'1':<10} {'spawn':<18} {'waiting':<18} ",
         f"{9:>6} 14:05:10.250 {'-':<10} {'run_end':<18} {'':<18} " + '{"status":"done"}',
     ]
+
+
+@pytest.mark.parametrize("node", [None, "1"])
+def test_the_history_a_page_at_a_time_is_the_whole_history(make_engine, small_snapshots, node):
+    engine = make_engine(script("plan", plan), script("step", step), script("fan", fan))
+    run_id, status = asyncio.run(engine.run("count", script="plan"))
+    assert status == "done"
+    pages = list(engine.store.event_pages(run_id, node_id=node, page=7))
+    assert all(len(p) == 7 for p in pages[:-1]) and len(pages) > 3
+    assert [e for p in pages for e in p] == engine.store.events(run_id, node_id=node)
