@@ -12,7 +12,7 @@ from pathlib import Path
 from swarm.daemon.eventlog import EVENTS
 
 REPO = Path(__file__).resolve().parent.parent
-DAEMON_CODE = [*sorted((REPO / "swarm" / "daemon").glob("*.py")), REPO / "swarm" / "cli_daemon.py"]
+DAEMON_CODE = [*sorted((REPO / "swarm" / "daemon").glob("*.py")), REPO / "swarm" / "cli" / "daemon.py"]
 
 
 def emitted_events() -> set[str]:

@@ -21,7 +21,7 @@ import pytest
 from lifecycle_support import make_engine, script  # noqa: F401
 from timeouts import scaled
 
-from swarm.cli_timetravel import diff_lines
+from swarm.cli.timetravel import diff_lines
 from swarm.timetravel import diff
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from swarm.cli.common import configuration
 from swarm.errors import SwarmError
 
 
@@ -27,10 +28,9 @@ def register(sub) -> None:
 
 
 def cmd_model_serve(args) -> int:
-    from swarm.cli_session import _config
     from swarm.local_model.server import LocalServer, ServerOptions
 
-    cfg = _config(args)
+    cfg = configuration(args)
     if args.gguf:
         cfg.model.gguf = str(Path(args.gguf).resolve())
     if not cfg.model.gguf:

@@ -6,8 +6,9 @@ import json
 import os
 from typing import Any
 
-from swarm.errors import TimeTravelError
 from swarm.checkout import TOP_NODES
+from swarm.cli.common import announce_model, drive, engine_for, open_store, result_text
+from swarm.errors import TimeTravelError
 from swarm.render import printable
 
 
@@ -60,11 +61,10 @@ def cmd_checkout(args) -> int:
 
 def _checkout(args) -> int:
     from swarm.checkout import checkout_top
-    from swarm.cli_session import _result_text, _store
     from swarm.render import counters, counters_line, tree_lines, tree_top
     from swarm.timetravel import checkout
 
-    _, store = _store(args)
+    _, store = open_store(args)
     at = _event(args)
     if args.json or args.all:
         view = checkout(store, args.run, at)
@@ -86,20 +86,19 @@ def _checkout(args) -> int:
         print("\n".join([counters_line(view["by_status"], run)] + tree_top(view, outputs=True, width=200)))
         print("--all lists every node; --json gives every state")
     if run["status"] == "done":
-        print("\nresult:\n" + _result_text(run["result"]))
+        print("\nresult:\n" + result_text(run["result"]))
     return 0
 
 
 def cmd_fork(args) -> int:
-    from swarm.cli_session import _announce_model, _drive, _engine, _store
     from swarm.fork import parse_set
     from swarm.timetravel import fork
 
     at = _event(args)
     sets = dict(parse_set(item) for item in args.set)
-    cfg, store = _store(args)
+    cfg, store = open_store(args)
     store.close()
-    engine = _engine(cfg, args.answer, interactive=True)
+    engine = engine_for(cfg, args.answer, interactive=True)
     try:
         parent = engine.store.run(args.run)
         recorded = parent.get("model") or ""
@@ -124,20 +123,19 @@ def cmd_fork(args) -> int:
             print(f"drive it with `swarm resume {new_id}`")
         return 0
     if not args.json:
-        _announce_model(engine, demo=False)
+        announce_model(engine, demo=False)
         print(f"swarm: run {new_id} forked from {parent['id']} at event {at}" + (f" with {edits}" if edits else "")
               + "; recorded model replies are replayed until a request differs", flush=True)
-    code = _drive(engine, new_id, args.json)
+    code = drive(engine, new_id, args.json)
     if not args.json:
         print(f"compare it with `swarm diff {parent['id']} {new_id}`")
     return code
 
 
 def cmd_diff(args) -> int:
-    from swarm.cli_session import _store
     from swarm.timetravel import diff
 
-    _, store = _store(args)
+    _, store = open_store(args)
     d = diff(store, args.run_a, args.run_b)
     if args.json:
         print(json.dumps(d, ensure_ascii=False, indent=2))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 
+from swarm.cli.common import configuration, use_demo_model
+
 
 def register(sub) -> None:
     ui = sub.add_parser("ui", help="serve the web UI and REST API: submit goals, live execution graphs, node details, history, approvals")
@@ -15,11 +17,10 @@ def register(sub) -> None:
 
 
 def cmd_ui(args) -> int:
-    from swarm.cli_session import _config, _use_demo_model
     from swarm.ui import UIServer
 
-    cfg = _config(args)
-    _use_demo_model(cfg)  # a goal submitted or a fork made from the page runs like `swarm run` would
+    cfg = configuration(args)
+    use_demo_model(cfg)  # a goal submitted or a fork made from the page runs like `swarm run` would
     server = UIServer(cfg, host=args.host, port=args.port)
     print(f"swarm: the web UI is at {server.page_url}", flush=True)
     print(f"swarm: the link holds the UI token; the REST API is described at {server.url}api/openapi.json "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from swarm.cli.common import configuration
+
 
 def register(sub) -> None:
     memory = sub.add_parser("memory", help="the swarm's memory: add files, search, list, remove")
@@ -28,12 +30,11 @@ def register(sub) -> None:
 
 
 def _memory(args):
-    from swarm.cli_session import _config
     from swarm.memory import Memory
     from swarm.retrieval import make_embedder
     from swarm.store import Store
 
-    cfg = _config(args)
+    cfg = configuration(args)
     store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
     return store, Memory(store, lambda: make_embedder(cfg.retrieval), fusion=cfg.retrieval.fusion,
                          bm25_weight=cfg.retrieval.bm25_weight, max_file_kb=cfg.memory.max_file_kb,

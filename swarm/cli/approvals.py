@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm.cli.common import open_store
 from swarm.errors import SwarmError
 from swarm.render import age, printable
 
@@ -44,8 +45,6 @@ def register(sub) -> None:
 
 
 def _store(args):
-    from swarm.cli_session import _store as open_store
-
     return open_store(args, check="always")[1]  # approve, reject and pause write: never into a damaged store
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+from swarm.cli.common import open_store
 from swarm.errors import SwarmError
 from swarm.render import printable
 
@@ -24,10 +25,9 @@ def register(sub) -> None:
 
 
 def cmd_stats(args) -> int:
-    from swarm.cli_session import _store
     from swarm.metrics import prometheus_text, stats
 
-    _, store = _store(args)
+    _, store = open_store(args)
     if args.prometheus:
         if args.run:
             raise SwarmError("--prometheus covers every run of the store; leave out RUN, or use --json for one run")
@@ -41,10 +41,9 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from swarm.cli_session import _store
     from swarm.export_html import export_html
 
-    _, store = _store(args)
+    _, store = open_store(args)
     run = store.run(args.run)
     try:
         path = export_html(store, run["id"], args.html)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm.budgets import KEYS as BUDGET_KEYS
+from swarm.cli.common import budget_option, configuration
 from swarm.errors import SwarmError
 from swarm.statuses import RUN_FINAL, RunStatus
 
@@ -27,15 +29,12 @@ class SubmitError(SwarmError):
 
 
 def register(sub) -> None:
-    from swarm.cli_session import _budget_option
-    from swarm.budgets import KEYS as BUDGET_KEYS
-
     p = sub.add_parser("submit", help="hand a goal to a running `swarm ui` server (its REST API), which runs it")
     p.add_argument("goal", help="what the swarm should do")
     p.add_argument("--script", help="node script of the root node (default: the server's [run].root_script)")
     p.add_argument("--model", help="a model name for this run's calls instead of [model].model")
     for key in BUDGET_KEYS:
-        p.add_argument("--" + key.replace("_", "-"), type=_budget_option(key), dest=key, help=f"budget: {key}")
+        p.add_argument("--" + key.replace("_", "-"), type=budget_option(key), dest=key, help=f"budget: {key}")
     p.add_argument("--url", help="the server's address (default http://[ui].host:[ui].port/)")
     p.add_argument("--token", help="the UI token (default [ui].token, else .swarm-ui-token next to the store)")
     p.add_argument("--wait", action="store_true", help="follow the run until it ends, and print how it ended")
@@ -44,10 +43,7 @@ def register(sub) -> None:
 
 
 def cmd_submit(args) -> int:
-    from swarm.cli_session import _config
-    from swarm.budgets import KEYS as BUDGET_KEYS
-
-    cfg = _config(args)
+    cfg = configuration(args)
     url = (args.url or f"http://{_host(cfg.ui.host)}:{cfg.ui.port}/").rstrip("/") + "/"
     token = args.token or cfg.ui.token or _token_file(cfg.path(cfg.store.path))
     body: dict[str, Any] = {"goal": args.goal}

@@ -1,4 +1,4 @@
-"""The `swarm` command line: a thin layer over the library."""
+"""The `swarm` command line: its parser and `main`, which turns every error into one `swarm: error:` line."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from swarm import cli_approvals, cli_daemon, cli_memory, cli_model, cli_obs, cli_submit, cli_timetravel, cli_ui
 from swarm.budgets import KEYS as BUDGET_KEYS
 from swarm.budgets import wanted
+from swarm.cli import approvals, daemon, memory, model, obs, submit, timetravel, ui
+from swarm.cli.common import (announce_model, budget_option, configuration, drive, engine_for, model_line, one_line,
+                              open_store, result_text, run_json, store_failure, use_demo_model, warnings_to_stderr)
 from swarm.config import Config
-from swarm.cli_session import (_announce_model, _budget_option, _config, _drive, _engine, _model_line, _one_line,
-                               _result_text, _run_json, _store, _store_failure, _use_demo_model, _warnings_to_stderr)
 from swarm.errors import SwarmError, UnknownNode, UnknownScript
 from swarm.render import counters, event_lines, print_runs, printable, tree_lines
 from swarm.snapshot import export_snapshot, state_at
@@ -36,15 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings = None
     try:
-        warnings = _warnings_to_stderr(args.log_format or os.environ.get("SWARM_LOG_FORMAT") or "text",
+        warnings = warnings_to_stderr(args.log_format or os.environ.get("SWARM_LOG_FORMAT") or "text",
                                        args.log_level or os.environ.get("SWARM_LOG_LEVEL") or "warning")
         return args.func(args) or 0
     except SwarmError as exc:
-        print(f"swarm: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"swarm: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except sqlite3.Error as exc:  # met while reading or writing the store, past the checks at its open
-        failure = _store_failure(args, exc)
-        print(f"swarm: error: {_one_line(failure)}", file=sys.stderr)
+        failure = store_failure(args, exc)
+        print(f"swarm: error: {one_line(failure)}", file=sys.stderr)
         return failure.exit_code
     except BrokenPipeError:  # `swarm history RUN | head`: the reader has all it wants
         sys.stdout = open(os.devnull, "w")  # so the exit does not fail flushing the closed pipe
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("goal", help="what the swarm should do")
     run.add_argument("--script", default=None, help="node script of the root node (default: [run].root_script)")
     for key in BUDGET_KEYS:
-        run.add_argument("--" + key.replace("_", "-"), type=_budget_option(key), dest=key,
+        run.add_argument("--" + key.replace("_", "-"), type=budget_option(key), dest=key,
                          help=f"budget: {key} ({wanted(key)})")
     run.add_argument("--answer", action="append", default=[], metavar="NODE=TEXT", help="answer a node's question in advance ('*' for any)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -175,14 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     route.set_defaults(func=cmd_route)
 
     # Commands that live in their own modules.
-    cli_memory.register(sub)
-    cli_timetravel.register(sub)
-    cli_obs.register(sub)
-    cli_approvals.register(sub)
-    cli_daemon.register(sub)
-    cli_ui.register(sub)
-    cli_submit.register(sub)
-    cli_model.register(sub)
+    memory.register(sub)
+    timetravel.register(sub)
+    obs.register(sub)
+    approvals.register(sub)
+    daemon.register(sub)
+    ui.register(sub)
+    submit.register(sub)
+    model.register(sub)
     return p
 
 
@@ -195,21 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args) -> int:
     if not args.goal.strip():
         raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
-    cfg = _config(args)
-    demo = _use_demo_model(cfg)  # before the engine: the run records the model it uses
-    engine = _engine(cfg, args.answer, interactive=True)
+    cfg = configuration(args)
+    demo = use_demo_model(cfg)  # before the engine: the run records the model it uses
+    engine = engine_for(cfg, args.answer, interactive=True)
     budgets = {k: v for k in BUDGET_KEYS if (v := getattr(args, k)) is not None}
     engine.wait_for_people = args.wait
     run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
     if not args.json:
-        _announce_model(engine, demo)
+        announce_model(engine, demo)
         print(f"swarm: run {run_id}", flush=True)
-    return _drive(engine, run_id, args.json)
+    return drive(engine, run_id, args.json)
 
 
 def cmd_resume(args) -> int:
-    cfg = _config(args)
-    engine = _engine(cfg, args.answer, interactive=True)
+    cfg = configuration(args)
+    engine = engine_for(cfg, args.answer, interactive=True)
     engine.wait_for_people = args.wait
     run_id = engine.prepare_resume(args.run)
     if _driven_elsewhere(engine, run_id):
@@ -218,9 +218,9 @@ def cmd_resume(args) -> int:
     if not cfg.endpoint_configured and recorded.startswith("scripted:"):
         cfg.model.model = recorded  # a scripted run goes on with its script; a real one never falls back to it
     if not args.json:
-        _announce_model(engine, demo=False)
+        announce_model(engine, demo=False)
         print(f"swarm: resuming run {run_id}", flush=True)
-    return _drive(engine, run_id, args.json)
+    return drive(engine, run_id, args.json)
 
 
 def _driven_elsewhere(engine, run_id: str) -> bool:
@@ -244,7 +244,7 @@ def _driven_elsewhere(engine, run_id: str) -> bool:
 def cmd_runs(args) -> int:
     from swarm.store import Store
 
-    cfg = _config(args)
+    cfg = configuration(args)
     path = cfg.path(cfg.store.path)
     rows = Store(path, cfg.store.synchronous, check="if_small").runs(args.status, args.limit) if path.exists() else []
     if args.json:
@@ -257,24 +257,24 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
-    _, store = _store(args)
+    _, store = open_store(args)
     run = store.run(args.run)
     nodes = state_at(store, run["id"])
     if args.json:
-        print(json.dumps(_run_json(store, run, nodes), ensure_ascii=False, indent=2))
+        print(json.dumps(run_json(store, run, nodes), ensure_ascii=False, indent=2))
         return 0
-    print(f"run {run['id']}: {run['status']}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
+    print(f"run {run['id']}: {run['status']}" + (f" ({one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
     print(f"goal: {printable(run['goal'])}")
-    print(_model_line(store, run))
+    print(model_line(store, run))
     print(counters(nodes, run))
     print("\n".join(tree_lines(nodes, outputs=True, width=200)))
     if run["status"] == RunStatus.DONE:
-        print("\nresult:\n" + _result_text(loads(run["result"])))
+        print("\nresult:\n" + result_text(loads(run["result"])))
     return 0
 
 
 def cmd_history(args) -> int:
-    _, store = _store(args)
+    _, store = open_store(args)
     run = store.run(args.run)
     if args.node is not None and not store.has_node(run["id"], args.node):
         raise UnknownNode(run["id"], args.node)
@@ -295,15 +295,15 @@ def cmd_history(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
-    cfg, store = _store(args)
+    cfg, store = open_store(args)
     path = export_snapshot(store, args.run, Path(args.out) if args.out else cfg.path(cfg.store.snapshots_dir))
     print(path)
     return 0
 
 
 def cmd_cancel(args) -> int:
-    cfg, _ = _store(args)
-    engine = _engine(cfg)
+    cfg, _ = open_store(args)
+    engine = engine_for(cfg)
     outcome = engine.cancel(args.run, args.node)
     run = engine.store.run(args.run)
     what = f"node {args.node} of run {run['id']}" if args.node else f"run {run['id']}"
@@ -318,7 +318,7 @@ def cmd_cancel(args) -> int:
 def cmd_sandbox_exec(args) -> int:
     from swarm.sandbox import Sandbox
 
-    cfg = _config(args)
+    cfg = configuration(args)
     try:
         code = Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -331,16 +331,16 @@ def cmd_sandbox_exec(args) -> int:
         if result.logs:
             print(result.logs, end="" if result.logs.endswith("\n") else "\n")
         if result.ok:
-            print(_result_text(result.output) if result.output is not None else "", end="\n" if result.output is not None else "")
+            print(result_text(result.output) if result.output is not None else "", end="\n" if result.output is not None else "")
         else:
-            print(f"swarm: error: {_one_line(result.error)}", file=sys.stderr)
+            print(f"swarm: error: {one_line(result.error)}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
 def cmd_scripts_list(args) -> int:
     from swarm.toolsmith import Toolsmith
 
-    smith = Toolsmith.standalone(_config(args))
+    smith = Toolsmith.standalone(configuration(args))
     rows = smith.listing()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -371,7 +371,7 @@ def _show_registered(described: dict) -> None:
 def cmd_scripts(args) -> int:
     from swarm.toolsmith import Toolsmith
 
-    smith = Toolsmith.standalone(_config(args))
+    smith = Toolsmith.standalone(configuration(args))
     library, name, command = smith.library, args.name, args.scripts_command
     if name not in library.names():
         described = smith.describe(name)
@@ -401,12 +401,12 @@ def cmd_scripts(args) -> int:
         return 1 if failures else 0
     elif command in ("disable", "enable"):
         smith.disable(name, command == "disable")
-        forgotten = _forget_routes(_config(args), name) if command == "disable" else 0  # enabled again, it starts afresh
+        forgotten = _forget_routes(configuration(args), name) if command == "disable" else 0  # enabled again, it starts afresh
         print(f"{name} {command}d" + ("; route will not offer it and it is not registered" if command == "disable" else "")
               + (f"; forgot {forgotten} route example(s) of it" if forgotten else ""))
     elif command == "rollback":
         version = smith.rollback(name)
-        forgotten = _forget_routes(_config(args), name)  # they confirmed the version rolled back from
+        forgotten = _forget_routes(configuration(args), name)  # they confirmed the version rolled back from
         print(f"{name}: v{version} is active again" + (f"; forgot {forgotten} route example(s) of it" if forgotten else ""))
     return 0
 
@@ -516,7 +516,7 @@ def _route_verdict(cfg, args) -> int:
 def cmd_route(args) -> int:
     from swarm.retrieval import make_embedder, run_eval
 
-    cfg = _config(args)
+    cfg = configuration(args)
     settings = cfg.retrieval
     top_k = settings.top_k if args.top_k is None else args.top_k
     if top_k < 1:
@@ -559,6 +559,3 @@ def cmd_route(args) -> int:
             print(f"{h.score:7.4f}  {h.name}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from swarm.cli.common import configuration, use_demo_model
+from swarm.config import DEMO_SCRIPT
 from swarm.errors import SwarmError
 
 
@@ -47,9 +49,7 @@ def _log_path(args, cfg, folder: Path, detached: bool) -> Path | None:
 
 
 def cmd_daemon(args) -> int:
-    from swarm.cli_session import _config
-
-    cfg = _config(args)
+    cfg = configuration(args)
     folder, pidfile = _paths(args, cfg)
     if args.action == "stop":
         return _stop(pidfile, args.timeout if args.timeout is not None else cfg.daemon.shutdown_timeout_s + 30)
@@ -63,7 +63,6 @@ def cmd_daemon(args) -> int:
 def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     import asyncio  # here, not at the top: `swarm --help` and `swarm runs` need not load it
 
-    from swarm.cli_session import DEMO_SCRIPT, _use_demo_model
     from swarm.daemon.eventlog import EventLog, stderr_is
     from swarm.daemon.pidfile import PidFile
     from swarm.daemon.service import Daemon
@@ -82,7 +81,7 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
         log.emit("daemon_error", level="error", error=str(exc))
         raise
     try:
-        if _use_demo_model(cfg):
+        if use_demo_model(cfg):
             log.emit("demo_model", level="warning", model=str(DEMO_SCRIPT),
                      hint="no model endpoint is configured; set [model].base_url in swarm.toml or OPENAI_BASE_URL")
         engine = Engine(cfg)

@@ -1,6 +1,7 @@
 """What every command of the CLI shares: the configuration and the store it names, the engine, driving a
-run in the foreground and printing how it ended. The subcommand modules (cli_*.py) import from here, not
-from swarm.cli, so the command line is built one way: cli.py -> cli_* -> cli_session."""
+run in the foreground and printing how it ended. The command modules of swarm/cli/ import these public
+names from here, never a private name from one another, so the command line is built one way:
+parser -> command modules -> common."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from swarm.statuses import NodeStatus, RunStatus
 from swarm.store import loads
 
 
-def _warnings_to_stderr(fmt: str = "text", level: str = "warning") -> logging.Handler:
+def warnings_to_stderr(fmt: str = "text", level: str = "warning") -> logging.Handler:
     """The library's log lines (a model call being retried...) go to stderr: `swarm: ...` lines, or JSON lines."""
     from swarm.logs import to_stderr
 
@@ -32,13 +33,13 @@ def _warnings_to_stderr(fmt: str = "text", level: str = "warning") -> logging.Ha
     return to_stderr(fmt, getattr(logging, level.upper()))
 
 
-def _store_failure(args, exc: sqlite3.Error) -> StoreError:
+def store_failure(args, exc: sqlite3.Error) -> StoreError:
     """An SQLite error that reached the command line, as the store's error with what to do."""
     from swarm.errors import StoreDamaged
     from swarm.store import damaged
 
     try:
-        cfg = _config(args)
+        cfg = configuration(args)
         path = cfg.path(cfg.store.path)
     except SwarmError:
         path = args.store or "the store"
@@ -48,14 +49,14 @@ def _store_failure(args, exc: sqlite3.Error) -> StoreError:
                       "file's permissions, then run the command again")
 
 
-def _config(args) -> Config:
+def configuration(args) -> Config:
     cfg = load_config(args.config)
     if args.store:
         cfg.store.path = str(Path(args.store).resolve())
     return cfg
 
 
-def _use_demo_model(cfg: Config) -> bool:
+def use_demo_model(cfg: Config) -> bool:
     """With no endpoint configured, runs use the scripted demo model; True when that is the case."""
     if cfg.endpoint_configured:
         return False
@@ -63,7 +64,7 @@ def _use_demo_model(cfg: Config) -> bool:
     return True
 
 
-def _announce_model(engine, demo: bool) -> None:
+def announce_model(engine, demo: bool) -> None:
     if demo:
         print(
             f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
@@ -74,19 +75,19 @@ def _announce_model(engine, demo: bool) -> None:
         print(f"swarm: model {engine.endpoint.describe()}", flush=True)
 
 
-def _engine(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
+def engine_for(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
     from swarm.engine import Engine
     from swarm.human import PreparedAnswers, TerminalHuman
 
     human = None
     if answers:
-        human = PreparedAnswers(_parse_answers(answers))
+        human = PreparedAnswers(parse_answers(answers))
     elif interactive and sys.stdin.isatty():
         human = TerminalHuman()
     return Engine(cfg, human=human)
 
 
-def _parse_answers(items: list[str]) -> dict[str, str]:
+def parse_answers(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         node, sep, text = item.partition("=")
@@ -96,7 +97,7 @@ def _parse_answers(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _drive(engine, run_id: str, as_json: bool) -> int:
+def drive(engine, run_id: str, as_json: bool) -> int:
     import asyncio
 
     from swarm.live import LiveTree
@@ -107,27 +108,27 @@ def _drive(engine, run_id: str, as_json: bool) -> int:
     # The live view counted every node at the run's last turn: the summary needs no second load of the run.
     nodes = live.statuses() if live and live.complete else state_at(engine.store, run_id)
     if as_json:
-        print(json.dumps(_run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
+        print(json.dumps(run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
     else:
         if live and live.tty:
             live.drawn = 0
-        print(f"\nrun {run_id}: {status}" + (f" ({_one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
-        print(_model_line(engine.store, run))
+        print(f"\nrun {run_id}: {status}" + (f" ({one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
+        print(model_line(engine.store, run))
         print(counters(nodes, run))
         if status == RunStatus.DONE:
-            print(_result_text(loads(run["result"])))
+            print(result_text(loads(run["result"])))
         elif status == RunStatus.UNMET:
             result = loads(run["result"])
             issues = result.get("issues") if isinstance(result, dict) else None
             print("the goal was NOT met (the run's own review did not approve its answer); the partial answer:")
-            print(_result_text(result))
+            print(result_text(result))
             if issues:
-                print("missing: " + "; ".join(_one_line(str(i)) for i in issues))
+                print("missing: " + "; ".join(one_line(str(i)) for i in issues))
         elif status in (RunStatus.STOPPED, RunStatus.CANCELLED) and run.get("result"):
             print(f"the run {status} before meeting its goal; what it had found (not checked as an answer):")
-            print(_result_text(loads(run["result"])))
+            print(result_text(loads(run["result"])))
         elif status == RunStatus.FAILED:
-            print(f"swarm: error: run {run_id} failed: {_one_line(run['error'])}", file=sys.stderr, flush=True)
+            print(f"swarm: error: run {run_id} failed: {one_line(run['error'])}", file=sys.stderr, flush=True)
         elif status == RunStatus.AWAITING_APPROVAL:
             waiting = [n["id"] for n in nodes if n["status"] == NodeStatus.AWAITING_APPROVAL]
             print(f"waiting for a person at node(s) {', '.join(waiting)}; see the requests with `swarm approvals --run {run_id}`, "
@@ -165,18 +166,18 @@ async def _drive_until_signal(engine, run_id: str, observers) -> str:
     return await engine.drive(run_id, observers)
 
 
-def _one_line(message) -> str:
+def one_line(message) -> str:
     return " ".join(printable(message).split())
 
 
-def _result_text(result) -> str:
+def result_text(result) -> str:
     """A run's (or a script's) result as terminal text: the answer when there is one, else JSON."""
     if isinstance(result, dict) and isinstance(result.get("answer"), str):
         return printable(result["answer"])
     return printable(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
 
 
-def _model_line(store, run: dict) -> str:
+def model_line(store, run: dict) -> str:
     """Which model answered a run, saying plainly when it was canned replies rather than a model."""
     recorded = run.get("model") or ""
     if recorded.startswith("scripted:"):
@@ -194,23 +195,23 @@ def _model_line(store, run: dict) -> str:
     return f"model: {printable(recorded)}; answered as {printable(', '.join(answered))}"
 
 
-def _run_json(store, run: dict, nodes: list[dict]) -> dict:
+def run_json(store, run: dict, nodes: list[dict]) -> dict:
     return {**{k: v for k, v in run.items() if k not in ("result", "budgets")}, "result": loads(run["result"]),
             "budgets": loads(run["budgets"]), "models_answered": store.models_answered(run["id"]), "nodes": nodes}
 
 
-def _store(args, check: str = "if_small"):
+def open_store(args, check: str = "if_small"):
     """The configured store, which must exist; `check="always"` for a command that writes to it."""
     from swarm.store import Store
 
-    cfg = _config(args)
+    cfg = configuration(args)
     path = cfg.path(cfg.store.path)
     if not path.exists():
         raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
     return cfg, Store(path, cfg.store.synchronous, check=check)
 
 
-def _budget_option(key: str):
+def budget_option(key: str):
     """The argparse type of --max-*: a finite number more than 0 (whole for counts), else a usage error saying so."""
 
     def parse(text: str):
