@@ -14,21 +14,27 @@ Budgets are keyword arguments named as on the command line (max_nodes, max_depth
 max_cost_usd, max_wall_s). A run that needs a person ends `awaiting_approval` (or, with
 `wait_for_people=True`, waits while `approve`/`reject` are called from another thread); `approvals()`
 lists the requests, and `resume(run_id)` goes on after they are decided.
+
+The engine (model client, catalogue with the MCP servers' tools, sandbox) is made when a run is first
+driven or changed: looking back (`result`, `history`, `runs`) and deciding approvals need only the store.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm.config import Config, load_config
 from swarm.errors import SwarmError
 from swarm.statuses import EventKind, RunStatus
+
+if TYPE_CHECKING:
+    from swarm.engine import Engine
+    from swarm.human import HumanChannel
+    from swarm.store import Store
 
 
 @dataclass(frozen=True)
@@ -108,15 +114,13 @@ class Swarm:
 
     `config` is a swarm.toml path or a loaded `Config` (default: the swarm.toml found from the current
     folder, then the SWARM_* variables, as the CLI does). `store`, `base_url` and `model` override it.
-    `answers` gives ask_human questions their answers by node id (`{"1.2": "yes"}`, `"*"` for any node).
+    `answers` gives ask_human questions their answers by node id (`{"1.2": "yes"}`, `"*"` for any node);
+    without them, `human` (a `swarm.human.HumanChannel`, such as the CLI's TerminalHuman) is asked.
     """
 
     def __init__(self, config: Config | str | Path | None = None, *, store: str | Path | None = None,
                  base_url: str | None = None, model: str | None = None, answers: dict[str, str] | None = None,
-                 wait_for_people: bool = False):
-        from swarm.engine import Engine
-        from swarm.human import PreparedAnswers
-
+                 wait_for_people: bool = False, human: HumanChannel | None = None):
         cfg = config if isinstance(config, Config) else load_config(str(config) if config is not None else None)
         if store is not None:
             cfg.store.path = str(Path(store).resolve())
@@ -125,14 +129,49 @@ class Swarm:
         if model is not None:
             cfg.model.model = model
         self.config = cfg
-        self.engine = Engine(cfg, human=PreparedAnswers(dict(answers)) if answers else None)
-        self.engine.wait_for_people = wait_for_people
+        if answers:
+            from swarm.human import PreparedAnswers
+
+            human = PreparedAnswers(dict(answers))
+        self._human = human
+        self._wait_for_people = wait_for_people
+        self._engine: Engine | None = None
+        self._store: Store | None = None  # the store opened before the engine, for looking back
         self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        """The Engine (swarm/engine.py) that drives this swarm's runs, made on first use."""
+        if self._engine is None:
+            from swarm.engine import Engine
+
+            self._open()
+            engine = Engine(self.config, human=self._human)
+            engine.wait_for_people = self._wait_for_people
+            if self._store is not None:  # the engine's store takes over: one connection, not two
+                self._store.close()
+                self._store = None
+            self._engine = engine
+        return self._engine
+
+    @property
+    def store(self) -> Store:
+        """The store this swarm records into: the engine's once there is one, before that one opened to look back."""
+        if self._engine is not None:
+            return self._engine.store
+        if self._store is None:
+            from swarm.store import Store
+
+            self._open()
+            self._store = Store(self.config.path(self.config.store.path), self.config.store.synchronous)
+        return self._store
 
     # --- running -------------------------------------------------------------------------
 
     def run(self, goal: str, *, script: str | None = None, model: str | None = None, **budgets: float) -> Result:
         """Run a goal to its end (or until it waits for a person) and return how it ended."""
+        import asyncio  # here, not at the top: approving or looking back does not load it
+
         return asyncio.run(self.arun(goal, script=script, model=model, **budgets))
 
     async def arun(self, goal: str, *, script: str | None = None, model: str | None = None, **budgets: float) -> Result:
@@ -152,15 +191,19 @@ class Swarm:
 
         The run is driven in a background thread; the events come from the store, so they are exactly
         what `history` will show. Leaving the loop early cancels the run."""
+        import asyncio
+        import threading
+
         if (goal is None) == (run_id is None):
             raise SwarmError("stream() takes a goal to run, or run_id= of a recorded run to go on with; not both")
         run_id = run_id or self.submit(goal, script=script, model=model, **budgets)
+        engine = self.engine  # made here, not in the thread below, which would race this one to the store
         recorded = threading.Event()
         outcome: dict[str, Any] = {}
 
         def drive() -> None:
             try:
-                asyncio.run(self.engine.drive(run_id, observers=[lambda _loop: recorded.set()]))
+                asyncio.run(engine.drive(run_id, observers=[lambda _loop: recorded.set()]))
             except BaseException as exc:  # noqa: BLE001 — handed to the consumer below
                 outcome["error"] = exc
             finally:
@@ -182,17 +225,23 @@ class Swarm:
                 recorded.clear()
         finally:
             if not outcome.get("ended"):
-                self.engine.cancel(run_id)
+                engine.cancel(run_id)
                 worker.join()
         if "error" in outcome:
             raise outcome["error"]
         result = self.result(run_id)
         yield RunEnded(run_id, after + 1, "run_ended", None, 0.0, {"status": result.status}, result=result)
 
-    def resume(self, run_id: str) -> Result:
-        """Go on with a run that was interrupted, paused or waiting for people (after they decided)."""
+    def resume(self, run_id: str, *, run: bool = True) -> str | Result:
+        """Go on with a run that was interrupted, paused or waiting for people (after they decided); `run_id` may
+        also be a snapshot file (`swarm snapshot`), recorded first. With `run=False` only check that the run can go
+        on, and return its id (the CLI drives it with its live view)."""
+        import asyncio
+
         self._open()
         run_id = self.engine.prepare_resume(run_id)
+        if not run:
+            return run_id
         asyncio.run(self.engine.drive(run_id))
         return self.result(run_id)
 
@@ -200,6 +249,8 @@ class Swarm:
         """A new run that starts from `run_id` as it was at `at_event`, with `sets` edits (`{"1.2.data.goal": ...}`,
         as `swarm fork --set`); it replays the parent's calls wherever it asks the same. Returns its Result once
         run, or with `run=False` its id."""
+        import asyncio
+
         from swarm.timetravel import fork
 
         self._open()
@@ -220,25 +271,27 @@ class Swarm:
         """The requests waiting for a person (all runs, or one), oldest first."""
         from swarm.approvals import pending
 
-        return pending(self.engine.store, run_id)
+        return pending(self.store, run_id)
 
-    def approve(self, approval_id: int | str, *, edited: Any = None, note: str | None = None) -> dict[str, Any]:
-        """Approve a request (with `edited`, the proposal replaced: for ask_human, the answer)."""
+    def approve(self, approval_id: int | str, *, edited: Any = None, note: str | None = None,
+                by: str = "api") -> dict[str, Any]:
+        """Approve a request (with `edited`, the proposal replaced: for ask_human, the answer); `by` is who
+        decided, as the history keeps it."""
         from swarm.approvals import decide
 
-        return decide(self.engine.store, approval_id, "approve", note=note, edited=edited, by="api")
+        return decide(self.store, approval_id, "approve", note=note, edited=edited, by=by)
 
-    def reject(self, approval_id: int | str, reason: str) -> dict[str, Any]:
+    def reject(self, approval_id: int | str, reason: str, *, by: str = "api") -> dict[str, Any]:
         """Reject a request; the reason becomes the error the node's parent hears."""
         from swarm.approvals import decide
 
-        return decide(self.engine.store, approval_id, "reject", reason=reason, by="api")
+        return decide(self.store, approval_id, "reject", reason=reason, by=by)
 
     # --- looking back ----------------------------------------------------------------------
 
     def result(self, run_id: str) -> Result:
         """How a recorded run stands now (its status may still be running or waiting)."""
-        row = self.engine.store.run(run_id)
+        row = self.store.run(run_id)
         result = json.loads(row["result"]) if row.get("result") else None
         answer = result.get("answer", result) if isinstance(result, dict) else result
         return Result(run_id=row["id"], status=row["status"], answer=answer, result=result, error=row.get("error"),
@@ -248,12 +301,12 @@ class Swarm:
 
     def history(self, run_id: str) -> list[Event]:
         """Every recorded event of a run, oldest first, model calls included (each after the event before it)."""
-        run_id = self.engine.store.run(run_id)["id"]
+        run_id = self.store.run(run_id)["id"]
         return list(self._events(run_id, 0, set()))
 
     def runs(self, limit: int = 50) -> list[Result]:
         """The most recent runs of the store, newest first."""
-        return [self.result(r["id"]) for r in self.engine.store.runs(limit=limit)]
+        return [self.result(r["id"]) for r in self.store.runs(limit=limit)]
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -261,7 +314,10 @@ class Swarm:
         """Stop the model server this swarm started (if any), the sandbox workers and the store."""
         if not self._closed:
             self._closed = True
-            self.engine.close()
+            if self._engine is not None:
+                self._engine.close()
+            if self._store is not None:
+                self._store.close()
 
     def __enter__(self) -> Swarm:
         return self
@@ -276,7 +332,7 @@ class Swarm:
     def _events(self, run_id: str, after: int, seen_calls: set[str]) -> Iterator[Event]:
         """The run's events after `after`, typed, with the model calls not yet seen merged in by time (a call
         comes before the event recorded after it, and carries that event's seq)."""
-        store = self.engine.store
+        store = self.store
         calls = [c for c in store.llm_calls(run_id) if c["key"] not in seen_calls]  # oldest first
         waiting = 0
         for row in store.events(run_id, after):

@@ -94,6 +94,38 @@ def test_a_question_for_a_person_waits_is_answered_through_the_api_and_resumed(s
     assert done.ok and done.answer == "Lisbon"
 
 
+def test_deciding_and_looking_back_open_the_store_alone(swarm_for, tmp_path):
+    """A Swarm that only decides requests and reads runs (as `swarm approve` does) makes no engine: no model
+    client, MCP server or sandbox; the history keeps who decided."""
+    waiting = swarm_for([{"reply": "ok", "repeat": True}]).run("Which city should the trip go to?", script="ask_human")
+    program = (
+        "import json, sys\nfrom swarm import Swarm\n"
+        f"with Swarm(store={str(tmp_path / 'swarm.db')!r}) as swarm:\n"
+        f"    [request] = swarm.approvals({waiting.run_id!r})\n"
+        "    decided = swarm.approve(request['id'], edited='Lisbon', by='app:trips')\n"
+        f"    kinds = [e.kind for e in swarm.history({waiting.run_id!r})]\n"
+        "print(json.dumps({'by': decided['decided_by'], 'engine': 'swarm.engine' in sys.modules, 'kinds': kinds}))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+    done = subprocess.run([sys.executable, "-c", program], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=scaled(60))
+
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["by"] == "app:trips" and seen["engine"] is False
+    assert "awaiting_approval" in seen["kinds"]
+    done = swarm_for([{"reply": "ok", "repeat": True}]).resume(waiting.run_id)  # the decision is in the store
+    assert done.ok and done.answer == "Lisbon"
+
+
+def test_resume_without_running_checks_the_run_and_gives_its_id(swarm_for):
+    swarm = swarm_for([{"reply": CODE}])
+    run_id = swarm.submit(GCD)
+
+    assert swarm.resume(run_id[:-2], run=False) == run_id  # a unique prefix is enough
+    assert swarm.result(run_id).status == "pending"  # nothing ran
+    assert swarm.resume(run_id).ok
+
+
 def test_stream_shows_a_run_waiting_for_a_person(swarm_for):
     swarm = swarm_for([{"reply": "ok", "repeat": True}])
 

@@ -1,6 +1,7 @@
 """`swarm approvals`, `swarm approve`, `swarm reject`, `swarm pause`: people's decisions, from any terminal.
 
-Thin commands over swarm/approvals.py. A decision is written to the store; the process
+Thin commands over `swarm.Swarm` (approvals, approve, reject) and swarm/approvals.py (the request, its
+proposal as text, pause). A decision is written to the store; the process
 driving the run (a foreground `swarm run --wait`, the daemon) acts on it within a second,
 and a run nobody drives takes it when `swarm resume RUN` continues it.
 """
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swarm.cli.common import open_store
+from swarm.cli.common import configuration, open_swarm, store_path
 from swarm.errors import SwarmError
 from swarm.render import age, printable
 
@@ -44,15 +45,19 @@ def register(sub) -> None:
     pause.set_defaults(func=cmd_pause)
 
 
-def _store(args):
-    return open_store(args, check="always")[1]  # approve, reject and pause write: never into a damaged store
+def _swarm(args):
+    """The Swarm over the configured store, which must exist; it opens the store with its integrity check
+    (approve, reject and pause write: never into a damaged store) and starts no engine."""
+    cfg = configuration(args)
+    store_path(cfg)
+    return open_swarm(cfg)
 
 
 def cmd_approvals(args) -> int:
     from swarm import approvals  # here, not at the top: `swarm --help` need not load the store
 
-    store = _store(args)
-    rows = approvals.pending(store, args.run)
+    with _swarm(args) as swarm:
+        rows = swarm.approvals(args.run)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -71,28 +76,27 @@ def cmd_approvals(args) -> int:
 def cmd_approve(args) -> int:
     from swarm import approvals
 
-    store = _store(args)
-    request = approvals.request(store, args.id)
-    edited = _edited(args, request)
-    decided = approvals.decide(store, request["id"], "approve", note=args.note, edited=edited, by=_who())
-    print(f"approved request {decided['id']}" + (" as edited" if decided["edited"] else "") + _what_next(store, decided))
+    with _swarm(args) as swarm:
+        request = approvals.request(swarm.store, args.id)
+        edited = _edited(args, request)
+        decided = swarm.approve(request["id"], edited=edited, note=args.note, by=_who())
+        print(f"approved request {decided['id']}" + (" as edited" if decided["edited"] else "")
+              + _what_next(swarm.store, decided))
     return 0
 
 
 def cmd_reject(args) -> int:
-    from swarm import approvals
-
-    store = _store(args)
-    decided = approvals.decide(store, args.id, "reject", reason=args.reason, by=_who())
-    print(f"rejected request {decided['id']}" + _what_next(store, decided))
+    with _swarm(args) as swarm:
+        decided = swarm.reject(args.id, args.reason, by=_who())
+        print(f"rejected request {decided['id']}" + _what_next(swarm.store, decided))
     return 0
 
 
 def cmd_pause(args) -> int:
     from swarm import approvals
 
-    store = _store(args)
-    outcome = approvals.pause(store, args.run)
+    with _swarm(args) as swarm:
+        outcome = approvals.pause(swarm.store, args.run)
     run_id = outcome["run_id"]
     if outcome["status"] == "requested":
         print(f"pause requested: the process driving run {run_id} starts no new node within a second "

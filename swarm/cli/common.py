@@ -1,7 +1,7 @@
-"""What every command of the CLI shares: the configuration and the store it names, the engine, driving a
-run in the foreground and printing how it ended. The command modules of swarm/cli/ import these public
-names from here, never a private name from one another, so the command line is built one way:
-parser -> command modules -> common."""
+"""What every command of the CLI shares: the configuration and the store it names, the `swarm.Swarm` that
+runs goals, driving a run in the foreground and printing how it ended. The command modules of swarm/cli/
+import these public names from here, never a private name from one another, so the command line is built
+one way: parser -> command modules -> common."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def use_demo_model(cfg: Config) -> bool:
     return True
 
 
-def announce_model(engine, demo: bool) -> None:
+def announce_model(swarm, demo: bool) -> None:
     if demo:
         print(
             f"swarm: no model endpoint is configured, so this uses the scripted demo model ({DEMO_SCRIPT.name}); "
@@ -72,19 +72,18 @@ def announce_model(engine, demo: bool) -> None:
             flush=True,
         )
     else:
-        print(f"swarm: model {engine.endpoint.describe()}", flush=True)
+        print(f"swarm: model {swarm.engine.endpoint.describe()}", flush=True)
 
 
-def engine_for(cfg: Config, answers: list[str] | None = None, interactive: bool = False):
-    from swarm.engine import Engine
-    from swarm.human import PreparedAnswers, TerminalHuman
+def open_swarm(cfg: Config, answers: list[str] | None = None, interactive: bool = False, wait: bool = False):
+    """The `swarm.Swarm` of a command that runs, changes or decides runs: questions are answered by --answer,
+    else (for a command run at a terminal) asked there; `wait` keeps a run that waits for people open."""
+    from swarm.api import Swarm
+    from swarm.human import TerminalHuman
 
-    human = None
-    if answers:
-        human = PreparedAnswers(parse_answers(answers))
-    elif interactive and sys.stdin.isatty():
-        human = TerminalHuman()
-    return Engine(cfg, human=human)
+    prepared = parse_answers(answers or [])
+    human = TerminalHuman() if not prepared and interactive and sys.stdin.isatty() else None
+    return Swarm(cfg, answers=prepared, human=human, wait_for_people=wait)
 
 
 def parse_answers(items: list[str]) -> dict[str, str]:
@@ -97,23 +96,25 @@ def parse_answers(items: list[str]) -> dict[str, str]:
     return out
 
 
-def drive(engine, run_id: str, as_json: bool) -> int:
+def drive(swarm, run_id: str, as_json: bool) -> int:
+    """Drive a recorded run here, with the live tree on a terminal, and print how it ended; the exit code."""
     import asyncio
 
     from swarm.live import LiveTree
 
     live = LiveTree() if not as_json else None
-    status = asyncio.run(_drive_until_signal(engine, run_id, [live] if live else []))
-    run = engine.store.run(run_id)
+    # The live view and the signals work on the engine's loop (observers, shutdown): below what Swarm offers.
+    status = asyncio.run(_drive_until_signal(swarm.engine, run_id, [live] if live else []))
+    run = swarm.store.run(run_id)
     # The live view counted every node at the run's last turn: the summary needs no second load of the run.
-    nodes = live.statuses() if live and live.complete else state_at(engine.store, run_id)
+    nodes = live.statuses() if live and live.complete else state_at(swarm.store, run_id)
     if as_json:
-        print(json.dumps(run_json(engine.store, run, nodes), ensure_ascii=False, indent=2))
+        print(json.dumps(run_json(swarm.store, run, nodes), ensure_ascii=False, indent=2))
     else:
         if live and live.tty:
             live.drawn = 0
         print(f"\nrun {run_id}: {status}" + (f" ({one_line(run['stop_reason'])})" if run.get("stop_reason") else ""))
-        print(model_line(engine.store, run))
+        print(model_line(swarm.store, run))
         print(counters(nodes, run))
         if status == RunStatus.DONE:
             print(result_text(loads(run["result"])))
@@ -145,7 +146,7 @@ def drive(engine, run_id: str, as_json: bool) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    engine.close()
+    swarm.close()
     return {RunStatus.DONE: 0, RunStatus.AWAITING_APPROVAL: 3, RunStatus.PAUSED: 3}.get(status, 1)
 
 
@@ -200,15 +201,20 @@ def run_json(store, run: dict, nodes: list[dict]) -> dict:
             "budgets": loads(run["budgets"]), "models_answered": store.models_answered(run["id"]), "nodes": nodes}
 
 
+def store_path(cfg: Config) -> Path:
+    """The configured store's path, which must exist: a command about recorded runs has nothing to work on else."""
+    path = cfg.path(cfg.store.path)
+    if not path.exists():
+        raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
+    return path
+
+
 def open_store(args, check: str = "if_small"):
     """The configured store, which must exist; `check="always"` for a command that writes to it."""
     from swarm.store import Store
 
     cfg = configuration(args)
-    path = cfg.path(cfg.store.path)
-    if not path.exists():
-        raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
-    return cfg, Store(path, cfg.store.synchronous, check=check)
+    return cfg, Store(store_path(cfg), cfg.store.synchronous, check=check)
 
 
 def budget_option(key: str):

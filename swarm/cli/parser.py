@@ -13,8 +13,9 @@ from pathlib import Path
 from swarm.budgets import KEYS as BUDGET_KEYS
 from swarm.budgets import wanted
 from swarm.cli import approvals, daemon, memory, model, obs, submit, timetravel, ui
-from swarm.cli.common import (announce_model, budget_option, configuration, drive, engine_for, model_line, one_line,
-                              open_store, result_text, run_json, store_failure, use_demo_model, warnings_to_stderr)
+from swarm.cli.common import (announce_model, budget_option, configuration, drive, model_line, one_line, open_store,
+                              open_swarm, result_text, run_json, store_failure, store_path, use_demo_model,
+                              warnings_to_stderr)
 from swarm.config import Config
 from swarm.errors import SwarmError, UnknownNode, UnknownScript
 from swarm.render import counters, event_lines, print_runs, printable, tree_lines
@@ -197,39 +198,37 @@ def cmd_run(args) -> int:
         raise SwarmError("the goal is empty; say what the swarm should do, e.g. swarm run \"summarise README.md\"")
     cfg = configuration(args)
     demo = use_demo_model(cfg)  # before the engine: the run records the model it uses
-    engine = engine_for(cfg, args.answer, interactive=True)
+    swarm = open_swarm(cfg, args.answer, interactive=True, wait=args.wait)
     budgets = {k: v for k in BUDGET_KEYS if (v := getattr(args, k)) is not None}
-    engine.wait_for_people = args.wait
-    run_id = engine.create_run(args.goal, script=args.script, budgets=budgets)
+    run_id = swarm.submit(args.goal, script=args.script, **budgets)
     if not args.json:
-        announce_model(engine, demo)
+        announce_model(swarm, demo)
         print(f"swarm: run {run_id}", flush=True)
-    return drive(engine, run_id, args.json)
+    return drive(swarm, run_id, args.json)
 
 
 def cmd_resume(args) -> int:
     cfg = configuration(args)
-    engine = engine_for(cfg, args.answer, interactive=True)
-    engine.wait_for_people = args.wait
-    run_id = engine.prepare_resume(args.run)
-    if _driven_elsewhere(engine, run_id):
+    swarm = open_swarm(cfg, args.answer, interactive=True, wait=args.wait)
+    run_id = swarm.resume(args.run, run=False)
+    if _driven_elsewhere(swarm, run_id):
         return 0
-    recorded = engine.store.run(run_id).get("model") or ""
+    recorded = swarm.store.run(run_id).get("model") or ""
     if not cfg.endpoint_configured and recorded.startswith("scripted:"):
         cfg.model.model = recorded  # a scripted run goes on with its script; a real one never falls back to it
     if not args.json:
-        announce_model(engine, demo=False)
+        announce_model(swarm, demo=False)
         print(f"swarm: resuming run {run_id}", flush=True)
-    return drive(engine, run_id, args.json)
+    return drive(swarm, run_id, args.json)
 
 
-def _driven_elsewhere(engine, run_id: str) -> bool:
+def _driven_elsewhere(swarm, run_id: str) -> bool:
     """`swarm resume` lifts a pause; True when a live process drives the run, which then goes on by itself."""
     from swarm.approvals import driven, resume_paused
 
-    run = engine.store.run(run_id)
+    run = swarm.store.run(run_id)
     if run["status"] == RunStatus.PAUSED or run.get("pause_requested"):
-        resume_paused(engine.store, run_id)
+        resume_paused(swarm.store, run_id)
         message = f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second"
     else:
         message = (f"run {run_id} is being driven by process {run['owner_pid']}; nothing to resume here "
@@ -237,7 +236,7 @@ def _driven_elsewhere(engine, run_id: str) -> bool:
     if not driven(run):
         return False  # nobody drives it: this process does
     print(message)
-    engine.close()
+    swarm.close()
     return True
 
 
@@ -302,16 +301,16 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    cfg, _ = open_store(args)
-    engine = engine_for(cfg)
-    outcome = engine.cancel(args.run, args.node)
-    run = engine.store.run(args.run)
-    what = f"node {args.node} of run {run['id']}" if args.node else f"run {run['id']}"
-    print({"requested": f"cancel requested; the process running {run['id']} acts on it within a second",
+    cfg = configuration(args)
+    store_path(cfg)
+    with open_swarm(cfg) as swarm:
+        outcome = swarm.cancel(args.run, args.node)
+        run_id = swarm.result(args.run).run_id
+    what = f"node {args.node} of run {run_id}" if args.node else f"run {run_id}"
+    print({"requested": f"cancel requested; the process running {run_id} acts on it within a second",
            "cancelled": f"{what} cancelled",
            "pending": f"cancel of {what} recorded; it takes effect when the run is resumed"}.get(
-        outcome, f"run {run['id']} already ended ({outcome})"))
-    engine.close()
+        outcome, f"run {run_id} already ended ({outcome})"))
     return 0
 
 

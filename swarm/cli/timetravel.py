@@ -1,4 +1,5 @@
-"""The time-travel commands: `swarm checkout`, `swarm fork` and `swarm diff`, thin over swarm.timetravel."""
+"""The time-travel commands: `swarm checkout`, `swarm fork` and `swarm diff`, thin over swarm.timetravel
+(the fork through `swarm.Swarm`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from typing import Any
 
 from swarm.checkout import TOP_NODES
-from swarm.cli.common import announce_model, drive, engine_for, open_store, result_text
+from swarm.cli.common import announce_model, drive, open_store, open_swarm, result_text
 from swarm.errors import TimeTravelError
 from swarm.render import printable
 
@@ -92,30 +93,31 @@ def _checkout(args) -> int:
 
 def cmd_fork(args) -> int:
     from swarm.fork import parse_set
-    from swarm.timetravel import fork
 
     at = _event(args)
     sets = dict(parse_set(item) for item in args.set)
     cfg, store = open_store(args)
-    store.close()
-    engine = engine_for(cfg, args.answer, interactive=True)
     try:
-        parent = engine.store.run(args.run)
-        recorded = parent.get("model") or ""
-        if not cfg.endpoint_configured and recorded.startswith("scripted:"):
-            cfg.model.model = recorded  # a scripted run's fork answers from the same script when it diverges
-        new_id = fork(engine, parent["id"], at, sets)
+        parent = store.run(args.run)
+    finally:
+        store.close()
+    recorded = parent.get("model") or ""
+    if not cfg.endpoint_configured and recorded.startswith("scripted:"):
+        cfg.model.model = recorded  # a scripted run's fork answers from the same script when it diverges
+    swarm = open_swarm(cfg, args.answer, interactive=True)
+    try:
+        new_id = swarm.fork(parent["id"], at, sets, run=False)
     except BaseException:
-        engine.close()
+        swarm.close()
         raise
     edits = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sets.items())
-    forked_at = engine.store.run(new_id)["forked_at"]
+    forked_at = swarm.store.run(new_id)["forked_at"]
     if forked_at != at and not args.json:
         print(f"swarm: event {at} is inside a turn of the loop (an effect recorded before the rest of its turn); "
               f"the fork starts at event {forked_at}, where that turn's events end", flush=True)
     at = forked_at
     if args.no_run:
-        engine.close()
+        swarm.close()
         if args.json:
             print(json.dumps({"run": new_id, "forked_from": parent["id"], "forked_at": at, "sets": sets}, ensure_ascii=False))
         else:
@@ -123,10 +125,10 @@ def cmd_fork(args) -> int:
             print(f"drive it with `swarm resume {new_id}`")
         return 0
     if not args.json:
-        announce_model(engine, demo=False)
+        announce_model(swarm, demo=False)
         print(f"swarm: run {new_id} forked from {parent['id']} at event {at}" + (f" with {edits}" if edits else "")
               + "; recorded model replies are replayed until a request differs", flush=True)
-    code = drive(engine, new_id, args.json)
+    code = drive(swarm, new_id, args.json)
     if not args.json:
         print(f"compare it with `swarm diff {parent['id']} {new_id}`")
     return code
