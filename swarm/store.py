@@ -760,12 +760,16 @@ class Store:
             return _from_table(rows, run_id)
 
     def events(self, run_id: str, after: int = 0, until: int | None = None, *, node_id: str | None = None,
-               limit: int | None = None, states: bool = True, known: dict | None = None) -> list[dict[str, Any]]:
+               limit: int | None = None, states: bool = True) -> list[dict[str, Any]]:
         """A run's events after `after` up to `until`, oldest first: seq, run_id, node_id, kind, at, state, detail.
 
         `state` is the node's whole state after the event as JSON (None for a run-level event), rebuilt from
-        what the event recorded (see swarm/deltas.py); `states=False` leaves it out, which is faster. `known`:
-        the states a reader that goes on from an earlier call kept (see rebuild_states)."""
+        what the event recorded (see swarm/deltas.py); `states=False` leaves it out, which is faster."""
+        return self._events(run_id, after, until, node_id, limit, states, None)
+
+    def _events(self, run_id: str, after: int, until: int | None, node_id: str | None, limit: int | None,
+                states: bool, known: dict | None) -> list[dict[str, Any]]:
+        """events(); `known`: the states a reader that goes on from an earlier call kept (see rebuild_states)."""
         sql = ("SELECT seq, run_id, node_id, kind, at, state, patch, detail" if states else
                "SELECT seq, run_id, node_id, kind, at, detail") + " FROM events WHERE run_id=? AND seq>?"
         params: tuple = (run_id, after)
@@ -788,7 +792,7 @@ class Store:
         known: dict = {}
         after = 0
         while True:
-            rows = self.events(run_id, after, node_id=node_id, limit=page, known=known)
+            rows = self._events(run_id, after, None, node_id, page, True, known)
             if rows:
                 yield rows
             if len(rows) < page:
