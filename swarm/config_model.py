@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_origin, get_type_hints
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from swarm.config import BOUNDS, ENV_SHORTCUTS, ONE_OF, SECTIONS
+from swarm.settings import BOUNDS, ENV_SHORTCUTS, ONE_OF, SECTIONS
 from swarm.errors import ConfigError
 
 RAW = {("mcp", "servers")}  # tables checked by their own code (swarm/mcp/settings.py), passed through as read

@@ -1,6 +1,6 @@
 """Text views of runs for the terminal: the node tree, run tables, event lists.
 
-Whatever a model (or a file, or a script) wrote passes through `printable` before it reaches the
+Whatever a model (or a file, or a script) wrote passes through `printable` (swarm/terminal.py) before it reaches the
 terminal: text from outside must not clear the screen, retitle the window or move the cursor.
 """
 
@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from typing import Any, Callable, Iterable
 
 import orjson
 
 from swarm.statuses import NODE_FINAL, NodeStatus
-
-# Terminal control sequences, and every other control character but newline and tab:
-# CSI (ESC [ or 8-bit 0x9b ... final byte); OSC, DCS, SOS, PM, APC strings up to their terminator
-# (BEL or ST); other ESC sequences (ESC c, ESC ( B ...); lone C0 and C1 controls, DEL.
-_CONTROL = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
-    r"|\x1b[ -/]*[0-~]"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-)
-
-
-def printable(text: Any) -> str:
-    """`text` without terminal control sequences or control characters (newline and tab stay)."""
-    text = text if isinstance(text, str) else str(text)
-    # Every control sequence begins with a control character, which isprintable() refuses (quick, in C).
-    return text if text.isprintable() else _CONTROL.sub("", text)
+from swarm.terminal import printable  # noqa: F401 — callers take it from here too
 
 MARKS = {
     NodeStatus.PENDING: "·", NodeStatus.RUNNING: "▶", NodeStatus.WAITING: "…", NodeStatus.AWAITING_APPROVAL: "?",

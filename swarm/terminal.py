@@ -11,10 +11,28 @@ rich is imported here only when the output is a terminal: `swarm --help`, a pipe
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Sequence, TextIO
 
-from swarm.render import printable
+
+# Terminal control sequences, and every other control character but newline and tab:
+# CSI (ESC [ or 8-bit 0x9b ... final byte); OSC, DCS, SOS, PM, APC strings up to their terminator
+# (BEL or ST); other ESC sequences (ESC c, ESC ( B ...); lone C0 and C1 controls, DEL.
+_CONTROL = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: Any) -> str:
+    """`text` without terminal control sequences or control characters (newline and tab stay)."""
+    text = text if isinstance(text, str) else str(text)
+    # Every control sequence begins with a control character, which isprintable() refuses (quick, in C).
+    return text if text.isprintable() else _CONTROL.sub("", text)
+
 
 GAP = 2  # cells between two columns, as in the plain tables
 
