@@ -2,13 +2,17 @@
 
 The evaluator of solve's samples (policy best_of_n). The candidates failing the fewest of the goal's
 examples stay in the running; each is run in the sandbox on probe calls made from those examples
-(swarm/probes.py), and the one agreeing most with the others wins — ties go to the model's most
-likely sample (sample 0, written at the configured temperature).
+(swarm/probes.py), a few calls at a time so that one which never ends costs only its group; the one
+agreeing most with the others wins — ties go to the model's most likely sample (sample 0, written at the
+configured temperature).
 """
 
 from __future__ import annotations
 
 from swarm import NodeScript, goal_examples, hookimpl, probes
+
+GROUP = 6  # probe calls run together in one sandbox execution
+UNFINISHED = "(did not finish)"
 
 
 def execute(ctx):
@@ -22,15 +26,23 @@ def execute(ctx):
     if len(running) < 2 or not calls:
         best = prefer if prefer in running else (running[0] if running else 0)
         return {"best": best, "why": "one candidate in the running" if len(running) < 2 else "no probe calls"}
-    examples = probes.probe_examples(calls)
-    results: list[list[str] | None] = []
-    for i in running:
-        ran = ctx.run_python(goal_examples.check_code(candidates[i]["code"], examples))
-        seen = ran.output if ran.ok else None
-        results.append([str(x) for x in seen] if isinstance(seen, list) and len(seen) == len(calls) else None)
+    results = [behaviour(ctx, candidates[i]["code"], calls) for i in running]
     chosen, scores = probes.agreement_pick(results, prefer=running.index(prefer) if prefer in running else 0)
     ctx.log(f"{len(running)} candidates on {len(calls)} probe calls, agreement {scores}: candidate {running[chosen]}")
     return {"best": running[chosen], "scores": dict(zip(map(str, running), scores)), "probes": len(calls)}
+
+
+def behaviour(ctx, code: str, calls: list[str]) -> list[str] | None:
+    """What `code` gives for each probe call, run a few calls at a time: a call that never ends (a loop
+    on an input outside the function's domain) costs its own group, marked UNFINISHED, not every result.
+    None when no group ran at all."""
+    seen: list[str] = []
+    for start in range(0, len(calls), GROUP):
+        group = calls[start:start + GROUP]
+        ran = ctx.run_python(goal_examples.check_code(code, probes.probe_examples(group)))
+        got = ran.output if ran.ok else None
+        seen += [str(x) for x in got] if isinstance(got, list) and len(got) == len(group) else [UNFINISHED] * len(group)
+    return None if all(x == UNFINISHED for x in seen) else seen
 
 
 @hookimpl

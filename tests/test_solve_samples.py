@@ -4,7 +4,9 @@ from the examples (swarm/probes.py, node_scripts/pick_by_behaviour.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
 
 from lifecycle_support import make_engine, run  # noqa: F401
 from swarm import probes
@@ -112,3 +114,22 @@ def test_a_run_stopped_during_its_samples_keeps_the_sample_failing_fewest_exampl
 
     assert kept["code"] == "def g(): pass" and kept["approved"] is False
     assert kept["issues"] == ["budget: max_wall_s"] and kept["from_node"] == "1.2"
+
+
+def test_a_probe_that_never_ends_costs_only_its_group_of_calls():
+    # Seen on HumanEval/59: largest_prime_factor(0) loops for ever, so every candidate's one probe run timed
+    # out and the picker knew nothing of any of them.
+    from node_scripts import pick_by_behaviour as picker
+    from swarm.config import load_config
+    from swarm.sandbox import Sandbox
+
+    cfg = load_config(env={})
+    settings = dataclasses.replace(cfg.sandbox, timeout_s=2.0, cpu_s=2)
+    code = "def parity(n):\n    while n > 1:\n        n -= 2\n    while n != 0:\n        n -= 1\n    return 'even'\n"
+    calls = ["parity(0)", "parity(2)", "parity(4)", "parity(6)", "parity(8)", "parity(10)", "parity(-1)", "parity(12)"]
+    with Sandbox(settings, cfg.python.authorized_imports, pool_size=1) as box:
+        ctx = types.SimpleNamespace(run_python=lambda source: box.run(source))
+        seen = picker.behaviour(ctx, code, calls)
+
+    assert picker.GROUP == 6
+    assert seen == ["'even'"] * 6 + [picker.UNFINISHED] * 2  # the first group's answers survive the second's loop
