@@ -86,23 +86,40 @@ def first_attempt(ctx):
         if answer and not echoes_the_prompt(answer):
             return {"answer": answer[:LONGEST_ANSWER]}
         return repair(ctx, reply.strip(), NO_ANSWER)
-    if unimported := goal_examples.unimported_modules(code, ctx.config.python.authorized_imports):
-        ctx.log(f"added the import(s) the code uses but lacks: {', '.join(unimported)}")
-        code = "".join(f"import {name}\n" for name in unimported) + code
-    result = ctx.run_python(code)
+    code, result = run_code(ctx, code)
     if result.ok:
         answer = answer_of(code, result)
         if answer is None:
             return repair(ctx, code, None)
         if missing := goal_examples.missing_functions(ctx.goal, code):
-            return repair(ctx, code, f"Your code must define {', '.join(missing)} as the task asks "
-                                     "(the whole function, signature included), not only use it.")
+            return repair(ctx, code, must_define(missing))
         found = {"answer": answer, "code": code, "logs": result.logs}
         if wrong := against_the_goals_examples(ctx, code):
-            return repair(ctx, code, MISMATCH + "\n" + "\n".join(wrong),
-                          partial={**found, "wrong": len(wrong)})
+            return repair(ctx, code, mismatch(wrong), partial={**found, "wrong": len(wrong)})
         return found
-    return repair(ctx, code, result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else ""))
+    return repair(ctx, code, failure(result))
+
+
+def run_code(ctx, code: str):
+    """The code as it runs — with the imports it uses but lacks added — and its sandbox result."""
+    if unimported := goal_examples.unimported_modules(code, ctx.config.python.authorized_imports):
+        ctx.log(f"added the import(s) the code uses but lacks: {', '.join(unimported)}")
+        code = "".join(f"import {name}\n" for name in unimported) + code
+    return code, ctx.run_python(code)
+
+
+def failure(result) -> str:
+    """How code failed, as the model reads it: the error, and the end of what it printed."""
+    return result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else "")
+
+
+def must_define(missing: list[str]) -> str:
+    return (f"Your code must define {', '.join(missing)} as the task asks "
+            "(the whole function, signature included), not only use it.")
+
+
+def mismatch(wrong: list[str]) -> str:
+    return MISMATCH + "\n" + "\n".join(wrong)
 
 
 def wants_samples(ctx) -> bool:
@@ -122,20 +139,14 @@ def write_a_sample(ctx):
     examples = len(goal_examples.all_examples(ctx.goal))
     if code is None:
         return {"sample": index, "code": reply.strip(), "error": NO_ANSWER, "wrong": examples + 2}
-    if unimported := goal_examples.unimported_modules(code, ctx.config.python.authorized_imports):
-        ctx.log(f"added the import(s) the code uses but lacks: {', '.join(unimported)}")
-        code = "".join(f"import {name}\n" for name in unimported) + code
-    result = ctx.run_python(code)
+    code, result = run_code(ctx, code)
     if not result.ok:
-        error = result.error + (f"\nIt printed: {result.logs[-400:]}" if result.logs else "")
-        return {"sample": index, "code": code, "error": error, "wrong": examples + 1}
+        return {"sample": index, "code": code, "error": failure(result), "wrong": examples + 1}
     if missing := goal_examples.missing_functions(ctx.goal, code):
-        return {"sample": index, "code": code, "wrong": examples + 1,
-                "error": f"Your code must define {', '.join(missing)} as the task asks "
-                         "(the whole function, signature included), not only use it."}
+        return {"sample": index, "code": code, "error": must_define(missing), "wrong": examples + 1}
     found = {"sample": index, "answer": answer_of(code, result) or code, "code": code, "logs": result.logs}
     wrong = against_the_goals_examples(ctx, code)
-    return found | {"wrong": len(wrong), "error": MISMATCH + "\n" + "\n".join(wrong) if wrong else None}
+    return found | {"wrong": len(wrong), "error": mismatch(wrong) if wrong else None}
 
 
 def sampled(reports) -> bool:

@@ -194,20 +194,7 @@ def apply(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_
     defaults; `base` is then not needed."""
     if "id" in patch or KEYFRAME in patch:  # a keyframe: no "+" or "-" keys
         return whole(patch, run_id, node_id)
-    if base is None:
-        raise KeyError("a delta without the state it applies to")
-    state = dict(base)
-    for key, value in patch.items():
-        head = key[0]
-        if head == "+":
-            name = key[1:]
-            state[name] = state[name] + value
-        elif head == "-":
-            name = key[1:]
-            state[name] = state[name][value:]
-        else:
-            state[key] = value
-    return state
+    return _with_delta(base, patch)
 
 
 def patched(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, node_id: str) -> dict[str, Any]:
@@ -218,6 +205,12 @@ def patched(base: dict[str, Any] | None, patch: dict[str, Any], run_id: str, nod
         patch.pop(KEYFRAME, None)
         patch.setdefault("id", node_id)
         return patch
+    return _with_delta(base, patch)
+
+
+def _with_delta(base: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any]:
+    """`base` with a delta applied: "+name" appends to a list, "-name" drops its first items, other keys are
+    set. A list a partial state does not hold yet starts empty."""
     if base is None:
         raise KeyError("a delta without the state it applies to")
     state = dict(base)
