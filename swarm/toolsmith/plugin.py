@@ -6,17 +6,27 @@ a rollback or a disable takes effect at the next refresh, with no restart.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from swarm.plugin import NodeScript, hookimpl
-from swarm.toolsmith.library import Generated
-from swarm.toolsmith.smith import Toolsmith
+from swarm.toolsmith.library import Generated, Library
 
 PLUGIN_NAME = "toolsmith:generated"
 
 
+class Runner(Protocol):
+    """What the plugin needs of the toolsmith (swarm.toolsmith.smith.Toolsmith, which registers the plugin):
+    its library and a way to run a generated script or tool in the sandbox."""
+
+    library: Library
+
+    def run_script(self, g: Generated, ctx: Any) -> Any: ...
+
+    def run_tool(self, g: Generated, arguments: dict) -> Any: ...
+
+
 class GeneratedPlugin:
-    def __init__(self, toolsmith: Toolsmith):
+    def __init__(self, toolsmith: Runner):
         self.toolsmith = toolsmith
 
     @hookimpl

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
@@ -33,7 +33,24 @@ from swarm.ui.auth import Refused
 from swarm.ui.events import sse_message
 
 if TYPE_CHECKING:
-    from swarm.ui.server import UIServer
+    from pathlib import Path
+
+    from swarm.store import Store
+    from swarm.ui.actions import Actions
+    from swarm.ui.auth import Gate
+    from swarm.ui.events import EventHub
+
+
+class UIServer(Protocol):
+    """What the application needs of the server it belongs to (swarm.ui.server.UIServer), so that this
+    module does not import the server that imports it."""
+
+    store: Store
+    scripts_folder: Path
+    hub: EventHub
+    actions: Actions
+    gate: Gate
+    closing: bool
 
 log = logging.getLogger("swarm.ui")
 
