@@ -52,7 +52,7 @@ def step(ctx):
 def small_snapshots(monkeypatch):
     """Snapshots often, few kept (so some are merged), few nodes held by a line of writes (keyframes again)."""
     from swarm import deltas
-    from swarm import store as store_module
+    from swarm.adapters.sqlite import runs as store_module
 
     monkeypatch.setattr(store_module, "SNAPSHOTS_KEPT", 3)
     monkeypatch.setattr(deltas, "RECORDED_NODES", 5)

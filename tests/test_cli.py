@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm import store as store_module
+from swarm.adapters.sqlite import runs as store_module
 from swarm.cli import main
 from timeouts import scaled
 

@@ -111,7 +111,7 @@ def test_checkout_is_exact_across_history_no_snapshot_covers(make_engine):
 
 
 def test_a_run_keeps_a_bounded_number_of_snapshots_and_every_event_still_checks_out(make_engine, monkeypatch):
-    from swarm import store as store_module
+    from swarm.adapters.sqlite import runs as store_module
 
     monkeypatch.setattr(store_module, "SNAPSHOTS_KEPT", 3)
     engine = make_engine(script("fan", fan))

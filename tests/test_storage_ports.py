@@ -47,6 +47,23 @@ def test_the_store_hands_out_every_port_with_the_methods_it_lists(store):
             adapter.close()
 
 
+# SQL as it would be written to a database: a statement's keywords, a driver's execute, a pragma.
+SQL = re.compile(r"\.execute(many)?\(|\bSELECT\b.+\bFROM\b|\bINSERT (OR \w+ )?INTO\b|\bUPDATE \w+ SET\b|\bDELETE FROM\b"
+                 r"|\bCREATE (TABLE|INDEX|DATABASE)\b|\bALTER TABLE\b|\bPRAGMA\b")
+# Where SQL may be: the backends' adapter packages, and the throwaway cluster of the tests.
+SQL_HOMES = ("adapters/", "testing/postgres.py")
+NOT_SQL = re.compile(r"script\.execute\(ctx\)")  # a script's execute is not a database's
+
+
+def test_no_module_outside_the_adapters_holds_sql():
+    found = [f"{path.relative_to(SWARM)}:{n}: {line.strip()}"
+             for path in sorted(SWARM.rglob("*.py"))
+             if not str(path.relative_to(SWARM)).startswith(SQL_HOMES)
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if SQL.search(line) and not NOT_SQL.search(line)]
+    assert found == [], "SQL outside swarm/adapters/: move it behind a port (swarm/ports.py):\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize("module", PORT_CALLERS)
 def test_a_caller_of_a_port_holds_no_sql(module):
     found = [line.strip() for line in (SWARM / module).read_text().splitlines() if REACHING_IN.search(line)]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from lifecycle_support import make_engine, script  # noqa: F401
-from swarm import store as store_module
+from swarm.adapters.sqlite import runs as store_module
 from swarm.errors import StoreDamaged, StoreError
 from swarm.snapshot import state_at
 from swarm.store import Batch, Store

@@ -100,6 +100,25 @@ class ThrowawayPostgres:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def create_database(self, template: str | None = None) -> str:
+        """A new database in this cluster (a copy of `template`, a database of it, when given): its URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database create_database made (ending the sessions still on it)."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def log_tail(self, chars: int = 2000) -> str:
         try:
             return (self.folder / "server.log").read_text(errors="replace")[-chars:] if self.folder else ""

@@ -46,14 +46,6 @@ def throwaway_postgres():
 @pytest.fixture
 def postgres_url(throwaway_postgres) -> Iterator[str]:
     """A fresh, empty database in the session's throwaway cluster for this test; dropped afterwards."""
-    import uuid
-
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = throwaway_postgres.url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = throwaway_postgres.create_database()
+    yield url
+    throwaway_postgres.drop_database(url)
