@@ -38,6 +38,7 @@ class StoreSettings:
     snapshot_every: int = 2000
     snapshots_dir: str = "snapshots"
     synchronous: str = "NORMAL"
+    lease_ttl_s: float = 10.0
 
 
 # The standard-library modules ordinary code needs and that reach nothing outside the process
@@ -191,6 +192,7 @@ BOUNDS = (
     ("approvals", ("cost_over_usd", "timeout_s"), {"ge": 0}),  # 0 = off
     ("daemon", ("max_concurrent_runs", "max_goal_bytes"), {"ge": 1}),
     ("daemon", ("settle_ms", "shutdown_timeout_s"), {"ge": 0}),
+    ("store", ("lease_ttl_s",), {"gt": 0}),
     ("ui", ("port",), {"ge": 0, "le": 65535}),
 )
 # Settings that take one of a few words: (section, key, the words).
