@@ -13,15 +13,19 @@ from typing import Any
 
 from swarm import tracing
 from swarm.budgets import budget_problem
+from swarm.cassette import cassette_for
 from swarm.catalogue import Catalogue
 from swarm.config import Config
 from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
 from swarm.human import HumanChannel
 from swarm.lifecycle import RunLoop
 from swarm.memory import Memory
+from swarm.model.provider import check_provider
 from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
-from swarm.pids import alive_elsewhere
+from swarm.services import Services
+from swarm.slots import Slots
+from swarm.leases import LeaseHeld, LeaseKeeper, held, worker_name
 from swarm.snapshot import nodes_now, read_snapshot_file, state_at
 from swarm.statuses import RUN_FINAL, EventKind, RunStatus
 from swarm.store import Batch, Store, dumps
@@ -45,11 +49,11 @@ class Engine:
                              bm25_weight=config.retrieval.bm25_weight, max_file_kb=config.memory.max_file_kb,
                              top_k=config.memory.top_k)
         self._api_docs = None
-        self.endpoint = ModelEndpoint(config, client=model)
+        self.endpoint = ModelEndpoint(config, client=check_provider(model))
         self.pool = Workers(config.run.concurrency + 4)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
-        self.active = 0
-        self.loops: set[RunLoop] = set()
+        self.leases = LeaseKeeper(self.store, config.store.lease_ttl_s)  # the runs this engine drives (swarm/leases.py)
+        self.slots = Slots(config.run.concurrency)  # executions at once, over every run of this engine
         self.draining: str | None = None
         self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
         self._sandbox = None
@@ -81,8 +85,17 @@ class Engine:
         return folder if folder.is_absolute() else self.store.path.resolve().parent / folder
 
     def model(self):
-        """The model client, started on first use (a scripted server starts here too)."""
+        """The model provider (`swarm.model.provider.ModelProvider`), started on first use (a scripted server starts here too)."""
         return self.endpoint.client()
+
+    def services(self) -> Services:
+        """What a run's loop and its nodes' contexts are given: this engine's pieces as they stand now."""
+        return Services(
+            config=self.config, store=self.store, catalogue=self.catalogue, model=self.model,
+            run_models=self.run_models, candidates=self.candidates, memory=self.memory, api_docs=self.api_docs,
+            sandbox=self.sandbox, toolsmith=self.toolsmith, tracer=self.tracing, workspaces_dir=self.workspaces_dir,
+            human=self.human, workers=self.pool, writer=self.writer, slots=self.slots,
+        )
 
     def sandbox(self):
         """The sandbox that runs model-written Python, started on first use (its warm pool too)."""
@@ -157,19 +170,27 @@ class Engine:
             self._sandbox.close()
         self.writer.shutdown(wait=True)
         self.endpoint.close()
+        self.leases.stop()
         self.store.close()
         self.tracing.shutdown()
 
     # --- concurrency shared by all runs --------------------------------------------
 
+    @property
+    def active(self) -> int:
+        """Executions running now, over every run of this engine."""
+        return self.slots.active
+
+    @property
+    def loops(self) -> set[RunLoop]:
+        """The loops of the runs this engine drives now."""
+        return self.slots.loops
+
     def slots_free(self) -> bool:
-        return self.active < self.config.run.concurrency
+        return self.slots.free()
 
     def release(self) -> None:
-        self.active -= 1
-        if self.active == self.config.run.concurrency - 1:  # was full: a loop may be waiting for this slot
-            for loop in self.loops:
-                loop.wake()
+        self.slots.release()
 
     def budgets(self, run: dict[str, Any]) -> dict[str, float]:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
@@ -268,21 +289,29 @@ class Engine:
         return run_id
 
     async def drive(self, run_id: str, observers=()) -> str:
-        """Execute a recorded run until it ends or waits for a person; returns its status."""
-        self.endpoint.warm()  # the model client starts in the background while the run is loaded
-        run = self.store.run(run_id)
-        if run.get("model_name"):
-            self.run_models[run["id"]] = run["model_name"]
-        nodes = nodes_now(self.store, run["id"])
-        unfinished = [n.id for n in nodes.values() if not n.status.final]
-        cassette = self.store.recorded_replies(run["id"], unfinished)
-        if run.get("forked_from"):  # a fork replays its parent's calls wherever it asks the same
-            from swarm.fork import inherited_calls
+        """Execute a recorded run until it ends or waits for a person; returns its status.
 
-            cassette = {**inherited_calls(self.store, run), **cassette}
-        loop = RunLoop(self, run, nodes, cassette)
-        loop.observers.extend(observers)
-        return await loop.drive()
+        Whoever drives a run holds its lease (swarm/leases.py): it is claimed first (LeaseHeld when another
+        worker drives the run), the run's state is read once it is held, and it is given up at the end."""
+        self.endpoint.warm()  # the model client starts in the background while the run is loaded
+        run_id = self.store.run(run_id)["id"]
+        if any(loop.run_id == run_id for loop in self.loops):
+            raise LeaseHeld(run_id, worker_name(), None)
+        on_writer = asyncio.get_running_loop().run_in_executor  # the store's writer thread: the loop never waits on a lock
+        lease = await on_writer(self.writer, self.leases.claim, run_id)
+        try:
+            run = self.store.run(run_id)
+            if run.get("model_name"):
+                self.run_models[run["id"]] = run["model_name"]
+            nodes = nodes_now(self.store, run["id"])
+            unfinished = [n.id for n in nodes.values() if not n.status.final]
+            cassette = cassette_for(self.store, run, unfinished)  # a fork's holds its parent's calls too
+            loop = RunLoop(self.services(), run, nodes, cassette, budgets=self.budgets(run),
+                           wait_for_people=self.wait_for_people, draining=self.draining, finished=self.finished)
+            loop.observers.extend(observers)
+            return await loop.drive()
+        finally:
+            await on_writer(self.writer, self.leases.release, lease)
 
     async def run(self, goal: str, **kwargs) -> tuple[str, str]:
         observers = kwargs.pop("observers", ())
@@ -327,7 +356,7 @@ class Engine:
         if node_id is not None and node_id not in {n["id"] for n in state_at(self.store, run["id"])}:
             raise UnknownNode(run["id"], node_id)
         self.store.request_cancel(run["id"], node_id)
-        if any(loop.run_id == run["id"] for loop in self.loops) or alive_elsewhere(run.get("owner_pid")):
+        if any(loop.run_id == run["id"] for loop in self.loops) or held(run):
             return "requested"
         if node_id is not None:
             return "pending"

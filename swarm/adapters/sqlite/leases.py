@@ -1,0 +1,88 @@
+"""RunLeases over SQLite: the lease columns of `runs` (lease_owner, lease_expires, lease_epoch), the atomic claim,
+the renewal, and the fence every commit of a turn passes (swarm/leases.py says what they are for).
+
+A claim is one UPDATE … RETURNING in a BEGIN IMMEDIATE transaction: SQLite lets one writer at a time in, so
+of two workers claiming the same run one gets the new epoch and the other finds the lease taken. The fence
+reads the run's epoch inside the transaction that writes the turn, so no claim can fall between the check
+and the write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from swarm.adapters.sqlite.handle import Handle, dicts
+from swarm.leases import LeaseLost
+from swarm.statuses import RUN_FINAL
+
+FINAL = tuple(str(s) for s in RUN_FINAL)
+LEASE_COLUMNS = ("lease_owner", "lease_expires", "lease_epoch")
+
+
+class SqliteLeases:
+    def __init__(self, handle: Handle):
+        self.handle = handle
+        self.held: dict[str, tuple[str, int]] = {}  # run id -> (owner, epoch) of the leases this store's worker holds
+
+    def lease_row(self, run_id: str) -> dict[str, Any] | None:
+        rows = dicts(self.handle, "SELECT id, status, lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?",
+                     (run_id,))
+        return rows[0] if rows else None
+
+    def claim(self, run_id: str, owner: str, expires: float, now: float, lapsed_epoch: int | None = None) -> int | None:
+        """Take the run's lease when nobody holds it, its holder let it lapse (expired before `now`), or its epoch
+        is still `lapsed_epoch` (a holder known to be gone). Returns the new epoch, or None when it is held."""
+        with self.handle.transaction() as c:
+            row = c.execute(
+                "UPDATE runs SET lease_owner=?, lease_expires=?, lease_epoch=COALESCE(lease_epoch, 0) + 1, heartbeat_at=? "
+                "WHERE id=? AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires<? "
+                "OR COALESCE(lease_epoch, 0)=?) RETURNING lease_epoch",
+                (owner, expires, now, run_id, now, -1 if lapsed_epoch is None else lapsed_epoch)).fetchone()
+        if row is None:
+            return None
+        self.held[run_id] = (owner, row[0])
+        return row[0]
+
+    def renew(self, leases: list[tuple[str, str, int]], expires: float, now: float) -> list[str]:
+        """Push on the expiry of (run id, owner, epoch) leases, in one transaction; returns the run ids whose
+        lease is no longer that owner's at that epoch (taken over)."""
+        lost = []
+        with self.handle.transaction() as c:
+            for run_id, owner, epoch in leases:
+                changed = c.execute("UPDATE runs SET lease_expires=?, heartbeat_at=? WHERE id=? AND lease_owner=? "
+                                    "AND lease_epoch=?", (expires, now, run_id, owner, epoch)).rowcount
+                if not changed:
+                    lost.append(run_id)
+        return lost
+
+    def release(self, run_id: str, owner: str, epoch: int) -> bool:
+        """Give the lease up (the drive ended): anyone may claim the run at once. False when it was not held."""
+        if self.held.get(run_id) == (owner, epoch):
+            del self.held[run_id]
+        with self.handle.transaction() as c:
+            return c.execute("UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=? "
+                             "AND lease_epoch=?", (run_id, owner, epoch)).rowcount > 0
+
+    def fence(self, c: sqlite3.Connection, run_id: str) -> None:
+        """Inside the transaction that writes a turn of `run_id`: LeaseLost unless the run's lease is still the
+        one this worker claimed. Runs this store's worker holds no lease on (a new run, a fork) pass."""
+        mine = self.held.get(run_id)
+        if mine is None:
+            return
+        row = c.execute("SELECT lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None or (row[0], row[2]) != mine:
+            owner, expires, epoch = row if row else (None, None, None)
+            raise LeaseLost(run_id, mine[0], mine[1], owner, epoch, expires)
+
+    def queue(self, folders: list[str], limit: int) -> list[dict[str, Any]]:
+        """The queue: unfinished goals (of `folders`) whose run exists and has not ended, oldest first, with their
+        run's lease (goal_id, run_id, folder, lease_owner, lease_expires, lease_epoch); who may take which is
+        swarm/leases.py's to say."""
+        marks = ",".join("?" * len(folders))
+        return dicts(self.handle,
+                     "SELECT g.id AS goal_id, g.run_id, g.folder, r.lease_owner, r.lease_expires, r.lease_epoch "
+                     "FROM goals g JOIN runs r ON r.id = g.run_id "
+                     f"WHERE g.state='running' AND g.folder IN ({marks}) "
+                     f"AND r.status NOT IN ({','.join('?' * len(FINAL))}) ORDER BY g.id LIMIT ?",
+                     (*folders, *FINAL, limit))
