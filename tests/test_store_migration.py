@@ -7,12 +7,18 @@ import asyncio
 import gzip
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import store_v1_runs
+from lifecycle_support import scaled
+from swarm.adapters.sqlite import migrations
 from swarm.checkout import checkout
+from swarm.errors import StoreError
 from swarm.human import PreparedAnswers
 from swarm.snapshot import state_at
 from swarm.store import SCHEMA_VERSION, Store, loads
@@ -131,3 +137,63 @@ def test_an_old_run_forks_mid_run_without_a_model_call_as_the_old_code_forked_it
     assert d["same_result"] and {r["change"] for r in d["nodes"]} == {"same"}
     engine.close()
 
+
+
+def test_a_new_store_records_every_numbered_migration_once(tmp_path):
+    path = tmp_path / "swarm.db"
+    Store(path).close()
+    Store(path).close()
+    versions = [v for (v,) in raw(path, "SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == list(range(1, len(migrations.MIGRATIONS) + 1)) == list(range(1, SCHEMA_VERSION + 1))
+    assert dict(raw(path, "SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+
+
+def test_the_v1_store_records_the_versions_it_had_and_those_it_was_brought_to(v1_store):
+    Store(v1_store).close()
+    assert [v for (v,) in raw(v1_store, "SELECT version FROM schema_migrations ORDER BY version")] == \
+        list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_migration_appended_to_the_list_runs_at_the_next_open_and_only_then(tmp_path, monkeypatch):
+    path = tmp_path / "swarm.db"
+    Store(path).close()
+    added = [*migrations.MIGRATIONS, "ALTER TABLE runs ADD COLUMN colour TEXT; CREATE INDEX runs_colour ON runs (colour)"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", added)
+    Store(path).close()
+    Store(path).close()  # applied once: a second ALTER TABLE would fail
+    assert "colour" in {r[1] for r in raw(path, "PRAGMA table_info(runs)")}
+    assert raw(path, "SELECT max(version) FROM schema_migrations") == [(len(added),)]
+    assert float(dict(raw(path, "SELECT key, value FROM meta"))[f"migrated_to_{len(added)}_at"]) > 0
+
+
+def test_a_store_written_by_a_newer_swarm_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "swarm.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match=f"newer swarm \\(schema {SCHEMA_VERSION + 1}.*upgrade swarm"):
+        Store(path)
+    assert raw(path, "SELECT max(version) FROM schema_migrations") == [(SCHEMA_VERSION + 1,)]
+
+
+OPEN = """
+import sys, time
+from swarm.store import Store
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Store(sys.argv[1]).close()
+"""
+
+
+def test_processes_opening_one_new_store_at_once_migrate_it_once(tmp_path):
+    path = tmp_path / "swarm.db"
+    start = time.time() + 1.0
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), str(start)], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=scaled(60))[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert [v for (v,) in raw(path, "SELECT version FROM schema_migrations ORDER BY version")] == \
+        list(range(1, SCHEMA_VERSION + 1))

@@ -26,216 +26,17 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from swarm import deltas
+from swarm.adapters.sqlite import migrations
 from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.adapters.sqlite.leases import SqliteLeases
 from swarm.adapters.sqlite.memory import SqliteMemory
 from swarm.adapters.sqlite.metrics import SqliteMetrics
+from swarm.adapters.sqlite.migrations import MIGRATIONS
 from swarm.adapters.sqlite.tail import SqliteEventTail
 from swarm.batch import Batch, collector_paused, dumps, loads
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
 
-# 2: events record what changed of their node (`patch`, see swarm/deltas.py), not its whole state; snapshots
-# taken while a run goes on hold only the nodes changed since the one before (`since`), compressed.
-# 3: run leases (lease_owner, lease_expires, lease_epoch: swarm/leases.py); goals submitted to the store's queue
-# (`spec`) and the worker that took each goal (`claimed_by`).
-SCHEMA_VERSION = 3
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    goal TEXT NOT NULL,
-    script TEXT NOT NULL,
-    status TEXT NOT NULL,
-    stop_reason TEXT,
-    result TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    finished_at REAL,
-    budgets TEXT,
-    model TEXT,
-    prompt_tokens INTEGER DEFAULT 0,
-    completion_tokens INTEGER DEFAULT 0,
-    cost_usd REAL DEFAULT 0,
-    nodes INTEGER DEFAULT 0,
-    owner_pid INTEGER,
-    heartbeat_at REAL,
-    cancel_requested INTEGER DEFAULT 0,
-    active_s REAL DEFAULT 0,
-    last_event INTEGER DEFAULT 0,
-    forked_from TEXT,
-    forked_at INTEGER,
-    pause_requested INTEGER DEFAULT 0,
-    model_name TEXT
-);
-CREATE TABLE IF NOT EXISTS nodes (
-    run_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    parent TEXT,
-    script TEXT NOT NULL,
-    status TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (run_id, id)
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    node_id TEXT,
-    kind TEXT NOT NULL,
-    at REAL NOT NULL,
-    state TEXT,
-    detail TEXT,
-    patch TEXT
-);
-CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    key TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    request TEXT NOT NULL,
-    reply TEXT,
-    error TEXT,
-    model TEXT,
-    prompt_tokens INTEGER DEFAULT 0,
-    completion_tokens INTEGER DEFAULT 0,
-    cost_usd REAL DEFAULT 0,
-    latency_ms REAL,
-    at REAL NOT NULL,
-    replayed_from TEXT
-);
-CREATE INDEX IF NOT EXISTS llm_calls_run ON llm_calls (run_id);
-CREATE TABLE IF NOT EXISTS snapshots (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    at_event INTEGER NOT NULL,
-    taken_at REAL NOT NULL,
-    reason TEXT,
-    data TEXT NOT NULL,
-    since INTEGER
-);
-CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id, at_event);
-CREATE TABLE IF NOT EXISTS approvals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    question TEXT NOT NULL,
-    proposal TEXT,
-    status TEXT NOT NULL DEFAULT 'pending',
-    answer TEXT,
-    note TEXT,
-    created_at REAL NOT NULL,
-    decided_at REAL,
-    key TEXT,
-    reason TEXT,
-    edited INTEGER DEFAULT 0,
-    decided_by TEXT,
-    handled_at REAL
-);
-CREATE INDEX IF NOT EXISTS approvals_run ON approvals (run_id, status);
-CREATE TABLE IF NOT EXISTS cancel_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    requested_at REAL NOT NULL,
-    handled_at REAL
-);
-CREATE TABLE IF NOT EXISTS memory (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT,
-    text TEXT NOT NULL,
-    meta TEXT,
-    run_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS goals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    folder TEXT NOT NULL,
-    name TEXT NOT NULL,
-    original TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    run_id TEXT,
-    state TEXT NOT NULL,
-    outcome TEXT,
-    dest TEXT,
-    error TEXT,
-    claimed_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS goals_state ON goals (folder, state);
-CREATE TABLE IF NOT EXISTS embeddings (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS route_examples (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    script TEXT NOT NULL,
-    text TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('positive', 'negative')),
-    run_id TEXT,
-    node_id TEXT,
-    at REAL NOT NULL,
-    UNIQUE (script, text, kind)
-);
-CREATE TABLE IF NOT EXISTS route_decisions (
-    run_id TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    goal TEXT NOT NULL,
-    candidates TEXT NOT NULL,
-    pick TEXT,
-    at REAL NOT NULL,
-    outcome TEXT,
-    outcome_by TEXT,
-    PRIMARY KEY (run_id, node_id)
-);
-"""
-
-# Columns added to tables after their first release: (table, column, type), added to older stores by _migrate.
-ADDED_COLUMNS = (
-    ("runs", "forked_from", "TEXT"),  # a fork: the run it was forked from ...
-    ("runs", "forked_at", "INTEGER"),  # ... and at which of that run's events
-    ("llm_calls", "replayed_from", "TEXT"),  # a fork's call replayed from its parent's call of this key
-    ("runs", "pause_requested", "INTEGER DEFAULT 0"),
-    ("approvals", "key", "TEXT"),
-    ("approvals", "reason", "TEXT"),
-    ("approvals", "edited", "INTEGER DEFAULT 0"),
-    ("approvals", "decided_by", "TEXT"),
-    ("approvals", "handled_at", "REAL"),
-    ("runs", "model_name", "TEXT"),  # the model a run asked for (a goal file's `model`), NULL = [model].model
-)
-
-
-def _columns(c: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
-
-
-def _to_2(c: sqlite3.Connection) -> None:
-    """Schema 2: events may hold a delta of their node (`patch`) instead of its whole state, found back by node;
-    a snapshot may hold only the nodes changed `since` an earlier event. Rows written before stay as they are
-    (an event's whole state, a whole-tree snapshot) and are read as before."""
-    if "patch" not in _columns(c, "events"):
-        c.execute("ALTER TABLE events ADD COLUMN patch TEXT")
-    if "since" not in _columns(c, "snapshots"):
-        c.execute("ALTER TABLE snapshots ADD COLUMN since INTEGER")
-    c.execute("CREATE INDEX IF NOT EXISTS events_node ON events (node_id, seq)")
-
-
-def _to_3(c: sqlite3.Connection) -> None:
-    """Schema 3: who drives a run is its lease (swarm/leases.py), not a pid; a goal may come from the store's queue
-    (`swarm submit`, its goal in `spec`) as well as from a watched folder, and records which worker took it."""
-    for table, column, kind in (("runs", "lease_owner", "TEXT"), ("runs", "lease_expires", "REAL"),
-                                ("runs", "lease_epoch", "INTEGER DEFAULT 0"), ("goals", "spec", "TEXT"),
-                                ("goals", "claimed_by", "TEXT")):
-        if column not in _columns(c, table):
-            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-    c.execute("CREATE INDEX IF NOT EXISTS goals_queue ON goals (state, id)")
-
-
-# The numbered migrations: MIGRATIONS[n] brings a store of schema n - 1 to schema n, at open, in one transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _to_2, 3: _to_3}
+SCHEMA_VERSION = len(MIGRATIONS)  # the schema this swarm writes (swarm/adapters/sqlite/migrations.py)
 
 
 def _stat(path: Path):
@@ -484,24 +285,8 @@ class Store:
             )
 
     def _migrate(self) -> None:
-        with self.transaction():
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
-            for table, column, kind in ADDED_COLUMNS:
-                if column not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is not None and int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} was written by a newer swarm (schema {row[0]}); upgrade swarm")
-            # A new file has every table of the latest layout already; its migrations only add indexes.
-            current = int(row[0]) if row is not None else 1
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version](self.conn)
-                if row is not None:
-                    self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated_to_{version}_at", str(time.time())))
-            if row is None or int(row[0]) != SCHEMA_VERSION:  # an open that changes nothing writes nothing
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        with self.transaction() as c:  # BEGIN IMMEDIATE: one process migrates at a time; the next finds it done
+            migrations.migrate(c, str(self.path))
 
     def close(self) -> None:
         self.checkpointer.stop()
