@@ -23,7 +23,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from swarm.errors import AlreadyDecided, SwarmError, UnknownApproval
-from swarm.pids import exists
+from swarm.leases import held
 from swarm.statuses import RUN_FINAL, RunStatus
 from swarm.store import dumps, loads
 
@@ -245,8 +245,8 @@ def resume_paused(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def driven(run: dict[str, Any]) -> bool:
-    """Whether a live process (this one included: the daemon's own UI) drives the run now."""
-    return exists(run.get("owner_pid"))
+    """Whether a live worker (this process included: the daemon's own UI) holds the run's lease now."""
+    return held(run)
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

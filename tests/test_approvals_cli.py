@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def test_approve_edit_and_reject_from_another_process_while_another_run_finishes
 
     approved = swarm(env, "approve", str(city["id"]), "--note", "fine by me")
     assert approved.returncode == 0, approved.stderr
-    assert f"the process driving the run (pid {os.getpid()})" in approved.stdout
+    assert f"worker {socket.gethostname()}:{os.getpid()} (lease until" in approved.stdout  # who drives the run
     assert swarm(env, "approve", str(days["id"]), "--edit").returncode == 0
     rejected = swarm(env, "reject", str(budget["id"]), "--reason", "not now")
     assert rejected.returncode == 0, rejected.stderr

@@ -6,8 +6,10 @@ drives, seen in the store. (A node's time over all its rounds: tests/test_ui.py.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -329,7 +331,8 @@ def test_a_pause_the_driving_process_has_not_taken_yet_says_pausing_and_can_be_t
     run_id = engine.create_run("three questions", script="plan")
     busy = subprocess.Popen(["sleep", "300"])
     try:
-        engine.store.update_run(run_id, status="running", owner_pid=busy.pid)
+        engine.store.update_run(run_id, status="running", lease_owner=f"{socket.gethostname()}:{busy.pid}",
+                                lease_expires=time.time() + 300, lease_epoch=1)  # its lease, live and unexpired
         with start_ui(engine) as server:
             page.goto(f"{server.page_url}&run={run_id}")
             page.wait_for_selector('#pause-run:text-is("Pause"):enabled')

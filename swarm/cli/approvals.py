@@ -167,9 +167,10 @@ def _run_editor(text: str, code: bool) -> str:
 
 def _what_next(store, decided: dict[str, Any]) -> str:
     from swarm import approvals
+    from swarm.leases import holder
 
     run = store.run(decided["run_id"])
     where = f" (node {decided['node_id']} of run {run['id']})"
     if approvals.driven(run):
-        return f"{where}; the process driving the run (pid {run['owner_pid']}) goes on within a second"
+        return f"{where}; {holder(run)}, which drives the run, goes on within a second"
     return f"{where}; nobody drives the run now: continue it with `swarm resume {run['id']}`"

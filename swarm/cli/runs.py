@@ -105,13 +105,14 @@ def cmd_resume(args) -> int:
 def _driven_elsewhere(swarm, run_id: str) -> bool:
     """`swarm resume` lifts a pause; True when a live process drives the run, which then goes on by itself."""
     from swarm.approvals import driven, resume_paused
+    from swarm.leases import holder
 
     run = swarm.store.run(run_id)
     if run["status"] == RunStatus.PAUSED or run.get("pause_requested"):
         resume_paused(swarm.store, run_id)
-        message = f"run {run_id} unpaused; the process driving it (pid {run['owner_pid']}) goes on within a second"
+        message = f"run {run_id} unpaused; {holder(run)}, which drives it, goes on within a second"
     else:
-        message = (f"run {run_id} is being driven by process {run['owner_pid']}; nothing to resume here "
+        message = (f"run {run_id} is being driven by {holder(run)}; nothing to resume here "
                    f"(its requests: `swarm approvals --run {run_id}`)")
     if not driven(run):
         return False  # nobody drives it: this process does

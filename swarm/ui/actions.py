@@ -17,7 +17,7 @@ from typing import Any
 from swarm import approvals, timetravel
 from swarm.config import Config
 from swarm.engine import BUDGET_KEYS, Engine
-from swarm.pids import exists
+from swarm.leases import held
 from swarm.snapshot import state_at
 from swarm.errors import SwarmError, UnknownNode
 from swarm.statuses import RUN_FINAL, RunStatus
@@ -128,7 +128,7 @@ class Actions:
             raise UnknownNode(run["id"], node)
         engine = self.engine()
         self.store.request_cancel(run["id"], node)
-        if any(loop.run_id == run["id"] for loop in engine.loops) or exists(run.get("owner_pid")) \
+        if any(loop.run_id == run["id"] for loop in engine.loops) or held(run) \
                 or self._driving(run["id"]):
             return {"outcome": "requested"}
         if node is not None:
@@ -164,7 +164,7 @@ class Actions:
     def drive_if_idle(self, run_id: str) -> bool:
         """Drive the run on this loop when it can go on and no live process drives it; True if started."""
         run = self.store.run(run_id)
-        if self.closed or run["status"] in RUN_FINAL or exists(run.get("owner_pid")) or self._driving(run["id"]):
+        if self.closed or run["status"] in RUN_FINAL or held(run) or self._driving(run["id"]):
             return False
         self.tasks[run["id"]] = asyncio.get_running_loop().create_task(self._drive(run["id"]), name=f"swarm-ui-drive-{run['id']}")
         return True
