@@ -55,7 +55,8 @@ def load_config(explicit: str | None = None, env: dict[str, str] | None = None) 
     """swarm.toml (see find_config_file), then SWARM_<SECTION>_<KEY> and the shortcuts, into checked settings.
 
     pydantic-settings reads and checks the values (swarm/config_model.py, imported here and not before:
-    importing this module stays cheap); a mistake is one ConfigError saying where it is and what to write.
+    importing this module stays cheap), unless each is plainly right as it is (swarm/config_plain.py); a
+    mistake is one ConfigError saying where it is and what to write.
     """
     env = os.environ if env is None else env
     path = find_config_file(explicit, env)
@@ -72,9 +73,13 @@ def load_config(explicit: str | None = None, env: dict[str, str] | None = None) 
                 f"{cfg.source}: `{section} = ...` is outside any section; "
                 f"settings go under one of {', '.join(f'[{s}]' for s in SECTIONS)}"
             )
-    from swarm.config_model import origin, read
+    from swarm.config_plain import origin, plain_values
 
-    values, explicit = read(raw, env, cfg.source)
+    if (plain := plain_values(raw, env)) is None:  # something to convert or refuse: pydantic-settings looks
+        from swarm.config_model import read
+
+        plain = read(raw, env, cfg.source)
+    values, explicit = plain
     where = "" if cfg.source == "defaults" else f"{cfg.source}: "
     if (servers := values["mcp"]["servers"]) is not None:  # a table of tables: swarm/mcp/settings.py checks each server
         values["mcp"]["servers"] = servers_from(servers, *origin("mcp", "servers", env, cfg.source))

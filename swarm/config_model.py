@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal, get_origin, get_type_hints
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from swarm.settings import BOUNDS, ENV_SHORTCUTS, ONE_OF, SECTIONS
+from swarm.config_plain import RAW, origin, variable, variables  # noqa: F401 — origin: taken from here too
+from swarm.settings import BOUNDS, ONE_OF, SECTIONS
 from swarm.errors import ConfigError
 
-RAW = {("mcp", "servers")}  # tables checked by their own code (swarm/mcp/settings.py), passed through as read
 CASE_INSENSITIVE = {("store", "synchronous")}  # 'normal' is NORMAL, as SQLite takes it
 PRICES = "a table of model -> {input = USD, output = USD}"
 WANTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
@@ -80,20 +80,6 @@ SwarmToml = create_model("SwarmToml", __base__=_Settings,
                          **{name: (model, Field(default_factory=model)) for name, model in SECTION_MODELS.items()})
 
 
-def variable(section: str, key: str) -> str:
-    return f"SWARM_{section.upper()}_{key.upper()}"
-
-
-def variables(env: Mapping[str, str]) -> dict[str, str]:
-    """The SWARM_<SECTION>_<KEY> variables of `env` that name a setting, a shortcut under the name it stands for.
-
-    Other SWARM_* variables (SWARM_CONFIG, SWARM_LOG_LEVEL, a misspelt name) are not settings: left alone.
-    """
-    known = {variable(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
-    found = {variable(*target): env[var] for var, target in ENV_SHORTCUTS.items() if env.get(var)}
-    return found | {name: value for name, value in env.items() if name in known}
-
-
 class Environment(EnvSettingsSource):
     """pydantic-settings' reading of SWARM_<SECTION>_<KEY>, from the mapping given instead of os.environ."""
 
@@ -108,16 +94,6 @@ class Environment(EnvSettingsSource):
             return super().decode_complex_value(field_name, field, value)  # a table: JSON
         except ValueError:  # left as text: the check then says what the variable must hold
             return value
-
-
-def origin(section: str, key: str, env: Mapping[str, str], source: str) -> tuple[str, bool]:
-    """Where the value of [section].key came from, as a person would look for it, and whether from the environment."""
-    if env.get(name := variable(section, key)) is not None:
-        return f"${name}", True
-    for var, target in ENV_SHORTCUTS.items():
-        if target == (section, key) and env.get(var):
-            return f"${var}", True
-    return f"{source} [{section}].{key}", False
 
 
 def read(raw: dict[str, dict], env: Mapping[str, str], source: str) -> tuple[dict[str, dict[str, Any]], set]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,8 @@ def _states_by_id(store: Store, run_id: str, event: int | None, whole: bool = Tr
         elif snap["since"] > at:  # history no snapshot covers
             settle()
             store.replay(run_id, nodes, at, snap["since"], whole)
-        if doc.get("compact"):
-            later.update((n["id"], n) for n in doc["nodes"])
-        else:
-            nodes.update((n["id"], n) for n in doc["nodes"])
+        by_id = zip(map(itemgetter("id"), doc["nodes"]), doc["nodes"])
+        (later if doc.get("compact") else nodes).update(by_id)
         at = snap["at_event"]
     settle()
     store.replay(run_id, nodes, at, event, whole)
