@@ -32,8 +32,8 @@ class SqliteGoals:
     def add_goal(self, row: dict[str, Any]) -> int:
         _known(row)
         with self.handle.transaction() as c:
-            c.execute(f"INSERT INTO goals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-            return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return c.execute(f"INSERT INTO goals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING id",
+                             tuple(row.values())).fetchone()[0]
 
     def update_goal(self, goal_id: int, **fields: Any) -> None:
         _known(fields)

@@ -6,12 +6,15 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from swarm.adapters.dialect import Dialect
+
 
 class Handle(Protocol):
     """The store's SQLite file as an adapter uses it (swarm.store.Store is one)."""
 
     conn: sqlite3.Connection
     lock: Any  # a threading.RLock: one statement (or transaction) on the connection at a time
+    dialect: Dialect  # where the backend's SQL differs (the PostgreSQL store is a Handle too)
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT on the connection, under the lock (ROLLBACK when the block raises)."""

@@ -7,7 +7,7 @@ from typing import Any
 from swarm.adapters.sqlite.handle import Handle, dicts
 
 COLUMNS = ("key", "text", "meta", "run_id", "created_at")
-INSERT = f"INSERT INTO memory ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+INSERT = f"INSERT INTO memory ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) RETURNING id"
 
 
 class SqliteMemory:
@@ -18,16 +18,14 @@ class SqliteMemory:
         with self.handle.transaction() as c:
             if replace_key and row.get("key") is not None:
                 c.execute("DELETE FROM memory WHERE key=?", (row["key"],))
-            c.execute(INSERT, tuple(row.get(k) for k in COLUMNS))
-            return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return c.execute(INSERT, tuple(row.get(k) for k in COLUMNS)).fetchone()[0]
 
     def replace_memory_prefix(self, key_prefix: str, rows: list[dict[str, Any]]) -> list[int]:
         ids = []
         with self.handle.transaction() as c:
             c.execute("DELETE FROM memory WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(key_prefix),))
             for row in rows:
-                c.execute(INSERT, tuple(row.get(k) for k in COLUMNS))
-                ids.append(c.execute("SELECT last_insert_rowid()").fetchone()[0])
+                ids.append(c.execute(INSERT, tuple(row.get(k) for k in COLUMNS)).fetchone()[0])
         return ids
 
     def remove_memory(self, item_id: int | None = None, key: str | None = None, key_prefix: str | None = None) -> int:

@@ -16,6 +16,7 @@ class SqliteMetrics:
 
     def tally_rows(self, run_id: str) -> dict[str, Any]:
         p = (run_id,)
+        dialect = self.handle.dialect
 
         def rows(sql: str) -> list[tuple]:
             return tuples(self.handle, sql, p)
@@ -26,13 +27,13 @@ class SqliteMetrics:
             # only the detail the tally reads: retries' errors and the tools called
             "events": rows("SELECT kind, node_id, CASE WHEN kind IN ('retry', 'tool_calls') THEN detail END FROM events "
                            "WHERE run_id=? AND kind IN ('execute', 'retry', 'tool_calls')"),
-            "failed_errors": [e for (e,) in rows("SELECT json_extract(state, '$.error') FROM nodes "
+            "failed_errors": [e for (e,) in rows(f"SELECT {dialect.json_text('state', 'error')} FROM nodes "
                                                  "WHERE run_id=? AND status='failed'")],
             "calls": rows("SELECT COALESCE(NULLIF(model, ''), 'unknown'), error, prompt_tokens, completion_tokens, "
                           "cost_usd, latency_ms FROM llm_calls WHERE run_id=?"),
         }
         [(found["json_repaired"],)] = rows("SELECT COUNT(*) FROM llm_calls WHERE run_id=? AND reply IS NOT NULL "
-                                           "AND json_extract(reply, '$.json_repaired') = 1")
+                                           f"AND {dialect.json_true('reply', 'json_repaired')}")
         return found
 
     def calls_span(self, run_id: str | None = None) -> tuple[float | None, float | None, int]:
@@ -41,6 +42,7 @@ class SqliteMetrics:
 
     def calls_by_bucket(self, start: float, width: float, run_id: str | None = None) -> list[tuple]:
         where, params = ("WHERE run_id=?", (run_id,)) if run_id else ("", ())
-        return tuples(self.handle, "SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, COUNT(*), SUM(prompt_tokens), "
+        bucket = self.handle.dialect.whole("(at - ?) / ?")
+        return tuples(self.handle, f"SELECT {bucket} AS bucket, COUNT(*), SUM(prompt_tokens), "
                                    f"SUM(completion_tokens), SUM(cost_usd) FROM llm_calls {where} GROUP BY bucket",
                       (start, width, *params))

@@ -26,9 +26,11 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from swarm import deltas
+from swarm.adapters.dialect import SQLITE, upsert
 from swarm.adapters.sqlite import migrations
 from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.adapters.sqlite.leases import SqliteLeases
+from swarm.adapters.sqlite.queue import SqliteQueue
 from swarm.adapters.sqlite.memory import SqliteMemory
 from swarm.adapters.sqlite.metrics import SqliteMetrics
 from swarm.adapters.sqlite.migrations import MIGRATIONS
@@ -210,6 +212,10 @@ class Store:
     daemon); "if_small" only when the file is at most READ_CHECK_MAX_BYTES (commands that only read).
     """
 
+    BEGIN = "BEGIN IMMEDIATE"  # a write transaction: SQLite lets one in at a time
+    ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)  # what the database raises
+    dialect = SQLITE  # where its SQL differs from another backend's (swarm/adapters/dialect.py)
+
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", *, check: str = "always"):
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -296,7 +302,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self.BEGIN)
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")  # may fail too (disk full in the WAL): then roll back as well
@@ -322,7 +328,7 @@ class Store:
         try:
             with self.transaction() as c:
                 last = self._write(c, batch, run_id)
-        except sqlite3.Error as exc:  # the transaction rolled back: the store holds the last good turn
+        except self.ERRORS as exc:  # the transaction rolled back: the store holds the last good turn
             batch.line.failed = str(exc)
             if damaged(exc):
                 raise StoreDamaged(self.path, str(exc)) from None
@@ -339,13 +345,7 @@ class Store:
         self._take_paid_calls(c)  # paid replies that came since the last transaction: group commit
         if batch.calls:
             cols = list(batch.calls[0])
-            c.executemany(
-                f"INSERT OR REPLACE INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [tuple(row[k] for k in cols) for row in batch.calls],
-            )
-        if batch.events:
-            _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", batch.events)
-            last = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            c.executemany(upsert("llm_calls", cols, ("key",)), [tuple(row[k] for k in cols) for row in batch.calls])
         if batch.nodes:
             # Updated in place (an upsert keeps the row where it is): a replace would leave a hole behind each time.
             _insert_rows(c, "INSERT INTO nodes (run_id, id, parent, script, status, state)",
@@ -368,6 +368,8 @@ class Store:
         if batch.handled:
             c.execute(f"UPDATE approvals SET handled_at=? WHERE id IN ({','.join('?' * len(batch.handled))})",
                       (now, *batch.handled))
+        if batch.events:  # last: a backend that numbers events under a lock holds it for the rest of the commit only
+            last = self._append_events(c, batch.events)
         fields = dict(batch.run)
         if last:
             fields["last_event"] = last
@@ -376,6 +378,16 @@ class Store:
             c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
         batch.events, batch.nodes, batch.run, batch.approvals, batch.decisions, batch.handled, batch.calls = [], {}, {}, [], [], [], []
         return last
+
+    def _append_events(self, c: sqlite3.Connection, events: list[tuple]) -> int:
+        """Insert a batch's events, numbered in a row after every event before (AUTOINCREMENT, one writer at a
+        time); returns the last number."""
+        _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", events)
+        return c.execute("SELECT last_insert_rowid()").fetchone()[0]
+
+    def _stored_snapshot(self, data: str, since: int | None) -> str | bytes:
+        """A snapshot document as the snapshots table keeps it: a whole tree as text, a partial one compressed."""
+        return data if since is None else zlib.compress(data.encode(), 1)
 
     def create_run(self, run: dict[str, Any], batch: Batch | None = None) -> None:
         """Record a new run, and its first events in the same transaction: never a run without its root.
@@ -398,7 +410,7 @@ class Store:
             last = self._write(c, batch, run["id"])
             first = last - count + 1  # one transaction, one writer: the batch's events are numbered in a row
             c.execute("INSERT INTO snapshots (run_id, at_event, taken_at, reason, data) VALUES (?,?,?,?,?)",
-                      (run["id"], first, time.time(), "fork", snapshot(first)))
+                      (run["id"], first, time.time(), "fork", self._stored_snapshot(snapshot(first), None)))
         return last
 
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -420,25 +432,21 @@ class Store:
         if rows:
             self._taken = rows
             cols = list(rows[0])
-            c.executemany(f"INSERT OR REPLACE INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                          [tuple(row[k] for k in cols) for row in rows])
+            c.executemany(upsert("llm_calls", cols, ("key",)), [tuple(row[k] for k in cols) for row in rows])
 
     def record_llm_call(self, row: dict[str, Any]) -> None:
         """A completed (or failed) model call; written at once, so a crash never pays for it twice."""
         with self.transaction() as c:
-            cols = ", ".join(row)
-            c.execute(f"INSERT OR REPLACE INTO llm_calls ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            c.execute(upsert("llm_calls", list(row), ("key",)), tuple(row.values()))
 
     def save_snapshot(self, run_id: str, at_event: int, reason: str, data: str, since: int | None = None) -> int:
         """A snapshot document at an event: the whole tree, or (`since` an earlier event) only the nodes changed
         after that event, kept compressed."""
-        stored: str | bytes = data if since is None else zlib.compress(data.encode(), 1)
         with self.transaction() as c:
-            c.execute(
-                "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data, since) VALUES (?,?,?,?,?,?)",
-                (run_id, at_event, time.time(), reason, stored, since),
-            )
-            snapshot_id = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            snapshot_id = c.execute(
+                "INSERT INTO snapshots (run_id, at_event, taken_at, reason, data, since) VALUES (?,?,?,?,?,?) RETURNING id",
+                (run_id, at_event, time.time(), reason, self._stored_snapshot(data, since), since),
+            ).fetchone()[0]
             if since is not None:
                 _compact_snapshots(c, run_id)
             return snapshot_id
@@ -697,7 +705,7 @@ class Store:
         """Cache embedding vectors by key (a hash of the model name and the text)."""
         if rows:
             with self.transaction() as c:
-                c.executemany("INSERT OR REPLACE INTO embeddings (key, model, vector) VALUES (?, ?, ?)",
+                c.executemany(upsert("embeddings", ("key", "model", "vector"), ("key",)),
                               [(k, model, v) for k, v in rows])
 
     # --- routing history: sub-goals confirmed (or refused) for a script ----------------
@@ -708,7 +716,8 @@ class Store:
         if kind not in ("positive", "negative"):
             raise StoreError(f"a route example is 'positive' or 'negative', not {kind!r}")
         with self.transaction() as c:
-            cur = c.execute("INSERT OR IGNORE INTO route_examples (script, text, kind, run_id, node_id, at) VALUES (?,?,?,?,?,?)",
+            cur = c.execute("INSERT INTO route_examples (script, text, kind, run_id, node_id, at) VALUES (?,?,?,?,?,?) "
+                            "ON CONFLICT DO NOTHING",
                             (script, text, kind, run_id, node_id, time.time()))
         return cur.rowcount > 0
 
@@ -735,14 +744,15 @@ class Store:
         """The decision log: what a route node was asked, the candidates retrieval offered (name, score), what it
         picked. A node's later attempt replaces its earlier one; the outcome is set when it is known."""
         with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO route_decisions (run_id, node_id, goal, candidates, pick, at) VALUES (?,?,?,?,?,?)",
-                      (run_id, node_id, goal, dumps(candidates), pick, time.time()))
+            c.execute(upsert("route_decisions", ("run_id", "node_id", "goal", "candidates", "pick", "at", "outcome", "outcome_by"),
+                             ("run_id", "node_id")),
+                      (run_id, node_id, goal, dumps(candidates), pick, time.time(), None, None))
 
     def set_route_outcome(self, run_id: str, node_id: str, outcome: str, by: str) -> bool:
         """Mark a logged decision 'positive' or 'negative' (by 'run' or 'person'); False when none is logged."""
         with self.transaction() as c:
             cur = c.execute("UPDATE route_decisions SET outcome=?, outcome_by=? WHERE run_id=? AND node_id=?"
-                            + ("" if by == "person" else " AND outcome_by IS NOT 'person'"),  # a person's verdict stands
+                            + ("" if by == "person" else " AND (outcome_by IS NULL OR outcome_by != 'person')"),  # a person's verdict stands
                             (outcome, by, run_id, node_id))
         return cur.rowcount > 0
 
@@ -750,7 +760,7 @@ class Store:
         """Logged route decisions, oldest first, with `candidates` as a list of {"name", "score"}."""
         where = [w for w, v in (("run_id=?", run_id), ("node_id=?", node_id)) if v is not None]
         rows = self._query("SELECT * FROM route_decisions" + (f" WHERE {' AND '.join(where)}" if where else "")
-                           + " ORDER BY at, rowid", tuple(v for v in (run_id, node_id) if v is not None))
+                           + f" ORDER BY at, {self.dialect.row_order}", tuple(v for v in (run_id, node_id) if v is not None))
         for r in rows:
             r["candidates"] = loads(r["candidates"])
         return rows
@@ -813,6 +823,11 @@ class Store:
     def leases(self) -> SqliteLeases:
         """Who drives which run, and the fence of every turn's commit (swarm/leases.py)."""
         return SqliteLeases(self)
+
+    @cached_property
+    def queue(self) -> SqliteQueue:
+        """The goals table as the work queue every daemon on this store shares (swarm/daemon/queue.py)."""
+        return SqliteQueue(self)
 
     @cached_property
     def goals(self) -> SqliteGoals:
