@@ -20,27 +20,31 @@ from swarm.workspace import Workspace
 from swarm.workspace import for_run as workspace_for_run
 
 if TYPE_CHECKING:
-    from swarm.engine import Engine
     from swarm.model import Reply
     from swarm.node import TaskNode
     from swarm.sandbox import SandboxResult
+    from swarm.services import Services
 
 
 class NodeContext:
-    """Given to `execute(ctx)`: the node's input, its children's reports, and the swarm's services."""
+    """Given to `execute(ctx)`: the node's input, its children's reports, and the swarm's services.
+
+    The services (`swarm.services.Services`) are what the engine handed the run's loop; the context
+    never sees the engine itself.
+    """
 
     def __init__(
         self,
-        engine: Engine,
+        services: Services,
         node: TaskNode,
         reports: list[Report] | None,
         previous: list[Report],
         cassette: dict[str, dict],
         record_call: Callable[[dict], None] | None = None,
     ):
-        self._engine = engine
+        self._services = services
         self._cassette = cassette
-        self._record = record_call or engine.store.record_llm_call
+        self._record = record_call or services.store.record_llm_call
         self._cancelled = False  # set by the loop's thread, read by the script's
         self._cancel = Cancellation()  # ends this execution's model request in flight when the node is cancelled
         self._llm_used = False
@@ -102,10 +106,10 @@ class NodeContext:
         if recorded is not None:
             self.reply, self.replayed = Reply.from_dict(recorded), True
             return self.reply
-        model = self._engine.model()
+        model = self._services.model()
         started = time.time()
         try:
-            asked = self._engine.run_models.get(self.run_id)  # a run may name its own model (goal files can)
+            asked = self._services.run_models.get(self.run_id)  # a run may name its own model (goal files can)
             reply = model.complete(messages, schema=schema, json=json, call_key=key, cancel=self._cancel,
                                    **({"model": asked} if asked else {}),
                                    **({"temperature": temperature} if temperature is not None else {}))
@@ -148,7 +152,7 @@ class NodeContext:
             "replayed_from": replayed_from,
         }
         self._record(row)
-        self._engine.tracing.model_call(self, row, started)
+        self._services.tracer.model_call(self, row, started, self._services.model)
         if reply is not None:
             self._cassette[key] = reply.to_dict()
 
@@ -191,7 +195,7 @@ class NodeContext:
         if kind not in SCRIPT_KINDS:
             raise SwarmError(f"ctx.approved: unknown kind {kind!r}; use one of {', '.join(SCRIPT_KINDS)} "
                              "(to ask a person anything else, return ctx.ask_human(question))")
-        if not required(self._engine.config.approvals, kind):
+        if not required(self._services.config.approvals, kind):
             return proposal
         key = proposal_key(kind, proposal)
         if key in self._approved:
@@ -204,30 +208,30 @@ class NodeContext:
     @property
     def config(self):
         """The swarm's settings (`swarm.config.Config`, read-only by convention): e.g. `ctx.config.python.authorized_imports`."""
-        return self._engine.config
+        return self._services.config
 
     @property
     def scripts(self) -> list[dict[str, str]]:
         """Name, description and input schema of every registered node script."""
-        return self._engine.catalogue.describe()
+        return self._services.catalogue.describe()
 
     def candidates(self, text: str, top_k: int | None = None, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
         """The registered scripts that fit a text best (top_k, default [retrieval].top_k), best first.
 
         Each is a `ctx.scripts` row with a retrieval "score"; names in `exclude` are never returned.
         """
-        return self._engine.candidates(text, top_k, tuple(exclude))
+        return self._services.candidates(text, top_k, tuple(exclude))
 
     def record_route(self, candidates: list[dict[str, Any]], pick: str | None) -> None:
         """Log this node's routing decision: its goal, the candidates offered (name and score, best first) and the
         script it handed the goal to (None: to none). `swarm route decisions` shows the log."""
         offered = [{"name": c["name"], "score": c.get("score")} for c in candidates]
-        self._engine.store.record_route_decision(self.run_id, self.node_id, self.goal.strip(), offered, pick)
+        self._services.store.record_route_decision(self.run_id, self.node_id, self.goal.strip(), offered, pick)
 
     @property
     def tools(self) -> dict[str, Callable]:
         """Tools by name: those of plugins, plus read_file/write_file/list_files confined to the run's workspace."""
-        tools = {**self._engine.catalogue.tools, **self.workspace.tools()}
+        tools = {**self._services.catalogue.tools, **self.workspace.tools()}
         return {name: self._counted(name, fn) for name, fn in tools.items()}
 
     def _counted(self, name: str, fn: Callable) -> Callable:
@@ -244,7 +248,7 @@ class NodeContext:
             finally:
                 note = {"tool": name, "ok": error is None, "ms": round((time.time() - started) * 1000, 3)}
                 self._tool_calls.append({**note, "error": error[:300]} if error else note)
-                self._engine.tracing.tool_call(self, name, started, error)
+                self._services.tracer.tool_call(self, name, started, error)
 
         return call
 
@@ -252,7 +256,7 @@ class NodeContext:
     def workspace(self) -> Workspace:
         """The run's own folder; the file tools can reach nothing outside it."""
         if self._workspace is None:
-            self._workspace = workspace_for_run(self._engine.workspaces_dir, self.run_id)
+            self._workspace = workspace_for_run(self._services.workspaces_dir, self.run_id)
         return self._workspace
 
     def act(self, reply: str) -> dict[str, Any]:
@@ -279,11 +283,11 @@ class NodeContext:
     @property
     def memory(self):
         """The swarm's memory (`swarm.memory.Memory`): `add(text, key=None)`, `get(key)`, `search(text, limit=5)` by retrieval."""
-        return self._engine.memory
+        return self._services.memory
 
     def api_docs(self, text: str, k: int = 3) -> str:
         """The `k` entries of the internal API docs (api_docs/*.md) that fit `text` best, as Markdown for a prompt."""
-        return self._engine.api_docs().relevant(text, k)
+        return self._services.api_docs().relevant(text, k)
 
     def run_python(self, code: str, imports: list[str] | None = None) -> SandboxResult:
         """Run model-written Python in the sandbox; returns `SandboxResult(ok, output, logs, error, limit)`.
@@ -292,18 +296,18 @@ class NodeContext:
         (`ctx.tools`) are callable from the code; they run outside the sandbox.
         """
         self._check_cancelled()
-        allowed = self._engine.config.python.authorized_imports
+        allowed = self._services.config.python.authorized_imports
         chosen = [i for i in (imports or allowed) if i in allowed]
         code, extra, tools = self._sandbox_grants(code, imports, allowed)
         started = time.time()
-        result = self._engine.sandbox().run(code, imports=chosen, allow_imports=extra, tools=tools)
-        self._engine.tracing.sandbox_run(self, started, result)
+        result = self._services.sandbox().run(code, imports=chosen, allow_imports=extra, tools=tools)
+        self._services.tracer.sandbox_run(self, started, result)
         return result
 
     def _sandbox_grants(self, code: str, imports: list[str] | None, allowed: list[str]) -> tuple[str, list[str], dict]:
         """What sandboxed code may use beyond the defaults, as far as [approvals] lets a person allow it:
         imports past the allowlist, and the workspace's write tools. Returns (code, extra imports, tools)."""
-        policy = self._engine.config.approvals
+        policy = self._services.config.approvals
         tools = self.tools
         extra = sorted((set(imports or ()) | imports_in(code)) - set(allowed)) if policy.non_default_imports else []
         writes = sorted(WRITE_TOOLS & names_in(code) & set(tools)) if policy.sandbox_writes else []
@@ -322,7 +326,7 @@ class NodeContext:
     @property
     def toolsmith(self):
         """The swarm's self-extension (`swarm.toolsmith.Toolsmith`): test, save and register generated scripts and tools."""
-        return self._engine.toolsmith
+        return self._services.toolsmith
 
     def log(self, message: str) -> None:
         """Add a line to this execution's log (kept in the history)."""

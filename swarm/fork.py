@@ -87,19 +87,6 @@ def fork(engine: Engine, run_id: str, at_event: int, sets: dict[str, Any] | None
     return new_id
 
 
-def inherited_calls(store: Store, run: dict[str, Any]) -> dict[str, dict]:
-    """A fork's cassette from its parent: every completed call of the parent under the key the fork's
-    node would use, with the request it answered (`_request`) and the parent's key (`_from`).
-
-    NodeContext.llm replays one only for a byte-identical request (and then records it as the fork's)."""
-    out: dict[str, dict] = {}
-    for row in store.llm_calls(run["forked_from"]):
-        if row["reply"] is not None:
-            key = f"{run['id']}/{row['node_id']}/r{row['round']}/a{row['attempt']}"
-            out[key] = {**loads(row["reply"]), "_request": row["request"], "_from": row["key"]}
-    return out
-
-
 def _settle(store: Store, run_id: str, at_event: int, nodes: dict[str, TaskNode]) -> int:
     """The first event at or after `at_event` where the run's state is whole, with `nodes` moved on to it.
 

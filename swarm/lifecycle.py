@@ -31,7 +31,7 @@ from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, dumps, loads
 
 if TYPE_CHECKING:
-    from swarm.engine import Engine
+    from swarm.services import Services
 
 # The status a run ends with when its root ended (a `done` whose review did not approve it becomes `unmet`).
 RUN_ENDED_BY = {Status.DONE: RunStatus.DONE, Status.FAILED: RunStatus.FAILED, Status.CANCELLED: RunStatus.CANCELLED}
@@ -53,14 +53,27 @@ TICK = Outcome("", None)
 
 
 class RunLoop:
-    def __init__(self, engine: Engine, run: dict[str, Any], nodes: dict[str, TaskNode], cassette: dict[str, dict]):
-        self.engine = engine
-        self.store = engine.store
+    """One run, driven to its end (or until only people can go on) with the engine's `services`.
+
+    `budgets` are the run's limits (Engine.budgets); `wait_for_people` keeps a run that waits for a person
+    open (the daemon's way) instead of pausing it; `draining` starts it already draining; `finished` is
+    called, in a thread, with (run id, status, result) once the run has ended.
+    """
+
+    def __init__(self, services: Services, run: dict[str, Any], nodes: dict[str, TaskNode], cassette: dict[str, dict],
+                 *, budgets: dict[str, float], wait_for_people: bool = False, draining: str | None = None,
+                 finished: Callable[[str, str, Any], None] | None = None):
+        self.services = services
+        self.store = services.store
+        self.config = services.config
+        self.slots = services.slots
+        self.wait_for_people = wait_for_people
+        self.finished_hook = finished
         self.run_id: str = run["id"]
         self.root_id = "1"
         self.nodes = nodes
         self.cassette = cassette
-        self.budgets = engine.budgets(run)
+        self.budgets = budgets
         self.tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
         self.prompt_tokens = run.get("prompt_tokens") or 0
         self.completion_tokens = run.get("completion_tokens") or 0
@@ -73,10 +86,10 @@ class RunLoop:
             n.id: policies.open_children(n, nodes) for n in nodes.values() if n.status == Status.WAITING
         }
         self.running: dict[str, NodeContext] = {}
-        self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to engine.human
+        self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to services.human
         self.awaiting: dict[str, float] = {}  # nodes waiting for a person -> when they were asked
         self.paused = False  # `swarm pause`: no new executions start
-        self.cost_allowed = engine.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
+        self.cost_allowed = self.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
         self.cost_node: str | None = None  # the node held while a person decides about spending more
         self.shown_status = RunStatus.RUNNING
         self.was_paused = run.get("status") == RunStatus.PAUSED
@@ -93,7 +106,7 @@ class RunLoop:
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
-        self.draining: str | None = None  # set by drain(): start nothing new, stop once the running nodes end
+        self.draining: str | None = draining  # set by drain(): start nothing new, stop once the running nodes end
         self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
 
     # --- the loop -------------------------------------------------------------------
@@ -104,8 +117,7 @@ class RunLoop:
         self.inbox = Inbox()
         self.deadlines = Deadlines(self.loop, self._timed_out)  # node timeouts: one heap, one timer
         self.started = time.monotonic()
-        self.engine.loops.add(self)
-        self.draining = self.draining or self.engine.draining
+        self.slots.loops.add(self)
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()
@@ -130,12 +142,12 @@ class RunLoop:
                 await self._commit()
             return await self._close()
         finally:
-            self.engine.loops.discard(self)
+            self.slots.loops.discard(self)
             self._tick_handle.cancel()
             self.deadlines.close()
             for ctx in self.running.values():  # left behind by an error: free their slots
                 ctx.cancel()
-                self.engine.active -= 1
+                self.slots.active -= 1
             self.running.clear()
             for write in self.writing:  # left behind by a failed write, whose error is already on its way up
                 write.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -158,7 +170,7 @@ class RunLoop:
             return False
         # The rest waits for a person (a decision, or the end of a pause): a long-lived process
         # (the daemon) keeps waiting and takes decisions on its tick; otherwise the run pauses.
-        return not self.engine.wait_for_people
+        return not self.wait_for_people
 
     # --- spawn -------------------------------------------------------------------------
 
@@ -200,12 +212,12 @@ class RunLoop:
         self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {**detail, "logs": logs} if logs else detail)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
-        if spawn.policy == "best_of_n" and spawn.evaluator not in self.engine.catalogue.scripts:
-            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
+        if spawn.policy == "best_of_n" and spawn.evaluator not in self.services.catalogue.scripts:
+            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
         for child in spawn.children:
-            if child.script not in self.engine.catalogue.scripts:
-                return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.engine.catalogue.scripts))}"
-            errors = validate(child.data, self.engine.catalogue.get(child.script).input_schema)
+            if child.script not in self.services.catalogue.scripts:
+                return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
+            errors = validate(child.data, self.services.catalogue.get(child.script).input_schema)
             if errors:
                 return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
                         f"schema: {'; '.join(errors)}")
@@ -218,7 +230,7 @@ class RunLoop:
     # --- execute -----------------------------------------------------------------------
 
     def _start_ready(self) -> None:
-        while self.ready and self.engine.slots_free() and not (self.stop_reason or self.interrupted or self.draining
+        while self.ready and self.slots.free() and not (self.stop_reason or self.interrupted or self.draining
                                                                    or self._holding()):
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
@@ -228,18 +240,18 @@ class RunLoop:
                 break
             node.status = Status.RUNNING
             node.started_at = time.time()
-            ctx = NodeContext(self.engine, node, policies.reports_for(node, self.nodes),
+            ctx = NodeContext(self.services, node, policies.reports_for(node, self.nodes),
                               policies.previous_for(node, self.nodes), self.cassette, self._call_completed)
             self.running[node.id] = ctx
-            self.engine.active += 1
+            self.slots.take()
             self.batch.event(self.run_id, EventKind.EXECUTE, node, {"round": node.round, "attempt": node.attempts})
             self.launch.append((node, ctx))
 
     def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
         """Start one execution in a worker thread; its outcome comes back through the inbox."""
-        script = self.engine.catalogue.scripts.get(node.script)
-        self.deadlines.add(node.id, ctx, self.engine.config.run.node_timeout_s)
-        self.engine.pool.submit(_run_script, script, ctx, self.inbox.put)
+        script = self.services.catalogue.scripts.get(node.script)
+        self.deadlines.add(node.id, ctx, self.config.run.node_timeout_s)
+        self.services.workers.submit(_run_script, script, ctx, self.inbox.put)
 
     def _call_completed(self, row: dict) -> None:
         """From a worker thread: a model call finished. A reply that was paid for goes straight to the
@@ -252,7 +264,7 @@ class RunLoop:
         if row["reply"] is not None and not row.get("replayed_from"):
             self.store.paid_calls.append(row)
             try:
-                self.engine.writer.submit(self.store.write_paid_calls)  # the store's writer thread, not the loop
+                self.services.writer.submit(self.store.write_paid_calls)  # the store's writer thread, not the loop
             except RuntimeError:  # the engine is closing: write it here
                 self.store.write_paid_calls()
             row = {**row, "written": True}
@@ -260,7 +272,7 @@ class RunLoop:
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
-        self.inbox.put_here(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.engine.config.run.node_timeout_s)))
+        self.inbox.put_here(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.config.run.node_timeout_s)))
 
     def _settle(self, outcome: Outcome) -> None:
         if outcome is TICK:
@@ -271,7 +283,7 @@ class RunLoop:
         if self.running.get(node.id) is not outcome.ctx:
             return  # already settled: timed out, cancelled or stopped meanwhile
         del self.running[node.id]
-        self.engine.release()
+        self.slots.release()
         ctx = outcome.ctx
         self.deadlines.discard(node.id)
         if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
@@ -312,7 +324,7 @@ class RunLoop:
         node.attempts += 1
         node.error = error
         detail = {"returned": "error", "error": error, **({"logs": logs} if logs else {})}
-        if retry and node.attempts < self.engine.config.run.node_max_attempts and not self.stop_reason:
+        if retry and node.attempts < self.config.run.node_max_attempts and not self.stop_reason:
             node.status = Status.PENDING
             self.ready.append(node.id)
             self.batch.event(self.run_id, EventKind.RETRY, node, detail)
@@ -322,7 +334,7 @@ class RunLoop:
 
     # --- people ----------------------------------------------------------------------------
     # A node that needs a person waits in `awaiting_approval` with a request (swarm/approvals.py);
-    # only its branch waits. The decision comes inline (engine.human), from another process
+    # only its branch waits. The decision comes inline (services.human), from another process
     # (`swarm approve`, read on the tick), or from the timeout, and is recorded as `approval_decided`.
 
     def _await_human(self, node: TaskNode, ask: AskHuman) -> None:
@@ -334,7 +346,7 @@ class RunLoop:
     def _ask_to_spend(self, node: TaskNode) -> None:
         """Spending passed [approvals].cost_over_usd: this node, and every other one, waits for a person."""
         self.cost_node = node.id
-        allow = round(self.cost + self.engine.config.approvals.cost_over_usd, 6)
+        allow = round(self.cost + self.config.approvals.cost_over_usd, 6)
         question = (f"Run {self.run_id} has spent ${self.cost:.4f}, past ${self.cost_allowed:g}. "
                     f"Go on, spending up to ${allow:g}?")
         self._request(node, "cost", question, {"spent_usd": round(self.cost, 6), "over_usd": self.cost_allowed,
@@ -387,7 +399,7 @@ class RunLoop:
                 self._ask(node)
 
     def _ask(self, node: TaskNode) -> None:
-        human = self.engine.human
+        human = self.services.human
         if human is None:
             return
         request = node.approval
@@ -411,7 +423,7 @@ class RunLoop:
         if answer is None or node.status != Status.AWAITING_APPROVAL:
             return
         decision, value, reason = read_answer(node.approval["kind"], answer if isinstance(answer, str) else dumps(answer))
-        by = getattr(self.engine.human, "name", "person")
+        by = getattr(self.services.human, "name", "person")
         self.batch.decisions.append((node.id, "approved" if decision == "approve" else "rejected", value, reason, by))
         self._decided(node, decision, answer=value, reason=reason, by=by)
 
@@ -429,7 +441,7 @@ class RunLoop:
                           reason=row["reason"], by=row["decided_by"] or "person")
 
     def _check_timeouts(self) -> None:
-        timeout = self.engine.config.approvals.timeout_s
+        timeout = self.config.approvals.timeout_s
         if not timeout:
             return
         now = time.time()
@@ -490,7 +502,7 @@ class RunLoop:
             node.error = error
         node.finished_at = time.time()
         self.batch.event(self.run_id, EventKind.TERMINATE, node)
-        self.engine.tracing.node_ended(node)
+        self.services.tracer.node_ended(node)
         if node.parent is not None:
             self._report_to_parent(self.nodes[node.parent], node)
 
@@ -544,7 +556,7 @@ class RunLoop:
         if ctx is not None:
             ctx.cancel()
             self.deadlines.discard(node.id)
-            self.engine.release()
+            self.slots.release()
         self._stop_asking(node.id)
         if self.awaiting.pop(node.id, None) is not None:
             self.batch.decisions.append((node.id, "cancelled", None, reason, "cancel"))
@@ -554,7 +566,7 @@ class RunLoop:
         node.error = reason
         node.finished_at = time.time()
         self.batch.event(self.run_id, EventKind.CANCEL, node, {"reason": reason})
-        self.engine.tracing.node_ended(node)
+        self.services.tracer.node_ended(node)
 
     def _stop(self, reason: str) -> None:
         """Stop the whole run cleanly: every unfinished node is cancelled in the same transaction."""
@@ -584,7 +596,7 @@ class RunLoop:
         The store is read on the writer thread, so the loop never waits behind a commit.
         """
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
-        self.loop.run_in_executor(self.engine.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
+        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
         self.inbox.put_here(TICK)
 
     def _read_requests(self, awaiting: bool) -> tuple[bool, list[str], bool, list[dict]]:
@@ -627,11 +639,11 @@ class RunLoop:
         if batch:
             self.changed.update(batch.nodes)
             self.since_snapshot += len(batch.events)
-            self.writing.append(self.loop.run_in_executor(self.engine.writer, self.store.commit, batch, self.run_id))
+            self.writing.append(self.loop.run_in_executor(self.services.writer, self.store.commit, batch, self.run_id))
             while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
                 self.last_event = await self.writing.popleft() or self.last_event
         # Spaced by population too: a snapshot costs what changed, so a big tree takes one every `population` events.
-        if self.since_snapshot >= max(self.engine.config.store.snapshot_every, len(self.nodes)):
+        if self.since_snapshot >= max(self.config.store.snapshot_every, len(self.nodes)):
             await self.snapshot("periodic")
         for observer in self.observers:
             observer(self)
@@ -649,7 +661,7 @@ class RunLoop:
         run, at, population = self.store.run(self.run_id), self.last_event, len(self.nodes)
         # On the writer, after every batch handed to it: the nodes table holds each node as of event `at`.
         return await self.loop.run_in_executor(
-            self.engine.writer, self.store.save_changes, self.run_id, at, reason, since, sorted(changed),
+            self.services.writer, self.store.save_changes, self.run_id, at, reason, since, sorted(changed),
             lambda states: changes_document(run, at, since, states, population))
 
     async def _close(self) -> str:
@@ -686,7 +698,8 @@ class RunLoop:
         if kind == EventKind.RUN_END:
             # In a thread: the hooks (e.g. keeping the result in memory, which embeds it) must not hold up
             # the other runs that share this asyncio loop (the daemon drives several).
-            await asyncio.to_thread(self.engine.finished, self.run_id, status, root.output)
+            if self.finished_hook is not None:
+                await asyncio.to_thread(self.finished_hook, self.run_id, status, root.output)
         return status
 
     def shutdown(self, reason: str = "interrupted by a signal") -> None:

@@ -19,14 +19,13 @@ import logging
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 from swarm.metrics import error_type
 
 if TYPE_CHECKING:
     from swarm.config import TelemetrySettings
-    from swarm.context import NodeContext
     from swarm.node import TaskNode
     from swarm.sandbox import SandboxResult
 
@@ -34,6 +33,17 @@ log = logging.getLogger("swarm.tracing")
 
 PROVIDER = "openai"  # every endpoint swarm talks to speaks the OpenAI-compatible API
 GOAL_CHARS = 200
+
+
+class Execution(Protocol):
+    """What a span needs of one execution of a node (a `NodeContext` is one)."""
+
+    run_id: str
+    node_id: str
+
+    @property
+    def config(self) -> Any:
+        """The swarm's settings (`swarm.config.Config`)."""
 
 
 class NoTracing:
@@ -47,13 +57,13 @@ class NoTracing:
     def run_ended(self, run: dict[str, Any]) -> None:
         """A run ended; `run` is its row of the runs table."""
 
-    def model_call(self, ctx: NodeContext, row: dict[str, Any], started: float) -> None:
-        """A model call finished (or failed); `row` is what llm_calls records of it."""
+    def model_call(self, ctx: Execution, row: dict[str, Any], started: float, model: Callable[[], Any]) -> None:
+        """A model call finished (or failed); `row` is what llm_calls records of it, `model()` the provider asked."""
 
-    def tool_call(self, ctx: NodeContext, tool: str, started: float, error: str | None) -> None:
+    def tool_call(self, ctx: Execution, tool: str, started: float, error: str | None) -> None:
         """A tool ran on the host for a node (directly, or for code in the sandbox)."""
 
-    def sandbox_run(self, ctx: NodeContext, started: float, result: SandboxResult) -> None:
+    def sandbox_run(self, ctx: Execution, started: float, result: SandboxResult) -> None:
         """Code ran in the sandbox for a node (`ctx.run_python`)."""
 
     def shutdown(self) -> None:
@@ -171,8 +181,8 @@ class Tracing(NoTracing):
                    attributes, error, own="", root=True)
 
     @_never_raises
-    def model_call(self, ctx: NodeContext, row: dict[str, Any], started: float) -> None:
-        settings = getattr(ctx._engine.model(), "settings", None)
+    def model_call(self, ctx: Execution, row: dict[str, Any], started: float, model: Callable[[], Any]) -> None:
+        settings = getattr(model(), "settings", None)
         request_model = getattr(settings, "model", None) or row.get("model") or "unknown"
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": PROVIDER, "gen_ai.system": PROVIDER,
@@ -190,14 +200,14 @@ class Tracing(NoTracing):
                    kind="client")
 
     @_never_raises
-    def tool_call(self, ctx: NodeContext, tool: str, started: float, error: str | None) -> None:
+    def tool_call(self, ctx: Execution, tool: str, started: float, error: str | None) -> None:
         attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool, "gen_ai.tool.type": "function",
                       "swarm.run.id": ctx.run_id, "swarm.node.id": ctx.node_id}
         self._span(f"execute_tool {tool}", ctx.run_id, ctx.node_id, started, time.time(), attributes, error)
 
     @_never_raises
-    def sandbox_run(self, ctx: NodeContext, started: float, result: SandboxResult) -> None:
-        attributes = {"swarm.sandbox.layer": ctx._engine.config.sandbox.layer, "swarm.sandbox.ok": bool(result.ok),
+    def sandbox_run(self, ctx: Execution, started: float, result: SandboxResult) -> None:
+        attributes = {"swarm.sandbox.layer": ctx.config.sandbox.layer, "swarm.sandbox.ok": bool(result.ok),
                       "swarm.run.id": ctx.run_id, "swarm.node.id": ctx.node_id}
         if result.limit:
             attributes["swarm.sandbox.limit"] = result.limit

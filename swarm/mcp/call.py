@@ -132,13 +132,13 @@ def _note(ctx, server: str, tool: str, args: dict, started: float, *, result: di
     if replayed_from:
         entry["replayed_from"] = replayed_from
     ctx._tool_calls.append(entry)
-    ctx._engine.tracing.tool_call(ctx, name, started, error)
+    ctx._services.tracer.tool_call(ctx, name, started, error)
 
 
 def replayed(ctx, server: str, tool: str, args: dict) -> tuple[dict, str] | None:
     """In a fork: the answer the run it came from recorded for this same call of this same execution, and
     that run's id (a fork of a fork finds it in its parent, which recorded it when it replayed it in turn)."""
-    store = ctx._engine.store
+    store = ctx._services.store
     parent = store.run(ctx.run_id).get("forked_from")
     if not parent:
         return None
