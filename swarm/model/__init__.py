@@ -1,4 +1,4 @@
-"""The model client: how swarm talks to any OpenAI-compatible LLM endpoint."""
+"""The model client: how swarm talks to any OpenAI-compatible LLM endpoint (one `ModelProvider` among others)."""
 
 from swarm.model.cancel import Cancellation
 from swarm.model.errors import (
@@ -10,6 +10,7 @@ from swarm.model.errors import (
     ModelUnavailable,
     NoModelConfigured,
 )
+from swarm.model.provider import ModelProvider
 from swarm.model.reply import Reply
 from swarm.model.settings import ModelSettings
 from swarm.model.structured import extract_json, validate
@@ -26,6 +27,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ModelClient",
+    "ModelProvider",
     "ModelSettings",
     "Reply",
     "ModelError",
