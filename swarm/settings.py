@@ -35,6 +35,7 @@ class RunSettings:
 @dataclass
 class StoreSettings:
     path: str = "swarm.db"
+    url: str = ""
     snapshot_every: int = 2000
     snapshots_dir: str = "snapshots"
     synchronous: str = "NORMAL"

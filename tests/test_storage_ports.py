@@ -23,10 +23,9 @@ REACHING_IN = re.compile(r"store\.conn\b|store\.lock\b|\._query\(|\.transaction\
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "swarm.db")
-    yield s
-    s.close()
+def store(any_store):
+    """Each test runs on both backends: an SQLite file, a PostgreSQL database."""
+    return any_store
 
 
 def handed_out(store: Store) -> dict[type, object]:

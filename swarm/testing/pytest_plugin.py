@@ -1,8 +1,16 @@
-"""Pytest plugin (entry point `swarm_scripted_model`): the `scripted_model` fixture.
+"""Pytest plugin (entry point `swarm_scripted_model`): the `scripted_model` fixture, and the stores of both backends.
 
     def test_reply(scripted_model):
         server = scripted_model([{"reply": "hi"}])
         client = openai.OpenAI(base_url=server.url, api_key="x")
+
+    def test_history(any_store):          # runs twice: on an SQLite file, on a PostgreSQL database
+        any_store.create_run({...})
+
+`store_url` is the URL of a new, empty store of each backend (sqlite:///… in tmp_path; postgresql://… a fresh
+database of the session's throwaway cluster, copied from a migrated template); `any_store` is it opened.
+A test module runs on both with `pytestmark = pytest.mark.usefixtures("store_url")` where its engines read
+the store URL (tests/lifecycle_support.py's make_engine does).
 """
 
 from __future__ import annotations
@@ -49,3 +57,36 @@ def postgres_url(throwaway_postgres) -> Iterator[str]:
     url = throwaway_postgres.create_database()
     yield url
     throwaway_postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(throwaway_postgres) -> str:
+    """A database of the session's cluster holding the store's tables, to copy: a new store per test costs one
+    copy of a template database (tens of milliseconds), not its migrations."""
+    from swarm.store import open_store
+
+    url = throwaway_postgres.create_database()
+    open_store(url).close()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path) -> Iterator[str]:
+    """The URL of a new, empty store: an SQLite file in tmp_path, then a PostgreSQL database (see the module)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'swarm.db'}"
+        return
+    cluster = request.getfixturevalue("throwaway_postgres")
+    url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    yield url
+    cluster.drop_database(url)
+
+
+@pytest.fixture
+def any_store(store_url):
+    """The store of `store_url`, open; closed after the test."""
+    from swarm.store import open_store
+
+    store = open_store(store_url)
+    yield store
+    store.close()

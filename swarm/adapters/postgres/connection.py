@@ -1,0 +1,69 @@
+"""A psycopg 3 connection that speaks as the sqlite3 one the shared SQL is written for.
+
+The SQL of the adapters is written once, with `?` placeholders, and runs on both backends: this wrapper turns
+`?` into psycopg's `%s` (a literal `%` into `%%`), gives `execute`/`executemany` returning a cursor with
+fetchone, fetchall, rowcount, description and iteration, and `in_transaction`. The connection is in autocommit
+mode, as the SQLite one is: a statement alone commits; the store's `transaction()` sends BEGIN and COMMIT.
+Sums of integers come back as int (PostgreSQL's numeric would be Decimal), as SQLite gives them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.pq import TransactionStatus
+
+
+@lru_cache(maxsize=4096)
+def placeholders(sql: str) -> str:
+    """SQLite's `?` placeholders as psycopg's `%s` (none of our SQL holds a `?` inside a string)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class NumericAsNumber(Loader):
+    """numeric (what sum() of bigint gives) as int when whole, else float: the values SQLite gives back."""
+
+    def load(self, data: Any) -> Any:
+        text = bytes(data).decode()
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def connect(url: str) -> psycopg.Connection:
+    """A new autocommit connection to `url`, its results typed as the shared SQL expects."""
+    conn = psycopg.connect(url, autocommit=True)
+    conn.adapters.register_loader("numeric", NumericAsNumber)
+    return conn
+
+
+class Connection:
+    """sqlite3.Connection's surface over a psycopg connection (see the module's docstring)."""
+
+    def __init__(self, raw: psycopg.Connection):
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor:
+        cursor = self.raw.cursor()
+        if params:
+            cursor.execute(placeholders(sql), tuple(params))
+        else:
+            cursor.execute(sql)
+        return cursor
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor:
+        cursor = self.raw.cursor()
+        cursor.executemany(placeholders(sql), [tuple(r) for r in rows])
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def broken(self) -> bool:
+        return self.raw.closed or self.raw.broken
+
+    def close(self) -> None:
+        self.raw.close()
