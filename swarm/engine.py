@@ -25,10 +25,10 @@ from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
 from swarm.services import Services
 from swarm.slots import Slots
-from swarm.pids import alive_elsewhere
+from swarm.leases import LeaseHeld, LeaseKeeper, held, worker_name
 from swarm.snapshot import nodes_now, read_snapshot_file, state_at
 from swarm.statuses import RUN_FINAL, EventKind, RunStatus
-from swarm.store import Batch, Store, dumps
+from swarm.store import Batch, dumps, open_store
 from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
@@ -38,7 +38,7 @@ class Engine:
     def __init__(self, config: Config, catalogue: Catalogue | None = None, human: HumanChannel | None = None,
                  model=None):
         self.config = config
-        self.store = Store(config.path(config.store.path), config.store.synchronous)
+        self.store = open_store(config)  # [store].url, else the SQLite file of [store].path
         self.catalogue = catalogue or Catalogue()
         self.human = human
         # A long-lived process (the daemon, `swarm run --wait`) keeps a run that waits for people open and
@@ -52,6 +52,8 @@ class Engine:
         self.endpoint = ModelEndpoint(config, client=check_provider(model))
         self.pool = Workers(config.run.concurrency + 4)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
+        # The runs this engine drives (swarm/leases.py); one taken over by another worker stops at its next commit.
+        self.leases = LeaseKeeper(self.store, config.store.lease_ttl_s, on_lost=self._lease_lost)
         self.slots = Slots(config.run.concurrency)  # executions at once, over every run of this engine
         self.draining: str | None = None
         self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
@@ -169,6 +171,7 @@ class Engine:
             self._sandbox.close()
         self.writer.shutdown(wait=True)
         self.endpoint.close()
+        self.leases.stop()
         self.store.close()
         self.tracing.shutdown()
 
@@ -189,6 +192,13 @@ class Engine:
 
     def release(self) -> None:
         self.slots.release()
+
+    def _lease_lost(self, lease) -> None:
+        """From the lease keeper's thread: another worker took a run over. Its loop stops now rather than at its
+        next turn; the commit that records the stop is refused like any other (LeaseLost)."""
+        for loop in list(self.loops):
+            if loop.run_id == lease.run_id and getattr(loop, "loop", None) is not None:
+                loop.loop.call_soon_threadsafe(loop.shutdown, "lease lost: another worker took the run over")
 
     def budgets(self, run: dict[str, Any]) -> dict[str, float]:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
@@ -287,18 +297,29 @@ class Engine:
         return run_id
 
     async def drive(self, run_id: str, observers=()) -> str:
-        """Execute a recorded run until it ends or waits for a person; returns its status."""
+        """Execute a recorded run until it ends or waits for a person; returns its status.
+
+        Whoever drives a run holds its lease (swarm/leases.py): it is claimed first (LeaseHeld when another
+        worker drives the run), the run's state is read once it is held, and it is given up at the end."""
         self.endpoint.warm()  # the model client starts in the background while the run is loaded
-        run = self.store.run(run_id)
-        if run.get("model_name"):
-            self.run_models[run["id"]] = run["model_name"]
-        nodes = nodes_now(self.store, run["id"])
-        unfinished = [n.id for n in nodes.values() if not n.status.final]
-        cassette = cassette_for(self.store, run, unfinished)  # a fork's holds its parent's calls too
-        loop = RunLoop(self.services(), run, nodes, cassette, budgets=self.budgets(run),
-                       wait_for_people=self.wait_for_people, draining=self.draining, finished=self.finished)
-        loop.observers.extend(observers)
-        return await loop.drive()
+        run_id = self.store.run(run_id)["id"]
+        if any(loop.run_id == run_id for loop in self.loops):
+            raise LeaseHeld(run_id, worker_name(), None)
+        on_writer = asyncio.get_running_loop().run_in_executor  # the store's writer thread: the loop never waits on a lock
+        lease = await on_writer(self.writer, self.leases.claim, run_id)
+        try:
+            run = self.store.run(run_id)
+            if run.get("model_name"):
+                self.run_models[run["id"]] = run["model_name"]
+            nodes = nodes_now(self.store, run["id"])
+            unfinished = [n.id for n in nodes.values() if not n.status.final]
+            cassette = cassette_for(self.store, run, unfinished)  # a fork's holds its parent's calls too
+            loop = RunLoop(self.services(), run, nodes, cassette, budgets=self.budgets(run),
+                           wait_for_people=self.wait_for_people, draining=self.draining, finished=self.finished)
+            loop.observers.extend(observers)
+            return await loop.drive()
+        finally:
+            await on_writer(self.writer, self.leases.release, lease)
 
     async def run(self, goal: str, **kwargs) -> tuple[str, str]:
         observers = kwargs.pop("observers", ())
@@ -343,7 +364,7 @@ class Engine:
         if node_id is not None and node_id not in {n["id"] for n in state_at(self.store, run["id"])}:
             raise UnknownNode(run["id"], node_id)
         self.store.request_cancel(run["id"], node_id)
-        if any(loop.run_id == run["id"] for loop in self.loops) or alive_elsewhere(run.get("owner_pid")):
+        if any(loop.run_id == run["id"] for loop in self.loops) or held(run):
             return "requested"
         if node_id is not None:
             return "pending"

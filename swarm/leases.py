@@ -130,7 +130,9 @@ class LeaseKeeper:
     def __init__(self, store, ttl_s: float = DEFAULT_TTL_S, on_lost: Callable[[Lease], None] | None = None):
         self.store = store
         self.ttl_s = float(ttl_s)
-        self.on_lost = on_lost
+        self.on_lost = on_lost  # from the keeper's thread: a lease found taken over
+        # after each claim: the lease, and the run's lease columns before it (who held it, until when)
+        self.on_claim: Callable[[Lease, dict[str, Any]], None] | None = None
         self.leases: dict[str, Lease] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -153,6 +155,8 @@ class LeaseKeeper:
         with self.lock:
             self.leases[run_id] = lease
         self._start()
+        if self.on_claim is not None:
+            self.on_claim(lease, row or {})
         return lease
 
     def release(self, lease: Lease) -> None:

@@ -24,6 +24,10 @@ def register(sub) -> None:
     d.add_argument("action", nargs="?", choices=("stop", "status"), help="stop or status (none: run the daemon)")
     d.add_argument("--detach", action="store_true", help="run in the background; logs go to [daemon].log_file or FOLDER/daemon.log")
     d.add_argument("--folder", help="the watched folder (default: [daemon].folder)")
+    d.add_argument("--no-folder", action="store_true",
+                   help="watch no folder: only drive the goals every daemon on the store shares (`swarm submit --queue`, "
+                        "and runs other daemons left when killed)")
+    d.add_argument("--host-id", help="this worker's name in run leases (default: HOST:PID); give each daemon its own")
     d.add_argument("--log-file", help="append the JSON-lines log to this file (default: [daemon].log_file, else stderr)")
     d.add_argument("--timeout", type=float, help="stop: seconds to wait for the daemon to exit (default: shutdown_timeout_s + 30)")
     d.add_argument("--json", action="store_true", help="status: print JSON")
@@ -34,8 +38,12 @@ class DaemonNotRunning(SwarmError):
     pass
 
 
-def _paths(args, cfg) -> tuple[Path, Path]:
+def _paths(args, cfg) -> tuple[Path, Path | None]:
+    """The watched folder and the pidfile that keeps a second daemon off it (none with --no-folder: any number of
+    daemons may share a store, one a folder)."""
     folder = Path(args.folder).resolve() if args.folder else cfg.path(cfg.daemon.folder).resolve()
+    if getattr(args, "no_folder", False):
+        return folder, cfg.path(cfg.daemon.pidfile).resolve() if cfg.daemon.pidfile else None
     pidfile = cfg.path(cfg.daemon.pidfile).resolve() if cfg.daemon.pidfile else folder / "daemon.pid"
     return folder, pidfile
 
@@ -51,16 +59,27 @@ def _log_path(args, cfg, folder: Path, detached: bool) -> Path | None:
 def cmd_daemon(args) -> int:
     cfg = configuration(args)
     folder, pidfile = _paths(args, cfg)
+    if args.no_folder and args.folder:
+        raise SwarmError("--folder and --no-folder contradict each other; give one of them")
+    if args.action in ("stop", "status") and pidfile is None:
+        raise SwarmError(f"`swarm daemon {args.action}` finds a daemon by its folder's pidfile; a --no-folder daemon has "
+                         "none: stop it with SIGTERM (kill PID), or give it a [daemon].pidfile")
     if args.action == "stop":
         return _stop(pidfile, args.timeout if args.timeout is not None else cfg.daemon.shutdown_timeout_s + 30)
     if args.action == "status":
         return _status(cfg, folder, pidfile, args.json)
+    if args.host_id is not None:
+        from swarm.leases import set_worker_name
+
+        set_worker_name(args.host_id)
     if args.detach:
+        if args.no_folder and not (args.log_file or cfg.daemon.log_file):
+            raise SwarmError("--detach --no-folder has no folder to keep its log in; give --log-file FILE")
         return _detach(args, folder, pidfile, _log_path(args, cfg, folder, detached=True))
-    return _foreground(cfg, folder, pidfile, _log_path(args, cfg, folder, detached=False))
+    return _foreground(cfg, None if args.no_folder else folder, pidfile, _log_path(args, cfg, folder, detached=False))
 
 
-def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
+def _foreground(cfg, folder: Path | None, pidfile: Path | None, log_path: Path | None) -> int:
     import asyncio  # here, not at the top: `swarm --help` and `swarm runs` need not load it
 
     from swarm.daemon.eventlog import EventLog, stderr_is
@@ -76,7 +95,7 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
     # library's logging (watchdog's), uncaught exceptions, and stray stderr text when stderr is the log.
     log.take_over(stderr_is_log=log_path is None or stderr_is(log_path))
     try:
-        held = PidFile(pidfile).acquire()
+        held = PidFile(pidfile).acquire() if pidfile is not None else None
     except SwarmError as exc:
         log.emit("daemon_error", level="error", error=str(exc))
         raise
@@ -85,7 +104,7 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
             log.emit("demo_model", level="warning", model=str(DEMO_SCRIPT),
                      hint="no model endpoint is configured; set [model].base_url in swarm.toml or OPENAI_BASE_URL")
         engine = Engine(cfg)
-        daemon = Daemon(engine, folder, log)
+        daemon = Daemon(engine, folder, log, watch=folder is not None)
         try:
             asyncio.run(_serve_until_signal(daemon, early))
         finally:
@@ -101,7 +120,8 @@ def _foreground(cfg, folder: Path, pidfile: Path, log_path: Path | None) -> int:
         raise SwarmError(f"the daemon stopped on an internal error ({type(exc).__name__}: {exc}); every goal it had "
                          "is kept in processing/ and resumed by the next `swarm daemon`") from None
     finally:
-        held.release()
+        if held is not None:
+            held.release()
     if daemon.forced:
         # Everything is in the store; threads still inside a model call (or the warm-up) are not waited for
         # (their HTTP client would hold the interpreter's exit until the reply came).
@@ -132,31 +152,53 @@ async def _serve_until_signal(daemon, early: list[str]) -> None:
     await daemon.serve()
 
 
-def _detach(args, folder: Path, pidfile: Path, log_path: Path) -> int:
+def _detach(args, folder: Path, pidfile: Path | None, log_path: Path) -> int:
     from swarm.daemon.pidfile import DaemonRunning, running_pid
 
-    if (pid := running_pid(pidfile)) is not None:
+    if pidfile is not None and (pid := running_pid(pidfile)) is not None:
         raise DaemonRunning(pidfile, pid)
     command = [sys.executable, "-m", "swarm.cli"]
     if args.config:
         command += ["--config", str(Path(args.config).resolve())]
     if args.store:
         command += ["--store", str(Path(args.store).resolve())]
-    command += ["daemon", "--folder", str(folder), "--log-file", str(log_path)]
+    command += ["daemon", *(["--no-folder"] if args.no_folder else ["--folder", str(folder)]), "--log-file", str(log_path)]
+    if args.host_id is not None:
+        command += ["--host-id", args.host_id]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as out:  # anything said before the log is open lands there too
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                                  close_fds=True, cwd=os.getcwd())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if running_pid(pidfile) == child.pid:
+        if pidfile is None and _started(log_path, child.pid):
+            print(f"swarm: daemon started (pid {child.pid}), watching no folder; log: {log_path}; stop it with "
+                  f"`kill {child.pid}`")
+            return 0
+        if pidfile is not None and running_pid(pidfile) == child.pid:
             print(f"swarm: daemon started (pid {child.pid}), watching {folder / 'inbox'}; log: {log_path}; "
                   "stop it with `swarm daemon stop`")
             return 0
         if child.poll() is not None:
             raise SwarmError(f"the daemon exited at start (code {child.returncode}); see the end of {log_path}")
         time.sleep(0.05)
-    raise SwarmError(f"the daemon (pid {child.pid}) did not take its pidfile {pidfile} within 30 s; see {log_path}")
+    raise SwarmError(f"the daemon (pid {child.pid}) did not start within 30 s; see {log_path}")
+
+
+def _started(log_path: Path, pid: int) -> bool:
+    """The daemon of this pid logged its start."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "daemon_start" and event.get("pid") == pid:
+            return True
+    return False
 
 
 def _stop(pidfile: Path, timeout: float) -> int:

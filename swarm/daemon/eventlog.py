@@ -22,6 +22,7 @@ EVENTS = (
     "daemon_start", "demo_model", "warm_up", "goal_taken", "goal_recovered", "run_start", "goal_resume",
     "goal_done", "goal_failed", "goal_refused", "run_error", "run_left", "goal_claim_failed", "goal_deferred",
     "goal_filing_failed", "folder_error", "goal_error", "daemon_stopping", "daemon_interrupting", "daemon_stop", "daemon_error",
+    "run_claimed", "run_elsewhere", "lease_lost", "goal_handed_back",
     "warning", "error", "stderr", "uncaught",
 )
 

@@ -15,11 +15,17 @@ On start, before taking anything new, the daemon finishes what the ledger and pr
 a row whose run exists is resumed (or, if the run ended, concluded), a row whose run does not
 exist yet gets it created under the recorded id, a file in processing/ with no row is taken as
 if it had just arrived. So no goal is lost and none runs twice.
+
+Any number of daemons may share one store (on one host or many, each watching its own folder or none):
+the goals table is their common queue (swarm/daemon/queue.py). Each takes goals submitted to the store
+(`swarm submit --queue`) and drives any goal's run whose lease is free (swarm/leases.py), so a daemon
+killed or frozen past its lease has its runs taken over by another; two never drive one run at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import stat
@@ -29,8 +35,9 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
+from swarm import leases
 from swarm.config import DaemonSettings
-from swarm.daemon import ledger
+from swarm.daemon import ledger, queue
 from swarm.daemon.eventlog import EventLog
 from swarm.daemon.folder import (GoalFolder, Settler, Watcher, free_name, fsync_folder, lstat_kind, safe_name, sha256_of,
                                  shown_name, side_file, write_atomically)
@@ -38,9 +45,11 @@ from swarm.daemon.goalfile import BadGoalFile, Goal, parse_goal
 from swarm.daemon.report import error_text, result_markdown
 from swarm.engine import Engine, new_run_id
 from swarm.errors import StoreError, SwarmError
+from swarm.leases import LeaseHeld, LeaseLost, worker_name
 from swarm.statuses import RUN_FINAL, RunStatus
 
 RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
+SHARE_S = 0.2  # how often the shared queue is looked at: goals submitted to the store, runs whose lease is free
 RETRY_S = 2.0  # how often what failed for a reason outside the goal file (disk full, read-only folder) is tried again
 
 # Errors of the disk, the folders or the store: not the goal file's fault, so never a reason to refuse it.
@@ -61,13 +70,16 @@ def trouble_text(exc: BaseException) -> str:
 
 
 class Daemon:
-    def __init__(self, engine: Engine, folder: Path | str | None = None, log: EventLog | None = None):
+    def __init__(self, engine: Engine, folder: Path | str | None = None, log: EventLog | None = None, *,
+                 watch: bool = True):
+        """`watch=False`: no folder; the daemon only drives goals of the store's queue (other daemons' and submitted ones)."""
         self.engine = engine
         engine.wait_for_people = True  # a run waiting for a person stays open; decisions are taken on its tick
         self.store = engine.store
         self.settings: DaemonSettings = engine.config.daemon
-        self.folder = GoalFolder(Path(folder) if folder else engine.config.path(self.settings.folder))
-        self.key = str(self.folder.root)  # the ledger rows of this folder
+        self.folder = GoalFolder(Path(folder) if folder else engine.config.path(self.settings.folder)) if watch else None
+        self.key = str(self.folder.root) if self.folder else None  # the ledger rows of this folder
+        engine.leases.on_claim = self.claimed
         self.log = log or EventLog()
         self.settler = Settler(self.settings.settle_ms / 1000)
         self.poll_s = min(0.05, max(0.01, self.settings.settle_ms / 10000))
@@ -90,26 +102,34 @@ class Daemon:
         if self.stop_reason:  # asked to stop before the loop ran
             self.stopping.set()
         try:
-            self.folder.ensure()
+            if self.folder:
+                self.folder.ensure()
         except OSError as exc:
             raise SwarmError(f"cannot use the watched folder {self.folder.root}: {trouble_text(exc)}; it needs the "
                              "folders inbox/, processing/, done/ and failed/ (created if missing): fix or move what is "
                              "in the way, or pass another --folder") from None
-        self.log.emit("daemon_start", pid=os.getpid(), folder=str(self.folder.root), store=str(self.store.path),
-                      model=self.engine.endpoint.describe(), max_concurrent_runs=self.settings.max_concurrent_runs)
+        self.log.emit("daemon_start", pid=os.getpid(), worker=worker_name(), folder=self.key,
+                      store=str(self.store.path), model=self.engine.endpoint.describe(),
+                      max_concurrent_runs=self.settings.max_concurrent_runs, lease_ttl_s=self.engine.leases.ttl_s)
         if not await self.warm_up():
             await self.wind_down()
             return
-        self.recover()
-        watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.settler.note, path))
-        watcher.start()
+        if self.folder:
+            self.recover()
+            watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.settler.note, path))
+            watcher.start()
         try:
-            self.rescan()
-            last_scan = last_retry = time.monotonic()
+            if self.folder:
+                self.rescan()
+            last_scan = last_retry = last_share = time.monotonic()
             while not self.stopping.is_set():
-                self.intake()
+                if self.folder:
+                    self.intake()
                 now = time.monotonic()
-                if now - last_scan >= RESCAN_S:
+                if now - last_share >= SHARE_S:
+                    self.guarded(self.share)
+                    last_share = now
+                if self.folder and now - last_scan >= RESCAN_S:
                     self.rescan()
                     last_scan = now
                 if self.retries and now - last_retry >= RETRY_S:
@@ -120,7 +140,8 @@ class Daemon:
                 except asyncio.TimeoutError:
                     pass
         finally:
-            watcher.stop()
+            if self.folder:
+                watcher.stop()
         await self.wind_down()
 
     async def warm_up(self) -> bool:
@@ -186,7 +207,7 @@ class Daemon:
                                      f"{self.settings.shutdown_timeout_s:g}s")
                 await asyncio.wait(pending, timeout=30)
         try:
-            left: int | None = len(ledger.unfinished(self.store, self.key))
+            left: int | None = len(ledger.unfinished(self.store, self.key)) if self.key else None
         except SURROUNDINGS:
             left = None
         self.log.emit("daemon_stop", reason=self.stop_reason, goals_taken=self.taken, left_in_processing=left)
@@ -208,7 +229,8 @@ class Daemon:
     def retry(self) -> None:
         due, self.retries = self.retries, {}
         try:
-            self.folder.ensure()  # a sub-folder removed meanwhile is made again
+            if self.folder:
+                self.folder.ensure()  # a sub-folder removed meanwhile is made again
         except OSError:
             pass
         for action in due.values():
@@ -352,6 +374,8 @@ class Daemon:
 
     def start(self, row: dict[str, Any], goal: Goal | None = None) -> None:
         """Create the run if it does not exist yet (under the recorded id), then drive it in a task."""
+        if row["id"] in self.tasks:  # already being driven here (taken from the shared queue meanwhile)
+            return
         run_id = row["run_id"]
         try:
             exists = self.store.has_run(run_id)
@@ -385,6 +409,13 @@ class Daemon:
         error = None
         try:
             status = await self.engine.drive(run_id)
+        except LeaseHeld as exc:  # another daemon drives it: it files or closes the goal when the run ends
+            self.log.emit("run_elsewhere", file=row["original"], run=run_id, worker=exc.owner, lease_expires=exc.expires)
+            return
+        except LeaseLost as exc:  # taken over while this daemon was frozen or cut off: the other one goes on
+            self.log.emit("lease_lost", level="warning", file=row["original"], run=run_id, epoch=exc.epoch,
+                          now_epoch=exc.now_epoch, now_worker=exc.now_owner, commit_rejected=True, error=str(exc))
+            return
         except SURROUNDINGS as exc:  # the store or the disk failed under the run: it is driven again when it can be
             self.tasks.pop(row["id"], None)
             if not self.stopping.is_set():
@@ -403,13 +434,94 @@ class Daemon:
             self.tasks.pop(row["id"], None)
         self.settled(("drive", row["id"]))
         if status in RUN_FINAL:
-            self.conclude(row)
+            self.ended(row, status)
         elif error is not None and not self.stopping.is_set():  # it would break again on every start
-            self.conclude({**row, "outcome": "failed", "error": (
+            self.ended(row, status, (
                 f"its run {run_id} broke off with an internal error ({error}); the run is kept: see "
-                f"`swarm history {run_id}`, try `swarm resume {run_id}`, or drop the goal file into inbox/ again")})
+                f"`swarm history {run_id}`, try `swarm resume {run_id}`, or drop the goal file into inbox/ again"))
         else:  # interrupted by the stop: stays in processing/, resumed on the next start
             self.log.emit("run_left", file=row["original"], run=run_id, status=status)
+
+    # --- the queue every daemon on the store shares (swarm/daemon/queue.py) ------------------------
+
+    def share(self) -> None:
+        """Take goals submitted to the store while there is room, drive runs whose lease is free (new ones, and
+        those of a daemon that was killed or froze past its lease), and close or file the goals whose run ended."""
+        if self.stopping.is_set():
+            return
+        now = time.time()
+        while self.room():
+            taken = self.store.queue.take_submitted(worker_name(), now, now - self.engine.leases.ttl_s)
+            if taken is None:
+                break
+            self.open_submitted(taken)
+        for found in self.store.queue.open_goals():
+            goal_id = found["goal_id"]
+            if goal_id in self.tasks:
+                continue
+            step = queue.step(found, self.key, now)
+            if step == queue.DRIVE and self.room():
+                row = self.row(goal_id)
+                self.tasks[goal_id] = asyncio.get_running_loop().create_task(self.drive(row))
+            elif step == queue.FILE and ("conclude", goal_id) not in self.retries:
+                self.conclude(self.row(goal_id))
+            elif step in (queue.CLOSE, queue.HAND_BACK):
+                self.ended(self.row(goal_id), found["run_status"])
+
+    def open_submitted(self, taken: dict[str, Any]) -> None:
+        """A goal of the store's queue, now this daemon's: create its run (under the id chosen when it was
+        submitted); the next look at the queue drives it."""
+        row = {"id": taken["goal_id"], "folder": queue.SUBMITTED, "original": taken["original"],
+               "run_id": taken["run_id"], "outcome": None, "error": None}
+        self.taken += 1
+        try:
+            spec = json.loads(taken["spec"] or "{}")
+            if not self.store.has_run(taken["run_id"]):
+                self.engine.create_run(spec.get("goal") or "", script=spec.get("script"), budgets=spec.get("budgets"),
+                                       run_id=taken["run_id"], model=spec.get("model"))
+        except SURROUNDINGS as exc:  # taken again by any daemon once the lease ttl passed with no run
+            self.log.emit("goal_deferred", level="error", goal_id=taken["goal_id"], file=taken["original"],
+                          error=trouble_text(exc), hint="taken again once [store].lease_ttl_s has passed")
+            return
+        except Exception as exc:  # noqa: BLE001 — an unknown script, bad budgets: refused, never fatal
+            error = str(exc) if isinstance(exc, SwarmError) else f"its run could not be created ({type(exc).__name__}: {exc})"
+            self.log.emit("goal_refused", level="warning", goal_id=taken["goal_id"], file=taken["original"], error=error)
+            self.ended(row, "error", error)
+            return
+        self.log.emit("goal_taken", goal_id=taken["goal_id"], file=taken["original"], run=taken["run_id"], queue=True)
+        self.log.emit("run_start", file=taken["original"], run=taken["run_id"], script=spec.get("script"),
+                      budgets=spec.get("budgets") or {})
+
+    def claimed(self, lease: leases.Lease, before: dict[str, Any]) -> None:
+        """From the store's writer thread: this daemon took a run's lease (from whom, when it had lapsed)."""
+        fields: dict[str, Any] = {"run": lease.run_id, "epoch": lease.epoch, "worker": lease.owner}
+        previous = before.get("lease_owner")
+        if previous and previous != lease.owner:
+            expires = before.get("lease_expires")
+            fields.update(took_over_from=previous, lapsed_s=round(time.time() - expires, 3) if expires else None)
+        self.log.emit("run_claimed", **fields)
+
+    def ended(self, row: dict[str, Any], status: str, error: str | None = None) -> None:
+        """A goal's run ended (or broke off: `error`): file the goal (one of this daemon's folder), close it (a
+        submitted goal), or record its outcome for the daemon whose folder it came from, which files it."""
+        if self.key is not None and row["folder"] == self.key:
+            return self.conclude(row if error is None else {**row, "outcome": "failed", "error": error})
+        outcome = "failed" if error is not None else queue.outcome(status)
+        try:
+            ledger.record_outcome(self.store, row["id"], outcome, None, error)
+            if row["folder"] == queue.SUBMITTED:
+                ledger.record_finished(self.store, row["id"])
+        except SURROUNDINGS as exc:  # the next look at the queue finds it again
+            self.log.emit("goal_filing_failed", level="error", goal_id=row["id"], run=row["run_id"], error=trouble_text(exc))
+            return
+        if row["folder"] != queue.SUBMITTED:
+            self.log.emit("goal_handed_back", goal_id=row["id"], file=row["original"], folder=row["folder"],
+                          run=row["run_id"], outcome=outcome)
+            return
+        run = self.store.run(row["run_id"]) if self.store.has_run(row["run_id"]) else {}
+        self.log.emit("goal_done" if outcome == "done" else "goal_failed", goal_id=row["id"], file=row["original"],
+                      run=row["run_id"], status=run.get("status"), cost_usd=run.get("cost_usd"), queue=True,
+                      **({"error": error} if error else {}))
 
     # --- the end of a goal -------------------------------------------------------------------
 

@@ -3,8 +3,9 @@ the renewal, and the fence every commit of a turn passes (swarm/leases.py says w
 
 A claim is one UPDATE … RETURNING in a BEGIN IMMEDIATE transaction: SQLite lets one writer at a time in, so
 of two workers claiming the same run one gets the new epoch and the other finds the lease taken. The fence
-reads the run's epoch inside the transaction that writes the turn, so no claim can fall between the check
-and the write.
+reads the run's epoch inside the transaction that writes the turn (on PostgreSQL locking the run's row), so no
+claim can fall between the check and the write. The SQL is shared with the PostgreSQL store, whose connection
+speaks as SQLite's (swarm/adapters/postgres/connection.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from typing import Any
 
 from swarm.adapters.sqlite.handle import Handle, dicts
 from swarm.leases import LeaseLost
-from swarm.statuses import RUN_FINAL
-
-FINAL = tuple(str(s) for s in RUN_FINAL)
-LEASE_COLUMNS = ("lease_owner", "lease_expires", "lease_epoch")
 
 
 class SqliteLeases:
@@ -70,19 +67,16 @@ class SqliteLeases:
         mine = self.held.get(run_id)
         if mine is None:
             return
-        row = c.execute("SELECT lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?", (run_id,)).fetchone()
+        # PostgreSQL: the row stays locked until this transaction ends, so no claim can commit between the check
+        # and the write (SQLite lets one writer in at a time: BEGIN IMMEDIATE already holds every other one off).
+        row = c.execute("SELECT lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?" + _lock(self.handle),
+                        (run_id,)).fetchone()
         if row is None or (row[0], row[2]) != mine:
             owner, expires, epoch = row if row else (None, None, None)
             raise LeaseLost(run_id, mine[0], mine[1], owner, epoch, expires)
 
-    def queue(self, folders: list[str], limit: int) -> list[dict[str, Any]]:
-        """The queue: unfinished goals (of `folders`) whose run exists and has not ended, oldest first, with their
-        run's lease (goal_id, run_id, folder, lease_owner, lease_expires, lease_epoch); who may take which is
-        swarm/leases.py's to say."""
-        marks = ",".join("?" * len(folders))
-        return dicts(self.handle,
-                     "SELECT g.id AS goal_id, g.run_id, g.folder, r.lease_owner, r.lease_expires, r.lease_epoch "
-                     "FROM goals g JOIN runs r ON r.id = g.run_id "
-                     f"WHERE g.state='running' AND g.folder IN ({marks}) "
-                     f"AND r.status NOT IN ({','.join('?' * len(FINAL))}) ORDER BY g.id LIMIT ?",
-                     (*folders, *FINAL, limit))
+
+def _lock(handle: Handle) -> str:
+    """The row lock a read inside a write transaction needs on PostgreSQL (none on SQLite)."""
+    dialect = getattr(handle, "dialect", None)
+    return " FOR UPDATE" if dialect is not None and dialect.name == "postgresql" else ""
