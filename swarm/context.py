@@ -14,7 +14,8 @@ from swarm.approvals import SCRIPT_KINDS, WRITE_TOOLS, NeedsApproval, imports_in
 from swarm.errors import NodeCancelled, SecondModelCall, SwarmError
 from swarm.hybrid import ToolCall, parse_action
 from swarm.model.cancel import Cancellation
-from swarm.node import POLICIES, AskHuman, Child, Report, Spawn
+from swarm import policies
+from swarm.node import AskHuman, Child, Report, Spawn
 from swarm.store import dumps
 from swarm.workspace import Workspace
 from swarm.workspace import for_run as workspace_for_run
@@ -167,10 +168,11 @@ class NodeContext:
 
         Policies: "all" (parallel, wait for all), "sequence" (one after another, each
         sees the earlier results in `ctx.previous`), "first" (first success wins,
-        the rest are cancelled), "best_of_n" (all run, then `evaluator` picks one).
+        the rest are cancelled), "best_of_n" (all run, then `evaluator` picks one),
+        or any other registered policy (a module registering a `swarm.policies.ChildPolicy`).
         """
-        if policy not in POLICIES:
-            raise SwarmError(f"unknown child policy {policy!r}; use one of {', '.join(POLICIES)}")
+        if policy not in policies.REGISTRY:
+            raise SwarmError(f"unknown child policy {policy!r}; use one of {', '.join(policies.names())}")
         blueprints = [_as_child(c) for c in children]
         if not blueprints:
             raise SwarmError(f"node {self.node_id}: ctx.spawn needs at least one child")

@@ -199,12 +199,13 @@ class RunLoop:
             return self._fail_or_retry(node, problem, logs)
         if self.stop_reason:
             return
+        policy = policies.get(spawn.policy)
         node.status = Status.WAITING
         node.policy, node.group = spawn.policy, []
         self.open[node.id] = 0
-        node.evaluator = spawn.evaluator if spawn.policy == "best_of_n" else None
+        node.evaluator = spawn.evaluator if policy.evaluates else None
         node.evaluator_node = None
-        first, rest = (spawn.children[:1], spawn.children[1:]) if spawn.policy == "sequence" else (spawn.children, [])
+        first, rest = policy.start(spawn.children)
         node.planned = [{"script": c.script, "data": c.data} for c in rest]
         for child in first:
             self.spawn(node, child)
@@ -212,8 +213,10 @@ class RunLoop:
         self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {**detail, "logs": logs} if logs else detail)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
-        if spawn.policy == "best_of_n" and spawn.evaluator not in self.services.catalogue.scripts:
-            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for best_of_n; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
+        if spawn.policy not in policies.REGISTRY:
+            return f"UnknownPolicy: node {node.id} spawned its children under an unknown policy {spawn.policy!r}; registered: {', '.join(policies.names())}"
+        if policies.get(spawn.policy).evaluates and spawn.evaluator not in self.services.catalogue.scripts:
+            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for {spawn.policy}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
         for child in spawn.children:
             if child.script not in self.services.catalogue.scripts:
                 return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
