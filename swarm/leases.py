@@ -130,6 +130,7 @@ class LeaseKeeper:
     def __init__(self, store, ttl_s: float = DEFAULT_TTL_S, on_lost: Callable[[Lease], None] | None = None):
         self.store = store
         self.ttl_s = float(ttl_s)
+        self.owner: str | None = None  # the worker's name in its leases; None: worker_name() at each claim
         self.on_lost = on_lost  # from the keeper's thread: a lease found taken over
         # after each claim: the lease, and the run's lease columns before it (who held it, until when)
         self.on_claim: Callable[[Lease, dict[str, Any]], None] | None = None
@@ -144,7 +145,7 @@ class LeaseKeeper:
 
     def claim(self, run_id: str) -> Lease:
         now = time.time()
-        owner = worker_name()
+        owner = self.owner or worker_name()
         row = self.table.lease_row(run_id)
         gone = row.get("lease_epoch") if row and row.get("lease_owner") and holder_gone(row) else None
         epoch = self.table.claim(run_id, owner, now + self.ttl_s, now, gone)

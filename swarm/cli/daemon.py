@@ -223,14 +223,14 @@ def _status(cfg, folder: Path, pidfile: Path, as_json: bool) -> int:
     from swarm.daemon import ledger
     from swarm.daemon.folder import GoalFolder
     from swarm.daemon.pidfile import running_pid
-    from swarm.store import Store
+    from swarm.store import is_postgres, location, open_store
 
     pid = running_pid(pidfile)
     counts = GoalFolder(folder).counts()
-    store_path = cfg.path(cfg.store.path)
+    where = location(cfg)
     active = []
-    if store_path.exists():
-        store = Store(store_path, cfg.store.synchronous)
+    if is_postgres(where) or Path(where).exists():
+        store = open_store(cfg)
         try:
             for row in ledger.unfinished(store, str(folder)):
                 run = store.run(row["run_id"]) if row["run_id"] and store.has_run(row["run_id"]) else None
