@@ -508,11 +508,14 @@ class Daemon:
             return self.conclude(row if error is None else {**row, "outcome": "failed", "error": error})
         outcome = "failed" if error is not None else queue.outcome(status)
         try:
-            ledger.record_outcome(self.store, row["id"], outcome, None, error)
             if row["folder"] == queue.SUBMITTED:
-                ledger.record_finished(self.store, row["id"])
+                recorded = self.store.queue.close(row["id"], outcome, error, time.time())
+            else:
+                recorded = self.store.queue.hand_back(row["id"], outcome, error)
         except SURROUNDINGS as exc:  # the next look at the queue finds it again
             self.log.emit("goal_filing_failed", level="error", goal_id=row["id"], run=row["run_id"], error=trouble_text(exc))
+            return
+        if not recorded:  # another daemon saw the end first and recorded it
             return
         if row["folder"] != queue.SUBMITTED:
             self.log.emit("goal_handed_back", goal_id=row["id"], file=row["original"], folder=row["folder"],

@@ -50,6 +50,19 @@ class SqliteQueue:
                      "FROM goals g LEFT JOIN runs r ON r.id = g.run_id WHERE g.state!='finished' ORDER BY g.id LIMIT ?",
                      (limit,))
 
+    def close(self, goal_id: int, outcome: str, error: str | None, now: float) -> bool:
+        """A submitted goal whose run ended: finished, with its outcome; False when another daemon closed it first."""
+        with self.handle.transaction() as c:
+            return c.execute("UPDATE goals SET state='finished', outcome=?, error=COALESCE(?, error), finished_at=? "
+                             "WHERE id=? AND state!='finished'", (outcome, error, now, goal_id)).rowcount > 0
+
+    def hand_back(self, goal_id: int, outcome: str, error: str | None) -> bool:
+        """A folder's goal whose run ended elsewhere: its outcome recorded (state `finishing`) for the daemon of that
+        folder to file; False when someone recorded it first."""
+        with self.handle.transaction() as c:
+            return c.execute("UPDATE goals SET state='finishing', outcome=?, error=COALESCE(?, error) "
+                             "WHERE id=? AND state='running'", (outcome, error, goal_id)).rowcount > 0
+
     def goal(self, goal_id: int) -> dict[str, Any] | None:
         rows = dicts(self.handle, f"SELECT {GOAL}, g.finished_at FROM goals g WHERE g.id=?", (goal_id,))
         return rows[0] if rows else None
