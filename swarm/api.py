@@ -122,8 +122,11 @@ class Swarm:
                  base_url: str | None = None, model: str | None = None, answers: dict[str, str] | None = None,
                  wait_for_people: bool = False, human: HumanChannel | None = None):
         cfg = config if isinstance(config, Config) else load_config(str(config) if config is not None else None)
-        if store is not None:
-            cfg.store.path = str(Path(store).resolve())
+        if store is not None:  # a path, or a store URL (sqlite:///PATH, postgresql://…)
+            if "://" in str(store):
+                cfg.store.url = str(store)
+            else:
+                cfg.store.path, cfg.store.url = str(Path(store).resolve()), ""
         if base_url is not None:
             cfg.model.base_url = base_url
         if model is not None:
@@ -160,10 +163,10 @@ class Swarm:
         if self._engine is not None:
             return self._engine.store
         if self._store is None:
-            from swarm.store import Store
+            from swarm.store import open_store
 
             self._open()
-            self._store = Store(self.config.path(self.config.store.path), self.config.store.synchronous)
+            self._store = open_store(self.config)
         return self._store
 
     # --- running -------------------------------------------------------------------------

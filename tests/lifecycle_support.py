@@ -50,10 +50,12 @@ def ask_model(ctx) -> str:
 
 
 @pytest.fixture
-def make_engine(tmp_path: Path, scripted_model) -> Iterator[Callable[..., Engine]]:
+def make_engine(tmp_path: Path, scripted_model, request) -> Iterator[Callable[..., Engine]]:
     """Factory: `make_engine(*scripts, model=lines | server | "scripted:PATH", human=None, **run_settings)`.
 
-    Every engine of one test shares the store file tmp_path/"swarm.db"; run settings are
+    Every engine of one test shares the store file tmp_path/"swarm.db" (or, in a test that uses the `store_url`
+    fixture, e.g. by `pytestmark = pytest.mark.usefixtures("store_url")`, the store of that URL: each test
+    then runs on SQLite and on PostgreSQL); run settings are
     given as the [run] keys (node_max_attempts=1, node_timeout_s=0.2, ...) and go through
     the real config loader as SWARM_RUN_* variables.
     """
@@ -63,6 +65,7 @@ def make_engine(tmp_path: Path, scripted_model) -> Iterator[Callable[..., Engine
              **run_settings: Any) -> Engine:
         env = {
             "SWARM_STORE": str(tmp_path / "swarm.db"),
+            "SWARM_STORE_URL": request.getfixturevalue("store_url") if "store_url" in request.fixturenames else "",
             "SWARM_MODEL_MAX_RETRIES": "0",  # a dropped slow request must not keep a worker thread busy
             "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"),  # never the checkout's node_scripts/generated
             "SWARM_RUN_ROOT_SCRIPT": "break_down_goal",  # the tree most tests exercise (the default root is solve)

@@ -30,6 +30,8 @@ from swarm import approvals
 from swarm.errors import SwarmError
 from swarm.human import PreparedAnswers
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 class Driver:
     """Drives runs of an engine in a background thread, as the daemon would: `wait_for_people` on."""

@@ -23,6 +23,8 @@ from swarm.node import TaskNode
 from swarm.render import event_lines
 from swarm.snapshot import nodes_now, partial_states_at, state_at
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 40
 
@@ -145,11 +147,13 @@ def test_a_state_that_is_not_a_whole_one_is_adopted_as_from_state_makes_it():
         TaskNode.adopt({**TaskNode.from_state(partial).state(), "status": "asleep"})
 
 
-def swarm(store: Path, *args: str) -> subprocess.CompletedProcess:
+def swarm(store, *args: str) -> subprocess.CompletedProcess:
+    """The CLI in a process of its own, on this store (an SQLite file, or a PostgreSQL database by its URL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env["SWARM_STORE"] = str(store)
-    return subprocess.run([sys.executable, "-m", "swarm.cli", *args], cwd=store.parent, env=env, capture_output=True,
-                          text=True, timeout=scaled(120))
+    env["SWARM_STORE"] = str(store.path)
+    env["SWARM_STORE_URL"] = getattr(store, "url", "")
+    return subprocess.run([sys.executable, "-m", "swarm.cli", *args], cwd=store.path.parent, env=env,
+                          capture_output=True, text=True, timeout=scaled(120))
 
 
 def test_checkout_of_a_big_tree_prints_its_top_and_all_of_it_with_all(make_engine):
@@ -157,7 +161,7 @@ def test_checkout_of_a_big_tree_prints_its_top_and_all_of_it_with_all(make_engin
     run_id, status = asyncio.run(engine.run("fan", script="fan", data={"levels": 3, "ask": "1.2.3.4"}))
     assert status == "awaiting_approval" and engine.store.run(run_id)["nodes"] == 259
     at = engine.store.event_range(run_id)[1]
-    store = Path(engine.store.path)
+    store = engine.store
     top = swarm(store, "checkout", run_id, "--at", str(at))
     assert top.returncode == 0, top.stderr
     lines = top.stdout.splitlines()

@@ -3,6 +3,8 @@ the one before; any event still checks out exactly."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import json
 import zlib
@@ -11,6 +13,8 @@ from lifecycle_support import make_engine, script  # noqa: F401
 from swarm.checkout import checkout
 from swarm.human import PreparedAnswers
 from swarm.snapshot import state_at
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 STEPS = 300
 

@@ -16,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from swarm.errors import UnknownRun
 from swarm.metrics import _labels, prometheus_text, quantile, stats
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):

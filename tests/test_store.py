@@ -13,6 +13,8 @@ from swarm.errors import StoreDamaged, StoreError
 from swarm.snapshot import state_at
 from swarm.store import Batch, Store
 
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
+
 
 def fan_out(ctx):
     if ctx.reports is None:
@@ -63,6 +65,7 @@ def test_after_a_failed_write_no_later_turn_of_that_drive_is_written(tmp_path):
     store.close()
 
 
+@both_backends
 def test_state_rebuilt_from_history_matches_the_nodes_table_at_every_snapshot_interval(make_engine):
     engine = make_engine(script("fan_out", fan_out), script("leaf", leaf))
     engine.config.store.snapshot_every = 7  # snapshots land mid-run
@@ -92,6 +95,7 @@ def maybe_ask(ctx):
     return ctx.answer or ctx.data["i"]
 
 
+@both_backends
 def test_a_run_resumed_mid_fan_out_wakes_the_parent_when_the_last_child_ends(make_engine):
     from swarm.human import PreparedAnswers
 

@@ -29,6 +29,8 @@ from swarm.fork import parse_set
 from swarm.store import loads
 from swarm.timetravel import checkout, diff, fork
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 PRICES = {"SWARM_MODEL_PRICES": json.dumps({"gpt-4o-mini": {"input": 0.15, "output": 0.6}})}
 
 MODEL = [

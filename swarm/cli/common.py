@@ -51,8 +51,11 @@ def store_failure(args, exc: sqlite3.Error) -> StoreError:
 
 def configuration(args) -> Config:
     cfg = load_config(args.config)
-    if args.store:
-        cfg.store.path = str(Path(args.store).resolve())
+    if args.store:  # a path, or a store URL (sqlite:///PATH, postgresql://…)
+        if "://" in args.store:
+            cfg.store.url = args.store
+        else:
+            cfg.store.path, cfg.store.url = str(Path(args.store).resolve()), ""
     return cfg
 
 
@@ -201,20 +204,23 @@ def run_json(store, run: dict, nodes: list[dict]) -> dict:
             "budgets": loads(run["budgets"]), "models_answered": store.models_answered(run["id"]), "nodes": nodes}
 
 
-def store_path(cfg: Config) -> Path:
-    """The configured store's path, which must exist: a command about recorded runs has nothing to work on else."""
-    path = cfg.path(cfg.store.path)
-    if not path.exists():
-        raise StoreError(f"no store at {path}; run a goal first, or point --store / [store].path at an existing one")
-    return path
+def store_path(cfg: Config) -> Path | str:
+    """The configured store's path (or PostgreSQL URL), which must exist: a command about recorded runs has
+    nothing to work on else."""
+    from swarm.store import is_postgres, location
+
+    where = location(cfg)
+    if not is_postgres(where) and not Path(where).exists():
+        raise StoreError(f"no store at {where}; run a goal first, or point --store / [store].path at an existing one")
+    return where
 
 
 def open_store(args, check: str = "if_small"):
     """The configured store, which must exist; `check="always"` for a command that writes to it."""
-    from swarm.store import Store
+    from swarm.store import open_store as open_at
 
     cfg = configuration(args)
-    return cfg, Store(store_path(cfg), cfg.store.synchronous, check=check)
+    return cfg, open_at(store_path(cfg), cfg.store.synchronous, check=check)
 
 
 def budget_option(key: str):
