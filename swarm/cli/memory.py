@@ -32,10 +32,10 @@ def register(sub) -> None:
 def _memory(args):
     from swarm.memory import Memory
     from swarm.retrieval import make_embedder
-    from swarm.store import Store
+    from swarm.store import open_store
 
     cfg = configuration(args)
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     return store, Memory(store, lambda: make_embedder(cfg.retrieval), fusion=cfg.retrieval.fusion,
                          bm25_weight=cfg.retrieval.bm25_weight, max_file_kb=cfg.memory.max_file_kb,
                          top_k=cfg.memory.top_k)

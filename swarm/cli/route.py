@@ -63,13 +63,13 @@ def _route_pick(cfg: Config, args, top_k: int, options: dict) -> int:
 
 def _route_history(cfg, args) -> int:
     """`swarm route history` lists the recorded route examples; `swarm route forget` drops them."""
-    from swarm.store import Store
+    from swarm.store import open_store
 
     if args.text == ["forget"] and not args.script and not args.all:
         raise SwarmError("swarm route forget needs --script NAME (that script's examples) or --all (every example)")
     if args.text == ["forget"] and args.script and args.all:
         raise SwarmError("swarm route forget takes --script NAME or --all, not both")
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     try:
         if args.text == ["forget"]:
             n = store.forget_route_examples(script=args.script)
@@ -91,9 +91,9 @@ def _route_history(cfg, args) -> int:
 
 def _route_decisions(cfg, args) -> int:
     """`swarm route decisions [RUN_ID]`: the decision log, oldest first."""
-    from swarm.store import Store
+    from swarm.store import open_store
 
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     try:
         run_id = store.run(args.text[1])["id"] if len(args.text) == 2 else None
         rows = store.route_decisions(run_id)
@@ -115,13 +115,13 @@ def _route_decisions(cfg, args) -> int:
 def _route_verdict(cfg, args) -> int:
     """`swarm route confirm|reject RUN_ID NODE_ID [--script NAME]`: a person's verdict on one route decision."""
     from swarm.routing_history import judge
-    from swarm.store import Store
+    from swarm.store import open_store
 
     command = args.text[0]
     if len(args.text) != 3:
         raise SwarmError(f"swarm route {command} takes RUN_ID NODE_ID (got {' '.join(args.text[1:])!r}); "
                          "`swarm route decisions` lists them. To route a text that starts with this word, quote it")
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     try:
         verdict = "positive" if command == "confirm" else "negative"
         script, goal = judge(store, args.text[1], args.text[2], verdict, args.script)
@@ -156,11 +156,11 @@ def cmd_route(args) -> int:
         print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
         return 0
     from swarm.retrieval import Entry, LiveIndex
-    from swarm.store import Store
+    from swarm.store import open_store
     from swarm.toolsmith import Toolsmith
 
     rows = [r for r in Toolsmith.standalone(cfg).listing() if not r["disabled"]]
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     try:  # the store caches the embeddings: the next call embeds only scripts it has not seen
         from swarm.retrieval.live import stored_history
 

@@ -122,11 +122,12 @@ def _driven_elsewhere(swarm, run_id: str) -> bool:
 
 
 def cmd_runs(args) -> int:
-    from swarm.store import Store
+    from swarm.store import is_postgres, location, open_store
 
     cfg = configuration(args)
-    path = cfg.path(cfg.store.path)
-    rows = Store(path, cfg.store.synchronous, check="if_small").runs(args.status, args.limit) if path.exists() else []
+    where = location(cfg)
+    exists = is_postgres(where) or Path(where).exists()
+    rows = open_store(cfg, check="if_small").runs(args.status, args.limit) if exists else []
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:

@@ -104,9 +104,9 @@ def cmd_scripts(args) -> int:
 
 def _forget_routes(cfg: Config, name: str) -> int:
     """Drop the routing history of a script (a rolled-back one: its examples were of another version)."""
-    from swarm.store import Store
+    from swarm.store import open_store
 
-    store = Store(cfg.path(cfg.store.path), cfg.store.synchronous)
+    store = open_store(cfg)
     try:
         return store.forget_route_examples(script=name)
     finally:

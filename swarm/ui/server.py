@@ -20,7 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from swarm.config import Config
-from swarm.store import Store
+from swarm.store import is_postgres, location, open_store
 from swarm.ui.actions import Actions
 from swarm.ui.app import STATIC, make_app
 from swarm.ui.auth import Gate, UIError, server_token
@@ -39,10 +39,12 @@ class UIServer:
         self.config = config
         self.idle_timeout_s = idle_timeout_s
         self.host = host or config.ui.host
-        store_path = config.path(config.store.path)
-        if not store_path.exists():
+        store_path = location(config)
+        if not is_postgres(store_path) and not Path(store_path).exists():
             raise UIError(f"no store at {store_path}; run a goal first, or point --store / [store].path at an existing one")
-        self.token = server_token(self.host, config.ui.token, store_path.resolve().parent)
+        # beside a store file; with a PostgreSQL store, in the working directory
+        beside = Path.cwd() if is_postgres(store_path) else Path(store_path).resolve().parent
+        self.token = server_token(self.host, config.ui.token, beside)
         wanted = config.ui.port if port is None else port
         try:
             self.socket = _listen(self.host, wanted)
@@ -50,7 +52,7 @@ class UIServer:
             raise UIError(f"cannot listen on {self.host}:{wanted} ({exc.strerror}); "
                           "choose another with --port (0 = any free port) or [ui].port") from None
         self.port = self.socket.getsockname()[1]
-        self.store = Store(store_path, config.store.synchronous)
+        self.store = open_store(config)
         self.scripts_folder = config.path(config.toolsmith.folder)
         self.hub = EventHub(self.store.event_tail)
         self.actions = Actions(config, self.store, engine)
