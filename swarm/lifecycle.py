@@ -17,14 +17,14 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from swarm import policies
+from swarm import policies, transitions
 from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
 from swarm.context import NodeContext
 from swarm.deadlines import Deadlines
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
 from swarm.model.structured import validate
-from swarm.node import AskHuman, Child, Spawn, Status, TaskNode
+from swarm.node import AskHuman, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
 from swarm.snapshot import changes_document
 from swarm.statuses import EventKind, RunStatus
@@ -80,11 +80,10 @@ class RunLoop:
         self.cost = run.get("cost_usd") or 0.0
         self.active_s = run.get("active_s") or 0.0
         self.last_event = run.get("last_event") or 0
-        self.ready: deque[str] = deque(n.id for n in nodes.values() if n.status == Status.PENDING)
-        # For each waiting parent, how many of its current group have not ended (bookkeeping, not history).
-        self.open: dict[str, int] = {
-            n.id: policies.open_children(n, nodes) for n in nodes.values() if n.status == Status.WAITING
-        }
+        # The tree and what happens to it (swarm/transitions.py); the loop decides when, and carries out the rest.
+        self.tree = transitions.Tree(self.run_id, nodes, self._record, on_cancel=self._cancelled,
+                                     on_end=services.tracer.node_ended)
+        self.ready = self.tree.ready  # nodes to execute, in order
         self.running: dict[str, NodeContext] = {}
         self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to services.human
         self.awaiting: dict[str, float] = {}  # nodes waiting for a person -> when they were asked
@@ -100,7 +99,6 @@ class RunLoop:
         self.changed: set[str] = set()
         self.snapshot_at = self.last_event
         self.since_snapshot = 0
-        self.stop_reason: str | None = None
         self.observers: list[Callable[[RunLoop], None]] = []
         self.turn_nodes: list[str] = []  # the nodes whose state the last committed turn recorded (for observers)
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
@@ -108,6 +106,17 @@ class RunLoop:
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
         self.draining: str | None = draining  # set by drain(): start nothing new, stop once the running nodes end
         self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the whole run stopped (a budget, a cancel), once it did."""
+        return self.tree.stop_reason
+
+    def _record(self, kind: EventKind, node: TaskNode | None, detail: dict | None) -> None:
+        """An event of a transition, into this turn's batch (with the node's state as it is now)."""
+        if kind == EventKind.SPAWN:
+            self.batch.run["nodes"] = len(self.nodes)
+        self.batch.event(self.run_id, kind, node, detail)
 
     # --- the loop -------------------------------------------------------------------
 
@@ -123,7 +132,7 @@ class RunLoop:
         self._tick()
         try:
             self.batch.run.update(status=RunStatus.RUNNING, owner_pid=os.getpid(), heartbeat_at=time.time())
-            self._requeue_interrupted()
+            transitions.requeue_interrupted(self.tree)  # a completed model call of theirs is replayed, not paid again
             if self.paused or self.was_paused:
                 self.batch.event(self.run_id, EventKind.PAUSED if self.paused else EventKind.UNPAUSED, None, {"by": "request"})
             self._take_up_requests()
@@ -152,15 +161,6 @@ class RunLoop:
             for write in self.writing:  # left behind by a failed write, whose error is already on its way up
                 write.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def _requeue_interrupted(self) -> None:
-        """Nodes that were running when the last process died are executed again (at-least-once);
-        a model call they had completed is replayed from the store, not paid again."""
-        for node in self.nodes.values():
-            if node.status == Status.RUNNING:
-                node.status = Status.PENDING
-                self.ready.append(node.id)
-                self.batch.event(self.run_id, EventKind.REQUEUE, node, {"reason": "interrupted; executed again on resume"})
-
     def _finished(self) -> bool:
         if self.draining and not self.running and not self.interrupted:
             self.interrupted = self.draining
@@ -174,43 +174,12 @@ class RunLoop:
 
     # --- spawn -------------------------------------------------------------------------
 
-    def spawn(self, parent: TaskNode, child: Child) -> TaskNode:
-        node = TaskNode(
-            id=parent.child_id(),
-            run_id=self.run_id,
-            parent=parent.id,
-            script=child.script,
-            data=child.data,
-            depth=parent.depth + 1,
-            created_at=time.time(),
-        )
-        parent.children.append(node.id)
-        parent.group.append(node.id)
-        self.open[parent.id] = self.open.get(parent.id, 0) + 1
-        self.nodes[node.id] = node
-        self.batch.run["nodes"] = len(self.nodes)
-        self.ready.append(node.id)
-        self.batch.event(self.run_id, EventKind.SPAWN, node)
-        return node
-
     def _spawn_children(self, node: TaskNode, spawn: Spawn, logs: list[str] | None = None) -> None:
         problem = self._check_blueprints(node, spawn)
         if problem:
             return self._fail_or_retry(node, problem, logs)
-        if self.stop_reason:
-            return
-        policy = policies.get(spawn.policy)
-        node.status = Status.WAITING
-        node.policy, node.group = spawn.policy, []
-        self.open[node.id] = 0
-        node.evaluator = spawn.evaluator if policy.evaluates else None
-        node.evaluator_node = None
-        first, rest = policy.start(spawn.children)
-        node.planned = [{"script": c.script, "data": c.data} for c in rest]
-        for child in first:
-            self.spawn(node, child)
-        detail = {"returned": "children", "policy": spawn.policy, "n": len(spawn.children)}
-        self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {**detail, "logs": logs} if logs else detail)
+        if not self.stop_reason:
+            transitions.spawn_children(self.tree, node, spawn, logs)
 
     def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
         if spawn.policy not in policies.REGISTRY:
@@ -225,9 +194,9 @@ class RunLoop:
                 return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
                         f"schema: {'; '.join(errors)}")
         if node.depth + 1 > self.budgets["max_depth"]:
-            self._stop(f"budget: max_depth={self.budgets['max_depth']} reached at node {node.id}")
+            transitions.stop(self.tree, f"budget: max_depth={self.budgets['max_depth']} reached at node {node.id}")
         elif len(self.nodes) + len(spawn.children) > self.budgets["max_nodes"]:
-            self._stop(f"budget: max_nodes={self.budgets['max_nodes']} reached")
+            transitions.stop(self.tree, f"budget: max_nodes={self.budgets['max_nodes']} reached")
         return None
 
     # --- execute -----------------------------------------------------------------------
@@ -301,8 +270,7 @@ class RunLoop:
             return self._spawn_children(node, value, ctx.logs)
         if isinstance(value, AskHuman):
             return self._await_human(node, value)
-        self.batch.event(self.run_id, EventKind.EXECUTE_END, node, {"returned": "result", "logs": ctx.logs} if ctx.logs else {"returned": "result"})
-        self.terminate(node, Status.DONE, output=value)
+        transitions.returned(self.tree, node, value, ctx.logs)
 
     def _record_calls(self) -> None:
         """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
@@ -324,16 +292,7 @@ class RunLoop:
             )
 
     def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
-        node.attempts += 1
-        node.error = error
-        detail = {"returned": "error", "error": error, **({"logs": logs} if logs else {})}
-        if retry and node.attempts < self.config.run.node_max_attempts and not self.stop_reason:
-            node.status = Status.PENDING
-            self.ready.append(node.id)
-            self.batch.event(self.run_id, EventKind.RETRY, node, detail)
-        else:
-            self.batch.event(self.run_id, EventKind.EXECUTE_END, node, detail)
-            self.terminate(node, Status.FAILED, error=error)
+        transitions.failed(self.tree, node, error, logs, retry=retry, max_attempts=self.config.run.node_max_attempts)
 
     # --- people ----------------------------------------------------------------------------
     # A node that needs a person waits in `awaiting_approval` with a request (swarm/approvals.py);
@@ -470,8 +429,8 @@ class RunLoop:
             self.batch.event(self.run_id, EventKind.APPROVAL_DECIDED, node, detail)
             who = "no person decided in time" if by == "timeout" else "rejected by a person"
             if kind == "cost":
-                return self._stop(f"{who}: spending past ${self.cost_allowed:g} ({reason})")
-            return self.terminate(node, Status.FAILED, error=f"{who}: {reason}")
+                return transitions.stop(self.tree, f"{who}: spending past ${self.cost_allowed:g} ({reason})")
+            return transitions.terminate(self.tree, node, Status.FAILED, error=f"{who}: {reason}")
         if kind == "ask_human":
             node.answer = answer
             node.round += 1
@@ -496,65 +455,10 @@ class RunLoop:
             self.shown_status = status
             self.batch.run["status"] = status
 
-    # --- terminate -------------------------------------------------------------------------
+    # --- cancel and stop: what the loop carries out -------------------------------------------
 
-    def terminate(self, node: TaskNode, status: Status, output: Any = None, error: str | None = None) -> None:
-        node.status = status
-        node.output = output
-        if error is not None or status == Status.DONE:
-            node.error = error
-        node.finished_at = time.time()
-        self.batch.event(self.run_id, EventKind.TERMINATE, node)
-        self.services.tracer.node_ended(node)
-        if node.parent is not None:
-            self._report_to_parent(self.nodes[node.parent], node)
-
-    def _report_to_parent(self, parent: TaskNode, child: TaskNode) -> None:
-        """The way up: the parent's policy decides whether it has heard enough to go on."""
-        if parent.status != Status.WAITING or not policies.in_group(parent, child):
-            return
-        self.open[parent.id] -= 1
-        decision = policies.after_child_ended(parent, child, self.open[parent.id], self.nodes)
-        if decision == policies.NEXT_STEP:
-            nxt = parent.planned.pop(0)
-            step = self.spawn(parent, Child(nxt["script"], nxt["data"]))
-            self.batch.event(self.run_id, EventKind.STEP, parent, {"next": step.id, "left": len(parent.planned)})
-        elif decision == policies.EVALUATE:
-            candidates = [{"node": n.id, "output": n.output} for n in policies.successes(parent, self.nodes)]
-            data = {"goal": parent.data.get("goal", ""), "candidates": candidates}
-            evaluator = self.spawn(parent, Child(parent.evaluator or "review", data))
-            parent.evaluator_node = evaluator.id
-            self.batch.event(self.run_id, EventKind.EVALUATE, parent, {"evaluator": evaluator.id, "candidates": len(candidates)})
-        elif decision == policies.WIN:
-            for sibling_id in parent.group:
-                self._cancel_subtree(self.nodes[sibling_id], f"sibling {child.id} succeeded first")
-            self._wake(parent)
-        elif decision == policies.WAKE:
-            parent.planned = []
-            self._wake(parent)
-
-    def _wake(self, parent: TaskNode) -> None:
-        parent.round += 1
-        parent.attempts = 0
-        parent.status = Status.PENDING
-        self.ready.append(parent.id)
-        self.batch.event(self.run_id, EventKind.WAKE, parent, {"reports": len(parent.group)})
-
-    # --- cancel and stop ---------------------------------------------------------------------
-
-    def cancel(self, node: TaskNode, reason: str) -> None:
-        """Cancel a node and everything under it; its parent hears of it like any other ending."""
-        if node.status.final:
-            return
-        self._cancel_subtree(node, reason)
-        if node.parent is not None:
-            self._report_to_parent(self.nodes[node.parent], node)
-
-    def _cancel_subtree(self, node: TaskNode, reason: str) -> None:
-        for child_id in node.children:
-            self._cancel_subtree(self.nodes[child_id], reason)
-        if node.status.final:
-            return
+    def _cancelled(self, node: TaskNode, reason: str) -> None:
+        """A node is about to be cancelled (swarm/transitions.py): its execution or its question stops."""
         ctx = self.running.pop(node.id, None)
         if ctx is not None:
             ctx.cancel()
@@ -565,33 +469,19 @@ class RunLoop:
             self.batch.decisions.append((node.id, "cancelled", None, reason, "cancel"))
             if self.cost_node == node.id:
                 self.cost_node = None
-        node.status = Status.CANCELLED
-        node.error = reason
-        node.finished_at = time.time()
-        self.batch.event(self.run_id, EventKind.CANCEL, node, {"reason": reason})
-        self.services.tracer.node_ended(node)
-
-    def _stop(self, reason: str) -> None:
-        """Stop the whole run cleanly: every unfinished node is cancelled in the same transaction."""
-        if self.stop_reason:
-            return
-        self.stop_reason = reason
-        self._cancel_subtree(self.nodes[self.root_id], reason)
-        self.ready.clear()
-        self.batch.event(self.run_id, EventKind.BUDGET_STOP if reason.startswith("budget") else EventKind.RUN_CANCEL, None, {"reason": reason})
 
     def _check_limits(self) -> None:
         if self.stop_reason:
             return
         b = self.budgets
         if self.tokens > b["max_tokens"]:
-            self._stop(f"budget: max_tokens={b['max_tokens']} exceeded ({self.tokens} used)")
+            transitions.stop(self.tree, f"budget: max_tokens={b['max_tokens']} exceeded ({self.tokens} used)")
         elif self.cost > b["max_cost_usd"]:
-            self._stop(f"budget: max_cost_usd={b['max_cost_usd']} exceeded (${self.cost:.4f} spent)")
+            transitions.stop(self.tree, f"budget: max_cost_usd={b['max_cost_usd']} exceeded (${self.cost:.4f} spent)")
         elif self.active_s + time.monotonic() - self.started > b["max_wall_s"]:
-            self._stop(f"budget: max_wall_s={b['max_wall_s']} reached")
+            transitions.stop(self.tree, f"budget: max_wall_s={b['max_wall_s']} reached")
         elif self.cancel_requested:
-            self._stop("cancelled by request")
+            transitions.stop(self.tree, "cancelled by request")
 
     def _tick(self) -> None:
         """Every TICK_S: wake the loop to check limits, and look for cancel requests from other processes.
@@ -614,7 +504,7 @@ class RunLoop:
         for node_id in node_ids:
             node = self.nodes.get(node_id)
             if node is not None and not node.status.final:
-                self.cancel(node, "cancelled by request")
+                transitions.cancel(self.tree, node, "cancelled by request")
         if paused != self.paused:
             self.paused = paused
             self.batch.event(self.run_id, EventKind.PAUSED if paused else EventKind.UNPAUSED, None, {"by": "request"})
