@@ -14,7 +14,7 @@ from swarm.batch import Batch, WriteLine, collector_paused, dumps, loads
 from swarm.errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "Batch", "Store", "WriteLine", "collector_paused", "damaged", "dumps", "loads",
-           "open_store", "is_postgres", "location"]
+           "open_store", "is_postgres", "location", "folder"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -40,6 +40,13 @@ def location(config: Any) -> str | Path:
     if is_postgres(url):
         return url
     return config.path(str(sqlite_path(url)) if url else config.store.path)
+
+
+def folder(config: Any) -> Path:
+    """The folder of the files kept beside a configuration's store (the UI's token): the SQLite file's folder;
+    for a PostgreSQL store, the folder of the configuration (of swarm.toml, else the working directory)."""
+    where = location(config)
+    return Path(config.base_dir) if is_postgres(where) else Path(where).resolve().parent
 
 
 def open_store(where: Any, synchronous: str | None = None, *, check: str = "always") -> Store:

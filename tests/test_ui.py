@@ -9,6 +9,8 @@ from lifecycle_support import ask_model, make_engine, script  # noqa: F401
 from swarm import timetravel
 from ui_support import ARTIFACTS, browser, drive_in_thread, finish_run, page, start_ui, until, write_tree_run  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 def plan(ctx):
     """Three questions in parallel; on the way up, their answers joined."""

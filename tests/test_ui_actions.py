@@ -13,6 +13,8 @@ from lifecycle_support import ask_model, make_engine, scaled, script  # noqa: F4
 from ui_support import (ARTIFACTS, browser, drive_in_thread, finish_run, page, request, start_ui,  # noqa: F401
                         until, wait_for)
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 def trip(ctx):
     """Ask a person which city (proposing Lisbon); on the way up, the answer is the result."""

@@ -18,6 +18,8 @@ from swarm import metrics
 from swarm.ui import axes
 from ui_support import ARTIFACTS, browser, drive_in_thread, finish_run, page, request, start_ui, until, wait_for  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 def plan(ctx):
     """Three questions in parallel; on the way up, their answers joined."""

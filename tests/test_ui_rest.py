@@ -14,6 +14,8 @@ from swarm.cli import main
 from swarm.ui.openapi import COMMITTED, document
 from ui_support import drive_in_thread, request, start_ui, wait_for
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+
 
 def echo(ctx):
     return f"echo: {ctx.data['goal']}"
@@ -265,8 +267,10 @@ def test_swarm_ui_drives_a_submitted_goal_and_sigterm_leaves_it_resumable(tmp_pa
     import sys
 
     model = scripted_model([{"reply": "too late", "delay_s": 60}])
-    store = make_engine().store.path
-    env = {**os.environ, "OPENAI_BASE_URL": model.url, "SWARM_MODEL_MAX_RETRIES": "0", "SWARM_STORE": str(store)}
+    engine = make_engine()
+    store = engine.store.path
+    env = {**os.environ, "OPENAI_BASE_URL": model.url, "SWARM_MODEL_MAX_RETRIES": "0", "SWARM_STORE": str(store),
+           "SWARM_STORE_URL": engine.config.store.url}  # a PostgreSQL store by its URL
     proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "ui", "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
@@ -276,9 +280,9 @@ def test_swarm_ui_drives_a_submitted_goal_and_sigterm_leaves_it_resumable(tmp_pa
                                    timeout=scaled(60))
         assert submitted.returncode == 0, submitted.stderr
         run_id = submitted.stdout.strip()
-        from swarm.store import Store
+        from swarm.store import open_store
 
-        watch = Store(store)
+        watch = open_store(engine.config)
         wait_for(lambda: watch.llm_calls(run_id) or watch.run(run_id)["status"] == "running", scaled(30),
                  "the run to be driven by the server")
         proc.terminate()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from swarm.budgets import KEYS as BUDGET_KEYS
@@ -55,7 +54,7 @@ def cmd_submit(args) -> int:
     if args.queue:
         return _to_queue(args, cfg)
     url = (args.url or f"http://{_host(cfg.ui.host)}:{cfg.ui.port}/").rstrip("/") + "/"
-    token = args.token or cfg.ui.token or _token_file(cfg.path(cfg.store.path))
+    token = args.token or cfg.ui.token or _token_file(cfg)
     body: dict[str, Any] = {"goal": args.goal}
     if args.script:
         body["script"] = args.script
@@ -159,10 +158,11 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _token_file(store_path: Path) -> str:
+def _token_file(cfg) -> str:
+    from swarm.store import folder
     from swarm.ui.auth import TOKEN_FILE
 
-    path = store_path.resolve().parent / TOKEN_FILE
+    path = folder(cfg) / TOKEN_FILE
     try:
         token = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:

@@ -20,7 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from swarm.config import Config
-from swarm.store import is_postgres, location, open_store
+from swarm.store import folder, is_postgres, location, open_store
 from swarm.ui.actions import Actions
 from swarm.ui.app import STATIC, make_app
 from swarm.ui.auth import Gate, UIError, server_token
@@ -42,9 +42,7 @@ class UIServer:
         store_path = location(config)
         if not is_postgres(store_path) and not Path(store_path).exists():
             raise UIError(f"no store at {store_path}; run a goal first, or point --store / [store].path at an existing one")
-        # beside a store file; with a PostgreSQL store, in the working directory
-        beside = Path.cwd() if is_postgres(store_path) else Path(store_path).resolve().parent
-        self.token = server_token(self.host, config.ui.token, beside)
+        self.token = server_token(self.host, config.ui.token, folder(config))  # beside the store (file)
         wanted = config.ui.port if port is None else port
         try:
             self.socket = _listen(self.host, wanted)
