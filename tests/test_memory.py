@@ -12,7 +12,9 @@ from lifecycle_support import make_engine, result, run  # noqa: F401
 
 from swarm.memory import Memory, MemoryItemError
 from swarm.retrieval.embedder import MiniLMEmbedder
-from swarm.store import Store
+from swarm.store import open_store
+
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
 
 NOTES = {
     "lisbon.md": "# Lisbon trip\n\n## Budget\n\nThe budget for the Lisbon trip is 1,200 EUR for three days.\n\n"
@@ -35,10 +37,9 @@ class CountingEmbedder:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "swarm.db")
-    yield s
-    s.close()
+def store(any_store):
+    """Memory on each backend: an SQLite file, a PostgreSQL database."""
+    return any_store
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_items_can_be_forgotten_by_id_key_or_file_and_are_never_found_again(stor
         memory.remove("12345")
 
 
-def test_a_new_item_is_indexed_alone_and_a_restart_embeds_nothing_again(tmp_path, notes):
-    store = Store(tmp_path / "swarm.db")
+def test_a_new_item_is_indexed_alone_and_a_restart_embeds_nothing_again(store_url, notes):
+    store = open_store(store_url)
     counting = CountingEmbedder()
     memory = Memory(store, lambda: counting)
     memory.add_files([notes])
@@ -119,7 +120,7 @@ def test_a_new_item_is_indexed_alone_and_a_restart_embeds_nothing_again(tmp_path
     assert counting.embedded == first + 2  # the new item and the query; nothing re-embedded
     store.close()
 
-    store = Store(tmp_path / "swarm.db")
+    store = open_store(store_url)
     again = CountingEmbedder()
     assert Memory(store, lambda: again).search("where is the car", limit=1)[0]["text"].startswith("The car")
     assert again.embedded == 1  # only the query: the items' vectors come from the store
@@ -133,6 +134,7 @@ def test_memory_is_a_llama_index_retriever(store, notes):
     assert len(nodes) == 2 and "basil" in nodes[0].node.get_content() and nodes[0].score >= nodes[1].score
 
 
+@both_backends
 def test_a_finished_runs_result_is_kept_in_memory_and_found_later(make_engine):
     engine = make_engine(model=[{"reply": "Pack light: Lisbon has steep hills and trams.", "repeat": True}])
     run_id, status = run(engine, "Give one packing tip for Lisbon", "write_text")
@@ -142,6 +144,7 @@ def test_a_finished_runs_result_is_kept_in_memory_and_found_later(make_engine):
     assert engine.memory.search("what to pack for Lisbon", limit=1)[0]["run_id"] == run_id
 
 
+@both_backends
 def test_the_retrieve_script_answers_from_memory_and_cites_its_sources(make_engine, scripted_model, notes):
     server = scripted_model([{"match": "Question: What is the budget", "reply": "The budget is 1,200 EUR [1]."}])
     engine = make_engine(model=server)
@@ -155,6 +158,7 @@ def test_the_retrieve_script_answers_from_memory_and_cites_its_sources(make_engi
     assert "[1]" in prompt and "1,200 EUR" in prompt
 
 
+@both_backends
 def test_retrieve_with_nothing_in_memory_says_so_without_a_model_call(make_engine, scripted_model):
     server = scripted_model([{"reply": "should not be asked", "repeat": True}])
     engine = make_engine(model=server, settings={"SWARM_MEMORY_KEEP_RUN_RESULTS": "false"})
@@ -163,6 +167,7 @@ def test_retrieve_with_nothing_in_memory_says_so_without_a_model_call(make_engin
     assert server.requests == []
 
 
+@both_backends
 def test_retrieve_does_not_trust_an_unrelated_passage_from_an_earlier_run(make_engine, scripted_model):
     server = scripted_model([{"reply": "should not be asked", "repeat": True}])
     engine = make_engine(model=server, settings={"SWARM_MEMORY_KEEP_RUN_RESULTS": "false"})

@@ -17,7 +17,9 @@ from lifecycle_support import make_engine, run  # noqa: F401  (make_engine is a 
 from node_scripts.route import NOT_ROUTABLE
 from swarm.plugin import NodeScript
 from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder
-from swarm.store import Store
+from swarm.store import open_store
+
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
 from test_node_scripts import SERVICES, services
 from timeouts import scaled
 
@@ -33,9 +35,10 @@ def ranking(engine, text: str) -> list[tuple[str, float]]:
     return [(c["name"], c["score"]) for c in engine.candidates(text, exclude=NOT_ROUTABLE)]
 
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def cli(tmp_path: Path, *args: str, url: str = "") -> subprocess.CompletedProcess:
+    """`swarm route ARGS` in a process of its own, on the store of `url` (default: tmp_path's swarm.db)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"))
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=url, SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"))
     return subprocess.run([sys.executable, "-m", "swarm.cli", "route", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=scaled(180))
 
@@ -46,6 +49,7 @@ def broken(ctx):
 
 # --- the engine learns from a run that ended done ---------------------------------------------------
 
+@both_backends
 def test_a_confirmed_routing_makes_the_next_similar_sub_goal_rank_that_script_first(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -64,6 +68,7 @@ def test_a_confirmed_routing_makes_the_next_similar_sub_goal_rank_that_script_fi
     assert engine.routing_index.history["play_music"][0][0] == FIRST  # learned at once, no rebuild
 
 
+@both_backends
 def test_the_recorded_candidates_of_the_next_run_show_the_learned_script_first(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -79,6 +84,7 @@ def test_the_recorded_candidates_of_the_next_run_show_the_learned_script_first(m
     assert prompt.split("Scripts:\n")[1].startswith("- play_music:")
 
 
+@both_backends
 def test_recording_a_run_twice_adds_nothing_so_forks_and_replays_never_count_twice(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -90,6 +96,7 @@ def test_recording_a_run_twice_adds_nothing_so_forks_and_replays_never_count_twi
     assert [t for t, _ in engine.routing_index.history["play_music"]] == [FIRST]
 
 
+@both_backends
 def test_a_failed_child_records_a_negative_and_teaches_nothing(make_engine):
     engine = make_engine(*services(), NodeScript(name="speaker_music", description="Play music on the speakers.",
                                                  execute=broken), model=choose("speaker_music"), node_max_attempts=1)
@@ -103,6 +110,7 @@ def test_a_failed_child_records_a_negative_and_teaches_nothing(make_engine):
     assert ranking(engine, NEXT)[0][0] != "speaker_music"
 
 
+@both_backends
 def test_a_run_whose_review_did_not_approve_records_a_negative_and_teaches_nothing(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -115,6 +123,7 @@ def test_a_run_whose_review_did_not_approve_records_a_negative_and_teaches_nothi
     assert ranking(engine, NEXT)[0][0] != "play_music"
 
 
+@both_backends
 def test_a_run_that_stopped_teaches_nothing(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -127,6 +136,7 @@ def test_a_run_that_stopped_teaches_nothing(make_engine):
     assert engine.store.route_examples() == []
 
 
+@both_backends
 def test_the_history_survives_a_restart_and_forgetting_it_from_another_process_counts_at_once(make_engine, tmp_path):
     first = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     first.config.retrieval.top_k = 30
@@ -135,7 +145,7 @@ def test_the_history_survives_a_restart_and_forgetting_it_from_another_process_c
     again = make_engine(*services())  # a new process on the same store
     assert ranking(again, NEXT)[0][0] == "play_music"
 
-    forgot = cli(tmp_path, "forget", "--script", "play_music")
+    forgot = cli(tmp_path, "forget", "--script", "play_music", url=again.config.store.url)
 
     assert forgot.returncode == 0, forgot.stderr
     assert forgot.stdout.strip() == "forgot 1 route example(s) of play_music"
@@ -144,35 +154,35 @@ def test_the_history_survives_a_restart_and_forgetting_it_from_another_process_c
 
 # --- the commands -----------------------------------------------------------------------------------
 
-def test_route_history_lists_the_examples_and_forget_drops_them(tmp_path):
-    store = Store(tmp_path / "swarm.db")
+def test_route_history_lists_the_examples_and_forget_drops_them(tmp_path, store_url):
+    store = open_store(store_url)
     store.add_route_example("play_music", FIRST, "positive", "run-1", "1.2")
     store.add_route_example("set_alarm", "Wake me at seven", "negative", "run-2", "1")
     store.close()
 
-    listed = cli(tmp_path, "history", "--json")
-    one = cli(tmp_path, "history", "--script", "set_alarm")
+    listed = cli(tmp_path, "history", "--json", url=store_url)
+    one = cli(tmp_path, "history", "--script", "set_alarm", url=store_url)
 
     assert listed.returncode == 0, listed.stderr
     assert [(r["script"], r["text"], r["kind"], r["run_id"], r["node_id"]) for r in json.loads(listed.stdout)] == [
         ("play_music", FIRST, "positive", "run-1", "1.2"), ("set_alarm", "Wake me at seven", "negative", "run-2", "1")]
     assert one.returncode == 0 and "Wake me at seven" in one.stdout and FIRST not in one.stdout
 
-    assert cli(tmp_path, "forget", "--all").stdout.strip() == "forgot 2 route example(s)"
-    empty = cli(tmp_path, "history")
+    assert cli(tmp_path, "forget", "--all", url=store_url).stdout.strip() == "forgot 2 route example(s)"
+    empty = cli(tmp_path, "history", url=store_url)
     assert empty.returncode == 0 and empty.stdout.startswith("no route examples recorded")
 
 
-def test_route_forget_without_a_choice_says_what_to_pass_and_drops_nothing(tmp_path):
-    store = Store(tmp_path / "swarm.db")
+def test_route_forget_without_a_choice_says_what_to_pass_and_drops_nothing(tmp_path, store_url):
+    store = open_store(store_url)
     store.add_route_example("play_music", FIRST)
     store.close()
 
-    done = cli(tmp_path, "forget")
+    done = cli(tmp_path, "forget", url=store_url)
 
     assert done.returncode != 0
     assert "--script NAME" in done.stderr and "--all" in done.stderr
-    assert len(Store(tmp_path / "swarm.db").route_examples()) == 1
+    assert len(open_store(store_url).route_examples()) == 1
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -250,6 +260,7 @@ def test_rolling_back_a_generated_script_forgets_its_examples_and_the_index_foll
     assert engine.routing_index.history.get("slugify") == []
 
 
+@both_backends
 def test_learning_an_example_keeps_the_index_in_step_without_a_resync(make_engine):
     engine = make_engine(*services(), model=choose("play_music"), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
