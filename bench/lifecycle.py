@@ -1,6 +1,11 @@
 """Lifecycle benchmark: framework overhead per node, parallel efficiency, resume time. Prints one JSON line.
 
     python bench/lifecycle.py [--nodes 5000] [--repeats 3] [--only overhead,parallel,resume,resume_cli,live]
+                              [--store-url postgresql://USER@HOST:PORT/DB | --store-url throwaway]
+
+The store is an SQLite file in a temporary folder, or (--store-url) a PostgreSQL database: `throwaway` starts
+a throwaway cluster for the benchmark (swarm.testing.postgres; Debian's postgresql package), fsync off.
+`--store-url` applies to overhead, parallel and resume; resume_cli and live stay on SQLite.
 
 - overhead_ms_per_node: a tree of ~N nodes (fan-out 10) whose every execution makes
   one call to an instant in-process model; wall time / executions, history writes included.
@@ -77,9 +82,13 @@ class BenchScripts:
         return [NodeScript("fan", "benchmark tree", fan)]
 
 
+STORE_URL = ""  # --store-url: a PostgreSQL database for the engines of overhead, parallel and resume
+
+
 def engine(tmp: Path, name: str, model, concurrency: int, human=None) -> Engine:
     cfg = Config(base_dir=tmp)
     cfg.store.path = str(tmp / f"{name}.db")
+    cfg.store.url = STORE_URL
     cfg.run.concurrency = concurrency
     cfg.run.max_nodes = 1_000_000
     cfg.run.max_depth = 100
@@ -261,8 +270,26 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind for live_ratio and resume_cli_ms_10k")
     parser.add_argument("--only", help="comma-separated parts: overhead, parallel, resume, resume_cli, live")
+    parser.add_argument("--store-url", default="", help="a postgresql:// store URL, or `throwaway` (a cluster of its own)")
     args = parser.parse_args()
     parts = set((args.only or "overhead,parallel,resume,resume_cli,live").split(","))
+    global STORE_URL
+    cluster = None
+    if args.store_url == "throwaway":
+        from swarm.testing.postgres import ThrowawayPostgres
+
+        cluster = ThrowawayPostgres().start()
+        STORE_URL = cluster.create_database()
+    else:
+        STORE_URL = args.store_url
+    try:
+        measure(args, parts)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def measure(args, parts: set[str]) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out = {}
@@ -278,6 +305,8 @@ def main() -> None:
             out.update(resume_cli(tmp, args.repeats))
         if "live" in parts:
             out.update(live(tmp, args.repeats))
+    if STORE_URL:
+        out["store"] = "postgresql"
     print(json.dumps(out))
 
 

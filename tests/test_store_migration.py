@@ -7,15 +7,11 @@ import asyncio
 import gzip
 import json
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import store_v1_runs
-from lifecycle_support import scaled
 from swarm.adapters.sqlite import migrations
 from swarm.checkout import checkout
 from swarm.errors import StoreError
@@ -176,24 +172,3 @@ def test_a_store_written_by_a_newer_swarm_is_refused_and_left_as_it_was(tmp_path
     with pytest.raises(StoreError, match=f"newer swarm \\(schema {SCHEMA_VERSION + 1}.*upgrade swarm"):
         Store(path)
     assert raw(path, "SELECT max(version) FROM schema_migrations") == [(SCHEMA_VERSION + 1,)]
-
-
-OPEN = """
-import sys, time
-from swarm.store import Store
-start = float(sys.argv[2])
-while time.time() < start:
-    pass
-Store(sys.argv[1]).close()
-"""
-
-
-def test_processes_opening_one_new_store_at_once_migrate_it_once(tmp_path):
-    path = tmp_path / "swarm.db"
-    start = time.time() + 1.0
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), str(start)], stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
-    errors = [p.communicate(timeout=scaled(60))[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert [v for (v,) in raw(path, "SELECT version FROM schema_migrations ORDER BY version")] == \
-        list(range(1, SCHEMA_VERSION + 1))

@@ -95,13 +95,21 @@ open_store(sys.argv[1]).close()
 """
 
 
-def test_processes_opening_one_new_postgres_database_at_once_migrate_it_once(postgres_url):
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_store_url(request, tmp_path) -> str:
+    """Where no store is yet: an SQLite file not made, an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'swarm.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_processes_opening_one_new_store_at_once_migrate_it_once(new_store_url):
     start = time.time() + 1.0
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN, postgres_url, str(start)], stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN, new_store_url, str(start)], stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     errors = [p.communicate(timeout=scaled(60))[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    store = open_store(postgres_url)
+    store = open_store(new_store_url)
     versions = [v for (v,) in store.conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
     assert versions == list(range(1, len(pg_migrations.MIGRATIONS) + 1)) == list(range(1, SCHEMA_VERSION + 1))
     store.close()

@@ -3,19 +3,17 @@ the Stats charts' numbers."""
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from swarm.checkout import checkout
 from swarm.errors import SwarmError, UnknownNode
 from swarm.hybrid import PYTHON
 from swarm.statuses import RUN_STATUSES  # the runs list's filter: every status a run can have
-from swarm.store import Store, loads
+from swarm.store import Store, collector_paused, loads
 from swarm.ui import axes
 from swarm.ui.activity import FINAL, activity, summary
 from swarm.ui.graph import build_graph, order_key, run_view
@@ -62,26 +60,13 @@ def nodes_at(store: Store, run_id: str, at_event: int | None) -> list[dict[str, 
 def graph(store: Store, run_id: str, at_event: int | None = None) -> dict[str, Any]:
     """The run's graph now (from the nodes table) or as of `at_event` (rebuilt from history)."""
     run = store.run(run_id)
-    with _collector_paused():
+    with collector_paused():  # tens of thousands of small dicts, none cyclic
         if at_event is None:
             seq = run.get("last_event") or 0  # read before the nodes: events after it are replayed by the stream
             states = store.node_states(run["id"])
             return build_graph(run, states, seq=seq, worked=activity(store.event_times(run["id"], seq)))
         return build_graph(run, nodes_at(store, run["id"], at_event), at_event=at_event, seq=at_event,
                            worked=activity(store.event_times(run["id"], at_event)))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Decoding and viewing thousands of nodes makes tens of thousands of small dicts, which would set off
-    several full garbage collections (a third of the time on a 5,000-node run); none of them is cyclic."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def timeline(store: Store, run_id: str) -> dict[str, Any]:

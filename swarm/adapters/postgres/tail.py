@@ -25,12 +25,10 @@ class PostgresEventTail(SqliteEventTail):
         except psycopg.Error as exc:
             raise StoreError(f"cannot follow the events of {where} ({exc})") from None
 
-    def changed(self) -> bool:
-        now = self._read(lambda c: c.execute("SELECT last FROM event_seq WHERE id = 1").fetchone()[0])
-        if now == self.version:
-            return False
-        self.version = now
-        return True
+    @staticmethod
+    def _data_version(c: Any) -> int:
+        """The last event number given: it moves with every commit of events (in commit order)."""
+        return c.execute("SELECT last FROM event_seq WHERE id = 1").fetchone()[0]
 
     def _read(self, read: Callable[[Any], Any]) -> Any:
         try:

@@ -34,7 +34,7 @@ class SqliteEventTail:
         return self._read(lambda c: c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
     def changed(self) -> bool:
-        now = self._read(lambda c: c.execute("PRAGMA data_version").fetchone()[0])
+        now = self._read(self._data_version)
         if now == self.version:
             return False
         self.version = now
@@ -48,6 +48,11 @@ class SqliteEventTail:
 
     def close(self) -> None:
         self.conn.close()
+
+    @staticmethod
+    def _data_version(c: sqlite3.Connection) -> int:
+        """A number that changes with every commit to the file (by any connection)."""
+        return c.execute("PRAGMA data_version").fetchone()[0]
 
     def _read(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
         try:
