@@ -6,6 +6,7 @@ model name it was asked for, so pricing the configured name prices every scripte
 
 from __future__ import annotations
 
+import pytest
 
 from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     ask_model,
@@ -17,6 +18,8 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     scaled,
     script,
 )
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 # USD per 1M tokens: one cent a token, so 40 + 20 tokens cost $0.60.
 CENT_A_TOKEN = {"input": 10_000.0, "output": 10_000.0}

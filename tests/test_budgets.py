@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     ask_model,
     assert_all_final,
@@ -12,6 +14,8 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     scaled,
     script,
 )
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 
 def tree(ctx):

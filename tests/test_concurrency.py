@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import threading
 import time
 
 from lifecycle_support import make_engine, scaled, script  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 
 class Gauge:

@@ -5,6 +5,8 @@ Policies are in test_policies.py, budgets in test_budgets.py.
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import threading
 
@@ -23,7 +25,9 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
 from swarm.config import DEMO_SCRIPT
 from swarm.errors import SecondModelCall
 from swarm.human import PreparedAnswers
-from swarm.store import Store
+from swarm.store import open_store
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 # --- a leaf ---------------------------------------------------------------------------
 
@@ -215,7 +219,7 @@ def test_a_cancel_request_from_elsewhere_ends_the_run_cancelled_with_every_node_
     run_id = engine.create_run("wait a while", script="slow_fan")
 
     def cancel_from_another_connection() -> None:
-        other = Store(tmp_path / "swarm.db")
+        other = open_store(engine.config)  # another connection (SQLite) or session (PostgreSQL)
         other.request_cancel(run_id)
         other.close()
 
