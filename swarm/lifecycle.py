@@ -102,6 +102,7 @@ class RunLoop:
         self.observers: list[Callable[[RunLoop], None]] = []
         self.turn_nodes: list[str] = []  # the nodes whose state the last committed turn recorded (for observers)
         self.completed_calls: deque[dict] = deque()  # appended by worker threads
+        self.paid_write_queued = False  # a write of the paid replies is queued on the writer and has not begun
         self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
         self.draining: str | None = draining  # set by drain(): start nothing new, stop once the running nodes end
@@ -235,12 +236,21 @@ class RunLoop:
             return
         if row["reply"] is not None and not row.get("replayed_from"):
             self.store.paid_calls.append(row)
-            try:
-                self.services.writer.submit(self.store.write_paid_calls)  # the store's writer thread, not the loop
-            except RuntimeError:  # the engine is closing: write it here
-                self.store.write_paid_calls()
+            if not self.paid_write_queued:  # else the write queued takes this reply too: it has not begun
+                self.paid_write_queued = True
+                try:
+                    self.services.writer.submit(self._write_paid_calls)  # the store's writer thread, not the loop
+                except RuntimeError:  # the engine is closing: write it here
+                    self._write_paid_calls()
             row = {**row, "written": True}
         self.completed_calls.append(row)
+
+    def _write_paid_calls(self) -> None:
+        """On the writer thread: the paid replies queued so far, in one transaction. The workers queue one such write
+        at a time: 500 replies that come back together are one task of the writer, and their threads do not queue
+        behind each other on the executor's locks."""
+        self.paid_write_queued = False  # first: a reply queued after this line queues a write of its own
+        self.store.write_paid_calls()
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
@@ -537,7 +547,7 @@ class RunLoop:
                 self.last_event = await self.writing.popleft() or self.last_event
         # Spaced by population too: a snapshot costs what changed, so a big tree takes one every `population` events.
         if self.since_snapshot >= max(self.config.store.snapshot_every, len(self.nodes)):
-            await self.snapshot("periodic")
+            self._snapshot_behind("periodic")
         for observer in self.observers:
             observer(self)
 
@@ -545,6 +555,23 @@ class RunLoop:
         """Wait until every batch handed to the writer is on disk."""
         while self.writing:
             self.last_event = await self.writing.popleft() or self.last_event
+
+    def _snapshot_behind(self, reason: str) -> None:
+        """A snapshot the loop does not wait for: queued on the writer behind the batches handed to it, it is taken
+        once they are on disk (at the run's last event then), while the loop goes on settling and starting nodes
+        (waiting for it stalled every execution of a wide run for 30-250 ms). It is one of the writes
+        (self.writing): a snapshot(), a flush or the run's end comes after it."""
+        self.since_snapshot = 0
+        changed, self.changed = sorted(self.changed), set()
+        population, run_id = len(self.nodes), self.run_id
+
+        def take() -> None:  # on the writer thread: the nodes table holds each node as of event `at`
+            run, at = self.store.run(run_id), self.store.event_range(run_id)[1]
+            since, self.snapshot_at = self.snapshot_at, at
+            self.store.save_changes(run_id, at, reason, since, changed,
+                                    lambda states: changes_document(run, at, since, states, population))
+
+        self.writing.append(self.loop.run_in_executor(self.services.writer, take))
 
     async def snapshot(self, reason: str) -> int:
         await self._flush()
