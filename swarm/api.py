@@ -192,33 +192,22 @@ class Swarm:
                model: str | None = None, poll_s: float = 0.1, **budgets: float) -> Iterator[Event]:
         """Run a goal (or go on with `run_id`) and yield its events as they are recorded, `RunEnded` last.
 
-        The run is driven in a background thread; the events come from the store, so they are exactly
+        The run is driven on the engine's loop thread; the events come from the store, so they are exactly
         what `history` will show. Leaving the loop early cancels the run."""
-        import asyncio
+        import concurrent.futures
         import threading
 
         if (goal is None) == (run_id is None):
             raise SwarmError("stream() takes a goal to run, or run_id= of a recorded run to go on with; not both")
         run_id = run_id or self.submit(goal, script=script, model=model, **budgets)
-        engine = self.engine  # made here, not in the thread below, which would race this one to the store
+        engine = self.engine
         recorded = threading.Event()
-        outcome: dict[str, Any] = {}
-
-        def drive() -> None:
-            try:
-                asyncio.run(engine.drive(run_id, observers=[lambda _loop: recorded.set()]))
-            except BaseException as exc:  # noqa: BLE001 — handed to the consumer below
-                outcome["error"] = exc
-            finally:
-                outcome["ended"] = True
-                recorded.set()
-
-        worker = threading.Thread(target=drive, name=f"swarm-stream-{run_id}", daemon=True)
-        worker.start()
+        driving = engine.submit(run_id, observers=[lambda _loop: recorded.set()])
+        driving.add_done_callback(lambda _future: recorded.set())
         after, seen_calls = 0, set()
         try:
             while True:
-                ended = outcome.get("ended", False)
+                ended = driving.done()
                 for event in self._events(run_id, after, seen_calls):
                     after = max(after, event.seq)
                     yield event
@@ -227,11 +216,11 @@ class Swarm:
                 recorded.wait(poll_s)
                 recorded.clear()
         finally:
-            if not outcome.get("ended"):
-                engine.cancel(run_id)
-                worker.join()
-        if "error" in outcome:
-            raise outcome["error"]
+            if not driving.done():  # left early: the loop driving the run takes the request at its next tick
+                engine.store.request_cancel(run_id)
+                concurrent.futures.wait([driving])
+        if driving.exception() is not None:
+            raise driving.exception()
         result = self.result(run_id)
         yield RunEnded(run_id, after + 1, "run_ended", None, 0.0, {"status": result.status}, result=result)
 

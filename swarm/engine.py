@@ -1,4 +1,8 @@
-"""The Engine: one store, one model client, one catalogue and one worker pool, shared by every run."""
+"""The Engine: one store, one model client, one catalogue and one worker pool, shared by every run.
+
+Its runs are all driven on one event loop, owned by one thread (swarm/loop_thread.py): `drive` awaited on any
+other loop, `submit` from any thread, and `shutdown`, `drain`, `cancel` and the live loops hand their work to it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from swarm.config import Config
 from swarm.errors import RunNotResumable, StoreError, SwarmError, UnknownNode
 from swarm.human import HumanChannel
 from swarm.lifecycle import RunLoop
+from swarm.loop_thread import LoopThread
 from swarm.memory import Memory
 from swarm.model.provider import check_provider
 from swarm.model_endpoint import ModelEndpoint
@@ -55,6 +60,7 @@ class Engine:
         # The runs this engine drives (swarm/leases.py); one taken over by another worker stops at its next commit.
         self.leases = LeaseKeeper(self.store, config.store.lease_ttl_s, on_lost=self._lease_lost)
         self.slots = Slots(config.run.concurrency)  # executions at once, over every run of this engine
+        self.owner = LoopThread()  # the one thread whose event loop drives every run; slots and loops live there
         self.draining: str | None = None
         self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
         self._sandbox = None
@@ -172,26 +178,34 @@ class Engine:
         self.writer.shutdown(wait=True)
         self.endpoint.close()
         self.leases.stop()
+        self.owner.stop()  # after the lease keeper, which may ask it for the live loops
         self.store.close()
         self.tracing.shutdown()
 
     # --- concurrency shared by all runs --------------------------------------------
 
+    # The slots and the set of live loops are touched only on the engine's loop thread: from elsewhere,
+    # these read a copy made there, and release() is done there.
+
     @property
     def active(self) -> int:
         """Executions running now, over every run of this engine."""
-        return self.slots.active
+        return self.owner.call(lambda: self.slots.active)
 
     @property
     def loops(self) -> set[RunLoop]:
-        """The loops of the runs this engine drives now."""
-        return self.slots.loops
+        """The loops of the runs this engine drives now (a copy, taken on the engine's loop thread)."""
+        return self.owner.call(lambda: set(self.slots.loops))
+
+    def driving(self, run_id: str) -> bool:
+        """Whether this engine drives the run now."""
+        return self.owner.call(lambda: any(loop.run_id == run_id for loop in self.slots.loops))
 
     def slots_free(self) -> bool:
-        return self.slots.free()
+        return self.owner.call(self.slots.free)
 
     def release(self) -> None:
-        self.slots.release()
+        self.owner.call(self.slots.release)
 
     def _lease_lost(self, lease) -> None:
         """From the lease keeper's thread: another worker took a run over. Its loop stops now rather than at its
@@ -204,16 +218,24 @@ class Engine:
         stored = json.loads(run["budgets"]) if run.get("budgets") else {}
         return {k: stored.get(k, getattr(self.config.run, k)) for k in BUDGET_KEYS}
 
-    def shutdown(self, reason: str = "interrupted by a signal") -> None:
-        """Stop every run of this engine cleanly (SIGINT/SIGTERM): each is snapshotted and stays resumable."""
-        for loop in list(self.loops):
-            loop.shutdown(reason)
+    def shutdown(self, reason: str = "interrupted by a signal", runs=None) -> None:
+        """Stop every run of this engine (or those of the ids in `runs`) cleanly (SIGINT/SIGTERM): each is
+        snapshotted and stays resumable. From any thread."""
+        def stop() -> None:
+            for loop in list(self.slots.loops):
+                if runs is None or loop.run_id in runs:
+                    loop.shutdown(reason)
+
+        self.owner.call(stop)
 
     def drain(self, reason: str = "interrupted by a signal") -> None:
-        """Like shutdown(), but the nodes already running may finish first (a graceful stop)."""
-        self.draining = reason  # a loop that starts after this drains at once
-        for loop in list(self.loops):
-            loop.drain(reason)
+        """Like shutdown(), but the nodes already running may finish first (a graceful stop). From any thread."""
+        def drain() -> None:
+            self.draining = reason  # a loop that starts after this drains at once
+            for loop in list(self.slots.loops):
+                loop.drain(reason)
+
+        self.owner.call(drain)
 
     def finished(self, run_id: str, status: str, result: Any) -> None:
         if status == RunStatus.DONE and result not in (None, "", {}, []) and self.config.memory.keep_run_results:
@@ -299,11 +321,22 @@ class Engine:
     async def drive(self, run_id: str, observers=()) -> str:
         """Execute a recorded run until it ends or waits for a person; returns its status.
 
+        Awaited on any loop, the run is driven on the engine's own loop thread (its observers are called there).
+        """
+        return await self.owner.run(self._drive(run_id, observers))
+
+    def submit(self, run_id: str, observers=()) -> Future:
+        """Drive a recorded run on the engine's loop thread, from any thread; a future of its status."""
+        return self.owner.submit(self._drive(run_id, observers))
+
+    async def _drive(self, run_id: str, observers=()) -> str:
+        """On the engine's loop thread: execute a recorded run until it ends or waits for a person.
+
         Whoever drives a run holds its lease (swarm/leases.py): it is claimed first (LeaseHeld when another
         worker drives the run), the run's state is read once it is held, and it is given up at the end."""
         self.endpoint.warm()  # the model client starts in the background while the run is loaded
         run_id = self.store.run(run_id)["id"]
-        if any(loop.run_id == run_id for loop in self.loops):
+        if any(loop.run_id == run_id for loop in self.slots.loops):
             raise LeaseHeld(run_id, worker_name(), None)
         on_writer = asyncio.get_running_loop().run_in_executor  # the store's writer thread: the loop never waits on a lock
         lease = await on_writer(self.writer, self.leases.claim, run_id)
@@ -364,12 +397,12 @@ class Engine:
         if node_id is not None and node_id not in {n["id"] for n in state_at(self.store, run["id"])}:
             raise UnknownNode(run["id"], node_id)
         self.store.request_cancel(run["id"], node_id)
-        if any(loop.run_id == run["id"] for loop in self.loops) or held(run):
+        if self.driving(run["id"]) or held(run):
             return "requested"
         if node_id is not None:
             return "pending"
         # Nobody drives the run: stop it here, recording the cancel as a live loop would.
-        asyncio.run(self.drive(run["id"]))
+        self.submit(run["id"]).result()
         return "cancelled"
 
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from lifecycle_support import events, make_engine, node_states, result, run, script  # noqa: F401
+from lifecycle_support import make_engine, node_states, result, run, script  # noqa: F401
 from swarm import policies
 from swarm.node import Spawn
 

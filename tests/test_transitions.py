@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from swarm import transitions
 from swarm.node import Child, Spawn, Status, TaskNode
-from swarm.statuses import EventKind
 
 
 class Recorder:

@@ -128,8 +128,7 @@ class Actions:
             raise UnknownNode(run["id"], node)
         engine = self.engine()
         self.store.request_cancel(run["id"], node)
-        if any(loop.run_id == run["id"] for loop in engine.loops) or held(run) \
-                or self._driving(run["id"]):
+        if engine.driving(run["id"]) or held(run) or self._driving(run["id"]):
             return {"outcome": "requested"}
         if node is not None:
             return {"outcome": "pending"}
@@ -180,9 +179,8 @@ class Actions:
         self.closed = True
         if self._engine is None:
             return
-        for loop in list(self._engine.loops):
-            if self._driving(loop.run_id):
-                loop.shutdown("the UI server stopped")
+        # On the engine's loop thread, where the runs' loops live.
+        self._engine.shutdown("the UI server stopped", runs={run_id for run_id in self.tasks if self._driving(run_id)})
         running = [t for t in self.tasks.values() if not t.done()]
         if running:
             await asyncio.wait(running, timeout=STOP_WAIT_S)
