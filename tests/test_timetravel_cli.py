@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from lifecycle_support import make_engine, script  # noqa: F401
 from timeouts import scaled
 
 from swarm.cli.timetravel import diff_lines
+from swarm.store import open_store
 from swarm.timetravel import diff
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,10 +30,19 @@ GOAL = "Plan a three-day trip to Lisbon"
 PORTO = "Write a short plan for a day in Porto"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The demo model plus one reply for the edited goal, served by its own process: (folder, url, log)."""
+STORES: dict[Path, str] = {}  # a folder of these tests -> its store's URL: "" (its swarm.db) or a PostgreSQL database
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(tmp_path_factory, request):
+    """The demo model plus one reply for the edited goal, served by its own process: (folder, url, log). Once with
+    the store an SQLite file in the folder, once a PostgreSQL database."""
     folder = tmp_path_factory.mktemp("timetravel")
+    database = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("throwaway_postgres")
+        database = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    STORES[folder] = database or ""
     script = folder / "model.jsonl"
     porto = {"match": "^Write the text this goal asks for.*Goal: Write a short plan for a day in Porto", "repeat": True,
              "reply": "Porto: 1) Ribeira at dawn, 2) port cellars, 3) sunset at the Jardim do Morro."}
@@ -46,11 +55,14 @@ def served(tmp_path_factory):
     yield folder, line.rsplit(" ", 1)[1].strip(), log
     proc.terminate()
     proc.wait(10)
+    if database:
+        cluster.drop_database(database)
 
 
 def swarm(folder: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, SWARM_MODEL="demo-model", SWARM_STORE=str(folder / "swarm.db"),
+               SWARM_STORE_URL=STORES.get(folder, ""),
                SWARM_RUN_ROOT_SCRIPT="break_down_goal",
                # No routing learned from the parent run: a learned example reorders route's candidates, so
                # the fork's route prompts would differ from the recorded ones and go to the model (by
@@ -131,9 +143,9 @@ def test_fork_no_run_records_the_fork_for_resume(parent):
     forked = swarm(folder, url, "fork", run_id, "--at", str(at), "--no-run", "--json")
     assert forked.returncode == 0, forked.stderr
     new_id = json.loads(forked.stdout)["run"]
-    db = sqlite3.connect(folder / "swarm.db")
-    assert db.execute("SELECT status FROM runs WHERE id=?", (new_id,)).fetchone() == ("pending",)
-    db.close()
+    store = store_of(folder)
+    assert store.run(new_id)["status"] == "pending"
+    store.close()
     resumed = swarm(folder, url, "resume", new_id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "done"
@@ -175,12 +187,16 @@ def test_bad_input_gets_one_clear_error_line_and_a_non_zero_exit(parent):
     assert runs(folder) == runs_before  # a refused fork records nothing
 
 
+def store_of(folder: Path):
+    return open_store(STORES.get(folder) or folder / "swarm.db")
+
+
 def runs(folder: Path) -> int:
-    db = sqlite3.connect(folder / "swarm.db")
+    store = store_of(folder)
     try:
-        return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        return len(store.runs(limit=1_000_000))
     finally:
-        db.close()
+        store.close()
 
 
 def echo(ctx):
