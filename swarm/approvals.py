@@ -28,7 +28,7 @@ from swarm.statuses import RUN_FINAL, RunStatus
 from swarm.store import dumps, loads
 
 if TYPE_CHECKING:
-    from swarm.config import ApprovalSettings
+    from swarm.settings import ApprovalSettings
     from swarm.store import Store
 
 # Request kind -> the [approvals] setting that asks for it.
