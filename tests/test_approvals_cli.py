@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lifecycle_support import ask_model, make_engine, result, script  # noqa: F401
 from swarm import approvals
 from test_approvals import Driver, plan, wait_for
@@ -20,9 +22,13 @@ from test_cancel import model_server  # noqa: F401  (a fixture: the demo model, 
 from test_crash_resume import GOAL, env_for
 
 
-def cli_env(store: Path, **extra: str) -> dict[str, str]:
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
+
+
+def cli_env(store: Path, url: str = "", **extra: str) -> dict[str, str]:
+    """The CLI's environment on the store file `store`, or on the store of `url` (a PostgreSQL database)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_", "EDITOR", "VISUAL"))}
-    env.update(SWARM_STORE=str(store), SWARM_RUN_ROOT_SCRIPT="break_down_goal", **extra)  # the decomposition tree these tests exercise (the default root is solve)
+    env.update(SWARM_STORE=str(store), SWARM_STORE_URL=url, SWARM_RUN_ROOT_SCRIPT="break_down_goal", **extra)  # the decomposition tree these tests exercise (the default root is solve)
     return env
 
 
@@ -30,13 +36,14 @@ def swarm(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "swarm.cli", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+@both_backends
 def test_approve_edit_and_reject_from_another_process_while_another_run_finishes(make_engine, tmp_path):
     engine = make_engine(script("plan", plan), script("ask_model", ask_model),
                          model=[{"match": "capital", "reply": "Paris", "delay_s": 0.3}])
     trip = engine.create_run("plan a trip", script="plan")
     other = engine.create_run("capital", script="ask_model", data={"question": "capital of France?"})
     driver = Driver(engine, trip, other)
-    env = cli_env(tmp_path / "swarm.db", EDITOR="sed -i s/3/5/")  # an editor a test can run
+    env = cli_env(tmp_path / "swarm.db", engine.config.store.url, EDITOR="sed -i s/3/5/")  # an editor a test can run
 
     wait_for(lambda: len(approvals.pending(engine.store, trip)) == 3)
     wait_for(lambda: driver.statuses.get(other) == "done")  # the other run went on meanwhile
@@ -64,12 +71,13 @@ def test_approve_edit_and_reject_from_another_process_while_another_run_finishes
     assert json.loads(swarm(env, "approvals", "--json").stdout) == []
 
 
+@both_backends
 def test_bad_decisions_are_refused_with_a_message(make_engine, tmp_path):
     engine = make_engine()
     run_id = engine.create_run("go?", script="ask_human", data={"question": "Go?"})
     assert asyncio.run(engine.drive(run_id)) == "awaiting_approval"
     [request] = approvals.pending(engine.store, run_id)
-    env = cli_env(tmp_path / "swarm.db")
+    env = cli_env(tmp_path / "swarm.db", engine.config.store.url)
 
     unknown = swarm(env, "approve", "999")
     assert unknown.returncode == 2 and "swarm: error: no approval request '999'" in unknown.stderr
@@ -161,11 +169,13 @@ def test_on_a_terminal_swarm_run_asks_inline_and_yes_approves_the_request(tmp_pa
     assert json.loads(out)["result"]["result"] == "/"
 
 
+@both_backends
 def test_swarm_pause_of_a_run_nobody_drives_marks_it_paused_and_swarm_resume_drives_it(make_engine, tmp_path):
     engine = make_engine()
     run_id = engine.create_run("go?", script="ask_human", data={"question": "Go?"})
     assert asyncio.run(engine.drive(run_id)) == "awaiting_approval"
-    env = cli_env(tmp_path / "swarm.db", SWARM_MODEL="scripted:" + str(Path(__file__).parent.parent / "examples" / "demo_model.jsonl"))
+    env = cli_env(tmp_path / "swarm.db", engine.config.store.url,
+                  SWARM_MODEL="scripted:" + str(Path(__file__).parent.parent / "examples" / "demo_model.jsonl"))
 
     paused = swarm(env, "pause", run_id)
     assert paused.returncode == 0 and f"run {run_id} paused" in paused.stdout, paused.stderr
