@@ -15,8 +15,10 @@ from lifecycle_support import scaled
 from swarm.adapters.postgres import migrations as pg_migrations
 from swarm.errors import StoreError
 from swarm.store import SCHEMA_VERSION, loads, open_store
+from swarm.testing.pytest_plugin import backends
 
 WRITERS, BATCHES, PER_BATCH = 4, 40, 5
+postgres_only = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
 
 WRITE = """
 import sys, time
@@ -95,7 +97,7 @@ open_store(sys.argv[1]).close()
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=backends())
 def new_store_url(request, tmp_path) -> str:
     """Where no store is yet: an SQLite file not made, an empty PostgreSQL database."""
     if request.param == "sqlite":
@@ -115,6 +117,7 @@ def test_processes_opening_one_new_store_at_once_migrate_it_once(new_store_url):
     store.close()
 
 
+@postgres_only
 def test_a_postgres_store_written_by_a_newer_swarm_is_refused(postgres_url):
     open_store(postgres_url).close()
     store = open_store(postgres_url)
@@ -124,6 +127,7 @@ def test_a_postgres_store_written_by_a_newer_swarm_is_refused(postgres_url):
         open_store(postgres_url)
 
 
+@postgres_only
 def test_a_postgres_database_of_something_else_is_refused_and_left_alone(postgres_url):
     import psycopg
 
@@ -135,6 +139,7 @@ def test_a_postgres_database_of_something_else_is_refused_and_left_alone(postgre
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname='public'").fetchone() == (1,)
 
 
+@postgres_only
 def test_an_unreachable_postgres_store_says_so_and_what_to_do(throwaway_postgres):
     from swarm.testing.postgres import free_port
 

@@ -22,6 +22,7 @@ from timeouts import scaled
 
 from swarm.cli.timetravel import diff_lines
 from swarm.store import open_store
+from swarm.testing.pytest_plugin import backends
 from swarm.timetravel import diff
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +34,7 @@ PORTO = "Write a short plan for a day in Porto"
 STORES: dict[Path, str] = {}  # a folder of these tests -> its store's URL: "" (its swarm.db) or a PostgreSQL database
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=backends())
 def served(tmp_path_factory, request):
     """The demo model plus one reply for the edited goal, served by its own process: (folder, url, log). Once with
     the store an SQLite file in the folder, once a PostgreSQL database."""

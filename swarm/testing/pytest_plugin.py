@@ -10,7 +10,7 @@
 `store_url` is the URL of a new, empty store of each backend (sqlite:///… in tmp_path; postgresql://… a fresh
 database of the session's throwaway cluster, copied from a migrated template); `any_store` is it opened.
 A test module runs on both with `pytestmark = pytest.mark.usefixtures("store_url")` where its engines read
-the store URL (tests/lifecycle_support.py's make_engine does).
+the store URL (tests/lifecycle_support.py's make_engine does). $SWARM_TEST_BACKENDS=sqlite leaves PostgreSQL out.
 """
 
 from __future__ import annotations
@@ -70,7 +70,19 @@ def postgres_template(throwaway_postgres) -> str:
     return url.rsplit("/", 1)[1]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+def backends() -> list[str]:
+    """The backends `store_url` runs a test on: both, unless $SWARM_TEST_BACKENDS names fewer (e.g. "sqlite"
+    on a machine without PostgreSQL's server; CI installs it, .ci/setup-postgres)."""
+    import os
+
+    wanted = [b.strip() for b in os.environ.get("SWARM_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
+    unknown = set(wanted) - {"sqlite", "postgres"}
+    if unknown or not wanted:
+        raise pytest.UsageError(f"SWARM_TEST_BACKENDS names sqlite and/or postgres (comma-separated), not {sorted(unknown)}")
+    return wanted
+
+
+@pytest.fixture(params=backends())
 def store_url(request, tmp_path) -> Iterator[str]:
     """The URL of a new, empty store: an SQLite file in tmp_path, then a PostgreSQL database (see the module)."""
     if request.param == "sqlite":
