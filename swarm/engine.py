@@ -30,7 +30,7 @@ from swarm.model_endpoint import ModelEndpoint
 from swarm.node import TaskNode
 from swarm.services import Services
 from swarm.slots import Slots
-from swarm.leases import LeaseHeld, LeaseKeeper, held, worker_name
+from swarm.leases import FencedModel, LeaseHeld, LeaseKeeper, held, worker_name
 from swarm.snapshot import nodes_now, read_snapshot_file, state_at
 from swarm.statuses import RUN_FINAL, EventKind, RunStatus
 from swarm.store import Batch, dumps, open_store
@@ -95,10 +95,14 @@ class Engine:
         """The model provider (`swarm.model.provider.ModelProvider`), started on first use (a scripted server starts here too)."""
         return self.endpoint.client()
 
+    def fenced_model(self):
+        """The model provider as a run's nodes get it: a call of a run whose lease this worker lost is refused."""
+        return FencedModel(self.model(), self.leases)
+
     def services(self) -> Services:
         """What a run's loop and its nodes' contexts are given: this engine's pieces as they stand now."""
         return Services(
-            config=self.config, store=self.store, catalogue=self.catalogue, model=self.model,
+            config=self.config, store=self.store, catalogue=self.catalogue, model=self.fenced_model,
             run_models=self.run_models, candidates=self.candidates, memory=self.memory, api_docs=self.api_docs,
             sandbox=self.sandbox, toolsmith=self.toolsmith, tracer=self.tracing, workspaces_dir=self.workspaces_dir,
             human=self.human, workers=self.pool, writer=self.writer, slots=self.slots,

@@ -68,9 +68,13 @@ class LeaseLost(SwarmError):
     def __init__(self, run_id: str, owner: str, epoch: int, now_owner: str | None, now_epoch: int | None,
                  expires: float | None):
         self.run_id, self.epoch, self.now_owner, self.now_epoch = run_id, epoch, now_owner, now_epoch
-        who = f"{held_by_text(now_owner, expires)}, epoch {now_epoch}" if now_owner else "nobody now"
-        super().__init__(f"run {run_id}: lease lost — {owner} held it at epoch {epoch}, but it was taken over "
-                         f"({who}); this turn was not recorded and this worker stops driving the run")
+        if now_epoch is None:
+            how = "it lapsed before this worker could renew it (frozen or cut off past [store].lease_ttl_s)"
+        else:
+            who = f"{held_by_text(now_owner, expires)}, epoch {now_epoch}" if now_owner else "nobody now"
+            how = f"it was taken over ({who})"
+        super().__init__(f"run {run_id}: lease lost — {owner} held it at epoch {epoch}, but {how}; this turn was not "
+                         "recorded and this worker stops driving the run")
 
 
 @dataclass
@@ -120,6 +124,22 @@ def holder(run: dict[str, Any]) -> str:
     return held_by_text(run.get("lease_owner"), run.get("lease_expires"))
 
 
+class FencedModel:
+    """A model provider that asks the lease keeper before each call (`call_key` begins with the run's id): a worker
+    that lost a run's lease never pays for one of its calls again. Everything else is the provider's."""
+
+    def __init__(self, provider, keeper: LeaseKeeper):
+        self.provider, self.keeper = provider, keeper
+
+    def complete(self, messages, *, call_key: str | None = None, **options):
+        if call_key:
+            self.keeper.confirm(call_key.split("/", 1)[0])
+        return self.provider.complete(messages, call_key=call_key, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self.provider, name)
+
+
 class LeaseKeeper:
     """The leases one Engine holds, renewed every ttl/3 from a thread of their own.
 
@@ -167,10 +187,10 @@ class LeaseKeeper:
         if not lease.lost:
             self.table.release(lease.run_id, lease.owner, lease.epoch)
 
-    def renew(self) -> list[Lease]:
-        """Push on every lease held; returns those found taken over (marked lost)."""
+    def renew(self, only: list[Lease] | None = None) -> list[Lease]:
+        """Push on every lease held (or `only` these); returns those found taken over (marked lost)."""
         with self.lock:
-            held = list(self.leases.values())
+            held = [x for x in (self.leases.values() if only is None else only) if not x.lost]
         if not held:
             return []
         now = time.time()
@@ -182,14 +202,23 @@ class LeaseKeeper:
                 lost.append(lease)
             else:
                 lease.expires = now + self.ttl_s
-        with self.lock:
-            for lease in lost:
-                if self.leases.get(lease.run_id) is lease:
-                    del self.leases[lease.run_id]
         for lease in lost:
             if self.on_lost is not None:
                 self.on_lost(lease)
         return lost
+
+    def confirm(self, run_id: str) -> None:
+        """Before paying for a model call of a run: LeaseLost when this worker no longer holds its lease. Free
+        while the lease was renewed lately; when renewals fell behind (the process was frozen, or starved of CPU),
+        it is renewed first, so a worker woken after losing the run never pays for a call the new holder pays for."""
+        with self.lock:
+            lease = self.leases.get(run_id)
+        if lease is None:  # not driven through a lease here (a loop driven directly, a test)
+            return
+        if not lease.lost and time.time() > lease.expires - self.ttl_s / 3:  # a renewal or more overdue
+            self.renew([lease])
+        if lease.lost:
+            raise LeaseLost(run_id, lease.owner, lease.epoch, None, None, None)
 
     def _start(self) -> None:
         if self.thread is None:

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -70,6 +71,34 @@ def recorded_calls(store) -> set[str]:
     return {c["key"] for r in store.runs(limit=10_000) for c in store.llm_calls(r["id"]) if c["reply"] is not None}
 
 
+def freeze_outside_a_write(proc: subprocess.Popen, url: str) -> None:
+    """SIGSTOP the daemon. On SQLite, not while it holds the file's one write lock: a process frozen inside a write
+    transaction stalls every other writer until it wakes (README, "Scaling out"), so it is woken and frozen again
+    until the lock is free. PostgreSQL ends a session idle in a transaction by itself (after 5 s)."""
+    for _ in range(50):
+        proc.send_signal(signal.SIGSTOP)
+        if not url.startswith("sqlite:///"):
+            return
+        probe = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.5)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # it holds the write lock: let it finish that transaction
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("the daemon held the store's write lock every time it was frozen")
+
+
+def recorded_now(store) -> tuple[float, set[str]]:
+    """(a moment, the calls recorded by then): read first, the moment taken after, so that every call in the set
+    was asked before the moment and any request for one of them after it is a second payment."""
+    recorded = recorded_calls(store)
+    return time.time(), recorded
+
+
 def lease_owners(store) -> dict[str, str | None]:
     return {r["id"]: r["lease_owner"] for r in store.runs(limit=10_000)}
 
@@ -82,6 +111,7 @@ def every(seconds: float, predicate):
     return slowly
 
 
+@pytest.mark.timeout(scaled(300 + 6 * GOALS))  # four daemons and a model server, as real processes
 def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model, store):
     rng = random.Random(int(os.environ.get("SWARM_CRASH_SEED", time.time())))
     env = daemon_env(tmp_path, model.url, max_concurrent_runs=4, settle_ms=200)
@@ -106,7 +136,7 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
         for n in range(GOALS - FOLDER_GOALS, GOALS):
             (folder / "inbox" / f"goal{n}.md").write_text(f"Plan goal number {n}")
 
-        moments: list[tuple[float, set[str]]] = []  # when, and the calls the store held then
+        moments: list[tuple[float, set[str]]] = []  # a moment, and the calls the store held by then
 
         def busy(d: Daemon) -> list[str]:
             """Runs this daemon holds the lease of now."""
@@ -117,12 +147,12 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             time.sleep(rng.uniform(0.0, 0.6))
             victim.proc.send_signal(signal.SIGKILL)
             victim.proc.wait(scaled(10))
-            moments.append((time.time(), recorded_calls(shared)))
+            moments.append(recorded_now(shared))
 
         wait_for(every(0.1, lambda: busy(freeze)), 120, "d3 driving a run")
-        freeze.proc.send_signal(signal.SIGSTOP)
+        freeze_outside_a_write(freeze.proc, store)
         held = busy(freeze)
-        moments.append((time.time(), recorded_calls(shared)))
+        moments.append(recorded_now(shared))
         # Frozen past its lease: its runs are taken over by the daemon still alive.
         wait_for(every(0.1, lambda: not set(held) & set(busy(freeze))), 120 + 3 * TTL_S, "d3's runs taken over")
         freeze.proc.send_signal(signal.SIGCONT)

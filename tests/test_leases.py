@@ -41,13 +41,14 @@ def test_of_many_workers_claiming_one_run_at_once_exactly_one_gets_it_and_the_ot
     engine = make_engine(script("ask", ask_model))
     run_id = engine.create_run("a question", script="ask", data={"question": "?"})
     stores = [other_store(engine) for _ in range(6)]
+    keepers = [keeper(store, f"worker-{n}") for n, store in enumerate(stores)]
     won, refused = [], []
     start = threading.Barrier(len(stores))
 
     def claim(n: int) -> None:
         start.wait()
         try:
-            won.append(keeper(stores[n], f"worker-{n}").claim(run_id))
+            won.append(keepers[n].claim(run_id))
         except LeaseHeld as exc:
             refused.append(exc)
 
@@ -60,7 +61,8 @@ def test_of_many_workers_claiming_one_run_at_once_exactly_one_gets_it_and_the_ot
     [lease] = won
     assert lease.epoch == 1 and lease_of(engine.store, run_id)["lease_owner"] == lease.owner
     assert all(f"driven by worker {lease.owner} (lease until" in str(exc) for exc in refused)
-    for store in stores:
+    for lease_keeper, store in zip(keepers, stores):
+        lease_keeper.stop()
         store.close()
 
 
@@ -97,8 +99,9 @@ def test_a_lease_whose_holder_died_on_this_host_is_taken_at_once(make_engine):
     engine.store.update_run(run_id, lease_owner=f"{socket.gethostname()}:{gone.pid}", lease_expires=time.time() + 300,
                             lease_epoch=4)
     assert not held(engine.store.run(run_id))  # its holder's process is gone: nobody drives it
-    lease = keeper(engine.store, "next").claim(run_id)
-    assert lease.epoch == 5
+    next_holder = keeper(engine.store, "next")
+    assert next_holder.claim(run_id).epoch == 5
+    next_holder.stop()
 
 
 def test_a_drive_holds_the_lease_renewed_through_a_long_model_call_and_gives_it_up_at_the_end(make_engine):
@@ -181,3 +184,22 @@ def test_resume_says_which_worker_holds_a_run_and_until_when(make_engine):
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_a_worker_whose_renewals_fell_behind_asks_the_store_before_paying_and_is_refused_once_taken_over(make_engine):
+    engine = make_engine(script("ask", ask_model))
+    run_id = engine.create_run("a question", script="ask", data={"question": "?"})
+    woken, thief = keeper(engine.store, "woken", ttl_s=1.0), other_store(engine)
+    lease = woken.claim(run_id)
+    woken.stop()  # no renewals from here on, as in a frozen process
+    woken.confirm(run_id)  # renewed lately: nothing to ask
+    lease.expires = time.time() + 0.1  # renewals a period overdue: the store is asked, and the lease is still its own
+    woken.confirm(run_id)
+    assert lease.expires > time.time() + 0.5 and not lease.lost
+    future = time.time() + 3600
+    assert thief.leases.claim(run_id, "thief", future + 30, future) == lease.epoch + 1
+    lease.expires = time.time() - 5  # woken up long after its lease lapsed, and taken over meanwhile
+    with pytest.raises(LeaseLost, match="lapsed before this worker could renew it"):
+        woken.confirm(run_id)
+    assert lease.lost
+    thief.close()

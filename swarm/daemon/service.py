@@ -84,6 +84,7 @@ class Daemon:
         self.settler = Settler(self.settings.settle_ms / 1000)
         self.poll_s = min(0.05, max(0.01, self.settings.settle_ms / 10000))
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
+        self.epochs: dict[str, int] = {}  # run id -> the lease epoch this daemon last claimed it at
         self.backlog: list[dict[str, Any]] = []  # rows found at start-up, to drive before new files
         self.stopping: asyncio.Event | None = None
         self.stop_reason = ""
@@ -418,6 +419,11 @@ class Daemon:
             return
         except SURROUNDINGS as exc:  # the store or the disk failed under the run: it is driven again when it can be
             self.tasks.pop(row["id"], None)
+            if (lost := self.lost_lease(run_id)) is not None:  # e.g. the server ended a session frozen mid-commit
+                self.log.emit("lease_lost", level="warning", file=row["original"], run=run_id, epoch=lost.epoch,
+                              now_epoch=lost.now_epoch, now_worker=lost.now_owner, commit_rejected=True,
+                              error=f"{lost}; the store refused the commit: {trouble_text(exc)}")
+                return
             if not self.stopping.is_set():
                 self.later(("drive", row["id"]), lambda: self.start(row), "goal_deferred", file=row["original"],
                            run=run_id, error=trouble_text(exc),
@@ -492,8 +498,20 @@ class Daemon:
         self.log.emit("run_start", file=taken["original"], run=taken["run_id"], script=spec.get("script"),
                       budgets=spec.get("budgets") or {})
 
+    def lost_lease(self, run_id: str) -> LeaseLost | None:
+        """Whether another worker took the run over since this daemon last claimed it (its epoch moved on)."""
+        epoch = self.epochs.get(run_id)
+        try:
+            row = self.store.leases.lease_row(run_id) if epoch is not None else None
+        except SURROUNDINGS:
+            return None
+        if row is None or row["lease_epoch"] == epoch:
+            return None
+        return LeaseLost(run_id, worker_name(), epoch, row["lease_owner"], row["lease_epoch"], row["lease_expires"])
+
     def claimed(self, lease: leases.Lease, before: dict[str, Any]) -> None:
         """From the store's writer thread: this daemon took a run's lease (from whom, when it had lapsed)."""
+        self.epochs[lease.run_id] = lease.epoch
         fields: dict[str, Any] = {"run": lease.run_id, "epoch": lease.epoch, "worker": lease.owner}
         previous = before.get("lease_owner")
         if previous and previous != lease.owner:

@@ -31,9 +31,16 @@ class NumericAsNumber(Loader):
         return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
+# A session idle inside a transaction this long is a client frozen or cut off mid-commit (SIGSTOP, a paused VM, a
+# lost network): the server ends it and releases its row locks, so the other workers (and the takeover of its runs,
+# swarm/leases.py) never wait on it longer. The store's transactions send their statements back to back.
+IDLE_IN_TRANSACTION_MS = 5000
+
+
 def connect(url: str) -> psycopg.Connection:
     """A new autocommit connection to `url`, its results typed as the shared SQL expects."""
-    conn = psycopg.connect(url, autocommit=True)
+    conn = psycopg.connect(url, autocommit=True,
+                           options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}")
     conn.adapters.register_loader("numeric", NumericAsNumber)
     return conn
 
@@ -41,10 +48,16 @@ def connect(url: str) -> psycopg.Connection:
 class Connection:
     """sqlite3.Connection's surface over a psycopg connection (see the module's docstring)."""
 
-    def __init__(self, raw: psycopg.Connection):
+    def __init__(self, raw: psycopg.Connection, url: str | None = None):
         self.raw = raw
+        self.url = url  # given: a connection the server ended (see IDLE_IN_TRANSACTION_MS) is made again when next used
+        self.setup: list[str] = []  # statements to run again on a new connection (SET ...)
 
     def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor:
+        if self.url and self.broken:  # the transaction it was in failed already: the next statement starts afresh
+            self.raw = connect(self.url)
+            for statement in self.setup:
+                self.raw.cursor().execute(statement)
         cursor = self.raw.cursor()
         if params:
             cursor.execute(placeholders(sql), tuple(params))
@@ -66,4 +79,5 @@ class Connection:
         return self.raw.closed or self.raw.broken
 
     def close(self) -> None:
+        self.url = None  # closed on purpose: never made again
         self.raw.close()
