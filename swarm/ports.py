@@ -1,7 +1,8 @@
 """The storage ports: what the swarm asks of its store, one Protocol for each part, with no SQL in them.
 
-A backend implements each of them in its adapter package (SQLite: swarm/adapters/sqlite/). Callers hold a
-port and call its methods; they never see a connection, a lock or a query. `Store` (swarm/store.py) is the
+A backend implements each of them in its adapter package (SQLite: swarm/adapters/sqlite/, PostgreSQL:
+swarm/adapters/postgres/); no SQL lives anywhere else. Callers hold a port and call its methods; they never see
+a connection, a lock or a query. The store `swarm.store.open_store(URL or path or configuration)` opens is the
 run store and hands out the others:
 
     store.goals        GoalLedger      the daemon's goal files and the runs they became
