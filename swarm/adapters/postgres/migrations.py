@@ -54,4 +54,8 @@ MIGRATIONS: list[Migration] = [
        ALTER TABLE goals ADD COLUMN IF NOT EXISTS spec TEXT;
        ALTER TABLE goals ADD COLUMN IF NOT EXISTS claimed_by TEXT;
        CREATE INDEX IF NOT EXISTS goals_queue ON goals (state, id)""",
+    # 4: a route example may be 'synthetic' (a request the model wrote from a script's description)
+    """ALTER TABLE route_examples DROP CONSTRAINT IF EXISTS route_examples_kind_check;
+       ALTER TABLE route_examples ADD CONSTRAINT route_examples_kind_check
+           CHECK (kind IN ('positive', 'negative', 'synthetic'))""",
 ]

@@ -8,6 +8,8 @@ each version the same meaning.
        taken while a run goes on hold only the nodes changed since the one before (`since`), compressed
     3  run leases (lease_owner, lease_expires, lease_epoch: swarm/leases.py); goals submitted to the store's
        queue (`spec`) and the worker that took each goal (`claimed_by`)
+    4  a route example may be 'synthetic': a request the model wrote from a script's description
+       (swarm/retrieval/synthetic.py), not a confirmed routing
 
 To change the schema, append a migration to MIGRATIONS (and its PostgreSQL twin), never edit SCHEMA_1 or an
 earlier step: a function of the connection, or SQL text, that is safe to run on a file that has it already
@@ -225,7 +227,29 @@ def _to_3(c: sqlite3.Connection) -> None:
     c.execute("CREATE INDEX IF NOT EXISTS goals_queue ON goals (state, id)")
 
 
-MIGRATIONS: list[Migration] = [_to_1, _to_2, _to_3]
+def _to_4(c: sqlite3.Connection) -> None:
+    """Schema 4: route_examples.kind may also be 'synthetic'. SQLite cannot change a CHECK, so the table is made
+    again with the rows it held (a file that has the new CHECK already is left as it is)."""
+    row = c.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='route_examples'").fetchone()
+    if row is None or "'synthetic'" in row[0]:
+        return
+    c.execute("ALTER TABLE route_examples RENAME TO route_examples_3")
+    c.execute("""CREATE TABLE route_examples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    script TEXT NOT NULL,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('positive', 'negative', 'synthetic')),
+    run_id TEXT,
+    node_id TEXT,
+    at REAL NOT NULL,
+    UNIQUE (script, text, kind)
+)""")
+    c.execute("INSERT INTO route_examples (id, script, text, kind, run_id, node_id, at) "
+              "SELECT id, script, text, kind, run_id, node_id, at FROM route_examples_3")
+    c.execute("DROP TABLE route_examples_3")
+
+
+MIGRATIONS: list[Migration] = [_to_1, _to_2, _to_3, _to_4]
 
 
 def tables(c: sqlite3.Connection) -> set[str]:

@@ -712,9 +712,10 @@ class Store:
 
     def add_route_example(self, script: str, text: str, kind: str = "positive", run_id: str | None = None,
                           node_id: str | None = None) -> bool:
-        """Record a sub-goal as an example of a script; False when it was recorded already (forks, replays)."""
-        if kind not in ("positive", "negative"):
-            raise StoreError(f"a route example is 'positive' or 'negative', not {kind!r}")
+        """Record a sub-goal as an example of a script; False when it was recorded already (forks, replays).
+        kind "synthetic": a request the model wrote from the script's description, not a confirmed routing."""
+        if kind not in ("positive", "negative", "synthetic"):
+            raise StoreError(f"a route example is 'positive', 'negative' or 'synthetic', not {kind!r}")
         with self.transaction() as c:
             cur = c.execute("INSERT INTO route_examples (script, text, kind, run_id, node_id, at) VALUES (?,?,?,?,?,?) "
                             "ON CONFLICT DO NOTHING",
