@@ -21,13 +21,14 @@ CODE = "```python\nimport math\nprint(math.gcd(1071, 462))\n```"
 
 
 @pytest.fixture
-def swarm_for(tmp_path, scripted_model):
+def swarm_for(tmp_path, scripted_model, store_url):
+    """Swarms on the store of `store_url`: each test that makes one runs on SQLite and on PostgreSQL."""
     made: list[Swarm] = []
 
     def make(lines, **kwargs) -> Swarm:
         server = scripted_model(lines)
         cfg = load_config(env={"SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated"), "SWARM_MODEL_MAX_RETRIES": "0"})
-        made.append(Swarm(cfg, store=tmp_path / "swarm.db", base_url=server.url, **kwargs))
+        made.append(Swarm(cfg, store=store_url, base_url=server.url, **kwargs))
         return made[-1]
 
     yield make
@@ -35,7 +36,7 @@ def swarm_for(tmp_path, scripted_model):
         swarm.close()
 
 
-def test_run_returns_the_answer_and_what_it_cost(swarm_for, tmp_path):
+def test_run_returns_the_answer_and_what_it_cost(swarm_for, tmp_path, store_url):
     with swarm_for([{"reply": CODE}]) as swarm:
         result = swarm.run(GCD, max_nodes=5)
 
@@ -44,7 +45,7 @@ def test_run_returns_the_answer_and_what_it_cost(swarm_for, tmp_path):
     assert result.nodes == 1 and result.prompt_tokens > 0
     # The run is the store's like any other: the CLI shows it.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    shown = subprocess.run([sys.executable, "-m", "swarm.cli", "--store", str(tmp_path / "swarm.db"), "show", result.run_id],
+    shown = subprocess.run([sys.executable, "-m", "swarm.cli", "--store", store_url, "show", result.run_id],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=scaled(60))
     assert shown.returncode == 0, shown.stderr
     assert "21" in shown.stdout
@@ -94,13 +95,13 @@ def test_a_question_for_a_person_waits_is_answered_through_the_api_and_resumed(s
     assert done.ok and done.answer == "Lisbon"
 
 
-def test_deciding_and_looking_back_open_the_store_alone(swarm_for, tmp_path):
+def test_deciding_and_looking_back_open_the_store_alone(swarm_for, tmp_path, store_url):
     """A Swarm that only decides requests and reads runs (as `swarm approve` does) makes no engine: no model
     client, MCP server or sandbox; the history keeps who decided."""
     waiting = swarm_for([{"reply": "ok", "repeat": True}]).run("Which city should the trip go to?", script="ask_human")
     program = (
         "import json, sys\nfrom swarm import Swarm\n"
-        f"with Swarm(store={str(tmp_path / 'swarm.db')!r}) as swarm:\n"
+        f"with Swarm(store={store_url!r}) as swarm:\n"
         f"    [request] = swarm.approvals({waiting.run_id!r})\n"
         "    decided = swarm.approve(request['id'], edited='Lisbon', by='app:trips')\n"
         f"    kinds = [e.kind for e in swarm.history({waiting.run_id!r})]\n"
