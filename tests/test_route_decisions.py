@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lifecycle_support import make_engine, run  # noqa: F401  (make_engine is a fixture)
 from node_scripts.route import NOT_ROUTABLE
 from swarm.fork import fork
@@ -46,9 +48,13 @@ def ranked(logged: dict) -> list[str]:
     return [c["name"] for c in logged["candidates"]]
 
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
+
+
+def cli(tmp_path: Path, *args: str, url: str = "") -> subprocess.CompletedProcess:
+    """The CLI in a process of its own, on tmp_path's swarm.db or on the store of `url` (a PostgreSQL database)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"))
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=url, SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"))
     return subprocess.run([sys.executable, "-m", "swarm.cli", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=scaled(180))
 
@@ -59,6 +65,7 @@ def routes_first(engine, text: str) -> str:
 
 # --- the log ------------------------------------------------------------------------------------------
 
+@both_backends
 def test_each_route_decision_is_logged_with_its_candidates_their_scores_the_pick_and_how_it_turned_out(make_engine):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -74,6 +81,7 @@ def test_each_route_decision_is_logged_with_its_candidates_their_scores_the_pick
     assert (logged["outcome"], logged["outcome_by"]) == ("positive", "run")
 
 
+@both_backends
 def test_an_approved_run_makes_the_next_runs_same_kind_sub_goal_rank_its_script_first_as_recorded(make_engine):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -92,6 +100,7 @@ def test_an_approved_run_makes_the_next_runs_same_kind_sub_goal_rank_its_script_
         ("play_music", NEXT, "negative"), ("play_music", FIRST, "positive")}
 
 
+@both_backends
 def test_a_fork_of_a_learned_run_driven_to_its_end_adds_no_example_twice(make_engine):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
@@ -110,13 +119,14 @@ def test_a_fork_of_a_learned_run_driven_to_its_end_adds_no_example_twice(make_en
 
 # --- a person's verdict -------------------------------------------------------------------------------
 
+@both_backends
 def test_a_person_confirms_a_routing_the_review_refused_and_it_counts_at_once(make_engine, tmp_path):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
     run_id, status = run(engine, "Guests tonight", "break_down_goal")
     assert status == "unmet" and routes_first(engine, FIRST) != "play_music"
 
-    done = cli(tmp_path, "route", "confirm", run_id, "1.1")
+    done = cli(tmp_path, "route", "confirm", run_id, "1.1", url=engine.config.store.url)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"confirmed: {NEXT!r} is now an example of play_music"
@@ -125,13 +135,14 @@ def test_a_person_confirms_a_routing_the_review_refused_and_it_counts_at_once(ma
     assert routes_first(engine, FIRST) == "play_music"  # the running engine follows the store
 
 
+@both_backends
 def test_a_person_rejects_a_learned_routing_and_no_replay_of_that_run_learns_it_again(make_engine, tmp_path):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     engine.config.retrieval.top_k = 30
     run_id, _ = run(engine, "Dinner for two", "break_down_goal")
     assert routes_first(engine, NEXT) == "play_music"
 
-    done = cli(tmp_path, "route", "reject", run_id[:12], "1.1")  # a unique prefix of the run id will do
+    done = cli(tmp_path, "route", "reject", run_id[:12], "1.1", url=engine.config.store.url)  # a unique prefix of the run id will do
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"rejected: {FIRST!r} is a negative of play_music"
@@ -142,26 +153,28 @@ def test_a_person_rejects_a_learned_routing_and_no_replay_of_that_run_learns_it_
     assert [(e["script"], e["kind"]) for e in engine.store.route_examples()] == [("play_music", "negative")]
 
 
+@both_backends
 def test_a_person_can_say_which_script_a_sub_goal_was_for(make_engine, tmp_path):
     engine = make_engine(*services(), model=evening(PLANS, pick="set_alarm"), node_max_attempts=1)
     run_id, _ = run(engine, "Guests tonight", "break_down_goal")
 
-    done = cli(tmp_path, "route", "confirm", run_id, "1.1", "--script", "play_music")
+    done = cli(tmp_path, "route", "confirm", run_id, "1.1", "--script", "play_music", url=engine.config.store.url)
 
     assert done.returncode == 0, done.stderr
     assert [(e["script"], e["text"], e["kind"]) for e in engine.store.route_examples() if e["kind"] == "positive"] == [
         ("play_music", NEXT, "positive")]
 
 
+@both_backends
 def test_route_decisions_lists_the_log_and_bad_verdicts_say_what_to_pass(make_engine, tmp_path):
     engine = make_engine(*services(), model=evening(PLANS), node_max_attempts=1)
     run_id, _ = run(engine, "Dinner for two", "break_down_goal")
 
-    listed = cli(tmp_path, "route", "decisions", run_id, "--json")
-    text = cli(tmp_path, "route", "decisions")
-    not_route = cli(tmp_path, "route", "confirm", run_id, "1")
-    no_run = cli(tmp_path, "route", "reject", "no-such-run", "1.1")
-    short = cli(tmp_path, "route", "confirm", run_id)
+    listed = cli(tmp_path, "route", "decisions", run_id, "--json", url=engine.config.store.url)
+    text = cli(tmp_path, "route", "decisions", url=engine.config.store.url)
+    not_route = cli(tmp_path, "route", "confirm", run_id, "1", url=engine.config.store.url)
+    no_run = cli(tmp_path, "route", "reject", "no-such-run", "1.1", url=engine.config.store.url)
+    short = cli(tmp_path, "route", "confirm", run_id, url=engine.config.store.url)
 
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
