@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import Counter
-from itertools import compress
-from operator import methodcaller
+from itertools import compress, repeat
 from typing import Any
 
 from swarm.deltas import DEFAULTS, whole
@@ -77,11 +75,11 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
     run = store.run(run_id)
     first, last = event_span(store, run, at_event)
     partial = partial_states_at(store, run["id"], at_event)
-    # Every step over all the nodes is a map, a filter or a count done in C: a Python loop over 100,000 nodes
-    # would cost more than the rest of the command.
+    # Every step over all the nodes is a map, a filter or a count done in C (dict.get, str.count): a Python loop
+    # over 100,000 nodes would cost more than the rest of the command.
     states = list(partial.values())  # a field left out has its default (swarm.deltas.DEFAULTS)
-    statuses = list(map(methodcaller("get", "status", DEFAULTS["status"]), states))
-    depths = list(map(methodcaller("count", "."), partial))
+    statuses = list(map(dict.get, states, repeat("status"), repeat(DEFAULTS["status"])))
+    depths = list(map(str.count, partial, repeat(".")))
     per_level = Counter(depths)
     cut, total = min(per_level, default=0), 0
     for depth in sorted(per_level):
@@ -92,19 +90,17 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
     shown = list(compress(states, map(cut.__ge__, depths)))
     deeper = list(map(cut.__lt__, depths))
     statuses_below = list(compress(statuses, deeper))
-    top_of = re.compile(r"[^.]*" + r"\.[^.]*" * cut).match  # the id of a node's ancestor at the cut
+    tops = [node_id.rsplit(".", depth - cut)[0] for node_id, depth in zip(compress(partial, deeper), compress(depths, deeper))]
     below: dict[str, dict[str, int]] = {}
-    for (top, s), count in Counter(zip(map(methodcaller("group"), map(top_of, compress(partial, deeper))),
-                                       statuses_below)).items():
+    for (top, s), count in Counter(zip(tops, statuses_below)).items():
         below.setdefault(top, {})[s] = count
     attention = list(compress(compress(states, deeper), map(ATTENTION_SET.__contains__, statuses_below)))
     run_id = run["id"]
     status, event = _status_then(store, run, at_event, first)
     result = whole(partial["1"], run_id).get("output") if status == RunStatus.DONE and "1" in partial else None
     return {
-        "run": _run_then(run, status, result, len(partial), sum(map(methodcaller("get", "prompt_tokens", 0), states)),
-                         sum(map(methodcaller("get", "completion_tokens", 0), states)),
-                         math.fsum(map(methodcaller("get", "cost_usd", 0.0), states))),
+        "run": _run_then(run, status, result, len(partial), _total(states, "prompt_tokens"),
+                         _total(states, "completion_tokens"), math.fsum(filter(None, map(dict.get, states, repeat("cost_usd"))))),
         "at_event": at_event,
         "event": event,
         "events": {"first": first, "last": last},
@@ -115,6 +111,10 @@ def checkout_top(store: Store, run_id: str, at_event: int, limit: int = TOP_NODE
         "attention": [whole(n, run_id) for n in heapq.nsmallest(limit, attention, key=tree_order)],
         "attention_count": len(attention),
     }
+
+
+def _total(states: list[dict[str, Any]], key: str) -> int:
+    return sum(filter(None, map(dict.get, states, repeat(key))))
 
 
 def _status_then(store: Store, run: dict[str, Any], at_event: int, first: int) -> tuple[str, dict[str, Any] | None]:
