@@ -16,8 +16,3 @@ def exists(pid: int | None) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
-
-
-def alive_elsewhere(pid: int | None) -> bool:
-    """Another live process on this host has this id (not this one)."""
-    return exists(pid) and pid != os.getpid()
