@@ -1,6 +1,6 @@
 """Scale benchmark: what a run costs as it grows (issue 13). Prints one JSON line.
 
-    python bench/scale.py [--sizes 1111,11111,111111] [--keep DIR]
+    python bench/scale.py [--sizes 1111,11111,111111] [--keep DIR | --reuse DIR]
 
 For each size N (a tree of fan-out 10: 1,111 = three levels below the root, 11,111 = four,
 111,111 = five), scripted and instant: every execution makes one call to an instant in-process
@@ -21,6 +21,9 @@ Keys, suffixed with N:
   checkout() call alone at that event (every node's whole state), in a new process.
 - cpu_ms_per_node_N, resume_cpu_s_N, history_cpu_s_N, checkout_cpu_s_N: the same in CPU seconds (user + system
   of the process), which a busy machine changes less than wall time.
+--keep DIR keeps each size's store (DIR/N/scale.db, paused as the run left it: resume runs on a copy) and what its
+run measured (DIR/N/run.json); --reuse DIR measures the commands again on the stores kept there, without running
+the trees again (the run's own figures are those kept), and builds only the sizes missing.
 growth = wall_ms_per_node at the largest size / at the smallest (1,111 when measured); growth_cpu the same in CPU.
 `load` is the 1-minute load average at the end.
 """
@@ -32,6 +35,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,18 +138,29 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def measure(size: int, folder: Path) -> dict:
+def measure(size: int, folder: Path, reuse: bool = False, keep: bool = False) -> dict:
     here = [sys.executable, str(Path(__file__).resolve())]
-    out = subprocess.run(here + ["--one", str(size), "--dir", str(folder)], check=True, capture_output=True, text=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    db = folder / "scale.db"
+    db, kept = folder / "scale.db", folder / "run.json"
+    if reuse and db.exists() and kept.exists():
+        r = json.loads(kept.read_text())
+    else:
+        for stale in folder.glob("scale.db*"):
+            stale.unlink()
+        out = subprocess.run(here + ["--one", str(size), "--dir", str(folder)], check=True, capture_output=True, text=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        kept.write_text(json.dumps(r))
     env = {**os.environ, "SWARM_STORE": str(db)}
     history_s = timed(SWARM + ["--store", str(db), "history", r["run"]], env)
     checkout_s = timed(SWARM + ["--store", str(db), "checkout", r["run"], "--at", str((r["first"] + r["last"]) // 2)], env)
     call = subprocess.run(here + ["--checkout", r["run"], "--at", str((r["first"] + r["last"]) // 2), "--dir", str(folder)],
                           check=True, capture_output=True, text=True)
     call = json.loads(call.stdout.strip().splitlines()[-1])
-    resume_s = timed(here + ["--resume", r["run"], "--dir", str(folder)], env)
+    with tempfile.TemporaryDirectory(dir=folder if keep else None) as spare:
+        where = folder
+        if keep:  # the kept store stays paused, to be measured again with --reuse
+            where = Path(spare)
+            shutil.copyfile(db, where / "scale.db")
+        resume_s = timed(here + ["--resume", r["run"], "--dir", str(where)], env)
     n = r["nodes"]
     return {
         f"wall_ms_per_node_{size}": round(r["wall_s"] * 1000 / n, 4),
@@ -170,6 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1111,11111,111111", help="comma-separated tree sizes (fan-out 10)")
     parser.add_argument("--keep", metavar="DIR", help="keep each size's store under DIR (default: a temporary folder)")
+    parser.add_argument("--reuse", metavar="DIR", help="measure the commands again on the stores --keep left in DIR")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resume", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -190,13 +206,12 @@ def main() -> None:
         levels_for(size)
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(args.keep) if args.keep else Path(tmp)
+        kept = args.reuse or args.keep
+        base = Path(kept) if kept else Path(tmp)
         for size in sizes:
             folder = base / str(size)
             folder.mkdir(parents=True, exist_ok=True)
-            for stale in folder.glob("scale.db*"):
-                stale.unlink()
-            out.update(measure(size, folder))
+            out.update(measure(size, folder, reuse=bool(args.reuse), keep=bool(kept)))
     small, large = min(sizes), max(sizes)
     if small != large:
         out["growth"] = round(out[f"wall_ms_per_node_{large}"] / out[f"wall_ms_per_node_{small}"], 3)
