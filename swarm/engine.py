@@ -154,7 +154,8 @@ class Engine:
             if self._router is None:
                 self._router = index
             if self._router_version != version:
-                self._router.sync(catalogue_entries(self.catalogue.describe(), stored_history(self.store)))
+                self._router.sync(catalogue_entries(self.catalogue.describe(), stored_history(self.store),
+                                                    stored_history(self.store, "synthetic")))
                 self._router_version = version
             return self._router
 

@@ -21,8 +21,11 @@ def register(sub) -> None:
                                        "swarm route forget (--script NAME | --all) drops them. "
                                        "swarm route decisions [RUN_ID]: the logged route decisions (goal, candidates "
                                        "with scores, pick, outcome). swarm route confirm|reject RUN_ID NODE_ID "
-                                       "[--script NAME]: a person's verdict on one, an example (or a negative) at once.")
-    route.add_argument("text", nargs="+", help="the sub-goal (quote it), or eval, history, forget, decisions, confirm, reject")
+                                       "[--script NAME]: a person's verdict on one, an example (or a negative) at once. "
+                                       "swarm route describe [--script NAME] [--again]: the model writes a few requests "
+                                       "each script would answer (synthetic examples, one call a script; those that "
+                                       "have them are skipped unless --again).")
+    route.add_argument("text", nargs="+", help="the sub-goal (quote it), or eval, history, forget, decisions, confirm, reject, describe")
     route.add_argument("--top-k", type=int, help="candidates to return (default [retrieval].top_k)")
     route.add_argument("--catalogue", help="eval: JSON lines {\"name\", \"description\"}")
     route.add_argument("--queries", help="eval: JSON lines {\"query\", \"expected\"}")
@@ -36,6 +39,10 @@ def register(sub) -> None:
     route.add_argument("--script", metavar="NAME", help="history/forget: only this script's examples; "
                                                         "confirm/reject: the script it was for (default: the pick)")
     route.add_argument("--all", action="store_true", help="forget: drop every recorded route example")
+    route.add_argument("--again", action="store_true", help="describe: write new requests for scripts that have them")
+    route.add_argument("--synthetic", metavar="FILE",
+                       help="eval: JSON lines {\"name\", \"requests\"}: synthetic requests of catalogue scripts "
+                            "(bench/routing_synthetic.py writes them)")
     route.add_argument("--json", action="store_true", help="print JSON")
     route.set_defaults(func=cmd_route)
 
@@ -86,6 +93,34 @@ def _route_history(cfg, args) -> int:
     else:
         for r in rows:
             print(f"{r['kind']:<8}  {r['script']:<24}  {r['text'][:80]}  ({r['run_id'] or '-'} {r['node_id'] or ''})")
+    return 0
+
+
+def _route_describe(cfg, args) -> int:
+    """`swarm route describe [--script NAME] [--again]`: synthetic requests for the registered scripts, from the model."""
+    from swarm.model_endpoint import ModelEndpoint
+    from swarm.retrieval.synthetic import describe_scripts
+    from swarm.store import open_store
+    from swarm.toolsmith import Toolsmith
+
+    rows = [r for r in Toolsmith.standalone(cfg).listing() if not r["disabled"]]
+    if args.script:
+        rows = [r for r in rows if r["name"] == args.script]
+        if not rows:
+            raise SwarmError(f"no active script is named {args.script!r}; `swarm scripts list` shows them")
+    store = open_store(cfg)
+    endpoint = ModelEndpoint(cfg)
+    try:
+        print(f"swarm: model {endpoint.describe()}", file=sys.stderr, flush=True)
+        progress = None if args.json else lambda name, requests: print(f"{name}: {len(requests)} request(s)", flush=True)
+        written = describe_scripts(store, endpoint.client(), rows, again=args.again, progress=progress)
+    finally:
+        endpoint.close()
+        store.close()
+    if args.json:
+        print(json.dumps(written))
+    elif not written:
+        print("every script has synthetic requests already (or no description); --again writes them anew")
     return 0
 
 
@@ -146,12 +181,15 @@ def cmd_route(args) -> int:
         return _route_decisions(cfg, args)
     if args.text[0] in ("confirm", "reject") and len(args.text) > 1:
         return _route_verdict(cfg, args)
+    if args.text == ["describe"]:
+        return _route_describe(cfg, args)
     if args.text == ["eval"]:
         if not args.catalogue or not args.queries:
             raise SwarmError("swarm route eval needs --catalogue FILE.jsonl and --queries FILE.jsonl")
         if args.pick:
             return _route_pick(cfg, args, top_k, options)
         result = run_eval(args.catalogue, args.queries, make_embedder(settings), top_k, history=args.history,
+                          synthetic=args.synthetic,
                           examples_per_script=settings.examples_per_script, **options)
         print(json.dumps(result) if args.json else "\n".join(f"{k:<10} {v}" for k, v in result.items()))
         return 0
@@ -165,8 +203,10 @@ def cmd_route(args) -> int:
         from swarm.retrieval.live import stored_history
 
         history = stored_history(store)  # what routing learned from use counts here too
+        synthetic = stored_history(store, "synthetic")
         index = LiveIndex(make_embedder(settings), store, examples_per_script=settings.examples_per_script, **options)
-        index.sync([Entry(r["name"], r["description"], history=history.get(r["name"], [])) for r in rows])
+        index.sync([Entry(r["name"], r["description"], history=history.get(r["name"], []),
+                          synthetic=synthetic.get(r["name"], [])) for r in rows])
         hits = index.search(" ".join(args.text), top_k)
     finally:
         store.close()

@@ -76,31 +76,43 @@ def evaluate(index: HybridIndex, queries: list[dict], top_k: int = 10) -> dict:
 
 
 def run_eval(catalogue: str | Path, queries: str | Path, embedder, top_k: int = 10,
-             history: str | Path | None = None, examples_per_script: int = 20, **index_options) -> dict:
+             history: str | Path | None = None, examples_per_script: int = 20, synthetic: str | Path | None = None,
+             **index_options) -> dict:
     """Build a throw-away index from a catalogue file and evaluate a query file against it.
 
     `history`: a file of lines {"query", "expected"} taken as confirmed routing history first (each
     query an example of its expected script, as the swarm records them); the routing index
-    (LiveIndex) then answers. A query that is also in the history is refused: that measures nothing."""
+    (LiveIndex) then answers. A query that is also in the history is refused: that measures nothing.
+    `synthetic`: a file of lines {"name", "requests"}, requests the model wrote for catalogue scripts
+    (swarm/retrieval/synthetic.py; bench/routing_synthetic.py writes such a file); the LiveIndex answers too."""
     entries = read_catalogue(catalogue)
     rows = read_jsonl(queries, ("query", "expected"), "query")
     start = time.perf_counter()
-    if history is None:
+    if history is None and synthetic is None:
         index = HybridIndex(entries, embedder, **index_options)
         extra = {}
     else:
-        index, extra = history_index(entries, rows, history, embedder, examples_per_script, index_options)
+        index, extra = history_index(entries, rows, history, embedder, examples_per_script, index_options, synthetic)
     index_s = round(time.perf_counter() - start, 3)
     return {**evaluate(index, rows, top_k), "index_s": index_s, **extra}
 
 
-def history_index(entries: list[Entry], rows: list[dict], history: str | Path, embedder, examples_per_script: int,
-                  index_options: dict):
-    """A LiveIndex over the catalogue whose scripts hold the history file's queries as examples."""
+def history_index(entries: list[Entry], rows: list[dict], history: str | Path | None, embedder, examples_per_script: int,
+                  index_options: dict, synthetic: str | Path | None = None):
+    """A LiveIndex over the catalogue whose scripts hold the history file's queries as examples (and the
+    synthetic file's requests as synthetic examples)."""
     from swarm.retrieval.live import LiveIndex
 
-    past = read_jsonl(history, ("query", "expected"), "history")
+    past = read_jsonl(history, ("query", "expected"), "history") if history is not None else []
     names = {e.name for e in entries}
+    imagined: dict[str, list[str]] = {}
+    for line in read_jsonl(synthetic, ("name",), "synthetic") if synthetic is not None else []:
+        if line["name"] not in names:
+            raise RetrievalError(f"the synthetic file {synthetic} names {line['name']!r}, which is not in the catalogue; "
+                                 "every line's \"name\" must be a catalogue \"name\"")
+        if not isinstance(line["requests"], list):
+            raise RetrievalError(f"the synthetic file {synthetic}: \"requests\" of {line['name']!r} must be a list of texts")
+        imagined.setdefault(line["name"], []).extend(str(t) for t in line["requests"])
     unknown = sorted({h["expected"] for h in past} - names)
     if unknown:
         raise RetrievalError(f"{len(unknown)} history \"expected\" name(s) are not in the catalogue (first: {unknown[0]!r}); "
@@ -114,5 +126,6 @@ def history_index(entries: list[Entry], rows: list[dict], history: str | Path, e
     for h in past:
         by_script.setdefault(h["expected"], []).append(h["query"].strip())
     index = LiveIndex(embedder, None, examples_per_script=examples_per_script, **index_options)
-    index.add([Entry(e.name, e.description, e.args, e.examples, history=by_script.get(e.name, [])) for e in entries])
-    return index, {"history": len(past)}
+    index.add([Entry(e.name, e.description, e.args, e.examples, history=by_script.get(e.name, []),
+                     synthetic=imagined.get(e.name, [])) for e in entries])
+    return index, {"history": len(past), **({"synthetic": sum(map(len, imagined.values()))} if imagined else {})}

@@ -22,6 +22,7 @@ class Entry:
     plain: bool = False  # a document (a memory item, a docs section): its text is the description alone
     keywords: str = ""  # for a plain entry: the text BM25 indexes, when it is longer than what is embedded
     history: list[str] = field(default_factory=list)  # confirmed sub-goals of routing history (LiveIndex only)
+    synthetic: list[str] = field(default_factory=list)  # requests the model wrote from the description (LiveIndex only)
 
 
 @dataclass

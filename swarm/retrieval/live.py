@@ -41,24 +41,29 @@ from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
 
 EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
 HISTORY_WEIGHT = 0.5  # an example of routing history against the description, in a script's prototype vector
+SYNTHETIC_WEIGHT = 0.2  # a synthetic request (swarm/retrieval/synthetic.py) in a script's prototype vector
+SYNTHETIC_ADAPTER_WEIGHT = 0.0  # a synthetic request as a pair of the query adapter, against a confirmed example's 1
 ADAPTER_RIDGE = 10.0  # the query adapter's ridge (swarm/retrieval/adapter.py): how much history it takes to move queries
 BLAS_THREADS = 1  # the matrix product is small; more BLAS threads only fight the embedder's (swarm/retrieval/blas.py)
 
 
-def catalogue_entries(described: list[dict], history: dict[str, list[str]] | None = None) -> list[Entry]:
+def catalogue_entries(described: list[dict], history: dict[str, list[str]] | None = None,
+                      synthetic: dict[str, list[str]] | None = None) -> list[Entry]:
     """Entries for the scripts of `Catalogue.describe()`: name, description, argument names and examples,
-    with the routing history of each script (sub-goals, oldest first) when given."""
-    history = history or {}
+    with the routing history of each script (sub-goals, oldest first) and its synthetic requests when given."""
+    history, synthetic = history or {}, synthetic or {}
     return [Entry(s["name"], s.get("description") or "", list((s.get("input_schema") or {}).get("properties") or {}),
-                  [example_text(x) for x in s.get("examples") or [] if example_text(x)], history=list(history.get(s["name"], [])))
+                  [example_text(x) for x in s.get("examples") or [] if example_text(x)], history=list(history.get(s["name"], [])),
+                  synthetic=list(synthetic.get(s["name"], [])))
             for s in described]
 
 
-def stored_history(store) -> dict[str, list[str]]:
-    """The positive route examples a store holds, by script, oldest first (the index keeps the most recent)."""
+def stored_history(store, kind: str = "positive") -> dict[str, list[str]]:
+    """The route examples of one kind a store holds, by script, oldest first (the index keeps the most recent):
+    "positive" (confirmed routings) or "synthetic" (requests the model wrote, swarm/retrieval/synthetic.py)."""
     history: dict[str, list[str]] = {}
     for row in store.route_examples():
-        if row["kind"] == "positive":
+        if row["kind"] == kind:
             history.setdefault(row["script"], []).append(row["text"])
     return history
 
@@ -84,6 +89,7 @@ class LiveIndex:
         self.examples_per_script = examples_per_script
         self.base: dict[str, np.ndarray] = {}  # name -> the vector of its main text (before its history)
         self.history: dict[str, list[tuple[str, np.ndarray]]] = {}  # name -> its most recent history examples
+        self.synthetic: dict[str, list[np.ndarray]] = {}  # name -> the vectors of its synthetic requests
         self.fusion, self.bm25_weight, self.k1, self.b = fusion, bm25_weight, k1, b
         self.names: list[str | None] = []  # row -> name; None once the entry is gone
         self.rows: dict[str, int] = {}  # name -> the row of its main text (BM25 and the result live there)
@@ -121,21 +127,25 @@ class LiveIndex:
         flat = [t for group in texts for t in group]
         recent = [self._recent(e.history) if self.fusion != "bm25" else [] for e in entries]
         past = [t for group in recent for t in group]
-        vectors = self._embed(flat + past) if self.fusion != "bm25" else None
-        past_vectors = vectors[len(flat):] if vectors is not None else None
+        imagined = [[t for t in e.synthetic if t.strip()] if self.fusion != "bm25" else [] for e in entries]
+        vectors = self._embed(flat + past + [t for group in imagined for t in group]) if self.fusion != "bm25" else None
+        past_vectors = vectors[len(flat):len(flat) + len(past)] if vectors is not None else None
+        synthetic_vectors = vectors[len(flat) + len(past):] if vectors is not None else None
         vectors = vectors[:len(flat)] if vectors is not None else None
         start = len(self.names)
         self._grow(start + len(flat), vectors.shape[1] if vectors is not None else 1)
         if vectors is not None:
             self.vectors[start:start + len(flat)] = vectors
-        row, at = start, 0
+        row, at, at_synthetic = start, 0, 0
         learned: list[tuple[np.ndarray, np.ndarray]] = []
-        for e, group, mine in zip(entries, texts, recent):
+        for e, group, mine, theirs in zip(entries, texts, recent, imagined):
             if vectors is not None:
                 self.base[e.name] = self.vectors[row].copy()
                 self.history[e.name] = [(t, past_vectors[at + i]) for i, t in enumerate(mine)]
-                learned += [(v, self.base[e.name]) for _, v in self.history[e.name]]
+                self.synthetic[e.name] = list(synthetic_vectors[at_synthetic:at_synthetic + len(theirs)])
+                learned += self._pairs(e.name)
                 at += len(mine)
+                at_synthetic += len(theirs)
                 self._prototype(e.name, row)
             self.names.extend([e.name] * len(group))
             self.owner[row:row + len(group)] = row
@@ -158,8 +168,10 @@ class LiveIndex:
         if row is None:
             return
         self.entries.pop(name, None)
-        base = self.base.pop(name, None)
-        self._adapt([(v, base) for _, v in self.history.pop(name, [])], -1)
+        self._adapt(self._pairs(name), -1)
+        self.base.pop(name, None)
+        self.history.pop(name, None)
+        self.synthetic.pop(name, None)
         for r in (row, *self.example_rows.pop(name, ())):
             self.names[r] = None
         self.alive[row] = False
@@ -179,8 +191,7 @@ class LiveIndex:
             return False
         entry = self.entries[name]
         history = self._recent([t for t in entry.history if t != text] + [text])
-        self.entries[name] = Entry(entry.name, entry.description, entry.args, entry.examples, entry.plain,
-                                   entry.keywords, history)
+        self.entries[name] = replace(entry, history=history)
         if self.fusion == "bm25" or self.vectors is None:
             return True
         known = dict(self.history.get(name, []))
@@ -192,6 +203,18 @@ class LiveIndex:
         self._adapt([(vector, self.base[name])] if text not in before else [], 1)
         self._prototype(name, self.rows[name])
         return True
+
+    def _pairs(self, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """What a script teaches the query adapter: (example, description) for each history example and, scaled
+        by the square root of SYNTHETIC_ADAPTER_WEIGHT (a weighted least-squares pair), each synthetic request."""
+        base = self.base.get(name)
+        if base is None:
+            return []
+        pairs = [(v, base) for _, v in self.history.get(name, [])]
+        if SYNTHETIC_ADAPTER_WEIGHT > 0:
+            c = math.sqrt(SYNTHETIC_ADAPTER_WEIGHT)
+            pairs += [(c * v, c * base) for v in self.synthetic.get(name, [])]
+        return pairs
 
     def _adapt(self, pairs: list[tuple[np.ndarray, np.ndarray]], sign: int) -> None:
         """Teach (sign 1) or unteach (-1) the query adapter pairs of (example vector, its script's vector)."""
@@ -210,6 +233,8 @@ class LiveIndex:
         vector = self.base[name].copy()
         for _, v in self.history.get(name, []):
             vector += HISTORY_WEIGHT * v
+        for v in self.synthetic.get(name, []):
+            vector += SYNTHETIC_WEIGHT * v
         norm = float(np.linalg.norm(vector))
         self.vectors[row] = vector / norm if norm > 0 else vector
 
