@@ -135,3 +135,13 @@ class AlreadyDecided(SwarmError):
     """The approval request was decided already (by a person, inline, or by the timeout)."""
 
     exit_code = 2
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What the databases of the stores opened in this process raise (sqlite3's errors; psycopg's once a
+    PostgreSQL store was opened): for `except database_errors() as exc`, evaluated when something is raised."""
+    import sqlite3
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)

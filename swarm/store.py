@@ -11,10 +11,10 @@ from typing import Any
 
 from swarm.adapters.sqlite.runs import SCHEMA_VERSION, Store, damaged
 from swarm.batch import Batch, WriteLine, collector_paused, dumps, loads
-from swarm.errors import StoreError
+from swarm.errors import StoreError, database_errors
 
 __all__ = ["SCHEMA_VERSION", "Batch", "Store", "WriteLine", "collector_paused", "damaged", "dumps", "loads",
-           "open_store", "is_postgres", "location", "folder"]
+           "open_store", "is_postgres", "location", "folder", "database_errors"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle_support import scaled
 from swarm.adapters.postgres import migrations as pg_migrations
-from swarm.errors import StoreError
+from swarm.errors import StoreError, database_errors
 from swarm.store import SCHEMA_VERSION, loads, open_store
 from swarm.testing.pytest_plugin import backends
 
@@ -145,3 +145,28 @@ def test_an_unreachable_postgres_store_says_so_and_what_to_do(throwaway_postgres
 
     with pytest.raises(StoreError, match="cannot reach the PostgreSQL store postgresql://swarm@127.0.0.1:.*start the server"):
         open_store(f"postgresql://swarm@127.0.0.1:{free_port()}/swarm")
+
+
+@postgres_only
+def test_a_postgres_session_the_server_ended_is_made_again_at_the_next_use(postgres_url):
+    """The server ends a session (a restart, a client frozen inside a transaction past its limit): the store and
+    its tail go on with a new session instead of failing every later read and write."""
+    import psycopg
+
+    store = open_store(postgres_url)
+    store.create_run({"id": "r1", "goal": "g", "script": "s", "status": "running", "created_at": 0.0})
+    tail = store.event_tail()
+    tail.last_seq()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    assert len(ended) == 2
+    with pytest.raises(StoreError):  # the read that meets the ended session fails ...
+        tail.after(0, 10)
+    assert tail.after(0, 10) == []  # ... the next one has a new session
+    with pytest.raises(database_errors()):  # as on SQLite, a failed read is the database's error (the CLI words it)
+        store.run("r1")
+    store.update_run("r1", status="done")
+    assert store.run("r1")["status"] == "done"
+    tail.close()
+    store.close()

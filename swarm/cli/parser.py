@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sqlite3
 import sys
 
 from swarm.cli import approvals, daemon, memory, model, obs, route, runs, sandbox, scripts, submit, timetravel, ui
 from swarm.cli.common import one_line, store_failure, warnings_to_stderr
-from swarm.errors import SwarmError
+from swarm.errors import SwarmError, database_errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     except SwarmError as exc:
         print(f"swarm: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except sqlite3.Error as exc:  # met while reading or writing the store, past the checks at its open
+    except database_errors() as exc:  # met while reading or writing the store, past the checks at its open
         failure = store_failure(args, exc)
         print(f"swarm: error: {one_line(failure)}", file=sys.stderr)
         return failure.exit_code

@@ -88,12 +88,13 @@ class PostgresStore(Store):
         self.lock = threading.RLock()
         self.checkpointer = NoCheckpoints()  # type: ignore[assignment]
         try:
-            self.conn = Connection(connect(url))  # type: ignore[assignment]
+            self.conn = Connection(connect(url), url)  # type: ignore[assignment]  # made again if the server ends it
         except psycopg.Error as exc:
             raise StoreError(f"cannot reach the PostgreSQL store {self.path} ({_first_line(exc)}); start the server, "
                              "or point [store].url or $SWARM_STORE_URL at one that runs") from None
         if synchronous.upper() == "OFF":  # as SQLite's OFF: a crash of the server may lose the last commits
-            self.conn.execute("SET synchronous_commit = off")
+            self.conn.setup.append("SET synchronous_commit = off")
+            self.conn.execute(self.conn.setup[-1])
         try:
             self._migrate()
         except psycopg.Error as exc:
@@ -119,6 +120,7 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self.lock:
+            self.conn.url = None  # closed for good: not made again
             self.conn.close()
 
     def _append_events(self, c: Any, events: list[tuple]) -> int:

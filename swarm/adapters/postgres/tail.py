@@ -21,9 +21,13 @@ class PostgresEventTail(SqliteEventTail):
         self.version: int | None = None
         self.known: dict[tuple[str, str], dict] = {}
         try:
-            self.conn = Connection(connect(url))  # type: ignore[assignment]
+            self.conn = Connection(connect(url), url)  # type: ignore[assignment]
         except psycopg.Error as exc:
             raise StoreError(f"cannot follow the events of {where} ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.url = None
+        self.conn.close()
 
     @staticmethod
     def _data_version(c: Any) -> int:
