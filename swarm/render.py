@@ -124,7 +124,9 @@ def event_lines(events: list[dict[str, Any]]) -> list[str]:
     lines = []
     clock: dict[int, str] = {}  # whole seconds -> "HH:MM:SS": a big run's events share their seconds
     for ev in events:
-        state = _decoded(ev["state"]) if ev.get("state") else {}
+        state = ev.get("state") or {}
+        if not isinstance(state, dict):  # JSON text (Store.event_pages(decoded=True) gives dicts)
+            state = _decoded(state)
         detail = ev.get("detail") or ""
         at = ev["at"]
         second = math.floor(at)  # what localtime() rounds a float to

@@ -5,6 +5,7 @@ whole-state path says (checkout, state_at, TaskNode.from_state)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import subprocess
@@ -204,3 +205,14 @@ def test_the_history_a_page_at_a_time_is_the_whole_history(make_engine, small_sn
     pages = list(engine.store.event_pages(run_id, node_id=node, page=7))
     assert all(len(p) == 7 for p in pages[:-1]) and len(pages) > 3
     assert [e for p in pages for e in p] == engine.store.events(run_id, node_id=node)
+
+
+@pytest.mark.parametrize("node", [None, "1"])
+def test_pages_of_decoded_states_are_the_states_and_print_the_same_history(make_engine, small_snapshots, node):
+    engine = make_engine(script("plan", plan), script("step", step), script("fan", fan))
+    run_id, status = asyncio.run(engine.run("count", script="plan"))
+    assert status == "done"
+    as_json = [e for p in engine.store.event_pages(run_id, node_id=node, page=7) for e in p]
+    decoded = [e for p in engine.store.event_pages(run_id, node_id=node, page=7, decoded=True) for e in p]
+    assert decoded == [{**e, "state": json.loads(e["state"]) if e["state"] else e["state"]} for e in as_json]
+    assert event_lines(decoded) == event_lines(as_json)

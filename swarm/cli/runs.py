@@ -167,7 +167,7 @@ def cmd_history(args) -> int:
 
     listed = False
     with collector_paused():  # the states kept between pages are many and in no cycle: nothing for it to free
-        for page in store.event_pages(run["id"], node_id=args.node):  # a big run's history printed as it is read
+        for page in store.event_pages(run["id"], node_id=args.node, decoded=True):  # printed as it is read
             print("\n".join(event_lines(page)))
             listed = True
     if not listed:

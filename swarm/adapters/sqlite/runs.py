@@ -131,17 +131,22 @@ def _state_before(c: sqlite3.Connection, run_id: str, node_id: str, seq: int) ->
     return base  # type: ignore[return-value]
 
 
-def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dict | None = None) -> None:
+def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dict | None = None,
+                   decoded: bool = False) -> None:
     """Give every event row (seq, run_id, node_id, state, patch, ... oldest first) its node's whole state as JSON
     in `state`, and drop `patch`. `known`: (run_id, node_id) -> state before these rows, kept up to date
-    (a reader that follows the history keeps it between calls); what it lacks is read from the history."""
+    (a reader that follows the history keeps it between calls); what it lacks is read from the history.
+    `decoded`: `state` is the state itself (a dict, not to be changed), not its JSON: what a reader that decodes
+    it anyway is spared (encoding it, then decoding it again, was a third of `swarm history`)."""
     known = {} if known is None else known
     apply = deltas.apply
     for row in rows:
         patch = row.pop("patch", None)
         if patch is None:
             if row["state"] is not None and row["node_id"] is not None:
-                known[(row["run_id"], row["node_id"])] = orjson.loads(row["state"])
+                known[(row["run_id"], row["node_id"])] = state = orjson.loads(row["state"])
+                if decoded:
+                    row["state"] = state
             continue
         change = orjson.loads(patch)
         key = (row["run_id"], row["node_id"])
@@ -150,7 +155,7 @@ def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dic
             base = _state_before(c, row["run_id"], row["node_id"], row["seq"])
         state = apply(base, change, row["run_id"], row["node_id"])
         known[key] = state
-        row["state"] = dumps(state)
+        row["state"] = state if decoded else dumps(state)
 
 
 def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400, tail: str = "") -> None:
@@ -496,8 +501,9 @@ class Store:
         return self._events(run_id, after, until, node_id, limit, states, None)
 
     def _events(self, run_id: str, after: int, until: int | None, node_id: str | None, limit: int | None,
-                states: bool, known: dict | None) -> list[dict[str, Any]]:
-        """events(); `known`: the states a reader that goes on from an earlier call kept (see rebuild_states)."""
+                states: bool, known: dict | None, decoded: bool = False) -> list[dict[str, Any]]:
+        """events(); `known`: the states a reader that goes on from an earlier call kept, `decoded`: states as dicts
+        (see rebuild_states)."""
         sql = ("SELECT seq, run_id, node_id, kind, at, state, patch, detail" if states else
                "SELECT seq, run_id, node_id, kind, at, detail") + " FROM events WHERE run_id=? AND seq>?"
         params: tuple = (run_id, after)
@@ -511,16 +517,18 @@ class Store:
             rows = self._query(sql + " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else ""), params)
             if states:
                 with self.lock:
-                    rebuild_states(self.conn, rows, known)
+                    rebuild_states(self.conn, rows, known, decoded)
         return rows
 
-    def event_pages(self, run_id: str, *, node_id: str | None = None, page: int = 5000) -> Iterator[list[dict[str, Any]]]:
+    def event_pages(self, run_id: str, *, node_id: str | None = None, page: int = 5000,
+                    decoded: bool = False) -> Iterator[list[dict[str, Any]]]:
         """events(run_id, node_id=node_id), `page` rows at a time: a history of hundreds of thousands of events
-        listed as it is read, never all of it in memory; between pages, the last state of each node."""
+        listed as it is read, never all of it in memory; between pages, the last state of each node.
+        `decoded`: each state is a dict (not to be changed) instead of its JSON."""
         known: dict = {}
         after = 0
         while True:
-            rows = self._events(run_id, after, None, node_id, page, True, known)
+            rows = self._events(run_id, after, None, node_id, page, True, known, decoded)
             if rows:
                 yield rows
             if len(rows) < page:
