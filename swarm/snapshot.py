@@ -143,7 +143,7 @@ def _states_by_id(store: Store, run_id: str, event: int | None, whole: bool = Tr
             settle()
             store.replay(run_id, nodes, at, snap["since"], whole)
         by_id = zip(map(itemgetter("id"), doc["nodes"]), doc["nodes"])
-        (later if doc.get("compact") else nodes).update(by_id)
+        (later if whole and doc.get("compact") else nodes).update(by_id)  # partial states: as the snapshot holds them
         at = snap["at_event"]
     settle()
     store.replay(run_id, nodes, at, event, whole)
