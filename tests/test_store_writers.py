@@ -14,7 +14,7 @@ import pytest
 from lifecycle_support import scaled
 from swarm.adapters.postgres import migrations as pg_migrations
 from swarm.errors import StoreError, database_errors
-from swarm.store import SCHEMA_VERSION, loads, open_store
+from swarm.store import SCHEMA_VERSION, Batch, loads, open_store
 from swarm.testing.pytest_plugin import backends
 
 WRITERS, BATCHES, PER_BATCH = 4, 40, 5
@@ -170,3 +170,16 @@ def test_a_postgres_session_the_server_ended_is_made_again_at_the_next_use(postg
     assert store.run("r1")["status"] == "done"
     tail.close()
     store.close()
+
+
+def test_a_turn_of_a_thousand_events_is_numbered_in_a_row_after_the_ones_before(any_store):
+    any_store.create_run({"id": "r1", "goal": "g", "script": "s", "status": "running", "created_at": 0.0})
+    small, big = Batch(), Batch()
+    small.event("r1", "note", None, {"i": -1})
+    for i in range(1000):  # more than one statement's worth: numbered first, inserted in chunks
+        big.event("r1", "note", None, {"i": i})
+    assert any_store.commit(small, "r1") == 1
+    assert any_store.commit(big, "r1") == 1001
+    events = any_store.events("r1", states=False)
+    assert [e["seq"] for e in events] == list(range(1, 1002))
+    assert [loads(e["detail"])["i"] for e in events] == list(range(-1, 1000))

@@ -45,6 +45,9 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+EVENTS_AT_ONCE = 400  # a turn with more events numbers them first, then inserts them in chunks
+
+
 class Location(str):
     """Where a PostgreSQL store is, where callers expect the path of a store file: its URL (without the
     password) as text; folders kept beside a store file (workspace, snapshots) go in the working directory."""
@@ -124,12 +127,22 @@ class PostgresStore(Store):
             self.conn.close()
 
     def _append_events(self, c: Any, events: list[tuple]) -> int:
-        """Number the events after the last one given (the `event_seq` row, locked until this commit ends)."""
-        last = c.execute("UPDATE event_seq SET last = last + ? WHERE id = 1 RETURNING last", (len(events),)).fetchone()[0]
-        first = last - len(events) + 1
-        _insert_rows(c, "INSERT INTO events (seq, run_id, node_id, kind, at, state, patch, detail)",
-                     [(first + i, *event) for i, event in enumerate(events)])
-        return last
+        """Number the events after the last one given (the `event_seq` row, locked until this commit ends) and
+        insert them: one statement (one round trip) for a turn's events, up to EVENTS_AT_ONCE of them."""
+        if len(events) > EVENTS_AT_ONCE:
+            last = c.execute("UPDATE event_seq SET last = last + ? WHERE id = 1 RETURNING last", (len(events),)).fetchone()[0]
+            first = last - len(events) + 1
+            _insert_rows(c, "INSERT INTO events (seq, run_id, node_id, kind, at, state, patch, detail)",
+                         [(first + i, *event) for i, event in enumerate(events)])
+            return last
+        rows = ",".join(["(?::bigint, ?, ?, ?, ?::double precision, ?, ?, ?)"] * len(events))
+        return c.execute(
+            "WITH n AS (UPDATE event_seq SET last = last + ? WHERE id = 1 RETURNING last), "
+            "e AS (INSERT INTO events (seq, run_id, node_id, kind, at, state, patch, detail) "
+            "SELECT n.last - ? + v.i, v.run_id, v.node_id, v.kind, v.at, v.state, v.patch, v.detail "
+            f"FROM n, (VALUES {rows}) AS v (i, run_id, node_id, kind, at, state, patch, detail)) "
+            "SELECT last FROM n",
+            (len(events), len(events), *[v for i, event in enumerate(events, 1) for v in (i, *event)])).fetchone()[0]
 
     def _stored_snapshot(self, data: str, since: int | None) -> bytes:
         return zlib.compress(data.encode(), 1)
