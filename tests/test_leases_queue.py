@@ -11,7 +11,7 @@ import time
 import pytest
 
 from daemon_support import daemon_env, files, swarm
-from lifecycle_support import make_engine  # noqa: F401
+from lifecycle_support import make_engine, scaled  # noqa: F401
 from swarm.daemon import ledger, queue
 from swarm.daemon.eventlog import EventLog
 from swarm.daemon.service import Daemon
@@ -19,13 +19,18 @@ from swarm.daemon.service import Daemon
 LINES = [{"match": "^Write the text", "repeat": True, "reply": "Here is the text.", "delay_s": 0.3}]
 
 
-def serve_until(daemons: list[Daemon], done, timeout: float = 60) -> None:
-    """Run the daemons in this process, on one asyncio loop, until `done()` holds; then stop them as SIGTERM would."""
+def serve_until(daemons: list[Daemon], done, timeout: float = 60, once_warm=None) -> None:
+    """Run the daemons in this process, on one asyncio loop, until `done()` holds; then stop them as SIGTERM would.
+    `once_warm()` is called when every daemon has warmed up (before that, one may take all the work alone)."""
 
     async def main() -> None:
         tasks = [asyncio.create_task(d.serve()) for d in daemons]
-        deadline = time.monotonic() + timeout
-        while not done():
+        deadline = time.monotonic() + scaled(timeout)
+        warm = once_warm is None
+        while not (warm and done()):
+            if not warm and all(d.log_path.exists() and '"warm_up"' in d.log_path.read_text() for d in daemons):
+                once_warm()
+                warm = True
             for task in tasks:
                 assert not task.done(), task.exception()
             assert time.monotonic() < deadline, "the daemons did not get there in time"
@@ -50,7 +55,9 @@ def daemons(make_engine, scripted_model, tmp_path):
         engine = make_engine(model=server, settings={"SWARM_DAEMON_SETTLE_MS": "50", **{
             f"SWARM_DAEMON_{k.upper()}": str(v) for k, v in settings.items()}})
         engine.leases.owner = name
-        return Daemon(engine, folder, EventLog(open(tmp_path / f"{name}.log", "a", buffering=1)), watch=folder is not None)
+        daemon = Daemon(engine, folder, EventLog(open(tmp_path / f"{name}.log", "a", buffering=1)), watch=folder is not None)
+        daemon.log_path = tmp_path / f"{name}.log"
+        return daemon
 
     return make
 
@@ -63,8 +70,8 @@ def submit(store, n: int) -> None:
 
 def test_two_daemons_share_the_submitted_goals_and_never_drive_one_run_twice(daemons, tmp_path):
     a, b = daemons("a", max_concurrent_runs=2), daemons("b", max_concurrent_runs=2)
-    submit(a.store, 8)
-    serve_until([a, b], lambda: [g["state"] for g in a.store.goals.goal_rows()] == ["finished"] * 8)
+    serve_until([a, b], lambda: [g["state"] for g in a.store.goals.goal_rows()] == ["finished"] * 8,
+                once_warm=lambda: submit(a.store, 8))
     goals = a.store.goals.goal_rows()
     assert {g["outcome"] for g in goals} == {"done"} and {g["folder"] for g in goals} == {""}
     runs = a.store.runs()
