@@ -32,6 +32,9 @@ class SqliteQueue:
     def take_submitted(self, owner: str, now: float, stale_before: float) -> dict[str, Any] | None:
         """Take the oldest queued goal, or one taken before `stale_before` whose run was never created (its taker
         died in between), in one statement: no two workers take the same. None when there is none."""
+        if not dicts(self.handle, f"SELECT 1 AS found FROM goals g WHERE g.folder='' AND {TAKEABLE} LIMIT 1",
+                     (stale_before,)):
+            return None  # the usual case, asked several times a second by every daemon: no write transaction
         with self.handle.transaction() as c:
             cursor = c.execute(
                 "UPDATE goals SET state='running', claimed_by=?, claimed_at=? WHERE id = ("
