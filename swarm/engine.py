@@ -61,6 +61,7 @@ class Engine:
         self.leases = LeaseKeeper(self.store, config.store.lease_ttl_s, on_lost=self._lease_lost)
         self.slots = Slots(config.run.concurrency)  # executions at once, over every run of this engine
         self.owner = LoopThread()  # the one thread whose event loop drives every run; slots and loops live there
+        self.asked: dict[str, int] = {}  # run id -> drives asked for and not ended (on the loop thread only)
         self.draining: str | None = None
         self.run_models: dict[str, str] = {}  # run id -> the model name it asked for, when not [model].model
         self._sandbox = None
@@ -203,8 +204,8 @@ class Engine:
         return self.owner.call(lambda: set(self.slots.loops))
 
     def driving(self, run_id: str) -> bool:
-        """Whether this engine drives the run now."""
-        return self.owner.call(lambda: any(loop.run_id == run_id for loop in self.slots.loops))
+        """Whether this engine drives the run now, or was asked to and has not begun yet."""
+        return self.owner.call(lambda: run_id in self.asked or any(loop.run_id == run_id for loop in self.slots.loops))
 
     def slots_free(self) -> bool:
         return self.owner.call(self.slots.free)
@@ -328,11 +329,31 @@ class Engine:
 
         Awaited on any loop, the run is driven on the engine's own loop thread (its observers are called there).
         """
-        return await self.owner.run(self._drive(run_id, observers))
+        if self.owner.here():
+            return await self._asked(run_id, observers)
+        return await asyncio.wrap_future(self.submit(run_id, observers))
 
     def submit(self, run_id: str, observers=()) -> Future:
-        """Drive a recorded run on the engine's loop thread, from any thread; a future of its status."""
-        return self.owner.submit(self._drive(run_id, observers))
+        """Drive a recorded run on the engine's loop thread, from any thread; a future of its status.
+
+        The run counts as driven here (driving(), cancel()) from the moment this returns."""
+        return self.owner.start(lambda: self._asked(run_id, observers))
+
+    def _asked(self, run_id: str, observers):
+        """On the loop thread: note the run as driven here at once (not when its coroutine first runs), and the
+        coroutine that drives it."""
+        run_id = self.store.run(run_id)["id"]  # an id's prefix too
+        self.asked[run_id] = self.asked.get(run_id, 0) + 1
+
+        async def drive() -> str:
+            try:
+                return await self._drive(run_id, observers)
+            finally:
+                self.asked[run_id] -= 1
+                if not self.asked[run_id]:
+                    del self.asked[run_id]
+
+        return drive()
 
     async def _drive(self, run_id: str, observers=()) -> str:
         """On the engine's loop thread: execute a recorded run until it ends or waits for a person.

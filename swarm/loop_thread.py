@@ -45,6 +45,23 @@ class LoopThread:
         """Run a coroutine on the loop; its future (cancelling the future cancels the coroutine's task)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop())
 
+    def start(self, make: Callable[[], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
+        """Call `make()` on the loop's thread and run the coroutine it returns as a task there; its future.
+
+        Unlike submit(), what `make` does (e.g. note that a run is being driven) is done before start() returns,
+        so a call() made afterwards sees it."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+
+        def begin() -> asyncio.Task:
+            task = asyncio.get_running_loop().create_task(make())
+            task.add_done_callback(lambda done: _settle(future, done))
+            return task
+
+        task = self.call(begin)
+        future.add_done_callback(lambda f: f.cancelled() and self.loop().call_soon_threadsafe(task.cancel))
+        return future
+
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Await a coroutine that must run on the loop, from any loop: at once when already there."""
         if self.here():
@@ -98,3 +115,15 @@ class LoopThread:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
+
+
+def _settle(future: concurrent.futures.Future, task: asyncio.Task) -> None:
+    """Hand a task's outcome to the future of another thread (once: a future cancelled meanwhile stays so)."""
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())

@@ -97,3 +97,19 @@ def test_the_ui_server_and_a_programs_thread_drive_runs_on_the_same_engine_loop(
     assert statuses == {by_thread: "done"}
     (owner,) = held.loops
     assert owner[0] == "swarm-engine"
+
+
+def test_a_cancel_right_after_a_run_was_handed_over_is_taken_by_that_run_not_a_second_driver(make_engine):
+    held = Held()
+    engine = make_engine(script("held", held.execute))
+    try:
+        for i in range(5):
+            run_id = engine.create_run(f"goal {i}", script="held")
+            driving = engine.submit(run_id)  # its coroutine may not have begun yet
+
+            assert engine.driving(run_id)
+            assert engine.cancel(run_id) == "requested"
+            assert driving.result(scaled(GATE_S)) == "cancelled"
+            assert not engine.driving(run_id) and engine.store.run(run_id)["status"] == "cancelled"
+    finally:
+        held.gate.set()
