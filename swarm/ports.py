@@ -6,6 +6,8 @@ a connection, a lock or a query. The store `swarm.store.open_store(URL or path o
 run store and hands out the others:
 
     store.goals        GoalLedger      the daemon's goal files and the runs they became
+    store.queue        GoalQueue       the goals table as the work queue every daemon on the store shares
+    store.leases       RunLeases       who drives which run, until when, and the fence of every commit
     store.memories     MemoryStore     the texts of `swarm memory`
     store.metrics      MetricsReader   the raw counts behind `swarm stats` and /metrics
     store.event_tail() EventTail       new events of every run, in order, on a connection of its own
@@ -63,6 +65,49 @@ class GoalLedger(Protocol):
 
     def update_goal(self, goal_id: int, **fields: Any) -> None:
         """Set columns of a goal row (only those given)."""
+
+
+class GoalQueue(Protocol):
+    """The goals table as a queue shared by every daemon on one store (swarm/daemon/queue.py says who does what)."""
+
+    def submit(self, name: str, original: str, sha256: str, run_id: str, spec: str, now: float) -> int:
+        """A goal for any daemon (folder ''), in state `queued`, its goal as JSON in `spec`; returns its id."""
+
+    def take_submitted(self, owner: str, now: float, stale_before: float) -> dict[str, Any] | None:
+        """Atomically take the oldest queued goal (or one taken before `stale_before` whose run was never
+        created): goal_id, name, original, run_id, spec; None when there is none."""
+
+    def open_goals(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every goal not finished, oldest first, with its run's status and lease columns (NULL: no run yet)."""
+
+    def close(self, goal_id: int, outcome: str, error: str | None, now: float) -> bool:
+        """A submitted goal whose run ended: finished; False when another daemon closed it first."""
+
+    def hand_back(self, goal_id: int, outcome: str, error: str | None) -> bool:
+        """A folder's goal whose run ended elsewhere: `finishing`, for its folder's daemon to file."""
+
+    def goal(self, goal_id: int) -> dict[str, Any] | None:
+        """One goal row with its spec and claimed_by."""
+
+
+class RunLeases(Protocol):
+    """The lease columns of runs (lease_owner, lease_expires, lease_epoch): swarm/leases.py is the policy."""
+
+    def lease_row(self, run_id: str) -> dict[str, Any] | None:
+        """id, status, lease_owner, lease_expires, lease_epoch of a run."""
+
+    def claim(self, run_id: str, owner: str, expires: float, now: float, lapsed_epoch: int | None = None) -> int | None:
+        """Atomically take a lease nobody holds, or one lapsed before `now` (or still at `lapsed_epoch`: a holder
+        known to be gone); the new epoch, or None when another worker holds it."""
+
+    def renew(self, leases: list[tuple[str, str, int]], expires: float, now: float) -> list[str]:
+        """Push on (run id, owner, epoch) leases; the run ids no longer held so (taken over)."""
+
+    def release(self, run_id: str, owner: str, epoch: int) -> bool:
+        """Give a lease up; False when it was not held so."""
+
+    def fence(self, c: Any, run_id: str) -> None:
+        """Inside the transaction that writes a turn: LeaseLost unless the run's lease is still this worker's."""
 
 
 class MemoryStore(Protocol):
