@@ -46,7 +46,7 @@ def store(request, tmp_path):
 
 @pytest.fixture
 def model(tmp_path):
-    server = ModelServer(tmp_path, delay=0.05)
+    server = ModelServer(tmp_path, delay=0.1)
     yield server
     server.stop()
 
@@ -130,9 +130,13 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
                              env=env, capture_output=True, text=True, timeout=scaled(60))
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout)["status"] == "queued"
-        for n in range(1, GOALS - FOLDER_GOALS):
-            shared.queue.submit("submitted", f"Plan goal number {n}", str(n), f"chaos-{n:03d}",
-                                json.dumps({"goal": f"Plan goal number {n}"}), time.time())
+        def submit(numbers: range) -> None:
+            for n in numbers:
+                shared.queue.submit("submitted", f"Plan goal number {n}", str(n), f"chaos-{n:03d}",
+                                    json.dumps({"goal": f"Plan goal number {n}"}), time.time())
+
+        second_wave = (GOALS - FOLDER_GOALS) // 2  # submitted after the kills: work left for the freeze
+        submit(range(1, second_wave))
         for n in range(GOALS - FOLDER_GOALS, GOALS):
             (folder / "inbox" / f"goal{n}.md").write_text(f"Plan goal number {n}")
 
@@ -149,6 +153,7 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             victim.proc.wait(scaled(10))
             moments.append(recorded_now(shared))
 
+        submit(range(second_wave, GOALS - FOLDER_GOALS))
         wait_for(every(0.1, lambda: busy(freeze)), 120, "d3 driving a run")
         freeze_outside_a_write(freeze.proc, store)
         held = busy(freeze)
