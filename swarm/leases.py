@@ -229,12 +229,17 @@ class LeaseKeeper:
         while not self.stopping.wait(self.ttl_s / 3):
             try:
                 self.renew()
-            except Exception:  # noqa: BLE001 — a store busy or briefly unwritable: the next round tries again
+            except Exception as exc:  # noqa: BLE001 — a store busy or briefly unwritable: the next round tries again
+                if self.stopping.is_set():  # stopped meanwhile (its store may be closing): nothing to say
+                    return
                 import logging
 
-                logging.getLogger("swarm").warning("could not renew the run leases; trying again", exc_info=True)
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                logging.getLogger("swarm").warning("could not renew the run leases (%s); trying again in %.1f s",
+                                                   reason, self.ttl_s / 3)
 
     def stop(self) -> None:
+        """Stop renewing; the thread has ended when this returns (call it before the store closes: Engine.close)."""
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=10)

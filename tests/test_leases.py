@@ -203,3 +203,42 @@ def test_a_worker_whose_renewals_fell_behind_asks_the_store_before_paying_and_is
         woken.confirm(run_id)
     assert lease.lost
     thief.close()
+
+
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "demo_model.jsonl")
+
+
+def test_a_cli_run_that_held_a_lease_renewed_many_times_ends_without_a_word_about_renewals(make_engine, scripted_model):
+    engine = make_engine()  # only for its store's URL and path
+    server = scripted_model(DEMO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
+    env.update(SWARM_STORE=str(engine.config.path(engine.config.store.path)), SWARM_STORE_URL=engine.config.store.url or "",
+               OPENAI_BASE_URL=server.url, SWARM_MODEL="demo-model", SWARM_RUN_ROOT_SCRIPT="break_down_goal",
+               SWARM_STORE_LEASE_TTL_S="0.06")  # renewed every 20 ms, up to the engine's close
+    out = subprocess.run([sys.executable, "-m", "swarm.cli", "run", "Plan a three-day trip to Lisbon", "--json"],
+                         env=env, capture_output=True, text=True, timeout=scaled(120))
+    assert out.returncode == 0, out.stderr
+    assert "renew" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_keeper_whose_store_closes_after_it_stopped_says_nothing_and_a_real_failure_is_one_line(make_engine, caplog):
+    engine = make_engine(script("ask", ask_model))
+    run_ids = [engine.create_run("a question", script="ask", data={"question": "?"}) for _ in range(2)]
+    caplog.set_level("WARNING", logger="swarm")
+    store = other_store(engine)
+    quiet = keeper(store, "quiet", ttl_s=0.06)
+    quiet.claim(run_ids[0])
+    quiet.stop()
+    store.close()
+    time.sleep(0.2)
+    assert not quiet.thread.is_alive() and not caplog.records
+    # A store closed under a keeper still running: each round says so in one line, without a traceback.
+    store = other_store(engine)
+    failing = keeper(store, "failing", ttl_s=0.06)
+    failing.claim(run_ids[1])
+    store.close()
+    wait_for(lambda: caplog.records, 10, "a warning")
+    failing.stop()
+    said = caplog.records[0]
+    assert said.getMessage().startswith("could not renew the run leases (") and "trying again" in said.getMessage()
+    assert said.exc_info is None and "\n" not in said.getMessage()
