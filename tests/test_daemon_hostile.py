@@ -334,3 +334,48 @@ def test_the_demo_model_says_it_is_the_demo_in_every_result(tmp_path):
     assert "This answer comes from the scripted demo model, not a real model" in result
     assert "- model: the scripted demo model (demo_model.jsonl), not a real model" in result
     assert [e["event"] for e in every_line_json(log)][0] == "demo_model"
+
+
+def run_sql(url: str, sql: str) -> None:
+    """One statement on the store behind `url`, from outside the daemon (an administrator's session)."""
+    if url.startswith("sqlite:///"):
+        db = sqlite3.connect(url[len("sqlite:///"):])
+        try:
+            db.executescript(sql)
+        finally:
+            db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(sql)
+
+
+REFUSE_RUNS = {  # the store refuses every new run, as a store that cannot be written would
+    "sqlite": "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'no new runs now'); END;",
+    "postgres": "CREATE FUNCTION refuse_runs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'no new runs now'; END $$; "
+                "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_runs();",
+}
+ALLOW_RUNS = {"sqlite": "DROP TRIGGER refuse_runs;", "postgres": "DROP TRIGGER refuse_runs ON runs; DROP FUNCTION refuse_runs();"}
+
+
+def test_a_store_error_of_either_backend_holds_the_goal_until_the_store_takes_its_run(tmp_path, model, store_url):
+    from swarm.store import open_store
+
+    backend = "sqlite" if store_url.startswith("sqlite") else "postgres"
+    open_store(store_url).close()  # its tables, to put the trigger on
+    run_sql(store_url, REFUSE_RUNS[backend])
+    folder, log = tmp_path / "goals", tmp_path / "daemon.log"
+    (folder / "inbox").mkdir(parents=True)
+    env = {**daemon_env(tmp_path, model.url, settle_ms=50), "SWARM_STORE_URL": store_url}
+    daemon = start_daemon(folder, env, log)
+    try:
+        (folder / "inbox" / "held.json").write_text(text_goal("Plan a three-day trip to Lisbon"))
+        deferred = wait_for(lambda: [e for e in log_events(log) if e["event"] == "goal_deferred"], 60, "the goal deferred")
+        assert "no new runs now" in deferred[0]["error"] and files(folder, "processing") == ["held.json"]
+        assert files(folder, "failed") == []  # not the goal file's fault: never refused for it
+        run_sql(store_url, ALLOW_RUNS[backend])
+        wait_for(lambda: "held.result.md" in files(folder, "done"), 60, "the goal done once the store takes its run")
+    finally:
+        stop(daemon)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import stat
 import threading
 import time
@@ -44,16 +43,21 @@ from swarm.daemon.folder import (GoalFolder, Settler, Watcher, free_name, fsync_
 from swarm.daemon.goalfile import BadGoalFile, Goal, parse_goal
 from swarm.daemon.report import error_text, result_markdown
 from swarm.engine import Engine, new_run_id
-from swarm.errors import StoreError, SwarmError
+from swarm.errors import StoreError, SwarmError, database_errors
 from swarm.leases import LeaseHeld, LeaseLost, worker_name
+from swarm.ports import GOAL_WAKEUPS
 from swarm.statuses import RUN_FINAL, RunStatus
 
 RESCAN_S = 0.2  # a safety net for late or missed watcher events (watchdog holds inotify events up to 0.5 s)
 SHARE_S = 0.2  # how often the shared queue is looked at: goals submitted to the store, runs whose lease is free
 RETRY_S = 2.0  # how often what failed for a reason outside the goal file (disk full, read-only folder) is tried again
 
-# Errors of the disk, the folders or the store: not the goal file's fault, so never a reason to refuse it.
-SURROUNDINGS = (OSError, sqlite3.Error, StoreError)
+
+def surroundings() -> tuple[type[BaseException], ...]:
+    """Errors of the disk, the folders or the store (SQLite's, PostgreSQL's): not the goal file's fault, so never
+    a reason to refuse it. For `except surroundings()`, evaluated when something is raised (psycopg's errors
+    count once a PostgreSQL store was opened)."""
+    return (OSError, StoreError, *database_errors())
 
 
 def warm(engine: Engine) -> None:
@@ -83,6 +87,14 @@ class Daemon:
         self.log = log or EventLog()
         self.settler = Settler(self.settings.settle_ms / 1000)
         self.poll_s = min(0.05, max(0.01, self.settings.settle_ms / 10000))
+        # How often the shared queue is looked at: on SQLite every SHARE_S; on PostgreSQL a submitted goal, a run
+        # ended here or a goal taken here wakes the daemon (`share_now`), so the look is a fallback, kept often
+        # enough to take over a run whose lease lapsed (a third of the lease) but no more than [store].wakeup_poll_s.
+        wakeups = getattr(self.store, "wakeups", None)
+        self.wakeups = wakeups if wakeups is not None and wakeups.instant else None
+        self.share_s = SHARE_S if self.wakeups is None else max(
+            SHARE_S, min(engine.config.store.wakeup_poll_s, engine.leases.ttl_s / 3))
+        self.share_now = False
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
         self.epochs: dict[str, int] = {}  # run id -> the lease epoch this daemon last claimed it at
         self.backlog: list[dict[str, Any]] = []  # rows found at start-up, to drive before new files
@@ -119,6 +131,7 @@ class Daemon:
             self.recover()
             watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.settler.note, path))
             watcher.start()
+        unsubscribe = self.wakeups.subscribe(GOAL_WAKEUPS, self.woken) if self.wakeups is not None else None
         try:
             if self.folder:
                 self.rescan()
@@ -127,7 +140,8 @@ class Daemon:
                 if self.folder:
                     self.intake()
                 now = time.monotonic()
-                if now - last_share >= SHARE_S:
+                if self.share_now or now - last_share >= self.share_s:
+                    self.share_now = False
                     self.guarded(self.share)
                     last_share = now
                 if self.folder and now - last_scan >= RESCAN_S:
@@ -141,6 +155,8 @@ class Daemon:
                 except asyncio.TimeoutError:
                     pass
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
             if self.folder:
                 watcher.stop()
         await self.wind_down()
@@ -209,9 +225,10 @@ class Daemon:
                 await asyncio.wait(pending, timeout=30)
         try:
             left: int | None = len(ledger.unfinished(self.store, self.key)) if self.key else None
-        except SURROUNDINGS:
+        except surroundings():
             left = None
-        self.log.emit("daemon_stop", reason=self.stop_reason, goals_taken=self.taken, left_in_processing=left)
+        self.log.emit("daemon_stop", reason=self.stop_reason, goals_taken=self.taken, left_in_processing=left,
+                      **({"wakeups": self.wakeups.received} if self.wakeups is not None else {}))
 
     # --- trouble around a goal: logged once, tried again ------------------------------------
 
@@ -323,7 +340,7 @@ class Daemon:
             goal, sha, error = self.examine(path, original)
             goal_id = ledger.record_claim(self.store, self.key, path.name, original, sha,
                                           new_run_id() if error is None else None, error)
-        except SURROUNDINGS as exc:  # the store or processing/ cannot be written: the file waits in processing/
+        except surroundings() as exc:  # the store or processing/ cannot be written: the file waits in processing/
             self.later(("accept", path.name), lambda: self.accept(path, original), "goal_deferred", file=original,
                        error=trouble_text(exc), hint="the file stays in processing/; free disk space or fix the store")
             return
@@ -386,7 +403,7 @@ class Daemon:
                     if goal is None:
                         return self.refuse(row, error or "unknown error")
                 self.engine.create_run(goal.text, script=goal.script, budgets=goal.budgets, run_id=run_id, model=goal.model)
-        except SURROUNDINGS as exc:  # the store cannot be written: the run is created when it can
+        except surroundings() as exc:  # the store cannot be written: the run is created when it can
             self.later(("start", row["id"]), lambda: self.start(row, goal), "goal_deferred", file=row["original"],
                        error=trouble_text(exc), hint="the file stays in processing/; free disk space or fix the store")
             return
@@ -417,7 +434,7 @@ class Daemon:
             self.log.emit("lease_lost", level="warning", file=row["original"], run=run_id, epoch=exc.epoch,
                           now_epoch=exc.now_epoch, now_worker=exc.now_owner, commit_rejected=True, error=str(exc))
             return
-        except SURROUNDINGS as exc:  # the store or the disk failed under the run: it is driven again when it can be
+        except surroundings() as exc:  # the store or the disk failed under the run: it is driven again when it can be
             self.tasks.pop(row["id"], None)
             if (lost := self.lost_lease(run_id)) is not None:  # e.g. the server ended a session frozen mid-commit
                 self.log.emit("lease_lost", level="warning", file=row["original"], run=run_id, epoch=lost.epoch,
@@ -438,6 +455,7 @@ class Daemon:
             status = "error"
         finally:
             self.tasks.pop(row["id"], None)
+            self.share_now = True  # room for the next goal of the queue: looked at at once
         self.settled(("drive", row["id"]))
         if status in RUN_FINAL:
             self.ended(row, status)
@@ -474,6 +492,10 @@ class Daemon:
             elif step in (queue.CLOSE, queue.HAND_BACK):
                 self.ended(self.row(goal_id), found["run_status"])
 
+    def woken(self, goal_id: str | None) -> None:
+        """From the store's wake-ups thread: a goal was submitted (None: maybe); the loop looks at the queue at once."""
+        self.share_now = True
+
     def open_submitted(self, taken: dict[str, Any]) -> None:
         """A goal of the store's queue, now this daemon's: create its run (under the id chosen when it was
         submitted); the next look at the queue drives it."""
@@ -485,7 +507,7 @@ class Daemon:
             if not self.store.has_run(taken["run_id"]):
                 self.engine.create_run(spec.get("goal") or "", script=spec.get("script"), budgets=spec.get("budgets"),
                                        run_id=taken["run_id"], model=spec.get("model"))
-        except SURROUNDINGS as exc:  # taken again by any daemon once the lease ttl passed with no run
+        except surroundings() as exc:  # taken again by any daemon once the lease ttl passed with no run
             self.log.emit("goal_deferred", level="error", goal_id=taken["goal_id"], file=taken["original"],
                           error=trouble_text(exc), hint="taken again once [store].lease_ttl_s has passed")
             return
@@ -494,6 +516,7 @@ class Daemon:
             self.log.emit("goal_refused", level="warning", goal_id=taken["goal_id"], file=taken["original"], error=error)
             self.ended(row, "error", error)
             return
+        self.share_now = True  # its run is driven at the next look, at once
         self.log.emit("goal_taken", goal_id=taken["goal_id"], file=taken["original"], run=taken["run_id"], queue=True)
         self.log.emit("run_start", file=taken["original"], run=taken["run_id"], script=spec.get("script"),
                       budgets=spec.get("budgets") or {})
@@ -503,7 +526,7 @@ class Daemon:
         epoch = self.epochs.get(run_id)
         try:
             row = self.store.leases.lease_row(run_id) if epoch is not None else None
-        except SURROUNDINGS:
+        except surroundings():
             return None
         if row is None or row["lease_epoch"] == epoch:
             return None
@@ -530,7 +553,7 @@ class Daemon:
                 recorded = self.store.queue.close(row["id"], outcome, error, time.time())
             else:
                 recorded = self.store.queue.hand_back(row["id"], outcome, error)
-        except SURROUNDINGS as exc:  # the next look at the queue finds it again
+        except surroundings() as exc:  # the next look at the queue finds it again
             self.log.emit("goal_filing_failed", level="error", goal_id=row["id"], run=row["run_id"], error=trouble_text(exc))
             return
         if not recorded:  # another daemon saw the end first and recorded it
@@ -555,14 +578,14 @@ class Daemon:
         try:
             try:
                 self._conclude(row)
-            except SURROUNDINGS:
+            except surroundings():
                 raise
             except Exception as exc:  # noqa: BLE001 — a result that cannot be written up: filed as failed, saying so
                 error = (f"the daemon could not write up this goal's result ({type(exc).__name__}: {exc})"
                          + (f"; its run is {row['run_id']}: see `swarm history {row['run_id']}`" if row["run_id"] else ""))
                 self.log.emit("goal_refused", level="error", file=row["original"], error=error)
                 self._file_failed(row, error)
-        except SURROUNDINGS as exc:
+        except surroundings() as exc:
             self.later(("conclude", row["id"]), lambda: self.conclude(self._refreshed(row)), "goal_filing_failed",
                        file=row["original"], run=row["run_id"], error=trouble_text(exc),
                        hint="the goal stays in processing/ until its result can be written; free disk space or "
@@ -587,7 +610,7 @@ class Daemon:
         """The row as recorded now (its destination may have been recorded before a write failed), over the one in hand."""
         try:
             recorded = self.row(row["id"])
-        except SURROUNDINGS:
+        except surroundings():
             return row
         return {**row, **{k: v for k, v in recorded.items() if v is not None}}
 
