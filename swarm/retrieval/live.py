@@ -36,7 +36,7 @@ from swarm.retrieval.adapter import QueryAdapter
 from swarm.retrieval.blas import set_blas_threads
 from swarm.retrieval.bm25 import tokens
 from swarm.retrieval.embedder import Embedder
-from swarm.retrieval.hybrid import Entry, Hit, _rrf, entry_texts, keyword_text
+from swarm.retrieval.hybrid import Entry, Hit, entry_texts, keyword_text, rrf_scores
 
 
 EXAMPLE_WEIGHT = 0.5  # how much of the gap between a script's best example and its description counts
@@ -265,7 +265,7 @@ class LiveIndex:
         if self.fusion == "mix":
             top = float(keyword.max()) if keyword.size else 0.0
             return dense + self.bm25_weight * (keyword / top if top > 0 else keyword)
-        return _rrf(dense, 60) + self.bm25_weight * _rrf(keyword, 60)
+        return rrf_scores(dense, 60) + self.bm25_weight * rrf_scores(keyword, 60)
 
     def dense_scores(self, query: str) -> np.ndarray:
         n = len(self.names)

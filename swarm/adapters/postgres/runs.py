@@ -31,7 +31,7 @@ from swarm.adapters.dialect import POSTGRES
 from swarm.adapters.postgres import migrations
 from swarm.adapters.postgres.connection import Connection, connect
 from swarm.adapters.postgres.tail import PostgresEventTail
-from swarm.adapters.sqlite.runs import Store, _insert_rows, rebuild_states
+from swarm.adapters.sqlite.runs import Store, insert_rows, rebuild_states
 from swarm.errors import StoreError
 
 
@@ -132,8 +132,8 @@ class PostgresStore(Store):
         if len(events) > EVENTS_AT_ONCE:
             last = c.execute("UPDATE event_seq SET last = last + ? WHERE id = 1 RETURNING last", (len(events),)).fetchone()[0]
             first = last - len(events) + 1
-            _insert_rows(c, "INSERT INTO events (seq, run_id, node_id, kind, at, state, patch, detail)",
-                         [(first + i, *event) for i, event in enumerate(events)])
+            insert_rows(c, "INSERT INTO events (seq, run_id, node_id, kind, at, state, patch, detail)",
+                        [(first + i, *event) for i, event in enumerate(events)])
             return last
         rows = ",".join(["(?::bigint, ?, ?, ?, ?::double precision, ?, ?, ?)"] * len(events))
         return c.execute(

@@ -158,7 +158,7 @@ def rebuild_states(c: sqlite3.Connection, rows: list[dict[str, Any]], known: dic
         row["state"] = state if decoded else dumps(state)
 
 
-def _insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400, tail: str = "") -> None:
+def insert_rows(c: sqlite3.Connection, head: str, rows: list[tuple], chunk: int = 400, tail: str = "") -> None:
     """Many rows per statement: one step of SQLite per chunk instead of one per row, which matters
     when hundreds of threads want the GIL back each time sqlite3 lets go of it."""
     width = len(rows[0])
@@ -353,11 +353,11 @@ class Store:
             c.executemany(upsert("llm_calls", cols, ("key",)), [tuple(row[k] for k in cols) for row in batch.calls])
         if batch.nodes:
             # Updated in place (an upsert keeps the row where it is): a replace would leave a hole behind each time.
-            _insert_rows(c, "INSERT INTO nodes (run_id, id, parent, script, status, state)",
-                         [row if isinstance(row[-1], str) else (*row[:-1], dumps(_table_state(row[-1], row[0])))
-                          for row in batch.nodes.values()],
-                         tail=" ON CONFLICT (run_id, id) DO UPDATE SET parent=excluded.parent, script=excluded.script, "
-                              "status=excluded.status, state=excluded.state")
+            insert_rows(c, "INSERT INTO nodes (run_id, id, parent, script, status, state)",
+                        [row if isinstance(row[-1], str) else (*row[:-1], dumps(_table_state(row[-1], row[0])))
+                         for row in batch.nodes.values()],
+                        tail=" ON CONFLICT (run_id, id) DO UPDATE SET parent=excluded.parent, script=excluded.script, "
+                             "status=excluded.status, state=excluded.state")
         if batch.approvals:
             c.executemany(
                 "INSERT INTO approvals (run_id, node_id, kind, question, proposal, created_at, key) VALUES (?,?,?,?,?,?,?)",
@@ -387,7 +387,7 @@ class Store:
     def _append_events(self, c: sqlite3.Connection, events: list[tuple]) -> int:
         """Insert a batch's events, numbered in a row after every event before (AUTOINCREMENT, one writer at a
         time); returns the last number."""
-        _insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", events)
+        insert_rows(c, "INSERT INTO events (run_id, node_id, kind, at, state, patch, detail)", events)
         return c.execute("SELECT last_insert_rowid()").fetchone()[0]
 
     def _stored_snapshot(self, data: str, since: int | None) -> str | bytes:
