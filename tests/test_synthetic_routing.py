@@ -140,6 +140,22 @@ def test_dropping_the_requests_gives_back_exactly_the_index_without_them(minilm)
                        fresh.scores(QUERY)[[fresh.rows[s["name"]] for s in SCRIPTS]], atol=1e-6)
 
 
+def test_the_first_confirmed_example_retires_the_synthetic_requests_of_its_script(minilm):
+    index = LiveIndex(minilm, None)
+    index.add(entries({"cribbage_scorer": CRIBBAGE_REQUESTS, "poker_odds": ["What are my odds with two aces?"]}))
+
+    index.add_example("cribbage_scorer", "count my crib")
+
+    confirmed = LiveIndex(minilm, None)  # the same history, and the synthetic requests of poker_odds only
+    confirmed.add([Entry(e.name, e.description, history=["count my crib"] if e.name == "cribbage_scorer" else [],
+                         synthetic=e.synthetic if e.name == "poker_odds" else [])
+                   for e in entries({"poker_odds": ["What are my odds with two aces?"]})])
+    assert np.allclose(index.vectors[index.rows["cribbage_scorer"]], confirmed.vectors[confirmed.rows["cribbage_scorer"]],
+                       atol=1e-6)
+    assert np.allclose(index.adapter.weights, confirmed.adapter.weights, atol=1e-6)
+    assert index.adapter.pairs == confirmed.adapter.pairs == 2  # one confirmed example, one synthetic request
+
+
 def test_the_engines_index_reads_them_from_the_store(store, minilm, scripted_model):
     from swarm.retrieval import catalogue_entries
 

@@ -5,7 +5,8 @@ A script's description is written like a blurb; sub-goals are written like reque
 has any confirmed routing history, a few requests the model imagines for it bridge that gap. They are
 stored as route examples of kind 'synthetic': they count in the script's prototype vector with a lower
 weight than confirmed examples, never teach the query adapter, never count as confirmed history, and
-go when the script is disabled or rolled back.
+go when the script is disabled or rolled back. Once a script has confirmed history they no longer count
+(swarm/retrieval/live.py says what they gained on MetaTool).
 """
 
 from __future__ import annotations
