@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from swarm import policies
 from swarm.checkout import checkout
 from swarm.errors import TimeTravelError
 from swarm.model.structured import validate
@@ -110,12 +111,8 @@ def _whole(nodes: dict[str, TaskNode]) -> bool:
     for node in nodes.values():
         if node.parent is not None and node.id not in nodes[node.parent].children:
             return False  # spawned, but its parent's own event of that turn comes later
-        if node.status == Status.WAITING:
-            group = [nodes[c] for c in node.group]
-            if all(c.status.final for c in group):
-                return False  # its children have ended; the parent hears of it later in the turn
-            if node.policy == "first" and any(c.status == Status.DONE for c in group):
-                return False  # a child won; the others' cancels and the parent's wake come later
+        if node.status == Status.WAITING and not policies.still_waiting(node, nodes):
+            return False  # its children's ends call for its move (a wake, a win), recorded later in the turn
     return True
 
 

@@ -327,3 +327,28 @@ def test_a_fork_at_any_event_without_edits_ends_alike_without_a_model_call(trip)
             moved += engine.store.run(new_id)["forked_at"] != at
     assert len(server.requests) == asked
     assert moved  # some events were inside a turn
+
+
+def plan_first(ctx):
+    """The same plan, its first child to succeed winning (the others cancelled)."""
+    if ctx.round == 0:
+        questions = ctx.llm("Plan: " + ctx.goal, json=True).data["questions"]
+        return ctx.spawn([ctx.child("split" if q == "food" else "ask", question=q) for q in questions], policy="first")
+    return "won: " + next(str(r.output) for r in ctx.reports if r.ok)
+
+
+def test_a_fork_inside_the_turn_where_a_first_child_won_starts_after_the_win(make_engine, scripted_model):
+    """Under `first`, a child's success and the parent's win (the others cancelled, the parent woken) are one
+    turn; a fork at an event inside it starts where the turn ends, as the policy says, and asks no model."""
+    server = scripted_model(MODEL)
+    engine = make_engine(*SCRIPTS, script("plan_first", plan_first), model=server, concurrency=1)
+    run_id, status = run(engine, "trip", "plan_first")
+    assert status == "done" and loads(engine.store.run(run_id)["result"]) == "won: sunny"
+    asked, moved = len(server.requests), 0
+    first, last = engine.store.event_range(run_id)
+    for at in range(first + 1, last + 1):
+        new_id = fork(engine, run_id, at)
+        assert drive(engine, new_id) == "done", at
+        assert loads(engine.store.run(new_id)["result"]) == "won: sunny", at
+        moved += engine.store.run(new_id)["forked_at"] != at
+    assert len(server.requests) == asked and moved

@@ -62,5 +62,11 @@ def previous_for(node: TaskNode, nodes: Mapping[str, TaskNode]) -> list[Report]:
     return get(parent.policy).previous_for(node, parent, nodes)
 
 
+def still_waiting(parent: TaskNode, nodes: Mapping[str, TaskNode]) -> bool:
+    """Whether a waiting parent's children, as they stand, leave it waiting (its policy says; see ChildPolicy)."""
+    return get(parent.policy).still_waiting(parent, nodes)
+
+
 __all__ = ["ChildPolicy", "register", "get", "names", "REGISTRY", "WAIT", "WAKE", "NEXT_STEP", "WIN", "EVALUATE",
-           "in_group", "open_children", "successes", "start", "after_child_ended", "reports_for", "previous_for"]
+           "in_group", "open_children", "successes", "start", "after_child_ended", "reports_for", "previous_for",
+           "still_waiting"]

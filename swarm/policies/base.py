@@ -44,6 +44,12 @@ class ChildPolicy:
         """What a child sees of its siblings (`ctx.previous`): nothing by default."""
         return []
 
+    def still_waiting(self, parent: TaskNode, nodes: Mapping[str, TaskNode]) -> bool:
+        """Whether a waiting parent's group, as it stands, leaves it waiting; False when the children's ends call
+        for a move of the parent (a wake, a next step, a win) that the history does not show yet. A fork asks it
+        of an event inside a turn, and starts where that turn's events end. By default: while a child is open."""
+        return not all(nodes[c].status.final for c in parent.group)
+
 
 REGISTRY: dict[str, ChildPolicy] = {}
 

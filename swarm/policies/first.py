@@ -16,3 +16,6 @@ class First(ChildPolicy):
         if child.status == Status.DONE:
             return WIN
         return WAKE if open_left == 0 else WAIT
+
+    def still_waiting(self, parent: TaskNode, nodes: Mapping[str, TaskNode]) -> bool:
+        return super().still_waiting(parent, nodes) and not any(nodes[c].status == Status.DONE for c in parent.group)
