@@ -26,6 +26,7 @@ from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
+from swarm.ports import RUN_WAKEUPS
 from swarm.snapshot import changes_document
 from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, dumps, loads
@@ -128,6 +129,11 @@ class RunLoop:
         self.deadlines = Deadlines(self.loop, self._timed_out)  # node timeouts: one heap, one timer
         self.started = time.monotonic()
         self.slots.loops.add(self)
+        # PostgreSQL wakes the loop at once when another process writes a cancel, pause or decision of this run
+        # (LISTEN/NOTIFY): the store is then read only every [store].wakeup_poll_s as a fallback, not every tick.
+        wakeups = getattr(self.store, "wakeups", None)
+        self.next_read = 0.0
+        self.unsubscribe = wakeups.subscribe(RUN_WAKEUPS, self._woken) if wakeups is not None and wakeups.instant else None
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()
@@ -153,6 +159,8 @@ class RunLoop:
             return await self._close()
         finally:
             self.slots.loops.discard(self)
+            if self.unsubscribe is not None:
+                self.unsubscribe()
             self._tick_handle.cancel()
             self.deadlines.close()
             for ctx in self.running.values():  # left behind by an error: free their slots
@@ -499,8 +507,28 @@ class RunLoop:
         The store is read on the writer thread, so the loop never waits behind a commit.
         """
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
-        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
+        if self.unsubscribe is None or time.monotonic() >= self.next_read:
+            self._read_store()
+        else:  # woken by the store's notifications: the store is read when one comes, and as a slow fallback
+            self._check_timeouts()
         self.inbox.put_here(TICK)
+
+    def _read_store(self) -> None:
+        if self.unsubscribe is not None:
+            self.next_read = time.monotonic() + self.config.store.wakeup_poll_s
+        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
+
+    def _woken(self, run_id: str | None) -> None:
+        """From the wake-ups' thread: another process wrote a cancel, pause or decision of a run (None: maybe)."""
+        if run_id is None or run_id == self.run_id:
+            try:
+                self.loop.call_soon_threadsafe(self._read_now)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def _read_now(self) -> None:
+        if self in self.slots.loops and not self.closed:
+            self._read_store()
 
     def _read_requests(self, awaiting: bool) -> tuple[bool, list[str], bool, list[dict]]:
         decided = self.store.decided_approvals(self.run_id) if awaiting else []

@@ -11,13 +11,21 @@ run store and hands out the others:
     store.memories     MemoryStore     the texts of `swarm memory`
     store.metrics      MetricsReader   the raw counts behind `swarm stats` and /metrics
     store.event_tail() EventTail       new events of every run, in order, on a connection of its own
+    store.wakeups      Wakeups         who is told at once of a write another process waits for (LISTEN/NOTIFY)
+    store.rate_buckets RateBuckets     the shared rate limit of the model endpoints ([model].rate_per_s)
 
 Rows are plain dicts (column -> value), JSON columns as JSON text, as the store keeps them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
+
+# The channels of Wakeups: a run's cancel, pause or a person's decision (payload: the run id), a goal submitted to the
+# store's queue (payload: the goal id).
+RUN_WAKEUPS = "swarm_runs"
+GOAL_WAKEUPS = "swarm_goals"
+WAKEUP_CHANNELS = (RUN_WAKEUPS, GOAL_WAKEUPS)
 
 
 class RunStore(Protocol):
@@ -177,3 +185,29 @@ class EventTail(Protocol):
     def close(self) -> None:
         """Let go of the connection."""
 
+
+
+class Wakeups(Protocol):
+    """Wake-ups between processes: a writer notifies inside the transaction that writes what a reader waits for; a
+    subscriber is called as soon as it commits. `instant` False (SQLite): nothing is delivered, readers read the
+    store on their tick; True (PostgreSQL, LISTEN/NOTIFY): readers poll only slowly, as a fallback."""
+
+    instant: bool
+    received: int  # notifications delivered to this process so far
+
+    def notify(self, c: Any, channel: str, payload: str) -> None:
+        """Inside a writing transaction (`c`): tell the subscribers of `channel` once it commits."""
+
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call `callback(payload)`, from another thread, for each notification on `channel` (None: some may have
+        been missed, read the store); returns what unsubscribes."""
+
+    def close(self) -> None:
+        """Stop listening."""
+
+
+class RateBuckets(Protocol):
+    """Token buckets in the store, one per model endpoint: a rate limit every process on the store shares."""
+
+    def take(self, name: str, rate_per_s: float, burst: int, now: float) -> float:
+        """Atomically take a token of bucket `name` at `now` (epoch seconds); the seconds to wait before using it."""

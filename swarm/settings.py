@@ -40,6 +40,7 @@ class StoreSettings:
     snapshots_dir: str = "snapshots"
     synchronous: str = "NORMAL"
     lease_ttl_s: float = 10.0
+    wakeup_poll_s: float = 5.0
 
 
 # The standard-library modules ordinary code needs and that reach nothing outside the process
@@ -193,7 +194,7 @@ BOUNDS = (
     ("approvals", ("cost_over_usd", "timeout_s"), {"ge": 0}),  # 0 = off
     ("daemon", ("max_concurrent_runs", "max_goal_bytes"), {"ge": 1}),
     ("daemon", ("settle_ms", "shutdown_timeout_s"), {"ge": 0}),
-    ("store", ("lease_ttl_s",), {"gt": 0}),
+    ("store", ("lease_ttl_s", "wakeup_poll_s"), {"gt": 0}),
     ("ui", ("port",), {"ge": 0, "le": 65535}),
 )
 # Settings that take one of a few words: (section, key, the words).

@@ -58,4 +58,7 @@ MIGRATIONS: list[Migration] = [
     """ALTER TABLE route_examples DROP CONSTRAINT IF EXISTS route_examples_kind_check;
        ALTER TABLE route_examples ADD CONSTRAINT route_examples_kind_check
            CHECK (kind IN ('positive', 'negative', 'synthetic'))""",
+    # 5: the shared rate limit's token buckets (swarm/adapters/sqlite/ratebuckets.py), one row per model endpoint
+    """CREATE TABLE IF NOT EXISTS rate_buckets (name TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL,
+           updated_at DOUBLE PRECISION NOT NULL)""",
 ]

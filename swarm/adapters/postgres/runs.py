@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import deque
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from swarm.adapters.dialect import POSTGRES
 from swarm.adapters.postgres import migrations
 from swarm.adapters.postgres.connection import Connection, connect
 from swarm.adapters.postgres.tail import PostgresEventTail
+from swarm.adapters.postgres.wakeups import PostgresWakeups
 from swarm.adapters.sqlite.runs import Store, insert_rows, rebuild_states
 from swarm.errors import StoreError
 
@@ -121,7 +123,14 @@ class PostgresStore(Store):
     def check_if_changed(self) -> None:
         pass
 
+    @cached_property
+    def wakeups(self) -> PostgresWakeups:  # type: ignore[override]
+        """LISTEN/NOTIFY: a cancel, a pause, a decision or a submitted goal reaches the one waiting for it at once."""
+        return PostgresWakeups(self.url)
+
     def close(self) -> None:
+        if "wakeups" in self.__dict__:  # listening: stop its thread
+            self.wakeups.close()
         with self.lock:
             self.conn.url = None  # closed for good: not made again
             self.conn.close()

@@ -249,7 +249,10 @@ def _to_4(c: sqlite3.Connection) -> None:
     c.execute("DROP TABLE route_examples_3")
 
 
-MIGRATIONS: list[Migration] = [_to_1, _to_2, _to_3, _to_4]
+# Schema 5: the shared rate limit's token buckets (swarm/adapters/sqlite/ratebuckets.py), one row per model endpoint.
+_to_5 = "CREATE TABLE IF NOT EXISTS rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)"
+
+MIGRATIONS: list[Migration] = [_to_1, _to_2, _to_3, _to_4, _to_5]
 
 
 def tables(c: sqlite3.Connection) -> set[str]:

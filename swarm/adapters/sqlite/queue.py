@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm.adapters.sqlite.handle import Handle, dicts
+from swarm.ports import GOAL_WAKEUPS
 
 # A queued goal, or one taken long ago whose run was never created (its taker died in between).
 TAKEABLE = ("(g.state='queued' OR (g.state='running' AND g.claimed_at<? "
@@ -25,9 +26,13 @@ class SqliteQueue:
     def submit(self, name: str, original: str, sha256: str, run_id: str, spec: str, now: float) -> int:
         """A goal for any daemon (folder ''), waiting in state `queued`; returns its id."""
         with self.handle.transaction() as c:
-            return c.execute("INSERT INTO goals (folder, name, original, sha256, run_id, state, spec, claimed_at) "
-                             "VALUES ('', ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
-                             (name, original, sha256, run_id, spec, now)).fetchone()[0]
+            goal_id = c.execute("INSERT INTO goals (folder, name, original, sha256, run_id, state, spec, claimed_at) "
+                                "VALUES ('', ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
+                                (name, original, sha256, run_id, spec, now)).fetchone()[0]
+            wakeups = getattr(self.handle, "wakeups", None)
+            if wakeups is not None:  # an idle daemon takes it at once (PostgreSQL); SQLite's look on their tick
+                wakeups.notify(c, GOAL_WAKEUPS, str(goal_id))
+            return goal_id
 
     def take_submitted(self, owner: str, now: float, stale_before: float) -> dict[str, Any] | None:
         """Take the oldest queued goal, or one taken before `stale_before` whose run was never created (its taker

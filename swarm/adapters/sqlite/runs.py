@@ -31,12 +31,15 @@ from swarm.adapters.sqlite import migrations
 from swarm.adapters.sqlite.goals import SqliteGoals
 from swarm.adapters.sqlite.leases import SqliteLeases
 from swarm.adapters.sqlite.queue import SqliteQueue
+from swarm.adapters.sqlite.ratebuckets import SqliteRateBuckets
+from swarm.adapters.sqlite.wakeups import SqliteWakeups
 from swarm.adapters.sqlite.memory import SqliteMemory
 from swarm.adapters.sqlite.metrics import SqliteMetrics
 from swarm.adapters.sqlite.migrations import MIGRATIONS
 from swarm.adapters.sqlite.tail import SqliteEventTail
 from swarm.batch import Batch, collector_paused, dumps, loads
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
+from swarm.ports import RUN_WAKEUPS
 
 SCHEMA_VERSION = len(MIGRATIONS)  # the schema this swarm writes (swarm/adapters/sqlite/migrations.py)
 
@@ -674,12 +677,14 @@ class Store:
                         edited: bool, by: str) -> bool:
         """Write a person's decision on a pending request; False when it was no longer pending."""
         with self.transaction() as c:
-            changed = c.execute(
+            row = c.execute(
                 "UPDATE approvals SET status=?, answer=?, note=?, reason=?, edited=?, decided_by=?, decided_at=? "
-                "WHERE id=? AND status='pending'",
+                "WHERE id=? AND status='pending' RETURNING run_id",
                 (status, dumps(answer), note, reason, int(edited), by, time.time(), approval_id),
-            ).rowcount
-        return bool(changed)
+            ).fetchone()
+            if row is not None:
+                self.wakeups.notify(c, RUN_WAKEUPS, row[0])
+        return row is not None
 
     def decided_approvals(self, run_id: str) -> list[dict[str, Any]]:
         """Decisions written by other processes that the run's loop has not acted on yet."""
@@ -690,7 +695,9 @@ class Store:
 
     def request_pause(self, run_id: str, paused: bool = True) -> None:
         """Ask whoever drives the run to pause it (or to go on); works across processes."""
-        self.update_run(run_id, pause_requested=int(paused))
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET pause_requested=? WHERE id=?", (int(paused), run_id))
+            self.wakeups.notify(c, RUN_WAKEUPS, run_id)
 
     def pause_requested(self, run_id: str) -> bool:
         with self.lock:
@@ -776,12 +783,13 @@ class Store:
 
     def request_cancel(self, run_id: str, node_id: str | None = None) -> None:
         """Ask whoever drives the run to cancel it (or one node of it); works across processes."""
-        if node_id is None:
-            self.update_run(run_id, cancel_requested=1)
-            return
         with self.transaction() as c:
-            c.execute("INSERT INTO cancel_requests (run_id, node_id, requested_at) VALUES (?,?,?)",
-                      (run_id, node_id, time.time()))
+            if node_id is None:
+                c.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))
+            else:
+                c.execute("INSERT INTO cancel_requests (run_id, node_id, requested_at) VALUES (?,?,?)",
+                          (run_id, node_id, time.time()))
+            self.wakeups.notify(c, RUN_WAKEUPS, run_id)
 
     def cancel_requested(self, run_id: str) -> bool:
         with self.lock:
@@ -837,6 +845,16 @@ class Store:
     def queue(self) -> SqliteQueue:
         """The goals table as the work queue every daemon on this store shares (swarm/daemon/queue.py)."""
         return SqliteQueue(self)
+
+    @cached_property
+    def wakeups(self) -> SqliteWakeups:
+        """Wake-ups between processes (ports.Wakeups): none on SQLite, whose readers look on their tick."""
+        return SqliteWakeups()
+
+    @cached_property
+    def rate_buckets(self) -> SqliteRateBuckets:
+        """The shared rate limit of the model endpoints (ports.RateBuckets)."""
+        return SqliteRateBuckets(self)
 
     @cached_property
     def goals(self) -> SqliteGoals:
