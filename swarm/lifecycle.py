@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm import policies, transitions
-from swarm.approvals import NeedsApproval, allowance, question_for, read_answer
+from swarm.approvals import NeedsApproval
 from swarm.context import NodeContext
 from swarm.deadlines import Deadlines
 from swarm.errors import NodeTimeout, SwarmError
@@ -26,10 +26,11 @@ from swarm.inbox import Inbox
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
+from swarm.people import People
 from swarm.ports import RUN_WAKEUPS
 from swarm.snapshot import changes_document
 from swarm.statuses import EventKind, RunStatus
-from swarm.store import Batch, dumps, loads
+from swarm.store import Batch, dumps
 
 if TYPE_CHECKING:
     from swarm.services import Services
@@ -86,11 +87,10 @@ class RunLoop:
                                      on_end=services.tracer.node_ended)
         self.ready = self.tree.ready  # nodes to execute, in order
         self.running: dict[str, NodeContext] = {}
-        self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to services.human
-        self.awaiting: dict[str, float] = {}  # nodes waiting for a person -> when they were asked
         self.paused = False  # `swarm pause`: no new executions start
-        self.cost_allowed = self.config.approvals.cost_over_usd  # spending past it asks a person; 0 = never
-        self.cost_node: str | None = None  # the node held while a person decides about spending more
+        # Approvals, questions and the cost gate (swarm/people.py): an answer given inline comes back through the inbox.
+        self.people = People(services, self.tree, lambda: self.batch,
+                             lambda node_id, answer: self.inbox.put_here(Outcome(node_id, None, value=answer)))
         self.shown_status = RunStatus.RUNNING
         self.was_paused = run.get("status") == RunStatus.PAUSED
         self.launch: list[tuple[TaskNode, NodeContext]] = []
@@ -142,7 +142,7 @@ class RunLoop:
             transitions.requeue_interrupted(self.tree)  # a completed model call of theirs is replayed, not paid again
             if self.paused or self.was_paused:
                 self.batch.event(self.run_id, EventKind.PAUSED if self.paused else EventKind.UNPAUSED, None, {"by": "request"})
-            self._take_up_requests()
+            self.people.take_up()
             self._check_limits()
             self._start_ready()
             self._show_status()
@@ -175,7 +175,7 @@ class RunLoop:
             self.interrupted = self.draining
         if self.stop_reason or self.interrupted or self.nodes[self.root_id].status.final:
             return True
-        if self.running or self.asking or self.launch or (self.ready and not self._holding()):
+        if self.running or self.people.asking or self.launch or (self.ready and not self._holding()):
             return False
         # The rest waits for a person (a decision, or the end of a pause): a long-lived process
         # (the daemon) keeps waiting and takes decisions on its tick; otherwise the run pauses.
@@ -216,8 +216,8 @@ class RunLoop:
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
-            if self.cost_allowed and self.cost > self.cost_allowed:
-                self._ask_to_spend(node)
+            if self.people.spending_past(self.cost):
+                self.people.ask_to_spend(node, self.cost)
                 break
             node.status = Status.RUNNING
             node.started_at = time.time()
@@ -269,7 +269,7 @@ class RunLoop:
             return
         node = self.nodes[outcome.node_id]
         if outcome.ctx is None:  # a person answered
-            return self._answered(node, outcome.value)
+            return self.people.answered(node, outcome.value)
         if self.running.get(node.id) is not outcome.ctx:
             return  # already settled: timed out, cancelled or stopped meanwhile
         del self.running[node.id]
@@ -279,7 +279,7 @@ class RunLoop:
         if ctx._tool_calls:  # what the execution did with its tools, for `swarm stats`
             self.batch.event(self.run_id, EventKind.TOOL_CALLS, node, {"calls": list(ctx._tool_calls)})
         if isinstance(outcome.error, NeedsApproval):
-            return self._await_approval(node, outcome.error, ctx.logs)
+            return self.people.needs_approval(node, outcome.error, ctx.logs)
         if outcome.error is not None:
             return self._fail_or_retry(node, _describe(outcome.error), ctx.logs + _where(outcome.error),
                                        retry=not getattr(outcome.error, "final", False))
@@ -287,7 +287,7 @@ class RunLoop:
         if isinstance(value, Spawn):
             return self._spawn_children(node, value, ctx.logs)
         if isinstance(value, AskHuman):
-            return self._await_human(node, value)
+            return self.people.ask_human(node, value)
         transitions.returned(self.tree, node, value, ctx.logs)
 
     def _record_calls(self) -> None:
@@ -312,160 +312,17 @@ class RunLoop:
     def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
         transitions.failed(self.tree, node, error, logs, retry=retry, max_attempts=self.config.run.node_max_attempts)
 
-    # --- people ----------------------------------------------------------------------------
-    # A node that needs a person waits in `awaiting_approval` with a request (swarm/approvals.py);
-    # only its branch waits. The decision comes inline (services.human), from another process
-    # (`swarm approve`, read on the tick), or from the timeout, and is recorded as `approval_decided`.
-
-    def _await_human(self, node: TaskNode, ask: AskHuman) -> None:
-        self._request(node, "ask_human", ask.question, ask.proposal)
-
-    def _await_approval(self, node: TaskNode, need: NeedsApproval, logs: list[str]) -> None:
-        self._request(node, need.kind, need.question, need.proposal, need.key, logs)
-
-    def _ask_to_spend(self, node: TaskNode) -> None:
-        """Spending passed [approvals].cost_over_usd: this node, and every other one, waits for a person."""
-        self.cost_node = node.id
-        allow = round(self.cost + self.config.approvals.cost_over_usd, 6)
-        question = (f"Run {self.run_id} has spent ${self.cost:.4f}, past ${self.cost_allowed:g}. "
-                    f"Go on, spending up to ${allow:g}?")
-        self._request(node, "cost", question, {"spent_usd": round(self.cost, 6), "over_usd": self.cost_allowed,
-                                               "allow_up_to_usd": allow})
-
-    def _request(self, node: TaskNode, kind: str, question: str, proposal: Any, key: str | None = None,
-                 logs: list[str] | None = None) -> None:
-        node.status = Status.AWAITING_APPROVAL
-        node.approval = {"kind": kind, "question": question, "proposal": proposal, "key": key}
-        self.awaiting[node.id] = now = time.time()
-        detail = {"kind": kind, "question": question, "proposal": proposal, **({"logs": logs} if logs else {})}
-        self.batch.event(self.run_id, EventKind.AWAITING_APPROVAL, node, detail)
-        self.batch.approvals.append((self.run_id, node.id, kind, question, dumps(proposal), now, key))
-        self._ask(node)
+    # --- people: swarm/people.py ----------------------------------------------------------------
 
     def _holding(self) -> bool:
         """No new executions: the run is paused, or a person decides whether it may spend more."""
-        return self.paused or self.cost_node is not None
-
-    def _take_up_requests(self) -> None:
-        """On (re)start: the requests still open, the decisions taken while nobody drove the run, and
-        what people allowed the run to spend."""
-        waiting = [n for n in self.nodes.values() if n.status == Status.AWAITING_APPROVAL]
-        if not waiting and not self.cost_allowed:
-            return
-        rows = self.store.approvals(self.run_id, status=None)
-        open_rows = {r["node_id"]: r for r in rows if r["status"] == "pending"}
-        decided = [r for r in rows if r["status"] in ("approved", "rejected") and r["handled_at"] is None]
-        decided_nodes = {r["node_id"] for r in decided}
-        for r in rows:
-            if r["kind"] == "cost" and r["status"] == "approved":
-                self.cost_allowed = max(self.cost_allowed, allowance(loads(r["answer"]), loads(r["proposal"])))
-        for node in waiting:
-            row = open_rows.get(node.id)
-            if node.approval is None:  # recorded by a swarm that kept the request only in the table
-                node.approval = {"kind": "ask_human", "question": (row or {}).get("question") or node.data.get("question", ""),
-                                 "proposal": loads((row or {}).get("proposal")), "key": None}
-            request = node.approval
-            since = row["created_at"] if row else time.time()
-            if row is None and node.id not in decided_nodes:  # e.g. a run imported from a snapshot
-                self.batch.approvals.append((self.run_id, node.id, request["kind"], request["question"],
-                                             dumps(request["proposal"]), since, request["key"]))
-            self.awaiting[node.id] = since
-            if request["kind"] == "cost":
-                self.cost_node = node.id
-        self._take_decisions(decided)
-        self._check_timeouts()
-        for node in waiting:
-            if node.status == Status.AWAITING_APPROVAL:
-                self._ask(node)
-
-    def _ask(self, node: TaskNode) -> None:
-        human = self.services.human
-        if human is None:
-            return
-        request = node.approval
-
-        async def ask() -> None:
-            question = question_for(request["kind"], request["question"])
-            answer = await human.ask(self.run_id, node.id, question, request["proposal"])
-            self.inbox.put_here(Outcome(node.id, None, value=answer))
-
-        self.asking[node.id] = self.loop.create_task(ask())
-
-    def _stop_asking(self, node_id: str) -> None:
-        """The question is settled (answered, decided elsewhere, timed out, cancelled): stop putting it."""
-        task = self.asking.pop(node_id, None)
-        if task is not None:
-            task.cancel()
-
-    def _answered(self, node: TaskNode, answer: Any) -> None:
-        """An answer given inline (the terminal, --answer)."""
-        self._stop_asking(node.id)
-        if answer is None or node.status != Status.AWAITING_APPROVAL:
-            return
-        decision, value, reason = read_answer(node.approval["kind"], answer if isinstance(answer, str) else dumps(answer))
-        by = getattr(self.services.human, "name", "person")
-        self.batch.decisions.append((node.id, "approved" if decision == "approve" else "rejected", value, reason, by))
-        self._decided(node, decision, answer=value, reason=reason, by=by)
-
-    def _take_decisions(self, rows: list[dict[str, Any]]) -> None:
-        """Decisions written by `swarm approve` / `swarm reject` (any process), oldest first."""
-        for row in rows:
-            self.batch.handled.append(row["id"])
-            node = self.nodes.get(row["node_id"])
-            request = node.approval if node is not None else None
-            if node is None or node.status != Status.AWAITING_APPROVAL or request is None or request["key"] != row["key"]:
-                continue  # the node stopped waiting meanwhile (answered inline, timed out, cancelled)
-            answer = loads(row["answer"])
-            self._decided(node, "approve" if row["status"] == "approved" else "reject", approval=row["id"],
-                          answer=answer, edited=answer if row["edited"] else None, note=row["note"],
-                          reason=row["reason"], by=row["decided_by"] or "person")
-
-    def _check_timeouts(self) -> None:
-        timeout = self.config.approvals.timeout_s
-        if not timeout:
-            return
-        now = time.time()
-        for node_id, since in list(self.awaiting.items()):
-            if now - since >= timeout:
-                self.batch.decisions.append((node_id, "rejected", None, "timed out", "timeout"))
-                self._decided(self.nodes[node_id], "reject", reason="timed out", by="timeout")
-
-    def _decided(self, node: TaskNode, decision: str, *, approval: int | None = None, answer: Any = None,
-                 edited: Any = None, note: str | None = None, reason: str | None = None, by: str = "person") -> None:
-        """Carry out a decision: approved, the node goes on with the (edited) proposal; rejected, its branch ends."""
-        request = node.approval
-        kind = request["kind"]
-        self.awaiting.pop(node.id, None)
-        self._stop_asking(node.id)
-        detail = {"approval": approval, "kind": kind, "decision": decision, "by": by, "edited": edited is not None}
-        detail.update({k: v for k, v in (("note", note), ("reason", reason)) if v})
-        if kind == "ask_human" and decision == "approve":
-            detail["answer"] = answer
-        if kind == "cost":
-            self.cost_node = None
-        if decision == "reject":
-            self.batch.event(self.run_id, EventKind.APPROVAL_DECIDED, node, detail)
-            who = "no person decided in time" if by == "timeout" else "rejected by a person"
-            if kind == "cost":
-                return transitions.stop(self.tree, f"{who}: spending past ${self.cost_allowed:g} ({reason})")
-            return transitions.terminate(self.tree, node, Status.FAILED, error=f"{who}: {reason}")
-        if kind == "ask_human":
-            node.answer = answer
-            node.round += 1
-        elif kind == "cost":
-            self.cost_allowed = allowance(edited, request["proposal"])
-        else:
-            node.approved[request["key"]] = edited  # the next execution proposes the same: it passes
-        node.approval = None
-        node.status = Status.PENDING
-        self.ready.appendleft(node.id)
-        self.batch.event(self.run_id, EventKind.APPROVAL_DECIDED, node, detail)
+        return self.paused or self.people.holding
 
     def _show_status(self) -> None:
         """While a live loop holds the run, its status says whether it works, waits for people or is paused."""
         if self.paused:
             status = RunStatus.PAUSED
-        elif self.awaiting and not (self.running or self.launch or (self.ready and not self._holding())):
+        elif self.people.awaiting and not (self.running or self.launch or (self.ready and not self._holding())):
             status = RunStatus.AWAITING_APPROVAL
         else:
             status = RunStatus.RUNNING
@@ -482,11 +339,7 @@ class RunLoop:
             ctx.cancel()
             self.deadlines.discard(node.id)
             self.slots.release()
-        self._stop_asking(node.id)
-        if self.awaiting.pop(node.id, None) is not None:
-            self.batch.decisions.append((node.id, "cancelled", None, reason, "cancel"))
-            if self.cost_node == node.id:
-                self.cost_node = None
+        self.people.cancelled(node, reason)
 
     def _check_limits(self) -> None:
         if self.stop_reason:
@@ -510,13 +363,13 @@ class RunLoop:
         if self.unsubscribe is None or time.monotonic() >= self.next_read:
             self._read_store()
         else:  # woken by the store's notifications: the store is read when one comes, and as a slow fallback
-            self._check_timeouts()
+            self.people.check_timeouts()
         self.inbox.put_here(TICK)
 
     def _read_store(self) -> None:
         if self.unsubscribe is not None:
             self.next_read = time.monotonic() + self.config.store.wakeup_poll_s
-        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.awaiting)).add_done_callback(self._requests_read)
+        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.people.awaiting)).add_done_callback(self._requests_read)
 
     def _woken(self, run_id: str | None) -> None:
         """From the wake-ups' thread: another process wrote a cancel, pause or decision of a run (None: maybe)."""
@@ -546,8 +399,8 @@ class RunLoop:
         if paused != self.paused:
             self.paused = paused
             self.batch.event(self.run_id, EventKind.PAUSED if paused else EventKind.UNPAUSED, None, {"by": "request"})
-        self._take_decisions(decided)
-        self._check_timeouts()
+        self.people.take_decisions(decided)
+        self.people.check_timeouts()
         self.inbox.put_here(TICK)
 
     # --- record, then act ----------------------------------------------------------------------
