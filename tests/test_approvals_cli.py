@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from lifecycle_support import ask_model, make_engine, result, script  # noqa: F401
 from swarm import approvals
 from test_approvals import Driver, plan, wait_for
-from test_cancel import model_server  # noqa: F401  (a fixture: the demo model, slowed down)
+from test_cancel import slower_model_server  # noqa: F401  (a fixture: the demo model, 1 s a reply)
 from test_crash_resume import GOAL, env_for
 
 
@@ -91,8 +90,9 @@ def test_bad_decisions_are_refused_with_a_message(make_engine, tmp_path):
     assert twice.returncode == 2 and "already approved" in twice.stderr
 
 
-def test_swarm_run_wait_takes_a_decision_from_another_terminal(tmp_path):
-    env = cli_env(tmp_path / "swarm.db", SWARM_MODEL=f"scripted:{Path(__file__).parent.parent / 'examples' / 'demo_model.jsonl'}")
+@both_backends
+def test_swarm_run_wait_takes_a_decision_from_another_terminal(tmp_path, store_url):
+    env = cli_env(tmp_path / "swarm.db", store_url, SWARM_MODEL=f"scripted:{Path(__file__).parent.parent / 'examples' / 'demo_model.jsonl'}")
     proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "run", "Which city?", "--script", "ask_human", "--wait"],
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -105,23 +105,25 @@ def test_swarm_run_wait_takes_a_decision_from_another_terminal(tmp_path):
     assert "Porto" in out
 
 
-def test_pause_and_resume_a_run_driven_by_another_process(tmp_path, model_server):  # noqa: F811
-    url, _ = model_server
-    env = env_for(tmp_path, url, "p.db")
-    store = tmp_path / "p.db"
+@both_backends
+def test_pause_and_resume_a_run_driven_by_another_process(tmp_path, slower_model_server, any_store, store_url):  # noqa: F811
+    # Replies slow enough that the run outlasts the start of the `swarm pause` process on a busy machine.
+    url, _ = slower_model_server
+    env = {**env_for(tmp_path, url, "p.db"), "SWARM_STORE_URL": store_url}
+    store = any_store  # read as another process would, through the store's port
     proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "run", GOAL, "--wait"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        run_id = wait_for(lambda: _one(store, "SELECT id FROM runs"))
-        wait_for(lambda: _one(store, "SELECT count(*) FROM nodes WHERE id LIKE '1.%'"))
+        run_id = wait_for(lambda: next((r["id"] for r in store.runs()), None))
+        wait_for(lambda: any(n["id"].startswith("1.") for n in store.node_states(run_id)))
         paused = swarm(env, "pause", run_id)
         assert paused.returncode == 0 and "pause requested" in paused.stdout, paused.stderr
-        wait_for(lambda: _one(store, "SELECT status FROM runs") == "paused")
-        wait_for(lambda: not _one(store, "SELECT count(*) FROM nodes WHERE status='running'"))
-        executions = _one(store, "SELECT count(*) FROM events WHERE kind='execute'")
-        wait_for(lambda: proc.poll() is None and _one(store, "SELECT count(*) FROM events WHERE kind='paused'"))
+        wait_for(lambda: store.run(run_id)["status"] == "paused")
+        wait_for(lambda: not any(n["status"] == "running" for n in store.node_states(run_id)))
+        executions = kinds(store, run_id).count("execute")
+        wait_for(lambda: proc.poll() is None and "paused" in kinds(store, run_id))
         time.sleep(1.0)
-        assert _one(store, "SELECT count(*) FROM events WHERE kind='execute'") == executions  # nothing new started
+        assert kinds(store, run_id).count("execute") == executions  # nothing new started
         assert proc.poll() is None  # the --wait process holds the paused run
 
         resumed = swarm(env, "resume", run_id)
@@ -130,35 +132,29 @@ def test_pause_and_resume_a_run_driven_by_another_process(tmp_path, model_server
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert _one(store, "SELECT status FROM runs") == "done"
-    assert _one(store, "SELECT count(*) FROM events WHERE kind='unpaused'") == 1
+    assert store.run(run_id)["status"] == "done"
+    assert kinds(store, run_id).count("unpaused") == 1
 
 
-def _one(store: Path, sql: str):
-    if not store.exists():
-        return None
-    db = sqlite3.connect(store)
-    try:
-        row = db.execute(sql).fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        db.close()
-    return row[0] if row else None
+def kinds(store, run_id: str) -> list[str]:
+    """The kinds of the run's events, in order."""
+    return [e["kind"] for e in store.events(run_id)]
 
 
-def test_on_a_terminal_swarm_run_asks_inline_and_yes_approves_the_request(tmp_path):
+@both_backends
+def test_on_a_terminal_swarm_run_asks_inline_and_yes_approves_the_request(tmp_path, any_store, store_url):
     import pty
 
     model = tmp_path / "model.jsonl"
     model.write_text(json.dumps({"match": "^Do this", "reply": "```python\nimport os\nos.sep\n```"}) + "\n")
-    env = cli_env(tmp_path / "swarm.db", SWARM_APPROVALS_NON_DEFAULT_IMPORTS="true", SWARM_MODEL=f"scripted:{model}")
+    env = cli_env(tmp_path / "swarm.db", store_url, SWARM_APPROVALS_NON_DEFAULT_IMPORTS="true",
+                  SWARM_MODEL=f"scripted:{model}")
     main, child = pty.openpty()  # stdin is a terminal: the question is asked inline
     proc = subprocess.Popen([sys.executable, "-m", "swarm.cli", "run", "Say the path separator", "--script", "act", "--json"],
                             env=env, stdin=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     os.close(child)
     try:
-        wait_for(lambda: _one(tmp_path / "swarm.db", "SELECT count(*) FROM approvals"), timeout=30)
+        wait_for(lambda: any_store.approvals(), timeout=30)
         os.write(main, b"yes\n")
         out, err = proc.communicate(timeout=30)
     finally:
