@@ -180,19 +180,20 @@ def test_retrieve_does_not_trust_an_unrelated_passage_from_an_earlier_run(make_e
     assert server.requests == []  # nothing worth a model call
 
 
-def _cli(tmp_path, *args):
-    env = {"PATH": "/usr/bin:/bin", "SWARM_STORE": str(tmp_path / "cli.db"), "HOME": str(tmp_path)}
+def _cli(tmp_path, store_url, *args):
+    env = {"PATH": "/usr/bin:/bin", "SWARM_STORE": str(tmp_path / "cli.db"), "SWARM_STORE_URL": store_url,
+           "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "swarm.cli", "memory", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_memory_commands_add_search_and_list(tmp_path, notes):
-    added = _cli(tmp_path, "add", str(notes), "--json")
+def test_the_memory_commands_add_search_and_list(tmp_path, notes, store_url):
+    added = _cli(tmp_path, store_url, "add", str(notes), "--json")
     assert added.returncode == 0, added.stderr
     assert sum(a["chunks"] for a in json.loads(added.stdout)) == 3
-    found = _cli(tmp_path, "search", "where", "do", "we", "stay", "in", "Lisbon", "--top-k", "1", "--json")
+    found = _cli(tmp_path, store_url, "search", "where", "do", "we", "stay", "in", "Lisbon", "--top-k", "1", "--json")
     assert "Alfama" in json.loads(found.stdout)[0]["text"]
-    listed = _cli(tmp_path, "list", "--kind", "file", "--json")
+    listed = _cli(tmp_path, store_url, "list", "--kind", "file", "--json")
     assert len(json.loads(listed.stdout)) == 3
-    bad = _cli(tmp_path, "add", str(tmp_path / "missing.md"))
+    bad = _cli(tmp_path, store_url, "add", str(tmp_path / "missing.md"))
     assert bad.returncode != 0 and bad.stderr.startswith("swarm: error:") and "does not exist" in bad.stderr
