@@ -54,7 +54,7 @@ class Engine:
                              bm25_weight=config.retrieval.bm25_weight, max_file_kb=config.memory.max_file_kb,
                              top_k=config.memory.top_k)
         self._api_docs = None
-        self.endpoint = ModelEndpoint(config, client=check_provider(model))
+        self.endpoint = ModelEndpoint(config, client=check_provider(model), store=self.store)
         self.pool = Workers(config.run.concurrency + 4)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         # The runs this engine drives (swarm/leases.py); one taken over by another worker stops at its next commit.

@@ -13,8 +13,11 @@ class ModelEndpoint:
     """Builds the model client on first use; `scripted:PATH` starts the scripted server first, [model].gguf
     the local model's server (shared with the other users in this process, stopped with the last)."""
 
-    def __init__(self, config: Config, client=None):
+    def __init__(self, config: Config, client=None, store=None):
+        """`store`: a store whose rate buckets hold [model].rate_per_s for every process on it (None: this
+        process's own bucket)."""
         self.config = config
+        self.store = store
         self._client = client  # a ready client (anything with `complete`) skips the configured endpoint
         self._server = None
         self._local = None  # the local model's server, while this endpoint uses it
@@ -89,7 +92,21 @@ class ModelEndpoint:
                 "no model endpoint is configured; set [model].base_url in swarm.toml or OPENAI_BASE_URL "
                 "(e.g. http://localhost:11434/v1 for Ollama), or SWARM_MODEL=scripted:FILE.jsonl for a scripted model"
             )
-        return ModelClient(settings)
+        limiter = None
+        if self.store is not None and settings.rate_per_s > 0 and hasattr(self.store, "rate_buckets"):
+            from swarm.model.ratelimit import SharedRateLimiter
+
+            limiter = SharedRateLimiter(self.store.rate_buckets, self.rate_key(), settings.rate_per_s)
+        return ModelClient(settings, limiter=limiter)
+
+    def rate_key(self) -> str:
+        """The name of this endpoint's bucket in the store: the same for every process that calls it."""
+        path = self.scripted_path
+        if path is not None:
+            return f"scripted:{path.resolve()}"
+        if self.config.model.gguf:
+            return f"gguf:{self.config.path(self.config.model.gguf).resolve()}"
+        return self.config.model.base_url.rstrip("/")
 
     def close(self) -> None:
         if self._warming is not None:

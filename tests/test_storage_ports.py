@@ -31,7 +31,7 @@ def store(any_store):
 def handed_out(store: Store) -> dict[type, object]:
     return {ports.RunStore: store, ports.GoalLedger: store.goals, ports.MemoryStore: store.memories,
             ports.MetricsReader: store.metrics, ports.GoalQueue: store.queue, ports.RunLeases: store.leases,
-            ports.EventTail: store.event_tail()}
+            ports.EventTail: store.event_tail(), ports.Wakeups: store.wakeups, ports.RateBuckets: store.rate_buckets}
 
 
 def test_the_store_hands_out_every_port_with_the_methods_it_lists(store):

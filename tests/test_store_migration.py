@@ -66,7 +66,7 @@ def test_opening_migrates_to_the_current_schema_once_and_records_it(v1_store):
     events_before = raw(v1_store, "SELECT seq, run_id, node_id, kind, at, state, detail FROM events ORDER BY seq")
     Store(v1_store).close()
     meta = dict(raw(v1_store, "SELECT key, value FROM meta"))
-    assert meta["schema_version"] == str(SCHEMA_VERSION) == "4"
+    assert meta["schema_version"] == str(SCHEMA_VERSION) == "5"
     assert float(meta["migrated_to_2_at"]) > 0
     assert {"patch"} <= {r[1] for r in raw(v1_store, "PRAGMA table_info(events)")}
     assert {"since"} <= {r[1] for r in raw(v1_store, "PRAGMA table_info(snapshots)")}

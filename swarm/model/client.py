@@ -105,7 +105,10 @@ class ModelClient:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        limiter: Any = None,
     ) -> None:
+        """`limiter`: what spaces the calls out (anything with `acquire()`, e.g. SharedRateLimiter over the store);
+        None: a bucket of this client's own, of [model].rate_per_s."""
         if not settings.model:
             raise NoModelConfigured()
         self.settings = settings
@@ -123,7 +126,7 @@ class ModelClient:
         )
         self._completions = self._openai.chat.completions  # loaded now, not within the first request's time
         self.endpoint = str(self._openai.base_url).rstrip("/")
-        self._limiter = RateLimiter(settings.rate_per_s, clock=clock, sleep=sleep or time.sleep)
+        self._limiter = limiter or RateLimiter(settings.rate_per_s, clock=clock, sleep=sleep or time.sleep)
         self._breaker = CircuitBreaker(
             settings.breaker_failures, settings.breaker_reset_s, endpoint=self.endpoint, clock=clock
         )
