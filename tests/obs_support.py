@@ -66,14 +66,36 @@ ENV = {"SWARM_RUN_NODE_MAX_ATTEMPTS": "2", "SWARM_MODEL_MAX_RETRIES": "0", "SWAR
 
 
 @contextmanager
-def scenario_run(folder: Path, tracing=None, goal: str = "collect answers") -> Iterator[tuple[Engine, str]]:
-    """Run the scenario once in `folder` (its store: folder/swarm.db): yields (engine, run id), closed afterwards.
+def backend_store(request, folder: Path) -> Iterator[str]:
+    """For a module-scoped fixture with `params=backends()` (swarm.testing.pytest_plugin): the store URL of the
+    backend `request.param` names: "" on SQLite (folder/swarm.db), else a fresh PostgreSQL database of the
+    session's throwaway cluster, dropped afterwards."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    cluster = request.getfixturevalue("throwaway_postgres")
+    url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    try:
+        yield url
+    finally:
+        cluster.drop_database(url)
+
+
+def cli_store(engine: Engine) -> dict[str, str]:
+    """The environment that points the CLI at the engine's store (its file, or its URL)."""
+    return {"SWARM_STORE": str(engine.config.path(engine.config.store.path)), "SWARM_STORE_URL": engine.config.store.url or ""}
+
+
+@contextmanager
+def scenario_run(folder: Path, tracing=None, goal: str = "collect answers", store_url: str = "") -> Iterator[tuple[Engine, str]]:
+    """Run the scenario once in `folder` (its store: folder/swarm.db, or the store of `store_url`): yields
+    (engine, run id), closed afterwards.
 
     For a module-scoped fixture, so a test file pays for the run (and the sandbox's start) once.
     `tracing` replaces the engine's (e.g. `swarm.tracing.Tracing(exporter=InMemorySpanExporter())`).
     """
     server = ScriptedModelServer(MODEL).start()
-    env = {**ENV, "SWARM_STORE": str(folder / "swarm.db"), "OPENAI_BASE_URL": server.url,
+    env = {**ENV, "SWARM_STORE": str(folder / "swarm.db"), "SWARM_STORE_URL": store_url, "OPENAI_BASE_URL": server.url,
            "SWARM_TOOLSMITH_FOLDER": str(folder / "generated")}
     catalogue = Catalogue()
     catalogue.register(ScriptPlugin(SCRIPTS))

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from lifecycle_support import make_engine, run, script  # noqa: F401
-from obs_support import scenario_run
+from obs_support import backend_store, cli_store, scenario_run
 
 from swarm.export_html import embed_json, export_html, run_data
+from swarm.testing.pytest_plugin import backends
 
 REPO = Path(__file__).resolve().parent.parent
 EVIL_OUTPUT = "<script>alert(1)</script>"
@@ -22,18 +23,19 @@ EVIL_GOAL = "</script><script>alert(2)</script> & <!-- more"
 EVIL_REPLY = '<img src=x onerror="alert(3)">'
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The scenario run exported: (engine, run id, the page's text)."""
+@pytest.fixture(scope="module", params=backends())
+def exported(tmp_path_factory, request):
+    """The scenario run exported, once from an SQLite store and once from a PostgreSQL one: (engine, run id,
+    the page's text)."""
     folder = tmp_path_factory.mktemp("export")
     (folder / "report").mkdir()
-    with scenario_run(folder) as (engine, run_id):
+    with backend_store(request, folder) as url, scenario_run(folder, store_url=url) as (engine, run_id):
         path = export_html(engine.store, run_id, folder / "report" / "run.html")
         yield engine, run_id, path.read_text(encoding="utf-8")
 
 
 @pytest.fixture
-def evil_page(make_engine, tmp_path):
+def evil_page(make_engine, tmp_path, store_url):
     """A run whose goal, model reply, output and error are all attempts to inject markup: (run id, page)."""
     def leaf(ctx):
         reply = ctx.llm("say something").text
@@ -144,17 +146,18 @@ def test_embedded_json_cannot_close_its_script_element():
 # --- the command line --------------------------------------------------------------------------------
 
 
-def swarm(store: Path, *args: str) -> subprocess.CompletedProcess:
+def swarm(engine, *args: str) -> subprocess.CompletedProcess:
+    """`swarm ARGS` in another process, on the engine's store (its SQLite file or its PostgreSQL database)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(store), PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "swarm.cli", *args], env=env, cwd=store.parent, capture_output=True,
-                          text=True, timeout=60)
+    env.update(cli_store(engine), PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "swarm.cli", *args], env=env, cwd=Path(env["SWARM_STORE"]).parent,
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_swarm_export_writes_the_file(exported, tmp_path):
     engine, run_id, _ = exported
     target = tmp_path / "bug.html"
-    done = swarm(engine.store.path, "export", run_id[:12], "--html", str(target))
+    done = swarm(engine, "export", run_id[:12], "--html", str(target))
     assert done.returncode == 0, done.stderr
     assert str(target) in done.stdout
     page = target.read_text(encoding="utf-8")
@@ -163,14 +166,14 @@ def test_swarm_export_writes_the_file(exported, tmp_path):
 
 def test_swarm_export_of_an_unknown_run_is_an_error(exported, tmp_path):
     engine, _, _ = exported
-    done = swarm(engine.store.path, "export", "no-such-run", "--html", str(tmp_path / "x.html"))
+    done = swarm(engine, "export", "no-such-run", "--html", str(tmp_path / "x.html"))
     assert done.returncode != 0 and done.stderr.startswith("swarm: error:")
     assert not (tmp_path / "x.html").exists()
 
 
 def test_swarm_export_needs_html(exported):
     engine, run_id, _ = exported
-    done = swarm(engine.store.path, "export", run_id)
+    done = swarm(engine, "export", run_id)
     assert done.returncode == 2 and "--html" in done.stderr
 
 
@@ -178,14 +181,14 @@ def test_swarm_export_into_an_unwritable_place_says_so(exported, tmp_path):
     engine, run_id, _ = exported
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    done = swarm(engine.store.path, "export", run_id, "--html", str(blocker / "x.html"))
+    done = swarm(engine, "export", run_id, "--html", str(blocker / "x.html"))
     assert done.returncode != 0 and done.stderr.startswith("swarm: error: cannot write")
 
 
 def test_swarm_export_into_a_folder_that_does_not_exist_refuses_and_makes_no_folder(exported, tmp_path):
     engine, run_id, _ = exported
     missing = tmp_path / "no-such-dir"
-    done = swarm(engine.store.path, "export", run_id, "--html", str(missing / "x.html"))
+    done = swarm(engine, "export", run_id, "--html", str(missing / "x.html"))
     assert done.returncode != 0
     assert done.stderr.startswith(f"swarm: error: the folder {missing} does not exist") and "create it first" in done.stderr
     assert not missing.exists()

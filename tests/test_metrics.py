@@ -10,19 +10,23 @@ import sys
 
 import pytest
 from lifecycle_support import ask_model, events, make_engine, run, script  # noqa: F401
-from obs_support import scenario_engine, scenario_run
+from obs_support import backend_store, cli_store, scenario_engine, scenario_run
 from prometheus_client.parser import text_string_to_metric_families
 
 from swarm.errors import UnknownRun
 from swarm.metrics import _labels, prometheus_text, quantile, stats
+from swarm.testing.pytest_plugin import backends
 
-pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
+# Every test that reads a store runs on SQLite and on PostgreSQL: those of the scenario through its fixture's
+# parameters (one run per backend for the module), the others through store_url.
+both_backends = pytest.mark.usefixtures("store_url")
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
-    """The scenario run of obs_support, finished: (engine, run id). Read only."""
-    with scenario_run(tmp_path_factory.mktemp("metrics")) as found:
+@pytest.fixture(scope="module", params=backends())
+def scenario(tmp_path_factory, request):
+    """The scenario run of obs_support, finished, on each backend: (engine, run id). Read only."""
+    folder = tmp_path_factory.mktemp("metrics")
+    with backend_store(request, folder) as url, scenario_run(folder, store_url=url) as found:
         yield found
 
 
@@ -75,6 +79,7 @@ def test_tool_calls_are_recorded_in_the_history_and_counted(scenario):
     assert tools["write_file"]["calls"] == 1 and tools["write_file"]["errors"] == 0
 
 
+@both_backends
 def test_stats_of_all_runs_give_median_and_p95_completion_time(make_engine):
     engine = scenario_engine(make_engine)
     ids = [run(engine, f"goal {i}", "plan")[0] for i in range(3)]
@@ -88,6 +93,7 @@ def test_stats_of_all_runs_give_median_and_p95_completion_time(make_engine):
     assert s["nodes"]["total"] == 18 and s["models"]["gpt-4o-mini"]["calls"] == 6
 
 
+@both_backends
 def test_failed_model_calls_are_counted_by_error_type(make_engine):
     engine = make_engine(script("ask", ask_model), model=[{"fault": "500", "repeat": True}], node_max_attempts=1)
     run_id, status = run(engine, "ask", "ask", data={"question": "anyone there?"})
@@ -99,6 +105,7 @@ def test_failed_model_calls_are_counted_by_error_type(make_engine):
     assert stats(engine.store, run_id)["models"]["unknown"]["errors"] == 1  # no reply, so no model name
 
 
+@both_backends
 def test_stats_of_a_paused_run_follow_it_when_it_goes_on(make_engine):
     from swarm.human import PreparedAnswers
 
@@ -179,6 +186,7 @@ def test_prometheus_label_values_are_escaped():
     assert _labels({"type": 'say "hi"\\now\nthen'}) == '{type="say \\"hi\\"\\\\now\\nthen"}'
 
 
+@both_backends
 def test_prometheus_text_of_an_empty_store_is_still_valid(make_engine):
     engine = make_engine()
     families = list(text_string_to_metric_families(prometheus_text(engine.store)))
@@ -189,18 +197,19 @@ def test_prometheus_text_of_an_empty_store_is_still_valid(make_engine):
 # --- the command line ------------------------------------------------------------------------------
 
 
-def swarm(store_path, *args: str) -> subprocess.CompletedProcess:
-    env = {"SWARM_STORE": str(store_path), "PATH": "/usr/bin:/bin"}
+def swarm(engine, *args: str) -> subprocess.CompletedProcess:
+    """`swarm ARGS` in another process, on the engine's store."""
+    env = {**cli_store(engine), "PATH": "/usr/bin:/bin"}
     import os
 
     env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})
     return subprocess.run([sys.executable, "-m", "swarm.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=store_path.parent)
+                          timeout=60, cwd=engine.config.path(engine.config.store.path).parent)
 
 
 def test_swarm_stats_prints_readable_tables(scenario):
     engine, run_id = scenario
-    done = swarm(engine.store.path, "stats", run_id)
+    done = swarm(engine, "stats", run_id)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert f"run {run_id}: done" in out and "completion time:" in out
@@ -212,7 +221,7 @@ def test_swarm_stats_prints_readable_tables(scenario):
 
 def test_swarm_stats_json_of_all_runs(scenario):
     engine, run_id = scenario
-    done = swarm(engine.store.path, "stats", "--json")
+    done = swarm(engine, "stats", "--json")
     assert done.returncode == 0, done.stderr
     s = json.loads(done.stdout)
     assert s["scope"] == "all" and s["runs"]["count"] == 1 and s["nodes"]["total"] == 6
@@ -221,18 +230,19 @@ def test_swarm_stats_json_of_all_runs(scenario):
 
 def test_swarm_stats_prometheus(scenario):
     engine, _ = scenario
-    done = swarm(engine.store.path, "stats", "--prometheus")
+    done = swarm(engine, "stats", "--prometheus")
     assert done.returncode == 0, done.stderr
     assert 'swarm_llm_tokens_total{model="gpt-4o-mini",kind="input"} 22' in done.stdout.splitlines()
 
 
 def test_swarm_stats_of_an_unknown_run_is_an_error(scenario):
     engine, _ = scenario
-    done = swarm(engine.store.path, "stats", "nope-nope")
+    done = swarm(engine, "stats", "nope-nope")
     assert done.returncode != 0
     assert done.stderr.startswith("swarm: error:") and "nope-nope" in done.stderr
 
 
+@both_backends
 def test_replies_mended_by_json_repair_are_counted(make_engine):
     engine = make_engine(model=[{"match": "^Break this goal down", "reply": '{subgoals: ["Say hello"]'},
                                 {"match": "^Choose the node script", "reply": {"script": "write_text"}},
