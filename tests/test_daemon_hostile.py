@@ -20,6 +20,7 @@ import pytest
 
 from daemon_support import (ModelServer, daemon_command, daemon_env, every_line_json, files, log_events, start_daemon,
                             swarm, wait_for)
+from store_support import raw_script
 from timeouts import scaled
 
 LONG = "x" * 249 + ".json"  # 254 bytes: fits in inbox/, but NAME.result.md would not
@@ -336,21 +337,6 @@ def test_the_demo_model_says_it_is_the_demo_in_every_result(tmp_path):
     assert [e["event"] for e in every_line_json(log)][0] == "demo_model"
 
 
-def run_sql(url: str, sql: str) -> None:
-    """One statement on the store behind `url`, from outside the daemon (an administrator's session)."""
-    if url.startswith("sqlite:///"):
-        db = sqlite3.connect(url[len("sqlite:///"):])
-        try:
-            db.executescript(sql)
-        finally:
-            db.close()
-        return
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as db:
-        db.execute(sql)
-
-
 REFUSE_RUNS = {  # the store refuses every new run, as a store that cannot be written would
     "sqlite": "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'no new runs now'); END;",
     "postgres": "CREATE FUNCTION refuse_runs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -365,7 +351,7 @@ def test_a_store_error_of_either_backend_holds_the_goal_until_the_store_takes_it
 
     backend = "sqlite" if store_url.startswith("sqlite") else "postgres"
     open_store(store_url).close()  # its tables, to put the trigger on
-    run_sql(store_url, REFUSE_RUNS[backend])
+    raw_script(store_url, REFUSE_RUNS[backend])
     folder, log = tmp_path / "goals", tmp_path / "daemon.log"
     (folder / "inbox").mkdir(parents=True)
     env = {**daemon_env(tmp_path, model.url, settle_ms=50), "SWARM_STORE_URL": store_url}
@@ -375,7 +361,7 @@ def test_a_store_error_of_either_backend_holds_the_goal_until_the_store_takes_it
         deferred = wait_for(lambda: [e for e in log_events(log) if e["event"] == "goal_deferred"], 60, "the goal deferred")
         assert "no new runs now" in deferred[0]["error"] and files(folder, "processing") == ["held.json"]
         assert files(folder, "failed") == []  # not the goal file's fault: never refused for it
-        run_sql(store_url, ALLOW_RUNS[backend])
+        raw_script(store_url, ALLOW_RUNS[backend])
         wait_for(lambda: "held.result.md" in files(folder, "done"), 60, "the goal done once the store takes its run")
     finally:
         stop(daemon)

@@ -4,14 +4,16 @@ keeps; every status the loop writes can be listed, `paused` too."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
 from lifecycle_support import ask_model, make_engine, scaled, script  # noqa: F401
 from swarm.node import Status
 from swarm.statuses import RUN_FINAL, RUN_STATUSES, EventKind, NodeStatus, RunStatus
+from store_support import raw_rows, store_url_of
 from ui_support import request, start_ui, wait_for
+
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL
 
 
 def echo(ctx):
@@ -44,15 +46,15 @@ def test_a_status_is_the_very_text_the_store_keeps():
     assert Status is NodeStatus and Status("waiting") is NodeStatus.WAITING
 
 
-def test_the_history_is_written_and_read_back_in_the_same_words(engine, tmp_path):
+@both_backends
+def test_the_history_is_written_and_read_back_in_the_same_words(engine):
     run_id = engine.create_run("hello")
     asyncio.run(engine.drive(run_id))
-    raw = sqlite3.connect(tmp_path / "swarm.db")
-    (status,) = raw.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
-    kinds = [k for (k,) in raw.execute("SELECT kind FROM events WHERE run_id=? ORDER BY seq", (run_id,))]
-    node_statuses = {s for (s,) in raw.execute("SELECT status FROM nodes WHERE run_id=?", (run_id,))}
-    raw.close()
-    assert type(status) is str and status == "done"  # plain text in the file, as before the enums
+    url = store_url_of(engine)
+    [(status,)] = raw_rows(url, "SELECT status FROM runs WHERE id=?", (run_id,))
+    kinds = [k for (k,) in raw_rows(url, "SELECT kind FROM events WHERE run_id=? ORDER BY seq", (run_id,))]
+    node_statuses = {s for (s,) in raw_rows(url, "SELECT status FROM nodes WHERE run_id=?", (run_id,))}
+    assert type(status) is str and status == "done"  # plain text in the database, as before the enums
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and set(kinds) <= set(EventKind)
     assert node_statuses == {"done"}
 
@@ -64,6 +66,7 @@ def test_the_runs_filter_offers_every_status_a_run_can_have(engine):
     assert "paused" in info["statuses"] and "unmet" in info["statuses"]
 
 
+@both_backends
 def test_a_run_its_loop_paused_is_listed_under_paused(engine):
     """The loop writes `paused` while a person holds the run; the runs list finds it under that status."""
     with start_ui(engine) as server:
