@@ -14,7 +14,6 @@ import asyncio
 import os
 import time
 import traceback
-from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from swarm import policies, transitions
@@ -23,12 +22,12 @@ from swarm.context import NodeContext
 from swarm.deadlines import Deadlines
 from swarm.errors import NodeTimeout, SwarmError
 from swarm.inbox import Inbox
+from swarm.journal import Journal
 from swarm.model.structured import validate
 from swarm.node import AskHuman, Spawn, Status, TaskNode
 from swarm.partial import partial_answer
 from swarm.people import People
 from swarm.ports import RUN_WAKEUPS
-from swarm.snapshot import changes_document
 from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, dumps
 
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 RUN_ENDED_BY = {Status.DONE: RunStatus.DONE, Status.FAILED: RunStatus.FAILED, Status.CANCELLED: RunStatus.CANCELLED}
 
 TICK_S = 0.25  # how often the loop looks at cancel, pause and approval requests and the wall-time budget
-MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits for the disk
 
 
 class Outcome:
@@ -81,44 +79,39 @@ class RunLoop:
         self.completion_tokens = run.get("completion_tokens") or 0
         self.cost = run.get("cost_usd") or 0.0
         self.active_s = run.get("active_s") or 0.0
-        self.last_event = run.get("last_event") or 0
+        # The turn's commit, the paid replies and the snapshots, on the store's writer thread (swarm/journal.py).
+        self.journal = Journal(services, self.run_id, nodes, run.get("last_event") or 0)
         # The tree and what happens to it (swarm/transitions.py); the loop decides when, and carries out the rest.
-        self.tree = transitions.Tree(self.run_id, nodes, self._record, on_cancel=self._cancelled,
+        self.tree = transitions.Tree(self.run_id, nodes, self.journal.record, on_cancel=self._cancelled,
                                      on_end=services.tracer.node_ended)
         self.ready = self.tree.ready  # nodes to execute, in order
         self.running: dict[str, NodeContext] = {}
         self.paused = False  # `swarm pause`: no new executions start
         # Approvals, questions and the cost gate (swarm/people.py): an answer given inline comes back through the inbox.
-        self.people = People(services, self.tree, lambda: self.batch,
+        self.people = People(services, self.tree, lambda: self.journal.batch,
                              lambda node_id, answer: self.inbox.put_here(Outcome(node_id, None, value=answer)))
         self.shown_status = RunStatus.RUNNING
         self.was_paused = run.get("status") == RunStatus.PAUSED
         self.launch: list[tuple[TaskNode, NodeContext]] = []
-        self.batch = Batch()
-        # The nodes changed since the last snapshot (its event: snapshot_at): the next snapshot holds only these,
-        # as the nodes table has them then.
-        self.changed: set[str] = set()
-        self.snapshot_at = self.last_event
-        self.since_snapshot = 0
         self.observers: list[Callable[[RunLoop], None]] = []
         self.turn_nodes: list[str] = []  # the nodes whose state the last committed turn recorded (for observers)
-        self.completed_calls: deque[dict] = deque()  # appended by worker threads
-        self.paid_write_queued = False  # a write of the paid replies is queued on the writer and has not begun
-        self.closed = False
         self.interrupted: str | None = None  # set by shutdown(): stop, keep the run resumable
         self.draining: str | None = draining  # set by drain(): start nothing new, stop once the running nodes end
-        self.writing: deque[asyncio.Future] = deque()  # batches the writer thread is putting on disk, in order
 
     @property
     def stop_reason(self) -> str | None:
         """Why the whole run stopped (a budget, a cancel), once it did."""
         return self.tree.stop_reason
 
-    def _record(self, kind: EventKind, node: TaskNode | None, detail: dict | None) -> None:
-        """An event of a transition, into this turn's batch (with the node's state as it is now)."""
-        if kind == EventKind.SPAWN:
-            self.batch.run["nodes"] = len(self.nodes)
-        self.batch.event(self.run_id, kind, node, detail)
+    @property
+    def batch(self) -> Batch:
+        """The batch of the turn being filled (swarm/journal.py)."""
+        return self.journal.batch
+
+    @property
+    def closed(self) -> bool:
+        """The run has ended: nothing more is taken in."""
+        return self.journal.closed
 
     # --- the loop -------------------------------------------------------------------
 
@@ -167,8 +160,7 @@ class RunLoop:
                 ctx.cancel()
                 self.slots.active -= 1
             self.running.clear()
-            for write in self.writing:  # left behind by a failed write, whose error is already on its way up
-                write.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self.journal.abandon()  # writes left behind by a failed one, whose error is already on its way up
 
     def _finished(self) -> bool:
         if self.draining and not self.running and not self.interrupted:
@@ -222,7 +214,7 @@ class RunLoop:
             node.status = Status.RUNNING
             node.started_at = time.time()
             ctx = NodeContext(self.services, node, policies.reports_for(node, self.nodes),
-                              policies.previous_for(node, self.nodes), self.cassette, self._call_completed)
+                              policies.previous_for(node, self.nodes), self.cassette, self.journal.call_completed)
             self.running[node.id] = ctx
             self.slots.take()
             self.batch.event(self.run_id, EventKind.EXECUTE, node, {"round": node.round, "attempt": node.attempts})
@@ -233,32 +225,6 @@ class RunLoop:
         script = self.services.catalogue.scripts.get(node.script)
         self.deadlines.add(node.id, ctx, self.config.run.node_timeout_s)
         self.services.workers.submit(_run_script, script, ctx, self.inbox.put)
-
-    def _call_completed(self, row: dict) -> None:
-        """From a worker thread: a model call finished. A reply that was paid for goes straight to the
-        store's writer thread, so a crash soon after it never pays for it again however busy the loop
-        is; the loop's next turn counts its tokens and cost into the run. There it joins the writer's next
-        transaction: a turn's commit already queued takes it, else its own (with the replies that came meanwhile)."""
-        if self.closed:  # a straggler from a node cancelled before the run ended
-            self.store.record_llm_call(row)
-            return
-        if row["reply"] is not None and not row.get("replayed_from"):
-            self.store.paid_calls.append(row)
-            if not self.paid_write_queued:  # else the write queued takes this reply too: it has not begun
-                self.paid_write_queued = True
-                try:
-                    self.services.writer.submit(self._write_paid_calls)  # the store's writer thread, not the loop
-                except RuntimeError:  # the engine is closing: write it here
-                    self._write_paid_calls()
-            row = {**row, "written": True}
-        self.completed_calls.append(row)
-
-    def _write_paid_calls(self) -> None:
-        """On the writer thread: the paid replies queued so far, in one transaction. The workers queue one such write
-        at a time: 500 replies that come back together are one task of the writer, and their threads do not queue
-        behind each other on the executor's locks."""
-        self.paid_write_queued = False  # first: a reply queued after this line queues a write of its own
-        self.store.write_paid_calls()
 
     def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
         ctx.cancel()
@@ -292,10 +258,7 @@ class RunLoop:
 
     def _record_calls(self) -> None:
         """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
-        while self.completed_calls:
-            row = self.completed_calls.popleft()
-            if not row.pop("written", False):
-                self.batch.calls.append(row)
+        for row in self.journal.take_calls():
             node = self.nodes.get(row["node_id"])
             if node is not None:
                 node.prompt_tokens += row["prompt_tokens"]
@@ -408,66 +371,24 @@ class RunLoop:
     async def _commit(self) -> None:
         """Record this turn's events, then start the executions they announced.
 
-        Batches go to the store's writer thread strictly in order; while one is being
-        written, outcomes keep arriving and the next turn writes them all together (group
-        commit). The loop waits for the disk only when MAX_WRITES_IN_FLIGHT batches queue up. Executions start without waiting for their batch to be
-        on disk: anything they produce is recorded in a later batch, so the history never
-        holds an effect without its cause, and a crash at worst repeats work that was
-        never recorded.
+        The turn's batch goes to the store's writer thread behind the earlier ones (swarm/journal.py); while it is
+        being written, outcomes keep arriving and the next turn writes them all together (group commit).
+        Executions start without waiting for their batch to be on disk: anything they produce is recorded in a
+        later batch, so the history never holds an effect without its cause, and a crash at worst repeats work
+        that was never recorded.
         """
-        batch, self.batch = self.batch, self.batch.next()  # the store writes none after one that failed
+        batch = self.journal.turn()
         launch, self.launch = self.launch, []
         for node, ctx in launch:
             self._execute(node, ctx)
         self.turn_nodes = list(batch.nodes)
-        if batch:
-            self.changed.update(batch.nodes)
-            self.since_snapshot += len(batch.events)
-            self.writing.append(self.loop.run_in_executor(self.services.writer, self.store.commit, batch, self.run_id))
-            while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
-                self.last_event = await self.writing.popleft() or self.last_event
-        # Spaced by population too: a snapshot costs what changed, so a big tree takes one every `population` events.
-        if self.since_snapshot >= max(self.config.store.snapshot_every, len(self.nodes)):
-            self._snapshot_behind("periodic")
+        await self.journal.write(batch)
         for observer in self.observers:
             observer(self)
 
-    async def _flush(self) -> None:
-        """Wait until every batch handed to the writer is on disk."""
-        while self.writing:
-            self.last_event = await self.writing.popleft() or self.last_event
-
-    def _snapshot_behind(self, reason: str) -> None:
-        """A snapshot the loop does not wait for: queued on the writer behind the batches handed to it, it is taken
-        once they are on disk (at the run's last event then), while the loop goes on settling and starting nodes
-        (waiting for it stalled every execution of a wide run for 30-250 ms). It is one of the writes
-        (self.writing): a snapshot(), a flush or the run's end comes after it."""
-        self.since_snapshot = 0
-        changed, self.changed = sorted(self.changed), set()
-        population, run_id = len(self.nodes), self.run_id
-
-        def take() -> None:  # on the writer thread: the nodes table holds each node as of event `at`
-            run, at = self.store.run(run_id), self.store.event_range(run_id)[1]
-            since, self.snapshot_at = self.snapshot_at, at
-            self.store.save_changes(run_id, at, reason, since, changed,
-                                    lambda states: changes_document(run, at, since, states, population))
-
-        self.writing.append(self.loop.run_in_executor(self.services.writer, take))
-
-    async def snapshot(self, reason: str) -> int:
-        await self._flush()
-        self.since_snapshot = 0
-        changed, self.changed = self.changed, set()
-        since, self.snapshot_at = self.snapshot_at, self.last_event
-        run, at, population = self.store.run(self.run_id), self.last_event, len(self.nodes)
-        # On the writer, after every batch handed to it: the nodes table holds each node as of event `at`.
-        return await self.loop.run_in_executor(
-            self.services.writer, self.store.save_changes, self.run_id, at, reason, since, sorted(changed),
-            lambda states: changes_document(run, at, since, states, population))
-
     async def _close(self) -> str:
         self._record_calls()
-        self.closed = True
+        self.journal.closed = True
         root = self.nodes[self.root_id]
         active = self.active_s + time.monotonic() - self.started
         if self.stop_reason:
@@ -494,8 +415,8 @@ class RunLoop:
                 RunStatus.INTERRUPTED: EventKind.RUN_INTERRUPT}.get(status, EventKind.RUN_END)
         self.batch.event(self.run_id, kind, None, {"status": status, "reason": self.stop_reason or self.interrupted})
         await self._commit()
-        await self._flush()
-        await self.snapshot({EventKind.RUN_END: "end", EventKind.RUN_PAUSE: "pause", EventKind.RUN_INTERRUPT: "shutdown"}[kind])
+        await self.journal.flush()
+        await self.journal.snapshot({EventKind.RUN_END: "end", EventKind.RUN_PAUSE: "pause", EventKind.RUN_INTERRUPT: "shutdown"}[kind])
         if kind == EventKind.RUN_END:
             # In a thread: the hooks (e.g. keeping the result in memory, which embeds it) must not hold up
             # the other runs that share this asyncio loop (the daemon drives several).
