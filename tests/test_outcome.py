@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lifecycle_support import wait_for
 from lifecycle_support import make_engine, run  # noqa: F401
 from swarm.daemon.eventlog import EventLog
 from swarm.daemon.service import Daemon
 from timeouts import scaled
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 REJECTED = [
     {"match": "^Break this goal down", "reply": {"subgoals": ["Compute the sum"]}},
@@ -37,11 +41,11 @@ def test_a_run_whose_review_does_not_approve_ends_unmet_with_its_partial_answer(
     assert "- Compute the sum: done 1060" in review_prompt  # the printed answer reached the reviewer
 
 
-def test_swarm_run_says_the_goal_was_not_met_and_exits_non_zero(tmp_path):
+def test_swarm_run_says_the_goal_was_not_met_and_exits_non_zero(tmp_path, store_url):
     script = tmp_path / "model.jsonl"
     script.write_text("\n".join(json.dumps({**line, "repeat": True}) for line in REJECTED) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25")
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=store_url, SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25")
     done = subprocess.run([sys.executable, "-m", "swarm.cli", "run", "Compute the sum of the first 100 primes",
                            "--script", "break_down_goal"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=scaled(120))
@@ -112,11 +116,11 @@ def test_a_decomposition_stopped_by_its_budget_keeps_the_answers_of_its_finished
     assert "42" in json.dumps(result["answer"])
 
 
-def test_swarm_run_shows_what_a_stopped_run_had_found(tmp_path):
+def test_swarm_run_shows_what_a_stopped_run_had_found(tmp_path, store_url):
     script = tmp_path / "model.jsonl"
     script.write_text(json.dumps({"reply": WRONG, "repeat": True}) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25",
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=store_url, SWARM_MODEL=f"scripted:{script}", SWARM_RETRIEVAL_FUSION="bm25",
                SWARM_RUN_SAMPLES="1")
     done = subprocess.run([sys.executable, "-m", "swarm.cli", "run", ADD_ONE, "--max-nodes", "2"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=scaled(120))
