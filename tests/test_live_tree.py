@@ -9,7 +9,6 @@ import asyncio
 import io
 import os
 import re
-import sqlite3
 import threading
 
 import pytest
@@ -18,6 +17,7 @@ from lifecycle_support import ask_model, make_engine, scaled, script  # noqa: F4
 from swarm.live import LiveTree, last_in_tree_order
 from swarm.node import TaskNode
 from swarm.render import _order
+from swarm.store import open_store
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
 MODEL = [
@@ -193,6 +193,8 @@ def test_on_a_terminal_a_tree_taller_than_the_screen_shows_its_last_lines_in_tre
     assert last[-1].startswith("40 nodes (40 done) · ")
 
 
+# The drawings come from the run's loop, not from its store: only the test that reads the store is run on both.
+@pytest.mark.usefixtures("store_url")  # on SQLite and on PostgreSQL
 def test_a_terminal_that_stops_reading_does_not_stop_the_run(make_engine, monkeypatch, tmp_path):
     # A pty nobody reads (a paused terminal, a stalled ssh): its buffer is full and writes block. The loop never
     # writes itself, so the run is carried out and recorded to its end; its last frame follows once the
@@ -215,10 +217,10 @@ def test_a_terminal_that_stops_reading_does_not_stop_the_run(make_engine, monkey
     driving = threading.Thread(target=lambda: done.append(asyncio.run(engine.drive(run_id, observers=[live]))),
                                daemon=True)
     driving.start()
-    store = sqlite3.connect(tmp_path / "swarm.db")
+    store = open_store(engine.config)  # another connection to the store, as another process would read it
     recorded = None
     for _ in range(int(scaled(60) / 0.05)):  # nobody reads the terminal meanwhile
-        recorded = store.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+        recorded = store.run(run_id)["status"]
         if recorded == "done":
             break
         driving.join(0.05)
