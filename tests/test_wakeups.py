@@ -10,6 +10,7 @@ tests/test_approvals_cli.py run them on both backends).
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import sys
 import pytest
 
 from daemon_support import log_events
-from lifecycle_support import wait_for
+from lifecycle_support import scaled, wait_for
+from swarm.ports import GOAL_WAKEUPS, RUN_WAKEUPS
 from swarm.store import open_store
 from swarm.testing.pytest_plugin import backends
 from test_cancel import cli, look, node_status, only_run_id, slower_model_server  # noqa: F401  (a fixture)
@@ -50,6 +52,29 @@ def listeners(store_url: str) -> int:
 def start_run(env, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "swarm.cli", "run", *args], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_notification_is_delivered_when_its_transaction_commits_and_never_when_it_rolls_back(pg_url):
+    listener, writer = open_store(pg_url), open_store(pg_url)
+    got: queue.Queue = queue.Queue()
+    try:
+        unsubscribe = listener.wakeups.subscribe(RUN_WAKEUPS, got.put)
+        with pytest.raises(RuntimeError):
+            with writer.transaction() as c:
+                writer.wakeups.notify(c, RUN_WAKEUPS, "rolled back")
+                raise RuntimeError("the write failed")
+        with writer.transaction() as c:
+            writer.wakeups.notify(c, GOAL_WAKEUPS, "7")  # another channel: not this subscriber's
+        with writer.transaction() as c:
+            writer.wakeups.notify(c, RUN_WAKEUPS, "run-1")
+        # Delivered in commit order: the first to arrive is the committed one, so the rolled-back one never will.
+        assert got.get(timeout=scaled(30)) == "run-1"
+        assert got.empty() and listener.wakeups.received == 2  # the goal's came too, to nobody subscribed
+        unsubscribe()
+    finally:
+        writer.close()
+        listener.close()
+    assert listener.wakeups.thread is not None and not listener.wakeups.thread.is_alive()  # closing stops listening
 
 
 def test_a_cancel_from_the_cli_reaches_the_running_loop_by_notification(tmp_path, slower_model_server, pg_url):

@@ -20,7 +20,7 @@ from swarm.ports import WAKEUP_CHANNELS
 
 log = logging.getLogger(__name__)
 
-LISTEN_TIMEOUT_S = 1.0  # how often the listening thread looks whether it should stop
+LISTEN_TIMEOUT_S = 0.25  # how often the listening thread looks whether it should stop (closing waits for it)
 RECONNECT_S = 1.0  # how long it waits before connecting again after the connection broke
 
 
