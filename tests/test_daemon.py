@@ -19,6 +19,8 @@ from swarm.daemon.folder import write_atomically
 from swarm.daemon.service import Daemon
 from swarm.engine import new_run_id
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL (the daemon's ledger too)
+
 
 def serve_until(daemon: Daemon, done, timeout: float = 20) -> None:
     """Run the daemon in this process until `done()` holds, then stop it as SIGTERM would."""
@@ -136,7 +138,8 @@ def test_a_run_waiting_for_a_person_stays_in_processing_and_goes_on_when_approve
     daemon, folder = demo(max_concurrent_runs=1)
     (folder / "inbox" / "ask.json").write_text(json.dumps({"goal": "Should we go?", "script": "ask_human"}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{DEMO}", SWARM_RUN_ROOT_SCRIPT="break_down_goal")
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=daemon.engine.config.store.url or "",
+               SWARM_MODEL=f"scripted:{DEMO}", SWARM_RUN_ROOT_SCRIPT="break_down_goal")
     answered, dropped = [], []
 
     def waiting_then_answered() -> bool:
