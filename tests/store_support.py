@@ -39,3 +39,26 @@ def raw_script(url: str, sql: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as db:
         db.execute(sql)
+
+
+def store_for(request, backend: str, path) -> str:
+    """The URL of a new store of `backend` ("sqlite" or "postgres") for the test of `request`: sqlite:/// of
+    `path`, or a fresh PostgreSQL database of the session's throwaway cluster, dropped when the test ends."""
+    if backend == "sqlite":
+        return f"sqlite:///{path}"
+    cluster = request.getfixturevalue("throwaway_postgres")
+    url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url
+
+
+def rows_or_none(url: str, sql: str, params: tuple = ()) -> list[tuple[Any, ...]] | None:
+    """raw_rows, or None while the store (or its tables) does not exist yet."""
+    from pathlib import Path
+
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    try:
+        return raw_rows(url, sql, params)
+    except Exception:  # noqa: BLE001 — sqlite3's or psycopg's error: not made yet
+        return None
