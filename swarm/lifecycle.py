@@ -30,6 +30,7 @@ from swarm.people import People
 from swarm.ports import RUN_WAKEUPS
 from swarm.statuses import EventKind, RunStatus
 from swarm.store import Batch, dumps
+from swarm.usage import Usage
 
 if TYPE_CHECKING:
     from swarm.services import Services
@@ -73,12 +74,7 @@ class RunLoop:
         self.root_id = "1"
         self.nodes = nodes
         self.cassette = cassette
-        self.budgets = budgets
-        self.tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
-        self.prompt_tokens = run.get("prompt_tokens") or 0
-        self.completion_tokens = run.get("completion_tokens") or 0
-        self.cost = run.get("cost_usd") or 0.0
-        self.active_s = run.get("active_s") or 0.0
+        self.usage = Usage(run, budgets)  # tokens, cost and time used, and the budgets the run stops at (swarm/usage.py)
         # The turn's commit, the paid replies and the snapshots, on the store's writer thread (swarm/journal.py).
         self.journal = Journal(services, self.run_id, nodes, run.get("last_event") or 0)
         # The tree and what happens to it (swarm/transitions.py); the loop decides when, and carries out the rest.
@@ -120,7 +116,7 @@ class RunLoop:
         self.loop = asyncio.get_running_loop()
         self.inbox = Inbox()
         self.deadlines = Deadlines(self.loop, self._timed_out)  # node timeouts: one heap, one timer
-        self.started = time.monotonic()
+        self.usage.start()
         self.slots.loops.add(self)
         # PostgreSQL wakes the loop at once when another process writes a cancel, pause or decision of this run
         # (LISTEN/NOTIFY): the store is then read only every [store].wakeup_poll_s as a fallback, not every tick.
@@ -194,10 +190,9 @@ class RunLoop:
             if errors:
                 return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
                         f"schema: {'; '.join(errors)}")
-        if node.depth + 1 > self.budgets["max_depth"]:
-            transitions.stop(self.tree, f"budget: max_depth={self.budgets['max_depth']} reached at node {node.id}")
-        elif len(self.nodes) + len(spawn.children) > self.budgets["max_nodes"]:
-            transitions.stop(self.tree, f"budget: max_nodes={self.budgets['max_nodes']} reached")
+        too_big = self.usage.too_big(node, len(self.nodes), len(spawn.children))
+        if too_big:
+            transitions.stop(self.tree, too_big)
         return None
 
     # --- execute -----------------------------------------------------------------------
@@ -208,8 +203,8 @@ class RunLoop:
             node = self.nodes[self.ready.popleft()]
             if node.status != Status.PENDING:
                 continue
-            if self.people.spending_past(self.cost):
-                self.people.ask_to_spend(node, self.cost)
+            if self.people.spending_past(self.usage.cost):
+                self.people.ask_to_spend(node, self.usage.cost)
                 break
             node.status = Status.RUNNING
             node.started_at = time.time()
@@ -258,19 +253,8 @@ class RunLoop:
 
     def _record_calls(self) -> None:
         """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
-        for row in self.journal.take_calls():
-            node = self.nodes.get(row["node_id"])
-            if node is not None:
-                node.prompt_tokens += row["prompt_tokens"]
-                node.completion_tokens += row["completion_tokens"]
-                node.cost_usd += row["cost_usd"]
-            self.prompt_tokens += row["prompt_tokens"]
-            self.completion_tokens += row["completion_tokens"]
-            self.tokens += row["prompt_tokens"] + row["completion_tokens"]
-            self.cost += row["cost_usd"]
-            self.batch.run.update(
-                prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, cost_usd=self.cost
-            )
+        if self.usage.count(self.journal.take_calls(), self.nodes):
+            self.batch.run.update(self.usage.totals())
 
     def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
         transitions.failed(self.tree, node, error, logs, retry=retry, max_attempts=self.config.run.node_max_attempts)
@@ -307,15 +291,9 @@ class RunLoop:
     def _check_limits(self) -> None:
         if self.stop_reason:
             return
-        b = self.budgets
-        if self.tokens > b["max_tokens"]:
-            transitions.stop(self.tree, f"budget: max_tokens={b['max_tokens']} exceeded ({self.tokens} used)")
-        elif self.cost > b["max_cost_usd"]:
-            transitions.stop(self.tree, f"budget: max_cost_usd={b['max_cost_usd']} exceeded (${self.cost:.4f} spent)")
-        elif self.active_s + time.monotonic() - self.started > b["max_wall_s"]:
-            transitions.stop(self.tree, f"budget: max_wall_s={b['max_wall_s']} reached")
-        elif self.cancel_requested:
-            transitions.stop(self.tree, "cancelled by request")
+        reason = self.usage.over_budget() or ("cancelled by request" if self.cancel_requested else None)
+        if reason:
+            transitions.stop(self.tree, reason)
 
     def _tick(self) -> None:
         """Every TICK_S: wake the loop to check limits, and look for cancel requests from other processes.
@@ -390,7 +368,6 @@ class RunLoop:
         self._record_calls()
         self.journal.closed = True
         root = self.nodes[self.root_id]
-        active = self.active_s + time.monotonic() - self.started
         if self.stop_reason:
             status = RunStatus.CANCELLED if self.stop_reason.startswith("cancelled") else RunStatus.STOPPED
             fields = {"status": status, "stop_reason": self.stop_reason, "finished_at": time.time()}
@@ -410,7 +387,7 @@ class RunLoop:
         else:
             status = RunStatus.PAUSED if self.paused else RunStatus.AWAITING_APPROVAL
             fields = {"status": status}
-        self.batch.run.update(fields, active_s=active, owner_pid=None)
+        self.batch.run.update(fields, active_s=self.usage.active(), owner_pid=None)
         kind = {RunStatus.AWAITING_APPROVAL: EventKind.RUN_PAUSE, RunStatus.PAUSED: EventKind.RUN_PAUSE,
                 RunStatus.INTERRUPTED: EventKind.RUN_INTERRUPT}.get(status, EventKind.RUN_END)
         self.batch.event(self.run_id, kind, None, {"status": status, "reason": self.stop_reason or self.interrupted})

@@ -98,7 +98,7 @@ class LiveTree:
         lines = tree_lines([loop.nodes[i].state() for i in last], width=size.columns - 1, ordered=True, crop=crop)
         if total > room:
             lines = [crop(f"… {total - shown} more nodes above", size.columns - 1)] + lines
-        run = {"prompt_tokens": loop.prompt_tokens, "completion_tokens": loop.completion_tokens, "cost_usd": loop.cost}
+        run = loop.usage.totals()  # tokens and cost so far
         lines.append(crop(counters_line(self.by_status, run), size.columns - 1))  # a narrow screen wraps none
         self.painter.frame(lines)
 
