@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from swarm.adapters.sqlite import runs as store_module
+from store_support import raw_rows
 from swarm.cli import main
+from swarm.testing.pytest_plugin import backends
 from timeouts import scaled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,10 +82,52 @@ def finished_run(tmp_path_factory):
 
 @pytest.fixture
 def store(finished_run, tmp_path) -> tuple[Path, str]:
-    """A copy of the finished run's store in this test's tmp_path (where SWARM_STORE points)."""
+    """A copy of the finished run's store in this test's tmp_path (where SWARM_STORE points): an SQLite file, for
+    the tests about the file itself (damaged, grown, another app's) or about arguments refused before any store
+    is read; the commands that read the store use `stored`, on both backends."""
     source, run_id, _ = finished_run
     shutil.copy(source, tmp_path / "swarm.db")
     return tmp_path / "swarm.db", run_id
+
+
+@pytest.fixture(scope="module", params=backends())
+def finished_anywhere(tmp_path_factory, request):
+    """The finished run on each backend: ("sqlite", finished_run's file, run id), or ("postgres", the name of a
+    database holding the same run made by `swarm run` on it, run id), to copy for each test."""
+    if request.param == "sqlite":
+        path, run_id, _ = request.getfixturevalue("finished_run")
+        yield "sqlite", str(path), run_id
+        return
+    cluster = request.getfixturevalue("throwaway_postgres")
+    url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    done = swarm(tmp_path_factory.mktemp("finished_pg"), "run", GOAL, SWARM_MODEL=f"scripted:{DEMO}", SWARM_STORE_URL=url)
+    assert done.returncode == 0, done.stderr
+    [(run_id,)] = raw_rows(url, "SELECT id FROM runs")
+    yield "postgres", url.rsplit("/", 1)[1], run_id
+    cluster.drop_database(url)
+
+
+@pytest.fixture
+def stored(finished_anywhere, tmp_path, monkeypatch, request) -> tuple[str, str]:
+    """A copy of the finished run's store for this test, on SQLite and on PostgreSQL: (its URL, run id).
+    SWARM_STORE_URL points at it (list `cli` before it; give it to `swarm` as SWARM_STORE_URL=...)."""
+    backend, source, run_id = finished_anywhere
+    if backend == "sqlite":
+        shutil.copy(source, tmp_path / "swarm.db")
+        url = f"sqlite:///{tmp_path / 'swarm.db'}"
+    else:
+        cluster = request.getfixturevalue("throwaway_postgres")
+        url = cluster.create_database(template=source)
+        request.addfinalizer(lambda: cluster.drop_database(url))
+    monkeypatch.setenv("SWARM_STORE_URL", url)
+    return url, run_id
+
+
+def counts(url: str) -> tuple[int, int]:
+    """(runs, events) of a swarm store of either backend; an SQLite file's integrity checked on the way."""
+    if url.startswith("sqlite:///"):
+        assert store_state(Path(url[len("sqlite:///"):]))[0] == "ok"
+    return raw_rows(url, "SELECT count(*) FROM runs")[0][0], raw_rows(url, "SELECT count(*) FROM events")[0][0]
 
 
 def store_state(path: Path) -> tuple[str, int, int]:
@@ -125,8 +169,8 @@ def test_run_with_a_scripted_model_completes(finished_run):
     assert done.stderr == ""
 
 
-def test_show_prints_the_tree_of_a_finished_run(cli, store):
-    _, run_id = store
+def test_show_prints_the_tree_of_a_finished_run(cli, stored):
+    _, run_id = stored
     code, out, err = cli("show", run_id)
     assert code == 0, err
     assert out.startswith(f"run {run_id}: done\ngoal: {GOAL}\n")
@@ -135,8 +179,8 @@ def test_show_prints_the_tree_of_a_finished_run(cli, store):
     assert "\nresult:\n" in out
 
 
-def test_show_accepts_a_unique_prefix_of_the_run_id(cli, store):
-    _, run_id = store
+def test_show_accepts_a_unique_prefix_of_the_run_id(cli, stored):
+    _, run_id = stored
     code, out, _ = cli("show", run_id[:-2])
     assert code == 0 and out.startswith(f"run {run_id}: done")
 
@@ -149,8 +193,8 @@ def test_with_no_endpoint_configured_run_says_it_uses_the_demo_model(tmp_path):
     assert "[model].base_url" in first and "OPENAI_BASE_URL" in first
 
 
-def test_runs_lists_the_run(cli, store):
-    _, run_id = store
+def test_runs_lists_the_run(cli, stored):
+    _, run_id = stored
     code, out, _ = cli("runs")
     assert code == 0
     assert run_id in out and GOAL in out and "done" in out
@@ -163,8 +207,8 @@ def test_runs_on_a_new_store_says_how_to_start_and_creates_no_file(cli, tmp_path
     assert not (tmp_path / "swarm.db").exists()
 
 
-def test_history_lists_the_events_oldest_first(cli, store):
-    _, run_id = store
+def test_history_lists_the_events_oldest_first(cli, stored):
+    _, run_id = stored
     code, out, _ = cli("history", run_id)
     assert code == 0
     lines = out.splitlines()
@@ -172,8 +216,8 @@ def test_history_lists_the_events_oldest_first(cli, store):
     assert "run_end" in out
 
 
-def test_snapshot_writes_a_json_file_into_out(cli, store, tmp_path):
-    _, run_id = store
+def test_snapshot_writes_a_json_file_into_out(cli, stored, tmp_path):
+    _, run_id = stored
     code, out, _ = cli("snapshot", run_id, "--out", str(tmp_path / "snaps"))
     assert code == 0
     path = Path(out.strip())
@@ -182,38 +226,38 @@ def test_snapshot_writes_a_json_file_into_out(cli, store, tmp_path):
     assert doc["format"] == "swarm-snapshot/1" and doc["run"]["id"] == run_id and doc["nodes"]
 
 
-def test_resume_of_a_finished_runs_snapshot_says_it_already_ended(cli, store, tmp_path):
-    path, run_id = store
+def test_resume_of_a_finished_runs_snapshot_says_it_already_ended(cli, stored, tmp_path):
+    url, run_id = stored
     cli("snapshot", run_id, "--out", str(tmp_path))
     snapshot = next(tmp_path.glob(f"{run_id}-*.json"))
-    before = store_state(path)
+    before = counts(url)
     code, out, err = cli("resume", str(snapshot))
     assert code == 2
     assert_one_error_line(err, f"run {run_id} already ended (done)", f"swarm show {run_id}")
     assert out == ""
-    assert store_state(path) == before
+    assert counts(url) == before
 
 
-def test_cancel_of_a_finished_run_says_it_already_ended(cli, store):
-    path, run_id = store
-    before = store_state(path)
+def test_cancel_of_a_finished_run_says_it_already_ended(cli, stored):
+    url, run_id = stored
+    before = counts(url)
     code, out, _ = cli("cancel", run_id)
     assert code == 0
     assert out.strip() == f"run {run_id} already ended (done)"
-    assert store_state(path) == before
+    assert counts(url) == before
 
 
 # --- bad input: one clear line, non-zero exit, store untouched ----------------------------------------
 
 
 @pytest.mark.parametrize("command", ["show", "history", "resume", "snapshot", "cancel"])
-def test_an_unknown_run_id_is_one_error_line(cli, store, command):
-    path, _ = store
-    before = store_state(path)
+def test_an_unknown_run_id_is_one_error_line(cli, stored, command):
+    url, _ = stored
+    before = counts(url)
     code, out, err = cli(command, "no-such-run")
     assert code == 2
     assert_one_error_line(err, "no run 'no-such-run'", "swarm runs")
-    assert store_state(path) == before
+    assert counts(url) == before
 
 
 def test_an_unknown_run_id_in_a_real_process(store, tmp_path):
@@ -508,8 +552,8 @@ def test_printable_keeps_text_newlines_and_tabs_and_drops_every_control_sequence
 # --- which model answered ---------------------------------------------------------------------------
 
 
-def test_show_says_plainly_when_the_scripted_demo_model_answered(cli, store):
-    _, run_id = store
+def test_show_says_plainly_when_the_scripted_demo_model_answered(cli, stored):
+    _, run_id = stored
     code, out, _ = cli("show", run_id)
     assert code == 0
     assert "model: the scripted demo model (demo_model.jsonl): canned replies, not a real model" in out.splitlines()[2]
@@ -579,8 +623,8 @@ def test_checkout_says_at_is_required(store):
     assert "--at EVENT" in swarm(path.parent, "checkout", "--help").stdout.split("options:")[0]  # usage: not [--at EVENT]
 
 
-def test_history_of_an_unknown_node_is_an_error(cli, store):
-    _, run_id = store
+def test_history_of_an_unknown_node_is_an_error(cli, stored):
+    _, run_id = stored
     code, out, err = cli("history", run_id, "--node", "x")
     assert code == 2 and out == ""
     assert_one_error_line(err, f"run {run_id} has no node 'x'", f"swarm show {run_id}")
