@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from lifecycle_support import make_engine, scaled, script, wait_for  # noqa: F401
 from ui_support import request, start_ui
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 GATE_S = 60  # generous limit against hangs (scaled)
 

@@ -29,6 +29,8 @@ def transactions(store: Store) -> list[list[str]]:
     return out
 
 
+# SQLite only: these tests watch the statements of each transaction (sqlite3's trace callback) and fill the disk
+# with max_page_count. On PostgreSQL the writer's paid replies are exercised by every run of the both-backend tests.
 @pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "swarm.db")

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from lifecycle_support import make_engine, run, scaled, script  # noqa: F401
 from swarm.snapshot import state_at
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 WIDE = 24
 
