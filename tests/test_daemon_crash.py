@@ -73,6 +73,8 @@ def recorded_calls(store) -> set[str]:
     return keys
 
 
+# SQLite only: this test is about goal files (bad, slow, many) through kills of a folder daemon; kill -9 of daemons
+# on a PostgreSQL store, a folder daemon among them, is test_chaos_daemons.
 def test_twenty_goals_survive_two_kills_with_no_run_twice_and_no_call_paid_twice(tmp_path, model):
     rng = random.Random(int(os.environ.get("SWARM_CRASH_SEED", time.time())))
     folder = tmp_path / "goals"

@@ -189,13 +189,15 @@ def test_route_decisions_lists_the_log_and_bad_verdicts_say_what_to_pass(make_en
 
 # --- a disabled script forgets ------------------------------------------------------------------------
 
+@both_backends
 def test_disabling_a_generated_script_forgets_its_examples_and_the_index_follows(make_engine, tmp_path, monkeypatch, capsys):
     from swarm.cli import main
     from test_toolsmith import FIXED, proposal, register
 
     monkeypatch.setenv("SWARM_TOOLSMITH_FOLDER", str(tmp_path / "generated"))
-    monkeypatch.chdir(tmp_path)  # `swarm scripts` finds the same swarm.db
+    monkeypatch.chdir(tmp_path)
     engine = make_engine()
+    monkeypatch.setenv("SWARM_STORE_URL", engine.config.store.url)  # `swarm scripts` works on the engine's store
     register(engine, proposal(FIXED))
     engine.store.add_route_example("slugify", "Make a URL slug of my blog title", "positive", "run-1", "1.1")
     engine.candidates("Make a URL slug of my post title")

@@ -238,13 +238,15 @@ def test_a_script_that_leaves_the_catalogue_takes_its_examples_with_it(minilm):
 
 # --- a rolled-back script forgets what its other version was confirmed for ---------------------------
 
+@both_backends
 def test_rolling_back_a_generated_script_forgets_its_examples_and_the_index_follows(make_engine, tmp_path, monkeypatch, capsys):
     from swarm.cli import main
     from test_toolsmith import FIXED, V2, proposal, register
 
     monkeypatch.setenv("SWARM_TOOLSMITH_FOLDER", str(tmp_path / "generated"))
-    monkeypatch.chdir(tmp_path)  # `swarm scripts` finds the same swarm.db
+    monkeypatch.chdir(tmp_path)
     engine = make_engine()
+    monkeypatch.setenv("SWARM_STORE_URL", engine.config.store.url)  # `swarm scripts` works on the engine's store
     register(engine, proposal(FIXED))
     register(engine, proposal(V2, tests=[{"input": {"text": "A B"}, "expected": {"slug": "a_b"}}]))
     engine.store.add_route_example("slugify", "Make a URL slug of my blog title", "positive", "run-1", "1.1")

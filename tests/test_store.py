@@ -26,6 +26,8 @@ def leaf(ctx):
     return ctx.data["i"]
 
 
+# SQLite only: a full disk is made with max_page_count, and a damaged store is a damaged file. A failed write on
+# PostgreSQL (a refused statement, a lost session) is met in test_daemon_hostile and test_store_writers.
 def test_a_failed_write_stops_the_run_with_a_clear_error_and_resume_finishes_it(make_engine):
     engine = make_engine(script("fan_out", fan_out), script("leaf", leaf))
     run_id = engine.create_run("sum", script="fan_out")
