@@ -25,6 +25,10 @@ from swarm.ui.queries import OptionalPartMissing, optional
 from swarm.ui.server import static_files
 from ui_support import request, start_ui, wait_for, write_tree_run
 
+# What the API reads from the store and its live stream run on SQLite and on PostgreSQL; the HTTP rules (tokens,
+# origins, bodies, idle connections) do not depend on the store and run once.
+both_backends = pytest.mark.usefixtures("store_url")
+
 
 @pytest.fixture
 def ui(make_engine):
@@ -184,6 +188,7 @@ def test_swarm_ui_prints_the_page_url_with_the_token_serves_it_and_stops_on_sigt
 # --- what the API answers -----------------------------------------------------------------------
 
 
+@both_backends
 def test_the_graph_of_a_finished_run(ui):
     server, _, run_id = ui
     status, graph = request(server.url + f"api/runs/{run_id}/graph", headers=token_header(server))
@@ -194,6 +199,7 @@ def test_the_graph_of_a_finished_run(ui):
     assert graph["run"]["status"] == "done"
 
 
+@both_backends
 def test_a_node_detail_has_its_prompt_reply_events_and_script(ui):
     server, _, run_id = ui
     status, d = request(server.url + f"api/runs/{run_id}/nodes/1.1", headers=token_header(server))
@@ -213,6 +219,7 @@ def executions(engine, run_id: str, node_id: str) -> list[tuple[float, float]]:
     return [(a["at"], b["at"]) for a, b in zip(evs, evs[1:]) if a["kind"] == "execute"]
 
 
+@both_backends
 def test_a_node_s_time_counts_every_execution_not_only_the_last(ui):
     """The root executes twice (it delegates, then joins the report): its time is both, with the wall span."""
     server, engine, run_id = ui
@@ -231,6 +238,7 @@ def test_a_node_s_time_counts_every_execution_not_only_the_last(ui):
     assert t["first_started_at"] == ran[0][0] and t["span_s"] >= t["active_s"]
 
 
+@both_backends
 def test_a_node_detail_as_of_an_early_event(ui):
     server, engine, run_id = ui
     spawn_of_child = next(e["seq"] for e in engine.store.events(run_id) if e["node_id"] == "1.1")
@@ -238,6 +246,7 @@ def test_a_node_detail_as_of_an_early_event(ui):
     assert status == 200 and d["node"]["status"] == "pending" and d["llm_calls"] == []
 
 
+@both_backends
 def test_unknown_runs_and_nodes_are_404_with_a_hint(ui):
     server, _, run_id = ui
     status, body = request(server.url + "api/runs/nope/graph", headers=token_header(server))
@@ -255,12 +264,14 @@ def test_bad_input_is_a_400_saying_what_is_wrong(ui):
     assert conn.getresponse().status == 415
 
 
+@both_backends
 def test_the_runs_list_filters_by_status(ui):
     server, _, run_id = ui
     assert [r["id"] for r in request(server.url + "api/runs?status=done", headers=token_header(server))[1]] == [run_id]
     assert request(server.url + "api/runs?status=failed", headers=token_header(server))[1] == []
 
 
+@both_backends
 def test_the_scrubber_axis_lists_every_event_of_the_run(ui):
     server, engine, run_id = ui
     status, tl = request(server.url + f"api/runs/{run_id}/timeline", headers=token_header(server))
@@ -310,6 +321,7 @@ def read_sse(server, path: str, want, timeout: float = 10.0) -> list[dict]:
     raise AssertionError(f"the stream did not bring what was wanted in {timeout} s: {messages}")
 
 
+@both_backends
 def test_the_stream_replays_the_run_after_a_given_event(ui):
     server, engine, run_id = ui
     seqs = [e["seq"] for e in engine.store.events(run_id)]
@@ -318,6 +330,7 @@ def test_the_stream_replays_the_run_after_a_given_event(ui):
     assert replayed == seqs[3:]
 
 
+@both_backends
 def test_a_status_change_written_to_the_store_reaches_the_stream(ui):
     from swarm.node import TaskNode
     from swarm.store import Batch
@@ -369,6 +382,7 @@ def test_starting_twice_keeps_one_reader_and_one_server_thread(make_engine):
     wait_for(lambda: (count("swarm-ui-events"), count("swarm-ui")) == before, 5, "the threads to end")
 
 
+@both_backends
 def test_the_graph_of_a_big_run_over_http(make_engine):
     engine = make_engine()
     run_id = write_tree_run(engine.store, nodes=5000)
