@@ -16,6 +16,8 @@ from swarm.daemon import ledger, queue
 from swarm.daemon.eventlog import EventLog
 from swarm.daemon.service import Daemon
 
+both_backends = pytest.mark.usefixtures("store_url")  # the test runs on SQLite and on PostgreSQL (FOR UPDATE SKIP LOCKED)
+
 LINES = [{"match": "^Write the text", "repeat": True, "reply": "Here is the text.", "delay_s": 0.3}]
 
 
@@ -68,6 +70,7 @@ def submit(store, n: int) -> None:
         store.queue.submit("submitted", f"Write note {i}", str(i), f"queued-{i}", spec, time.time())
 
 
+@both_backends
 def test_two_daemons_share_the_submitted_goals_and_never_drive_one_run_twice(daemons, tmp_path):
     a, b = daemons("a", max_concurrent_runs=2), daemons("b", max_concurrent_runs=2)
     serve_until([a, b], lambda: [g["state"] for g in a.store.goals.goal_rows()] == ["finished"] * 8,
@@ -85,6 +88,7 @@ def test_two_daemons_share_the_submitted_goals_and_never_drive_one_run_twice(dae
     assert sorted(ends) == sorted(g["id"] for g in goals)  # each goal ended once
 
 
+@both_backends
 def test_a_folder_goal_driven_elsewhere_is_handed_back_and_filed_by_its_folder_daemon(daemons, tmp_path):
     folder = tmp_path / "goals"
     other = daemons("other")
@@ -120,15 +124,16 @@ def test_what_a_daemon_does_with_a_goal_of_the_queue(row, step):
     assert queue.step(row, "/mine", time.time()) == step
 
 
-def test_submit_to_the_queue_and_the_daemons_folder_options_from_the_command_line(tmp_path):
-    env = daemon_env(tmp_path, "http://127.0.0.1:9/v1")
+@both_backends
+def test_submit_to_the_queue_and_the_daemons_folder_options_from_the_command_line(tmp_path, store_url):
+    env = {**daemon_env(tmp_path, "http://127.0.0.1:9/v1"), "SWARM_STORE_URL": store_url}
     out = swarm(["submit", "--queue", "--json", "--max-nodes", "5", "Plan a picnic"], env)
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
     assert answer["status"] == "queued"
     from swarm.store import open_store
 
-    store = open_store(tmp_path / "swarm.db")
+    store = open_store(store_url)
     [goal] = store.goals.goal_rows()
     assert (goal["state"], goal["run_id"], goal["folder"]) == ("queued", answer["run_id"], "")
     assert json.loads(store.queue.goal(goal["id"])["spec"]) == {"goal": "Plan a picnic", "budgets": {"max_nodes": 5}}
