@@ -1,11 +1,12 @@
 """The lifecycle queue of one run: spawn → execute → terminate, read top to bottom.
 
-One loop per run. Each turn it takes every outcome that arrived (finished executions,
-answers, timers), decides what follows (terminate, spawn children, wake the parent),
-hands the turn's events to the store's writer as one transaction (group commit), and
-starts the executions that became ready. The writer commits turns strictly in order, so
-the history never holds an effect before its cause. Scripts run in worker threads, so
-siblings run concurrently and the loop itself never blocks.
+One loop per run. Each turn (`RunLoop._turn`) it takes every outcome that arrived (finished executions,
+answers, timers), decides what follows through the transitions (terminate, spawn children, wake the parent:
+swarm/transitions.py), stops the run at a budget (swarm/usage.py), schedules the executions that became ready,
+hands the turn's events to the store's writer as one transaction (group commit: swarm/journal.py), and starts
+those executions. The writer commits turns strictly in order, so the history never holds an effect before its
+cause. Scripts run in worker threads, so siblings run concurrently and the loop itself never blocks. What waits
+for a person (approvals, questions, the cost gate) is swarm/people.py's; the loop hands it the nodes that ask.
 """
 
 from __future__ import annotations
@@ -109,10 +110,32 @@ class RunLoop:
         """The run has ended: nothing more is taken in."""
         return self.journal.closed
 
-    # --- the loop -------------------------------------------------------------------
+    # --- the loop: one turn after another ---------------------------------------------------------
 
     async def drive(self) -> str:
         """Run until the root terminates, a budget or a cancel stops the run, or only people can go on."""
+        self._open()
+        try:
+            self._take_up()
+            await self._turn([])
+            while not self._finished():
+                await self._turn(await self.inbox.take())
+            return await self._close()
+        finally:
+            self._release()
+
+    async def _turn(self, outcomes: list[Outcome]) -> None:
+        """One turn: settle what came back, stop at a budget, start what may start, record it all."""
+        self._record_calls()  # first: a node's cost is in the state its events record
+        for outcome in outcomes:
+            self._settle(outcome)  # through the transitions; a node that needs a person goes to the people gate
+        self._check_limits()  # budgets and a cancel request: the run may stop here
+        self._start_ready()  # schedule what may start: not while paused, or while the cost gate holds
+        self._show_status()
+        await self._commit()  # the journal takes the turn; the executions it announced start
+
+    def _open(self) -> None:
+        """Take the run up on this asyncio loop: its inbox, its timers, and what other processes asked of it."""
         self.loop = asyncio.get_running_loop()
         self.inbox = Inbox()
         self.deadlines = Deadlines(self.loop, self._timed_out)  # node timeouts: one heap, one timer
@@ -126,37 +149,27 @@ class RunLoop:
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()
-        try:
-            self.batch.run.update(status=RunStatus.RUNNING, owner_pid=os.getpid(), heartbeat_at=time.time())
-            transitions.requeue_interrupted(self.tree)  # a completed model call of theirs is replayed, not paid again
-            if self.paused or self.was_paused:
-                self.batch.event(self.run_id, EventKind.PAUSED if self.paused else EventKind.UNPAUSED, None, {"by": "request"})
-            self.people.take_up()
-            self._check_limits()
-            self._start_ready()
-            self._show_status()
-            await self._commit()
-            while not self._finished():
-                outcomes = await self.inbox.take()
-                self._record_calls()  # before settling: a node's cost is in the state its events record
-                for outcome in outcomes:
-                    self._settle(outcome)
-                self._check_limits()
-                self._start_ready()
-                self._show_status()
-                await self._commit()
-            return await self._close()
-        finally:
-            self.slots.loops.discard(self)
-            if self.unsubscribe is not None:
-                self.unsubscribe()
-            self._tick_handle.cancel()
-            self.deadlines.close()
-            for ctx in self.running.values():  # left behind by an error: free their slots
-                ctx.cancel()
-                self.slots.active -= 1
-            self.running.clear()
-            self.journal.abandon()  # writes left behind by a failed one, whose error is already on its way up
+
+    def _take_up(self) -> None:
+        """The run as it was left: running again, its interrupted nodes requeued, its pause and its open requests."""
+        self.batch.run.update(status=RunStatus.RUNNING, owner_pid=os.getpid(), heartbeat_at=time.time())
+        transitions.requeue_interrupted(self.tree)  # a completed model call of theirs is replayed, not paid again
+        if self.paused or self.was_paused:
+            self.batch.event(self.run_id, EventKind.PAUSED if self.paused else EventKind.UNPAUSED, None, {"by": "request"})
+        self.people.take_up()
+
+    def _release(self) -> None:
+        """The loop ended (or failed): its timers stop, and what it still held is let go."""
+        self.slots.loops.discard(self)
+        if self.unsubscribe is not None:
+            self.unsubscribe()
+        self._tick_handle.cancel()
+        self.deadlines.close()
+        for ctx in self.running.values():  # left behind by an error: free their slots
+            ctx.cancel()
+            self.slots.active -= 1
+        self.running.clear()
+        self.journal.abandon()  # writes left behind by a failed one, whose error is already on its way up
 
     def _finished(self) -> bool:
         if self.draining and not self.running and not self.interrupted:
@@ -169,61 +182,7 @@ class RunLoop:
         # (the daemon) keeps waiting and takes decisions on its tick; otherwise the run pauses.
         return not self.wait_for_people
 
-    # --- spawn -------------------------------------------------------------------------
-
-    def _spawn_children(self, node: TaskNode, spawn: Spawn, logs: list[str] | None = None) -> None:
-        problem = self._check_blueprints(node, spawn)
-        if problem:
-            return self._fail_or_retry(node, problem, logs)
-        if not self.stop_reason:
-            transitions.spawn_children(self.tree, node, spawn, logs)
-
-    def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
-        if spawn.policy not in policies.REGISTRY:
-            return f"UnknownPolicy: node {node.id} spawned its children under an unknown policy {spawn.policy!r}; registered: {', '.join(policies.names())}"
-        if policies.get(spawn.policy).evaluates and spawn.evaluator not in self.services.catalogue.scripts:
-            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for {spawn.policy}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
-        for child in spawn.children:
-            if child.script not in self.services.catalogue.scripts:
-                return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
-            errors = validate(child.data, self.services.catalogue.get(child.script).input_schema)
-            if errors:
-                return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
-                        f"schema: {'; '.join(errors)}")
-        too_big = self.usage.too_big(node, len(self.nodes), len(spawn.children))
-        if too_big:
-            transitions.stop(self.tree, too_big)
-        return None
-
-    # --- execute -----------------------------------------------------------------------
-
-    def _start_ready(self) -> None:
-        while self.ready and self.slots.free() and not (self.stop_reason or self.interrupted or self.draining
-                                                                   or self._holding()):
-            node = self.nodes[self.ready.popleft()]
-            if node.status != Status.PENDING:
-                continue
-            if self.people.spending_past(self.usage.cost):
-                self.people.ask_to_spend(node, self.usage.cost)
-                break
-            node.status = Status.RUNNING
-            node.started_at = time.time()
-            ctx = NodeContext(self.services, node, policies.reports_for(node, self.nodes),
-                              policies.previous_for(node, self.nodes), self.cassette, self.journal.call_completed)
-            self.running[node.id] = ctx
-            self.slots.take()
-            self.batch.event(self.run_id, EventKind.EXECUTE, node, {"round": node.round, "attempt": node.attempts})
-            self.launch.append((node, ctx))
-
-    def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
-        """Start one execution in a worker thread; its outcome comes back through the inbox."""
-        script = self.services.catalogue.scripts.get(node.script)
-        self.deadlines.add(node.id, ctx, self.config.run.node_timeout_s)
-        self.services.workers.submit(_run_script, script, ctx, self.inbox.put)
-
-    def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
-        ctx.cancel()
-        self.inbox.put_here(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.config.run.node_timeout_s)))
+    # --- settle: what came back, through the transitions ------------------------------------------
 
     def _settle(self, outcome: Outcome) -> None:
         if outcome is TICK:
@@ -251,19 +210,87 @@ class RunLoop:
             return self.people.ask_human(node, value)
         transitions.returned(self.tree, node, value, ctx.logs)
 
+    def _spawn_children(self, node: TaskNode, spawn: Spawn, logs: list[str] | None = None) -> None:
+        problem = self._check_blueprints(node, spawn)
+        if problem:
+            return self._fail_or_retry(node, problem, logs)
+        if not self.stop_reason:
+            transitions.spawn_children(self.tree, node, spawn, logs)
+
+    def _check_blueprints(self, node: TaskNode, spawn: Spawn) -> str | None:
+        if spawn.policy not in policies.REGISTRY:
+            return f"UnknownPolicy: node {node.id} spawned its children under an unknown policy {spawn.policy!r}; registered: {', '.join(policies.names())}"
+        if policies.get(spawn.policy).evaluates and spawn.evaluator not in self.services.catalogue.scripts:
+            return f"UnknownScript: node {node.id} named an unknown evaluator script {spawn.evaluator!r} for {spawn.policy}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
+        for child in spawn.children:
+            if child.script not in self.services.catalogue.scripts:
+                return f"UnknownScript: node {node.id} spawned a child with unknown script {child.script!r}; registered: {', '.join(sorted(self.services.catalogue.scripts))}"
+            errors = validate(child.data, self.services.catalogue.get(child.script).input_schema)
+            if errors:
+                return (f"ChildInputInvalid: node {node.id}: input for child script {child.script!r} does not match its "
+                        f"schema: {'; '.join(errors)}")
+        too_big = self.usage.too_big(node, len(self.nodes), len(spawn.children))
+        if too_big:
+            transitions.stop(self.tree, too_big)
+        return None
+
+    def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
+        transitions.failed(self.tree, node, error, logs, retry=retry, max_attempts=self.config.run.node_max_attempts)
+
+    def _timed_out(self, node_id: str, ctx: NodeContext) -> None:
+        ctx.cancel()
+        self.inbox.put_here(Outcome(node_id, ctx, error=NodeTimeout(node_id, self.config.run.node_timeout_s)))
+
+    def _cancelled(self, node: TaskNode, reason: str) -> None:
+        """A node is about to be cancelled (swarm/transitions.py): its execution or its question stops."""
+        ctx = self.running.pop(node.id, None)
+        if ctx is not None:
+            ctx.cancel()
+            self.deadlines.discard(node.id)
+            self.slots.release()
+        self.people.cancelled(node, reason)
+
     def _record_calls(self) -> None:
         """Take the model calls finished since the last turn into this turn's commit, and count their cost."""
         if self.usage.count(self.journal.take_calls(), self.nodes):
             self.batch.run.update(self.usage.totals())
 
-    def _fail_or_retry(self, node: TaskNode, error: str, logs: list[str] | None = None, retry: bool = True) -> None:
-        transitions.failed(self.tree, node, error, logs, retry=retry, max_attempts=self.config.run.node_max_attempts)
+    def _check_limits(self) -> None:
+        if self.stop_reason:
+            return
+        reason = self.usage.over_budget() or ("cancelled by request" if self.cancel_requested else None)
+        if reason:
+            transitions.stop(self.tree, reason)
 
-    # --- people: swarm/people.py ----------------------------------------------------------------
+    # --- schedule and execute ---------------------------------------------------------------------
 
     def _holding(self) -> bool:
         """No new executions: the run is paused, or a person decides whether it may spend more."""
         return self.paused or self.people.holding
+
+    def _start_ready(self) -> None:
+        while self.ready and self.slots.free() and not (self.stop_reason or self.interrupted or self.draining
+                                                                   or self._holding()):
+            node = self.nodes[self.ready.popleft()]
+            if node.status != Status.PENDING:
+                continue
+            if self.people.spending_past(self.usage.cost):
+                self.people.ask_to_spend(node, self.usage.cost)
+                break
+            node.status = Status.RUNNING
+            node.started_at = time.time()
+            ctx = NodeContext(self.services, node, policies.reports_for(node, self.nodes),
+                              policies.previous_for(node, self.nodes), self.cassette, self.journal.call_completed)
+            self.running[node.id] = ctx
+            self.slots.take()
+            self.batch.event(self.run_id, EventKind.EXECUTE, node, {"round": node.round, "attempt": node.attempts})
+            self.launch.append((node, ctx))
+
+    def _execute(self, node: TaskNode, ctx: NodeContext) -> None:
+        """Start one execution in a worker thread; its outcome comes back through the inbox."""
+        script = self.services.catalogue.scripts.get(node.script)
+        self.deadlines.add(node.id, ctx, self.config.run.node_timeout_s)
+        self.services.workers.submit(_run_script, script, ctx, self.inbox.put)
 
     def _show_status(self) -> None:
         """While a live loop holds the run, its status says whether it works, waits for people or is paused."""
@@ -277,74 +304,7 @@ class RunLoop:
             self.shown_status = status
             self.batch.run["status"] = status
 
-    # --- cancel and stop: what the loop carries out -------------------------------------------
-
-    def _cancelled(self, node: TaskNode, reason: str) -> None:
-        """A node is about to be cancelled (swarm/transitions.py): its execution or its question stops."""
-        ctx = self.running.pop(node.id, None)
-        if ctx is not None:
-            ctx.cancel()
-            self.deadlines.discard(node.id)
-            self.slots.release()
-        self.people.cancelled(node, reason)
-
-    def _check_limits(self) -> None:
-        if self.stop_reason:
-            return
-        reason = self.usage.over_budget() or ("cancelled by request" if self.cancel_requested else None)
-        if reason:
-            transitions.stop(self.tree, reason)
-
-    def _tick(self) -> None:
-        """Every TICK_S: wake the loop to check limits, and look for cancel requests from other processes.
-
-        The store is read on the writer thread, so the loop never waits behind a commit.
-        """
-        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
-        if self.unsubscribe is None or time.monotonic() >= self.next_read:
-            self._read_store()
-        else:  # woken by the store's notifications: the store is read when one comes, and as a slow fallback
-            self.people.check_timeouts()
-        self.inbox.put_here(TICK)
-
-    def _read_store(self) -> None:
-        if self.unsubscribe is not None:
-            self.next_read = time.monotonic() + self.config.store.wakeup_poll_s
-        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.people.awaiting)).add_done_callback(self._requests_read)
-
-    def _woken(self, run_id: str | None) -> None:
-        """From the wake-ups' thread: another process wrote a cancel, pause or decision of a run (None: maybe)."""
-        if run_id is None or run_id == self.run_id:
-            try:
-                self.loop.call_soon_threadsafe(self._read_now)
-            except RuntimeError:  # the loop has closed
-                pass
-
-    def _read_now(self) -> None:
-        if self in self.slots.loops and not self.closed:
-            self._read_store()
-
-    def _read_requests(self, awaiting: bool) -> tuple[bool, list[str], bool, list[dict]]:
-        decided = self.store.decided_approvals(self.run_id) if awaiting else []
-        return (self.store.cancel_requested(self.run_id), self.store.take_node_cancels(self.run_id),
-                self.store.pause_requested(self.run_id), decided)
-
-    def _requests_read(self, future: asyncio.Future) -> None:
-        if future.cancelled() or future.exception() is not None or self.closed:
-            return
-        self.cancel_requested, node_ids, paused, decided = future.result()
-        for node_id in node_ids:
-            node = self.nodes.get(node_id)
-            if node is not None and not node.status.final:
-                transitions.cancel(self.tree, node, "cancelled by request")
-        if paused != self.paused:
-            self.paused = paused
-            self.batch.event(self.run_id, EventKind.PAUSED if paused else EventKind.UNPAUSED, None, {"by": "request"})
-        self.people.take_decisions(decided)
-        self.people.check_timeouts()
-        self.inbox.put_here(TICK)
-
-    # --- record, then act ----------------------------------------------------------------------
+    # --- record, then act -------------------------------------------------------------------------
 
     async def _commit(self) -> None:
         """Record this turn's events, then start the executions they announced.
@@ -400,6 +360,59 @@ class RunLoop:
             if self.finished_hook is not None:
                 await asyncio.to_thread(self.finished_hook, self.run_id, status, root.output)
         return status
+
+    # --- requests from other processes, read on the tick ------------------------------------------
+
+    def _tick(self) -> None:
+        """Every TICK_S: wake the loop to check limits, and look for cancel requests from other processes.
+
+        The store is read on the writer thread, so the loop never waits behind a commit.
+        """
+        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
+        if self.unsubscribe is None or time.monotonic() >= self.next_read:
+            self._read_store()
+        else:  # woken by the store's notifications: the store is read when one comes, and as a slow fallback
+            self.people.check_timeouts()
+        self.inbox.put_here(TICK)
+
+    def _read_store(self) -> None:
+        if self.unsubscribe is not None:
+            self.next_read = time.monotonic() + self.config.store.wakeup_poll_s
+        self.loop.run_in_executor(self.services.writer, self._read_requests, bool(self.people.awaiting)).add_done_callback(self._requests_read)
+
+    def _woken(self, run_id: str | None) -> None:
+        """From the wake-ups' thread: another process wrote a cancel, pause or decision of a run (None: maybe)."""
+        if run_id is None or run_id == self.run_id:
+            try:
+                self.loop.call_soon_threadsafe(self._read_now)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def _read_now(self) -> None:
+        if self in self.slots.loops and not self.closed:
+            self._read_store()
+
+    def _read_requests(self, awaiting: bool) -> tuple[bool, list[str], bool, list[dict]]:
+        decided = self.store.decided_approvals(self.run_id) if awaiting else []
+        return (self.store.cancel_requested(self.run_id), self.store.take_node_cancels(self.run_id),
+                self.store.pause_requested(self.run_id), decided)
+
+    def _requests_read(self, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None or self.closed:
+            return
+        self.cancel_requested, node_ids, paused, decided = future.result()
+        for node_id in node_ids:
+            node = self.nodes.get(node_id)
+            if node is not None and not node.status.final:
+                transitions.cancel(self.tree, node, "cancelled by request")
+        if paused != self.paused:
+            self.paused = paused
+            self.batch.event(self.run_id, EventKind.PAUSED if paused else EventKind.UNPAUSED, None, {"by": "request"})
+        self.people.take_decisions(decided)
+        self.people.check_timeouts()
+        self.inbox.put_here(TICK)
+
+    # --- asked by the engine ----------------------------------------------------------------------
 
     def shutdown(self, reason: str = "interrupted by a signal") -> None:
         """Stop taking work, record everything, snapshot, and end the loop; the run stays resumable."""
