@@ -8,6 +8,7 @@ what differs is how the database is reached and numbered:
     migrations.py  the numbered migrations (the same versions as SQLite's) and how events are numbered
     runs.py        PostgresStore: the run store, handing out goals, memory, metrics and leases as SQLite's does
     tail.py        the event tail, on a connection of its own
+    wakeups.py     LISTEN/NOTIFY: a cancel, pause, decision or submitted goal wakes its reader at once
 
 Nothing imports this package unless a store URL asks for PostgreSQL (swarm.store.open_store), so the SQLite
 path never loads psycopg.

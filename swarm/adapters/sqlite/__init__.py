@@ -13,4 +13,6 @@ same text, with the few differences its dialect says (swarm/adapters/dialect.py)
     memory.py      MemoryStore     the `memory` table
     metrics.py     MetricsReader   the counting queries of `swarm stats`
     tail.py        EventTail       the UI's follower of new events, on its own connection
+    wakeups.py     Wakeups         none sent: readers of an SQLite file look on their tick
+    ratebuckets.py RateBuckets     the shared rate limit's token buckets (the same SQL on PostgreSQL)
 """
