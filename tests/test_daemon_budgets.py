@@ -5,7 +5,6 @@ one by an older version (stored as null) no longer hangs the daemon: its goal go
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
@@ -16,6 +15,7 @@ from swarm.daemon import ledger
 from swarm.daemon.goalfile import BadGoalFile, parse_goal
 from swarm.engine import Engine
 from swarm.errors import ConfigError, SwarmError
+from store_support import raw_rows
 from timeouts import scaled
 
 
@@ -81,13 +81,13 @@ def test_engine_create_run_refuses_them(tmp_path):
         engine.close()
 
 
-def test_a_run_recorded_with_a_null_budget_goes_to_failed_and_the_daemon_goes_on(tmp_path):
+def test_a_run_recorded_with_a_null_budget_goes_to_failed_and_the_daemon_goes_on(tmp_path, store_url):  # both backends
     """An older daemon stored NaN budgets as null; every drive of such a run raised TypeError and its file sat
     in processing/ with no error file. Now the goal is filed under failed/ saying why, and others run."""
     model = ModelServer(tmp_path, delay=0.0)
     try:
         folder = tmp_path / "goals"
-        env = daemon_env(tmp_path, model.url, settle_ms=50)
+        env = {**daemon_env(tmp_path, model.url, settle_ms=50), "SWARM_STORE_URL": store_url}
         engine = Engine(load_config(env=env))
         try:
             processing = folder / "processing"
@@ -113,8 +113,6 @@ def test_a_run_recorded_with_a_null_budget_goes_to_failed_and_the_daemon_goes_on
         assert files(folder, "processing") == []
         events = every_line_json(log)
         assert [e["run"] for e in events if e["event"] == "run_error"] == [run_id]
-        db = sqlite3.connect(tmp_path / "swarm.db")
-        assert db.execute("SELECT count(*) FROM goals WHERE state != 'finished'").fetchone()[0] == 0
-        db.close()
+        assert raw_rows(store_url, "SELECT count(*) FROM goals WHERE state != 'finished'") == [(0,)]
     finally:
         model.stop()
