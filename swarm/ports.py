@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-# The channels of Wakeups: a run's cancel, pause or a person's decision (payload: the run id), a goal submitted to the
-# store's queue (payload: the goal id).
+# The channels of Wakeups: a run's cancel, pause or a person's decision (payload: the run id); work for a daemon: a goal
+# submitted to the store's queue (payload: the goal id), a new run or one whose lease was given up unfinished
+# (payload: run:ID).
 RUN_WAKEUPS = "swarm_runs"
 GOAL_WAKEUPS = "swarm_goals"
 WAKEUP_CHANNELS = (RUN_WAKEUPS, GOAL_WAKEUPS)

@@ -15,6 +15,8 @@ from typing import Any
 
 from swarm.adapters.sqlite.handle import Handle, dicts
 from swarm.leases import LeaseLost
+from swarm.ports import GOAL_WAKEUPS
+from swarm.statuses import RUN_FINAL
 
 
 class SqliteLeases:
@@ -58,8 +60,12 @@ class SqliteLeases:
         if self.held.get(run_id) == (owner, epoch):
             del self.held[run_id]
         with self.handle.transaction() as c:
-            return c.execute("UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=? "
-                             "AND lease_epoch=?", (run_id, owner, epoch)).rowcount > 0
+            row = c.execute("UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=? "
+                            "AND lease_epoch=? RETURNING status", (run_id, owner, epoch)).fetchone()
+            wakeups = getattr(self.handle, "wakeups", None)
+            if row is not None and row[0] not in RUN_FINAL and wakeups is not None:  # left unfinished: another daemon
+                wakeups.notify(c, GOAL_WAKEUPS, f"run:{run_id}")  # may go on with it at once
+            return row is not None
 
     def fence(self, c: sqlite3.Connection, run_id: str) -> None:
         """Inside the transaction that writes a turn of `run_id`: LeaseLost unless the run's lease is still the

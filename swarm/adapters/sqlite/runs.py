@@ -39,7 +39,7 @@ from swarm.adapters.sqlite.migrations import MIGRATIONS
 from swarm.adapters.sqlite.tail import SqliteEventTail
 from swarm.batch import Batch, collector_paused, dumps, loads
 from swarm.errors import StoreDamaged, StoreError, UnknownRun
-from swarm.ports import RUN_WAKEUPS
+from swarm.ports import GOAL_WAKEUPS, RUN_WAKEUPS
 
 SCHEMA_VERSION = len(MIGRATIONS)  # the schema this swarm writes (swarm/adapters/sqlite/migrations.py)
 
@@ -407,6 +407,7 @@ class Store:
             c.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
             if batch:
                 self._write(c, batch, run["id"])
+            self.wakeups.notify(c, GOAL_WAKEUPS, f"run:{run['id']}")  # a run with no lease yet: any daemon may drive it
 
     def create_run_from(self, run: dict[str, Any], batch: Batch, snapshot: Callable[[int], str]) -> int:
         """A run that starts from a given state (a fork), in one transaction: its row, its first events, and
