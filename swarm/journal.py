@@ -26,7 +26,10 @@ from swarm.snapshot import changes_document
 from swarm.statuses import EventKind
 
 if TYPE_CHECKING:
-    from swarm.services import Services
+    from concurrent.futures import Executor
+
+    from swarm.settings import StoreSettings
+    from swarm.store import Store
 
 MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits for the disk
 
@@ -34,10 +37,11 @@ MAX_WRITES_IN_FLIGHT = 8  # batches queued for the writer before the loop waits 
 class Journal:
     """The batch of the turn being filled, and the writes of one run queued on the store's writer thread."""
 
-    def __init__(self, services: Services, run_id: str, nodes: dict[str, TaskNode], last_event: int):
-        self.store = services.store
-        self.writer = services.writer
-        self.config = services.config
+    def __init__(self, store: Store, writer: Executor, settings: StoreSettings, run_id: str, nodes: dict[str, TaskNode],
+                 last_event: int):
+        self.store = store
+        self.writer = writer  # the store's one writer thread
+        self.settings = settings  # [store]: snapshot_every
         self.run_id = run_id
         self.nodes = nodes
         self.batch = Batch()
@@ -75,7 +79,7 @@ class Journal:
             while self.writing and (self.writing[0].done() or len(self.writing) > MAX_WRITES_IN_FLIGHT):
                 self.last_event = await self.writing.popleft() or self.last_event
         # Spaced by population too: a snapshot costs what changed, so a big tree takes one every `population` events.
-        if self.since_snapshot >= max(self.config.store.snapshot_every, len(self.nodes)):
+        if self.since_snapshot >= max(self.settings.snapshot_every, len(self.nodes)):
             self._snapshot_behind("periodic")
 
     async def flush(self) -> None:

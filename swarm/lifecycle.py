@@ -77,7 +77,8 @@ class RunLoop:
         self.cassette = cassette
         self.usage = Usage(run, budgets)  # tokens, cost and time used, and the budgets the run stops at (swarm/usage.py)
         # The turn's commit, the paid replies and the snapshots, on the store's writer thread (swarm/journal.py).
-        self.journal = Journal(services, self.run_id, nodes, run.get("last_event") or 0)
+        self.journal = Journal(services.store, services.writer, services.config.store, self.run_id, nodes,
+                               run.get("last_event") or 0)
         # The tree and what happens to it (swarm/transitions.py); the loop decides when, and carries out the rest.
         self.tree = transitions.Tree(self.run_id, nodes, self.journal.record, on_cancel=self._cancelled,
                                      on_end=services.tracer.node_ended)
@@ -85,7 +86,8 @@ class RunLoop:
         self.running: dict[str, NodeContext] = {}
         self.paused = False  # `swarm pause`: no new executions start
         # Approvals, questions and the cost gate (swarm/people.py): an answer given inline comes back through the inbox.
-        self.people = People(services, self.tree, lambda: self.journal.batch,
+        self.people = People(self.tree, services.store, services.human, services.config.approvals,
+                             lambda: self.journal.batch,
                              lambda node_id, answer: self.inbox.put_here(Outcome(node_id, None, value=answer)))
         self.shown_status = RunStatus.RUNNING
         self.was_paused = run.get("status") == RunStatus.PAUSED

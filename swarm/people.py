@@ -26,20 +26,22 @@ from swarm.node import AskHuman, Status, TaskNode
 from swarm.statuses import EventKind
 
 if TYPE_CHECKING:
-    from swarm.services import Services
+    from swarm.human import HumanChannel
+    from swarm.settings import ApprovalSettings
+    from swarm.store import Store
 
 
 class People:
     """The requests of one run that wait for a person, and what the run may spend before it asks."""
 
-    def __init__(self, services: Services, tree: transitions.Tree, batch: Callable[[], Batch],
-                 deliver: Callable[[str, Any], None]):
+    def __init__(self, tree: transitions.Tree, store: Store, human: HumanChannel | None, settings: ApprovalSettings,
+                 batch: Callable[[], Batch], deliver: Callable[[str, Any], None]):
         self.run_id = tree.run_id
         self.tree = tree
         self.nodes = tree.nodes
-        self.store = services.store
-        self.human = services.human
-        self.settings = services.config.approvals
+        self.store = store  # the run's approvals table
+        self.human = human  # where a question is put inline (None: only through the store)
+        self.settings = settings  # [approvals]: timeout_s, cost_over_usd
         self.batch = batch  # the batch of the turn being filled
         self.deliver = deliver  # (node id, answer): an answer given inline, into the loop's inbox
         self.asking: dict[str, asyncio.Task] = {}  # nodes whose question is being put to services.human
