@@ -455,7 +455,7 @@ class Daemon:
             status = "error"
         finally:
             self.tasks.pop(row["id"], None)
-            self.share_now = True  # room for the next goal of the queue: looked at at once
+            self.share_now = self.wakeups is not None  # room for the next goal: looked at at once (SQLite: on its tick)
         self.settled(("drive", row["id"]))
         if status in RUN_FINAL:
             self.ended(row, status)
@@ -516,7 +516,7 @@ class Daemon:
             self.log.emit("goal_refused", level="warning", goal_id=taken["goal_id"], file=taken["original"], error=error)
             self.ended(row, "error", error)
             return
-        self.share_now = True  # its run is driven at the next look, at once
+        self.share_now = self.wakeups is not None  # its run is driven at the next look, at once (SQLite: on its tick)
         self.log.emit("goal_taken", goal_id=taken["goal_id"], file=taken["original"], run=taken["run_id"], queue=True)
         self.log.emit("run_start", file=taken["original"], run=taken["run_id"], script=spec.get("script"),
                       budgets=spec.get("budgets") or {})
