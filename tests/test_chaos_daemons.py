@@ -146,8 +146,13 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             """Runs this daemon holds the lease of now."""
             return [run for run, owner in lease_owners(shared).items() if owner == d.name]
 
-        for victim in (kill_one, kill_two):  # kill -9 at a random moment while it drives runs
-            wait_for(every(0.1, lambda victim=victim: busy(victim)), 120, f"{victim.name} driving a run")
+        def all_taken_so_far() -> bool:
+            """Every goal submitted so far has finished: the others took all the work before this one got any."""
+            return all(g["state"] == "finished" for g in shared.goals.goal_rows())
+
+        for victim in (kill_one, kill_two):  # kill -9 at a random moment while it drives runs (or idle, if none was left)
+            wait_for(every(0.1, lambda victim=victim: busy(victim) or all_taken_so_far()), 120,
+                     f"{victim.name} driving a run")
             time.sleep(rng.uniform(0.0, 0.6))
             victim.proc.send_signal(signal.SIGKILL)
             victim.proc.wait(scaled(10))
