@@ -65,6 +65,19 @@ def write_slowly(inbox, name: str, chunks: list[str]) -> None:
             time.sleep(0.08)  # far less than settle_ms between chunks: the file must not be taken half-written
 
 
+def runs_running(store) -> int:
+    """How many runs the store records as being driven now."""
+    if not store.exists():
+        return 0
+    db = sqlite3.connect(store, timeout=30)
+    try:
+        return db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    except sqlite3.OperationalError:  # the daemon has not made its tables yet
+        return 0
+    finally:
+        db.close()
+
+
 def recorded_calls(store) -> set[str]:
     """Keys of the model calls whose reply the store holds: a restarted daemon replays these."""
     db = sqlite3.connect(store)
@@ -101,7 +114,8 @@ def test_twenty_goals_survive_two_kills_with_no_run_twice_and_no_call_paid_twice
         wait_for(lambda: len([e for e in log_events(log) if e["event"] == "daemon_start"]) == n + 1, 60, "the daemon's start")
         # A random moment while goals are under way (measured from their start, not the daemon's: on a busy
         # machine the daemon's own start-up can take longer than any fixed delay).
-        wait_for(lambda: files(folder, "processing"), 60, "goals under way")
+        # A run under way in the store, not only a file in processing/: a restart then has a run to resume.
+        wait_for(lambda: files(folder, "processing") and runs_running(tmp_path / "swarm.db"), 60, "goals under way")
         time.sleep(rng.uniform(0.0, 0.5))
         busy_at_kill.append(files(folder, "processing"))
         daemon.send_signal(signal.SIGKILL)
