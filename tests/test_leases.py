@@ -193,9 +193,10 @@ def test_a_worker_whose_renewals_fell_behind_asks_the_store_before_paying_and_is
     lease = woken.claim(run_id)
     woken.stop()  # no renewals from here on, as in a frozen process
     woken.confirm(run_id)  # renewed lately: nothing to ask
-    lease.expires = time.time() + 0.1  # renewals a period overdue: the store is asked, and the lease is still its own
+    overdue = lease.expires = time.time() + 0.1  # renewals a period overdue: the store is asked, and the lease is still its own
     woken.confirm(run_id)
-    assert lease.expires > time.time() + 0.5 and not lease.lost
+    assert lease.expires > overdue and not lease.lost  # renewed by the store, not refused
+    assert engine.store.leases.lease_row(run_id)["lease_expires"] == pytest.approx(lease.expires)
     future = time.time() + 3600
     assert thief.leases.claim(run_id, "thief", future + 30, future) == lease.epoch + 1
     lease.expires = time.time() - 5  # woken up long after its lease lapsed, and taken over meanwhile
