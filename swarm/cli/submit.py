@@ -49,21 +49,26 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_submit)
 
 
+def _goal_spec(args) -> dict[str, Any]:
+    """The goal as the UI's API and the store's queue both take it: the text, and the script, model and budgets given."""
+    spec: dict[str, Any] = {"goal": args.goal}
+    if args.script:
+        spec["script"] = args.script
+    if args.model:
+        spec["model"] = args.model
+    budgets = {k: getattr(args, k) for k in BUDGET_KEYS if getattr(args, k) is not None}
+    if budgets:
+        spec["budgets"] = budgets
+    return spec
+
+
 def cmd_submit(args) -> int:
     cfg = configuration(args)
     if args.queue:
         return _to_queue(args, cfg)
     url = (args.url or f"http://{_host(cfg.ui.host)}:{cfg.ui.port}/").rstrip("/") + "/"
     token = args.token or cfg.ui.token or _token_file(cfg)
-    body: dict[str, Any] = {"goal": args.goal}
-    if args.script:
-        body["script"] = args.script
-    if args.model:
-        body["model"] = args.model
-    budgets = {k: getattr(args, k) for k in BUDGET_KEYS if getattr(args, k) is not None}
-    if budgets:
-        body["budgets"] = budgets
-    answer = call(url, "POST", "api/runs", token, body)
+    answer = call(url, "POST", "api/runs", token, _goal_spec(args))
     run_id = answer["run_id"]
     if not args.wait:
         print(json.dumps(answer, indent=2) if args.json else run_id)
@@ -90,15 +95,7 @@ def _to_queue(args, cfg) -> int:
 
     if not args.goal.strip():
         raise SubmitError('the goal is empty; say what the swarm should do, e.g. swarm submit --queue "summarise README.md"')
-    spec: dict[str, Any] = {"goal": args.goal}
-    if args.script:
-        spec["script"] = args.script
-    if args.model:
-        spec["model"] = args.model
-    budgets = {k: getattr(args, k) for k in BUDGET_KEYS if getattr(args, k) is not None}
-    if budgets:
-        spec["budgets"] = budgets
-    text = json.dumps(spec, sort_keys=True)
+    text = json.dumps(_goal_spec(args), sort_keys=True)
     run_id = new_run_id()
     store = open_store(cfg)  # [store].url (a PostgreSQL store other machines share), else [store].path
     try:
