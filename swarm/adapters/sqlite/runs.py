@@ -213,6 +213,19 @@ def damaged(exc: BaseException) -> bool:
     return (code is not None and code & 0xFF == 11) or "malformed" in str(exc)
 
 
+def _into_wal(conn: sqlite3.Connection, tries: int = 100) -> None:
+    """WAL mode. Switching a new file into it can be refused at once with "database is locked" while another
+    process opening the same new file switches it (SQLite does not wait on busy_timeout there): try again."""
+    for attempt in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """The swarm's SQLite file. Thread-safe: one connection behind a lock.
 
@@ -243,7 +256,7 @@ class Store:
             self._refuse_foreign_file()  # before anything changes the file
             if existed and (check == "always" or self._size() <= READ_CHECK_MAX_BYTES):
                 self.check()  # before anything is written to it
-            conn.execute("PRAGMA journal_mode=WAL")
+            _into_wal(conn)
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
             # Checkpoints (the only fsync of WAL mode at NORMAL) run on their own thread, off the commit path.
             conn.execute("PRAGMA wal_autocheckpoint=0")
