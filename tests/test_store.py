@@ -159,6 +159,25 @@ def test_a_reader_of_a_big_store_skips_the_check_but_gets_no_new_run_into_it(tmp
     assert path.read_bytes() == damaged_bytes
 
 
+def test_a_big_store_is_checked_again_for_a_new_run_at_most_a_share_of_the_time(tmp_path, monkeypatch):
+    """A daemon's store grows for months: reading all of it before every goal would cost more with every goal."""
+    path = tmp_path / "swarm.db"
+    a_store_with_history(path)
+    monkeypatch.setattr(store_module, "RECHECK_ALWAYS_BYTES", 1024)  # this store counts as big
+    store = Store(path)  # checked at open
+    checks = []
+    real_check = store.check
+    monkeypatch.setattr(store, "check", lambda: (checks.append(1), real_check())[1])
+    store.check_took = 1.0  # as if that check took a second: the next may come 1 / CHECK_SHARE seconds later
+    for i in range(3):
+        store.create_run({"id": f"soon-{i}", "goal": "g", "script": "s", "status": "done", "created_at": 0.0})
+    assert checks == []
+    store.checked_at -= 1.0 / store_module.CHECK_SHARE  # that much time has passed
+    store.create_run({"id": "later", "goal": "g", "script": "s", "status": "done", "created_at": 0.0})
+    assert checks == [1]
+    store.close()
+
+
 def test_a_store_damaged_while_open_gets_no_new_run(tmp_path):
     path = tmp_path / "swarm.db"
     a_store_with_history(path)

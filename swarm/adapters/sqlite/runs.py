@@ -6,9 +6,11 @@ One file, WAL mode. The lifecycle collects the events of one turn of its loop in
 before the lifecycle acts on it.
 
 A damaged file gets no new work: opening a store runs SQLite's quick_check (about 1.5 ms a
-megabyte), and so does recording a new run when the file changed since the last check.
-Readers may skip the check on a big store (`check="if_small"`); a read that meets a
-damaged page still stops with the same advice (StoreDamaged).
+megabyte), and so does recording a new run when the file changed since the last check: every time
+on a small store (up to RECHECK_ALWAYS_BYTES), and on a big one at most CHECK_SHARE of the time
+(a check that took 2 s comes again 200 s later at the soonest), so a daemon whose store grows for
+months does not read all of it before every goal. Readers may skip the check on a big store
+(`check="if_small"`); a read that meets a damaged page still stops with the same advice (StoreDamaged).
 """
 
 from __future__ import annotations
@@ -205,6 +207,8 @@ class Checkpointer:
 
 
 READ_CHECK_MAX_BYTES = 64 * 1024 * 1024  # a reader checks a store up to this size at open: about 0.1 s
+RECHECK_ALWAYS_BYTES = 4 * 1024 * 1024  # a new run is preceded by a check whenever a store this small changed: ~6 ms
+CHECK_SHARE = 0.01  # a bigger store is checked again for a new run at most this share of the time
 
 
 def damaged(exc: BaseException) -> bool:
@@ -242,6 +246,8 @@ class Store:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreError(f"[store].synchronous must be NORMAL, FULL, EXTRA or OFF, not {synchronous!r}")
         self.checked: tuple | None = None  # the file's (size, mtime) when quick_check last passed
+        self.check_took = 0.0  # how long that check took (s), and when it ended (time.monotonic)
+        self.checked_at = 0.0
         # Paid model replies not yet written (appended by any thread): the writer's next transaction takes them.
         self.paid_calls: deque[dict[str, Any]] = deque()
         self._taken: list[dict[str, Any]] = []  # those the transaction under way took
@@ -285,6 +291,7 @@ class Store:
 
         On its own connection, so the writer is not held up while it reads the file."""
         version = self._version()
+        started = time.monotonic()
         try:
             conn = sqlite3.connect(str(self.path), timeout=10)
             try:
@@ -296,10 +303,17 @@ class Store:
         if problems != ["ok"]:
             raise StoreDamaged(self.path, "integrity check: " + "; ".join(problems))
         self.checked = version
+        self.checked_at = time.monotonic()
+        self.check_took = self.checked_at - started
 
     def check_if_changed(self) -> None:
-        """Check again when the file changed since the last check that passed (before new work goes in)."""
-        if self._version() != self.checked:
+        """Check again when the file changed since the last check that passed (before new work goes in); a big
+        store only once CHECK_SHARE of the time allows it again."""
+        version = self._version()
+        if version == self.checked:
+            return
+        small = sum(v[0] for v in version if v) <= RECHECK_ALWAYS_BYTES
+        if small or time.monotonic() - self.checked_at >= self.check_took / CHECK_SHARE:
             self.check()
 
     def _refuse_foreign_file(self) -> None:
