@@ -99,12 +99,12 @@ class NodeContext:
         if system:
             messages = [{"role": "system", "content": system}, *messages]
         key = f"{self.run_id}/{self.node_id}/r{self.round}/a{self.attempt}"
-        from swarm.model import Reply
-
         recorded = self._cassette.get(key)
         if recorded is not None and "_request" in recorded:
             recorded = self._inherited(key, messages, schema, recorded)
         if recorded is not None:
+            from swarm.model import Reply
+
             self.reply, self.replayed = Reply.from_dict(recorded), True
             return self.reply
         model = self._services.model()
@@ -135,6 +135,7 @@ class NodeContext:
         return recorded
 
     def _record_call(self, key, messages, schema, reply, error, started, replayed_from: str | None = None) -> None:
+        reply_dict = reply.to_dict() if reply else None
         row = {
             "key": key,
             "run_id": self.run_id,
@@ -142,7 +143,7 @@ class NodeContext:
             "round": self.round,
             "attempt": self.attempt,
             "request": dumps({"messages": messages, "schema": schema}),
-            "reply": dumps(reply.to_dict()) if reply else None,
+            "reply": dumps(reply_dict) if reply else None,
             "error": error,
             "model": reply.model if reply else None,
             "prompt_tokens": reply.prompt_tokens if reply else 0,
@@ -155,7 +156,7 @@ class NodeContext:
         self._record(row)
         self._services.tracer.model_call(self, row, started, self._services.model)
         if reply is not None:
-            self._cassette[key] = reply.to_dict()
+            self._cassette[key] = reply_dict
 
     # --- what a script returns ----------------------------------------------------
 

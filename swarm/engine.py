@@ -59,6 +59,7 @@ class Engine:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swarm-store")  # one writer: SQLite's rule
         # The runs this engine drives (swarm/leases.py); one taken over by another worker stops at its next commit.
         self.leases = LeaseKeeper(self.store, config.store.lease_ttl_s, on_lost=self._lease_lost)
+        self._fenced: FencedModel | None = None  # fenced_model(): the last provider wrapped
         self.slots = Slots(config.run.concurrency)  # executions at once, over every run of this engine
         self.owner = LoopThread()  # the one thread whose event loop drives every run; slots and loops live there
         self.asked: dict[str, int] = {}  # run id -> drives asked for and not ended (on the loop thread only)
@@ -98,7 +99,11 @@ class Engine:
 
     def fenced_model(self):
         """The model provider as a run's nodes get it: a call of a run whose lease this worker lost is refused."""
-        return FencedModel(self.model(), self.leases)
+        provider = self.model()
+        fenced = self._fenced
+        if fenced is None or fenced.provider is not provider or fenced.keeper is not self.leases:  # one wrapper per provider, not one per call
+            fenced = self._fenced = FencedModel(provider, self.leases)
+        return fenced
 
     def services(self) -> Services:
         """What a run's loop and its nodes' contexts are given: this engine's pieces as they stand now."""
