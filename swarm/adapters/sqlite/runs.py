@@ -207,7 +207,7 @@ class Checkpointer:
 
 
 READ_CHECK_MAX_BYTES = 64 * 1024 * 1024  # a reader checks a store up to this size at open: about 0.1 s
-RECHECK_ALWAYS_BYTES = 4 * 1024 * 1024  # a new run is preceded by a check whenever a store this small changed: ~6 ms
+RECHECK_ALWAYS_BYTES = 2 * 1024 * 1024  # a new run is preceded by a check whenever a store this small changed: ~3 ms
 CHECK_SHARE = 0.01  # a bigger store is checked again for a new run at most this share of the time
 
 
