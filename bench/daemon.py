@@ -13,7 +13,14 @@ worker per execution, as before the template) and then with the default (the tem
 second daemon's figures are the main keys, the first one's carry the suffix `_one_shot`, and
 `speedup` is the ratio of goals_per_min. --no-compare runs only the second.
 
+The store is an SQLite file in the daemon's temporary folder, or (--store-url) a PostgreSQL database, given to
+the daemon as SWARM_STORE_URL: `throwaway` starts a throwaway cluster for the benchmark (swarm.testing.postgres;
+Debian's postgresql package), fsync off; a URL names a server where the benchmark may CREATE DATABASE. Each
+daemon gets a new database of its own, dropped afterwards (bench/databases.py). `store` in the output says
+which: "sqlite" or "postgres". The benchmark reads the times of intake from the store as the daemon writes them.
+
     python bench/daemon.py [--samples 15] [--batch 40] [--no-compare]
+                           [--store-url postgresql://USER@HOST:PORT/DB | --store-url throwaway]
 """
 
 from __future__ import annotations
@@ -31,32 +38,57 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cpu_meter import CpuMeter, own_cpu_s  # noqa: E402
+from databases import Databases  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_model.jsonl"
 
 
-def stages(db: Path, goal: str) -> dict[str, float]:
+class StoreReader:
+    """The daemon's store read from outside: the SQLite file read-only (a connection per query, as a reader that
+    holds none), or the PostgreSQL database on one connection of the benchmark's own."""
+
+    def __init__(self, db: Path, url: str):
+        self.db, self.conn = db, None
+        if url:
+            import psycopg
+
+            self.errors: tuple = (psycopg.Error,)
+            self.conn = psycopg.connect(url, autocommit=True)
+        else:
+            self.errors = (sqlite3.Error,)
+
+    def one(self, sql: str, params: tuple) -> tuple | None:
+        if self.conn is not None:
+            return self.conn.execute(sql.replace("?", "%s"), params).fetchone()
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute(sql, params).fetchone()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def stages(store: StoreReader, goal: str) -> dict[str, float]:
     """When the daemon took the file and when it created the run, for the breakdown of intake."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    run_id, created = conn.execute("SELECT id, created_at FROM runs WHERE goal=?", (goal,)).fetchone()
-    claimed = conn.execute("SELECT claimed_at FROM goals WHERE run_id=?", (run_id,)).fetchone()[0]
-    conn.close()
+    run_id, created = store.one("SELECT id, created_at FROM runs WHERE goal=?", (goal,))
+    claimed = store.one("SELECT claimed_at FROM goals WHERE run_id=?", (run_id,))[0]
     return {"claimed": claimed, "created": created}
 
 
-def started_at(db: Path, goal: str) -> float | None:
+def started_at(store: StoreReader, goal: str) -> float | None:
     """When the root node of the run of this goal started executing, or None if not yet."""
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        row = conn.execute(
-            "SELECT min(e.at) FROM events e JOIN runs r ON r.id = e.run_id WHERE r.goal=? AND e.kind='execute'", (goal,)
-        ).fetchone()
-        conn.close()
+        row = store.one(
+            "SELECT min(e.at) FROM events e JOIN runs r ON r.id = e.run_id WHERE r.goal=? AND e.kind='execute'", (goal,))
         return row[0]
-    except sqlite3.Error:
+    except store.errors:
         return None
 
 
@@ -79,27 +111,42 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--batch", type=int, default=40)
     parser.add_argument("--no-compare", action="store_true", help="skip the first daemon, the one with [sandbox].template = false")
+    parser.add_argument("--store-url", default="", metavar="URL",
+                        help="a postgresql:// server to make each daemon's database on, or `throwaway` (a cluster of its own)")
     args = parser.parse_args()
-    if args.no_compare:
-        print(json.dumps(measure(args, {})))
-        return
-    before = measure(args, {"SWARM_SANDBOX_TEMPLATE": "false"})
-    after = measure(args, {})
-    out = {**after, **{f"{k}_one_shot": v for k, v in before.items() if k not in ("batch", "settle_ms", "max_concurrent_runs")}}
+    with Databases(args.store_url) as databases:
+        if args.no_compare:
+            print(json.dumps(measure(args, {}, databases)))
+            return
+        before = measure(args, {"SWARM_SANDBOX_TEMPLATE": "false"}, databases)
+        after = measure(args, {}, databases)
+    same = ("batch", "settle_ms", "max_concurrent_runs", "store")
+    out = {**after, **{f"{k}_one_shot": v for k, v in before.items() if k not in same}}
     out["speedup"] = round(after["goals_per_min"] / before["goals_per_min"], 2)
     print(json.dumps(out))
 
 
-def measure(args, extra_env: dict[str, str]) -> dict:
+def measure(args, extra_env: dict[str, str], databases: Databases) -> dict:
+    url = databases.fresh()  # "" on SQLite
+    try:
+        return {**measure_on(args, extra_env, url), "store": databases.kind}
+    finally:
+        databases.drop(url)
+
+
+def measure_on(args, extra_env: dict[str, str], url: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-daemon-"))
     folder, db = tmp / "goals", tmp / "swarm.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(SWARM_MODEL=f"scripted:{DEMO}", SWARM_STORE=str(db), SWARM_TOOLSMITH_FOLDER=str(tmp / "generated"),
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""), **extra_env)
+    if url:
+        env["SWARM_STORE_URL"] = url
     (folder / "inbox").mkdir(parents=True)
     meter = CpuMeter()
     daemon = subprocess.Popen([sys.executable, "-m", "swarm.cli", "daemon", "--folder", str(folder),
                                "--log-file", str(tmp / "daemon.log")], env=env, cwd=tmp, preexec_fn=meter.enter)
+    store = StoreReader(db, url)
     try:
         wait(lambda: (folder / "daemon.pid").exists(), 60, "the daemon to start")
         # The first goal pays for the cold start (sandbox workers, routing index); measured apart.
@@ -113,9 +160,9 @@ def measure(args, extra_env: dict[str, str]) -> dict:
             goal = f"Plan intake sample {i}"
             dropped = time.time()
             (folder / "inbox" / f"sample{i}.txt").write_text(goal)
-            began = wait(lambda: started_at(db, goal), 30, f"sample {i} to start")
+            began = wait(lambda: started_at(store, goal), 30, f"sample {i} to start")
             intake.append((began - dropped) * 1000)
-            at = stages(db, goal)
+            at = stages(store, goal)
             taken.append((at["claimed"] - dropped) * 1000)
             created.append((at["created"] - dropped) * 1000)
             wait(lambda: done_count(folder) == 2 + i, 60, f"sample {i} to finish")
@@ -129,6 +176,7 @@ def measure(args, extra_env: dict[str, str]) -> dict:
         batch_s = time.time() - t0
         cpu_after = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid))
     finally:
+        store.close()
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
         lifetime_cpu = meter.total_s(daemon.pid) if meter.group else None

@@ -54,8 +54,8 @@ class Databases:
                 conn.execute(f'CREATE DATABASE "{name}"')
         except psycopg.Error as exc:
             raise SystemExit(f"--store-url: cannot create a database for the benchmark on {shown(self.server)} "
-                             f"({str(exc).strip().splitlines()[0]}); give a role that may CREATE DATABASE, "
-                             "or --store-url throwaway") from None
+                             f"({str(exc).strip().splitlines()[0]}); check that the server runs and that the URL's role may "
+                             "CREATE DATABASE, or give --store-url throwaway") from None
         return urlunsplit(urlsplit(self.server)._replace(path="/" + name))
 
     def drop(self, url: str) -> None:
