@@ -16,7 +16,8 @@ paused with every other node done. Each size runs in its own process, so its pea
 Keys, suffixed with N:
 - wall_ms_per_node_N: the run's wall time (history writes and snapshots included) / nodes.
 - bytes_per_node_N: the store file plus its WAL, after the run, / nodes; on PostgreSQL the database's size
-  (pg_database_size, which counts the ~7.5 MB of catalogue an empty database has: most of it at 1,111 nodes).
+  (pg_database_size, which counts the ~8 MB an empty store's database has, its catalogue and empty tables: ~7.4 KB
+  a node at 1,111 nodes).
 - rss_mb_N: peak RSS (ru_maxrss) of the process that ran it.
 - snapshots_N, snapshot_bytes_N: snapshots the store holds for the run, and their size.
 - events_N: events recorded.
