@@ -23,8 +23,8 @@ Keys, suffixed with N:
 - events_N: events recorded.
 - resume_s_N: a new process that answers the question and drives the run to its end
   (imports, store open, state load, the remaining executions), wall time.
-- history_s_N: `swarm history RUN` (a new process, output discarded, the store given by --store, a path or the
-  URL), wall time.
+- history_s_N: `swarm history RUN` (a new process, output discarded; the store given by --store PATH, or on
+  PostgreSQL by SWARM_STORE_URL, kept out of the command line with its password), wall time.
 - checkout_s_N: `swarm checkout RUN --at E` at the middle event of the history, wall time (past 200 nodes it
   prints the top of the tree and counts of what is under it: swarm.checkout.checkout_top); checkout_call_s_N: the
   checkout() call alone at that event (every node's whole state), in a new process.
