@@ -305,8 +305,7 @@ def measure(args, parts: set[str]) -> None:
             out.update(resume_cli(tmp, args.repeats))
         if "live" in parts:
             out.update(live(tmp, args.repeats))
-    if STORE_URL:
-        out["store"] = "postgresql"
+    out["store"] = "postgres" if STORE_URL else "sqlite"  # as bench/scale.py, daemon.py and scaleout.py say it
     print(json.dumps(out))
 
 
