@@ -14,27 +14,34 @@ from pathlib import Path
 
 import pytest
 from lifecycle_support import make_engine, run  # noqa: F401
-from obs_support import scenario_engine, scenario_run
+from obs_support import backend_store, scenario_engine, scenario_run
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from swarm.config import load_config
 from swarm.errors import ConfigError
+from swarm.testing.pytest_plugin import backends
 from swarm.tracing import NO_TRACING, Tracing, span_id, trace_id
 from timeouts import scaled
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-test-0123456789-SECRET"
 
+# Every test that runs an engine runs on SQLite and on PostgreSQL: those of the traced scenario through its
+# fixture's parameters (one run per backend for the module), the others through store_url.
+both_backends = pytest.mark.usefixtures("store_url")
 
-@pytest.fixture(scope="module")
-def traced(tmp_path_factory):
-    """The scenario run with tracing on: (engine, run id, finished spans)."""
+
+@pytest.fixture(scope="module", params=backends())
+def traced(tmp_path_factory, request):
+    """The scenario run with tracing on, on each backend: (engine, run id, finished spans)."""
     exporter = InMemorySpanExporter()
     old = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET  # the model client sends it; no span may show it
+    folder = tmp_path_factory.mktemp("traced")
     try:
-        with scenario_run(tmp_path_factory.mktemp("traced"), tracing=Tracing(exporter=exporter)) as (engine, run_id):
+        with backend_store(request, folder) as url, \
+                scenario_run(folder, tracing=Tracing(exporter=exporter), store_url=url) as (engine, run_id):
             yield engine, run_id, exporter.get_finished_spans()
     finally:
         if old is None:
@@ -146,6 +153,7 @@ def test_spans_of_a_resumed_node_name_the_same_parent_in_another_process():
 # --- off by default ----------------------------------------------------------------------------------
 
 
+@both_backends
 def test_tracing_is_off_by_default_and_makes_no_spans(make_engine):
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
@@ -161,7 +169,7 @@ def test_tracing_is_off_by_default_and_makes_no_spans(make_engine):
     assert exporter.get_finished_spans() == ()
 
 
-def test_a_run_with_tracing_off_never_imports_opentelemetry(tmp_path):
+def test_a_run_with_tracing_off_never_imports_opentelemetry(tmp_path, store_url):
     (tmp_path / "model.jsonl").write_text('{"reply": "hello", "repeat": true}\n')
     code = (
         "import asyncio, sys\n"
@@ -181,7 +189,7 @@ def test_a_run_with_tracing_off_never_imports_opentelemetry(tmp_path):
         "print(status, any(m.startswith('opentelemetry') for m in sys.modules))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(PYTHONPATH=str(REPO), SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_MODEL=f"scripted:{tmp_path / 'model.jsonl'}")
+    env.update(PYTHONPATH=str(REPO), SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=store_url, SWARM_MODEL=f"scripted:{tmp_path / 'model.jsonl'}")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1:] == ["done False"], done.stderr[-2000:]
 
@@ -191,6 +199,7 @@ class BrokenExporter(InMemorySpanExporter):
         raise RuntimeError("the collector is on fire")
 
 
+@both_backends
 def test_a_failing_exporter_or_span_changes_nothing_in_the_run(make_engine, caplog):
     plain, exporting, making = (scenario_engine(make_engine) for _ in range(3))
     exporting.tracing = Tracing(exporter=BrokenExporter())
@@ -238,6 +247,7 @@ class OTLPReceiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@both_backends
 def test_the_otlp_exporter_sends_the_runs_spans_to_a_collector(make_engine):
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
