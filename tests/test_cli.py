@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from swarm.adapters.sqlite import runs as store_module
-from store_support import raw_rows
+from store_support import raw_rows, raw_script, store_for
 from swarm.cli import main
 from swarm.testing.pytest_plugin import backends
 from timeouts import scaled
@@ -92,18 +92,19 @@ def store(finished_run, tmp_path) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module", params=backends())
 def finished_anywhere(tmp_path_factory, request):
-    """The finished run on each backend: ("sqlite", finished_run's file, run id), or ("postgres", the name of a
-    database holding the same run made by `swarm run` on it, run id), to copy for each test."""
+    """The finished run on each backend: ("sqlite", finished_run's file, run id, its CompletedProcess), or
+    ("postgres", the name of a database holding the same run made by `swarm run` on it, run id, CompletedProcess),
+    to copy for each test."""
     if request.param == "sqlite":
-        path, run_id, _ = request.getfixturevalue("finished_run")
-        yield "sqlite", str(path), run_id
+        path, run_id, done = request.getfixturevalue("finished_run")
+        yield "sqlite", str(path), run_id, done
         return
     cluster = request.getfixturevalue("throwaway_postgres")
     url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
     done = swarm(tmp_path_factory.mktemp("finished_pg"), "run", GOAL, SWARM_MODEL=f"scripted:{DEMO}", SWARM_STORE_URL=url)
     assert done.returncode == 0, done.stderr
     [(run_id,)] = raw_rows(url, "SELECT id FROM runs")
-    yield "postgres", url.rsplit("/", 1)[1], run_id
+    yield "postgres", url.rsplit("/", 1)[1], run_id, done
     cluster.drop_database(url)
 
 
@@ -111,7 +112,7 @@ def finished_anywhere(tmp_path_factory, request):
 def stored(finished_anywhere, tmp_path, monkeypatch, request) -> tuple[str, str]:
     """A copy of the finished run's store for this test, on SQLite and on PostgreSQL: (its URL, run id).
     SWARM_STORE_URL points at it (list `cli` before it; give it to `swarm` as SWARM_STORE_URL=...)."""
-    backend, source, run_id = finished_anywhere
+    backend, source, run_id, _ = finished_anywhere
     if backend == "sqlite":
         shutil.copy(source, tmp_path / "swarm.db")
         url = f"sqlite:///{tmp_path / 'swarm.db'}"
@@ -159,8 +160,8 @@ def closed_port() -> int:
 # --- running a goal ---------------------------------------------------------------------------------
 
 
-def test_run_with_a_scripted_model_completes(finished_run):
-    _, run_id, done = finished_run
+def test_run_with_a_scripted_model_completes(finished_anywhere):
+    _, _, run_id, done = finished_anywhere
     lines = done.stdout.splitlines()
     assert lines[0] == f"swarm: model scripted:{DEMO}"
     assert lines[1] == f"swarm: run {run_id}"
@@ -200,8 +201,8 @@ def test_runs_lists_the_run(cli, stored):
     assert run_id in out and GOAL in out and "done" in out
 
 
-def test_runs_on_a_new_store_says_how_to_start_and_creates_no_file(cli, tmp_path):
-    code, out, _ = cli("runs")
+def test_runs_on_a_new_store_says_how_to_start_and_creates_no_file(cli, tmp_path, store_url):
+    code, out, _ = cli("runs", SWARM_STORE_URL=store_url)
     assert code == 0
     assert 'swarm run "GOAL"' in out
     assert not (tmp_path / "swarm.db").exists()
@@ -260,11 +261,24 @@ def test_an_unknown_run_id_is_one_error_line(cli, stored, command):
     assert counts(url) == before
 
 
-def test_an_unknown_run_id_in_a_real_process(store, tmp_path):
-    done = swarm(tmp_path, "show", "no-such-run")
+def test_an_unknown_run_id_in_a_real_process(stored, tmp_path):
+    url, _ = stored
+    done = swarm(tmp_path, "show", "no-such-run", SWARM_STORE_URL=url)
     assert done.returncode == 2
     assert done.stdout == ""
     assert_one_error_line(done.stderr, "no run 'no-such-run'")
+
+
+@pytest.mark.skipif("postgres" not in backends(), reason="SWARM_TEST_BACKENDS leaves PostgreSQL out")
+def test_a_postgresql_store_that_fails_a_read_is_named_by_its_url_without_the_password(cli, request, tmp_path):
+    url = store_for(request, "postgres", None)
+    raw_script(url, "DROP TABLE runs CASCADE")  # a database someone changed under the store: every read of runs fails
+    with_password = url.replace("postgresql://swarm@", "postgresql://swarm:hunter2@")  # the test cluster trusts loopback
+    code, out, err = cli("runs", SWARM_STORE_URL=with_password)
+    assert code != 0 and out == ""
+    assert_one_error_line(err, f"the PostgreSQL store {url} could not be read or written", "runs",
+                          "check that its server runs")
+    assert "hunter2" not in err and str(tmp_path / "swarm.db") not in err
 
 
 def test_show_without_a_store_says_to_run_a_goal_first(cli, tmp_path):
@@ -342,22 +356,20 @@ def test_an_answer_without_equals_is_one_error_line(cli, store):
     assert store_state(path) == before
 
 
-def test_an_endpoint_that_is_down_fails_the_run_naming_the_url(store, tmp_path):
-    path, _ = store
+def test_an_endpoint_that_is_down_fails_the_run_naming_the_url(stored, tmp_path):
+    store_url, _ = stored
     url = f"http://127.0.0.1:{closed_port()}/v1"
     done = swarm(tmp_path, "run", GOAL, OPENAI_BASE_URL=url, SWARM_MODEL_MAX_RETRIES="1",
-                 SWARM_MODEL_BACKOFF_BASE_S="0.01", SWARM_RUN_NODE_MAX_ATTEMPTS="1")
+                 SWARM_MODEL_BACKOFF_BASE_S="0.01", SWARM_RUN_NODE_MAX_ATTEMPTS="1", SWARM_STORE_URL=store_url)
     assert done.returncode == 1
     assert done.stdout.splitlines()[0] == f"swarm: model gpt-4o-mini at {url}"
     stderr = done.stderr.strip().splitlines()
     assert all(line.startswith("swarm: ") for line in stderr), done.stderr  # retries are reported, no traceback
     errors = [line for line in stderr if line.startswith("swarm: error: ")]
     assert len(errors) == 1 and "failed" in errors[0] and url in errors[0] and "OPENAI_BASE_URL" in errors[0]
-    integrity, runs, _ = store_state(path)
-    assert integrity == "ok" and runs == 2
-    db = sqlite3.connect(path)
-    assert db.execute("SELECT status FROM runs ORDER BY created_at DESC").fetchone()[0] == "failed"
-    db.close()
+    runs, _ = counts(store_url)  # an SQLite file's integrity checked on the way
+    assert runs == 2
+    assert raw_rows(store_url, "SELECT status FROM runs ORDER BY created_at DESC")[0][0] == "failed"
 
 
 @pytest.mark.parametrize("command", [["run", GOAL], ["runs"], ["show", "some-run"]])
@@ -402,8 +414,8 @@ def test_an_sqlite_file_of_another_app_keeps_its_journal_mode(cli, tmp_path):
     db.close()
 
 
-def test_a_run_waiting_for_a_person_is_resumed_with_an_answer(cli):
-    code, out, _ = cli("run", "Which city should the trip go to?", "--script", "ask_human")
+def test_a_run_waiting_for_a_person_is_resumed_with_an_answer(cli, store_url):
+    code, out, _ = cli("run", "Which city should the trip go to?", "--script", "ask_human", SWARM_STORE_URL=store_url)
     assert code == 3
     run_id = out.splitlines()[1].removeprefix("swarm: run ")
     assert f"swarm resume {run_id} --answer NODE=TEXT" in out
@@ -524,19 +536,20 @@ def assert_no_control_characters(text: str) -> None:
     assert not bad, f"control characters reached the terminal: {bad!r}"
 
 
-def test_run_and_show_strip_control_sequences_from_what_the_model_wrote(tmp_path):
+def test_run_and_show_strip_control_sequences_from_what_the_model_wrote(tmp_path, store_url):
     script = hostile_demo_script(tmp_path / "hostile.jsonl")
-    done = swarm(tmp_path, "run", GOAL, "--script", "break_down_goal", SWARM_MODEL=f"scripted:{script}")
+    done = swarm(tmp_path, "run", GOAL, "--script", "break_down_goal", SWARM_MODEL=f"scripted:{script}",
+                 SWARM_STORE_URL=store_url)
     assert done.returncode == 0, done.stderr
     assert_no_control_characters(done.stdout + done.stderr)
     assert "Done: the key facts are gathered" in done.stdout  # the text itself is kept
     run_id = done.stdout.splitlines()[1].removeprefix("swarm: run ")
     for command in (["show", run_id], ["history", run_id], ["runs"], ["stats", run_id]):
-        shown = swarm(tmp_path, *command)
+        shown = swarm(tmp_path, *command, SWARM_STORE_URL=store_url)
         assert shown.returncode == 0, shown.stderr
         assert_no_control_characters(shown.stdout + shown.stderr)
-    assert "Done: the key facts are gathered" in swarm(tmp_path, "show", run_id).stdout
-    as_json = json.loads(swarm(tmp_path, "show", run_id, "--json").stdout)  # JSON keeps the text exactly
+    assert "Done: the key facts are gathered" in swarm(tmp_path, "show", run_id, SWARM_STORE_URL=store_url).stdout
+    as_json = json.loads(swarm(tmp_path, "show", run_id, "--json", SWARM_STORE_URL=store_url).stdout)  # JSON keeps the text exactly
     assert as_json["result"]["answer"].startswith(HOSTILE)
 
 
@@ -559,17 +572,18 @@ def test_show_says_plainly_when_the_scripted_demo_model_answered(cli, stored):
     assert "model: the scripted demo model (demo_model.jsonl): canned replies, not a real model" in out.splitlines()[2]
 
 
-def test_run_and_show_name_the_model_that_answered(tmp_path, scripted_model):
+def test_run_and_show_name_the_model_that_answered(tmp_path, scripted_model, store_url):
     server = scripted_model([{"reply": "Lisbon in three days.", "repeat": True}])
     done = swarm(tmp_path, "run", "Plan a trip", "--script", "write_text", OPENAI_BASE_URL=server.url,
-                 SWARM_MODEL="gpt-4o-mini")
+                 SWARM_MODEL="gpt-4o-mini", SWARM_STORE_URL=store_url)
     assert done.returncode == 0, done.stderr
     said = f"model: gpt-4o-mini at {server.url}"
     assert said in done.stdout.splitlines()
     run_id = done.stdout.splitlines()[1].removeprefix("swarm: run ")
-    shown = swarm(tmp_path, "show", run_id)
+    shown = swarm(tmp_path, "show", run_id, SWARM_STORE_URL=store_url)
     assert said in shown.stdout.splitlines() and "scripted" not in shown.stdout
-    assert json.loads(swarm(tmp_path, "show", run_id, "--json").stdout)["models_answered"] == ["gpt-4o-mini"]
+    shown_json = swarm(tmp_path, "show", run_id, "--json", SWARM_STORE_URL=store_url)
+    assert json.loads(shown_json.stdout)["models_answered"] == ["gpt-4o-mini"]
 
 
 # --- small frictions: every option explained, every wrong word named ----------------------------------
@@ -669,10 +683,8 @@ HEAVY = ("openai", "smolagents", "llama_index", "onnxruntime", "numpy", "docker"
          "sqlite_utils", "httpx", "asyncio", "fastembed", "tokenizers")
 
 
-@pytest.mark.parametrize("argv", [None, ["--help"], ["runs"], ["show", "RUN"], ["history", "RUN"], ["stats"]])
-def test_help_and_the_reading_commands_import_no_heavy_module(store, tmp_path, argv):
-    _, run_id = store
-    call = "" if argv is None else f"main({[run_id if a == 'RUN' else a for a in argv]!r})"
+def modules_loaded(tmp_path: Path, call: str, **env: str) -> list[str]:
+    """The HEAVY modules a fresh process has loaded after `call` (Python code, "" for none) with its output hidden."""
     program = (
         "import contextlib, io, json, sys\n"
         "from swarm.cli import main\n"
@@ -680,12 +692,23 @@ def test_help_and_the_reading_commands_import_no_heavy_module(store, tmp_path, a
         f"    try:\n        {call or 'pass'}\n    except SystemExit:\n        pass\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=clean_env(tmp_path),
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=clean_env(tmp_path, **env),
                           capture_output=True, text=True, timeout=scaled(60))
     assert done.returncode == 0, done.stderr
-    loaded = json.loads(done.stdout)
-    if argv not in (None, ["--help"]):
-        # A command that reads the store loads the configuration, checked by pydantic-settings, whose main
-        # module imports asyncio at its top (issue 15 asked for the library; about 0.1 s a command, measured).
-        loaded = [m for m in loaded if m != "asyncio"]
-    assert loaded == [], f"`swarm {' '.join(argv or ['(import)'])}` loaded heavy modules"
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"]])
+def test_importing_the_cli_and_its_help_import_no_heavy_module(tmp_path, argv):
+    call = "" if argv is None else f"main({argv!r})"
+    assert modules_loaded(tmp_path, call) == [], f"`swarm {' '.join(argv or ['(import)'])}` loaded heavy modules"
+
+
+@pytest.mark.parametrize("argv", [["runs"], ["show", "RUN"], ["history", "RUN"], ["stats"]])
+def test_the_reading_commands_import_no_heavy_module(stored, tmp_path, argv):
+    url, run_id = stored
+    loaded = modules_loaded(tmp_path, f"main({[run_id if a == 'RUN' else a for a in argv]!r})", SWARM_STORE_URL=url)
+    # A command that reads the store loads the configuration, checked by pydantic-settings, whose main
+    # module imports asyncio at its top (issue 15 asked for the library; about 0.1 s a command, measured).
+    loaded = [m for m in loaded if m != "asyncio"]
+    assert loaded == [], f"`swarm {' '.join(argv)}` loaded heavy modules"

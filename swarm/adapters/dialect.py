@@ -24,15 +24,24 @@ class Dialect:
         return f"CAST({expr} AS INTEGER)"
 
 
+def json_nul_free(column: str) -> str:
+    """The JSON text of a column with every `\\u0000` escape as `\\ufffd`: PostgreSQL's json and jsonb refuse a NUL
+    character anywhere in the text they parse ("\\u0000 cannot be converted to text"), and a model's reply, a node's
+    output or error may hold one (json.dumps writes it so). Both are six characters, `\\u` and four hex digits, so
+    the text stays valid JSON whatever backslashes come before; what is read has U+FFFD for each NUL (and, in
+    the rare text holding a backslash then "u0000" as letters, "ufffd" for them)."""
+    return f"replace({column}, '\\u0000', '\\ufffd')"
+
+
 class PostgresDialect(Dialect):
     name = "postgresql"
     row_order = "ctid"
 
     def json_text(self, column: str, key: str) -> str:
-        return f"({column}::jsonb ->> '{key}')"
+        return f"({json_nul_free(column)}::jsonb ->> '{key}')"
 
     def json_true(self, column: str, key: str) -> str:
-        return f"({column}::jsonb -> '{key}') = 'true'::jsonb"
+        return f"({json_nul_free(column)}::jsonb -> '{key}') = 'true'::jsonb"
 
     def whole(self, expr: str) -> str:
         return f"CAST(trunc({expr}) AS BIGINT)"

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -33,16 +32,21 @@ def warnings_to_stderr(fmt: str = "text", level: str = "warning") -> logging.Han
     return to_stderr(fmt, getattr(logging, level.upper()))
 
 
-def store_failure(args, exc: sqlite3.Error) -> StoreError:
-    """An SQLite error that reached the command line, as the store's error with what to do."""
+def store_failure(args, exc: Exception) -> StoreError:
+    """An error of the store's database (sqlite3's, psycopg's) that reached the command line, as the store's error
+    with what to do: it names the store in use (an SQLite file, or a PostgreSQL URL without its password)."""
     from swarm.errors import StoreDamaged
-    from swarm.store import damaged
+    from swarm.store import damaged, is_postgres, location
 
     try:
-        cfg = configuration(args)
-        path = cfg.path(cfg.store.path)
+        path = location(configuration(args))
     except SwarmError:
         path = args.store or "the store"
+    if is_postgres(path):
+        from swarm.adapters.postgres.runs import shown
+
+        return StoreError(f"the PostgreSQL store {shown(str(path))} could not be read or written ({exc}); check that "
+                          "its server runs and its user may read and write the database, then run the command again")
     if damaged(exc):
         return StoreDamaged(path, str(exc))
     return StoreError(f"the store {path} could not be read or written ({exc}); check the disk's free space and the "
