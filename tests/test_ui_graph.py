@@ -1,8 +1,8 @@
-"""The execution graph the page draws: pure functions from node states to nodes, edges, groups and folds."""
+"""The execution graph the page draws: pure functions from node states to nodes, edges, groups and folds; the graph
+of a stored run read from either backend (`any_store`: an SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
-from swarm.store import Store
 from swarm.ui import queries
 from swarm.ui.activity import activity, summary
 from swarm.ui.graph import COLLAPSE_OVER, build_graph, node_view, order_key
@@ -80,8 +80,8 @@ def test_ids_sort_as_numbers():
     assert sorted(["1.10", "1.9", "1.1.2", "1"], key=order_key) == ["1", "1.1.2", "1.9", "1.10"]
 
 
-def test_the_graph_of_a_5000_node_run_is_complete(tmp_path):
-    store = Store(tmp_path / "swarm.db")
+def test_the_graph_of_a_5000_node_run_is_complete(any_store):
+    store = any_store
     run_id = write_tree_run(store, nodes=5000)
     graph = queries.graph(store, run_id)
     assert len(graph["nodes"]) == 5000 and len(graph["edges"]) == 4999
@@ -89,18 +89,16 @@ def test_the_graph_of_a_5000_node_run_is_complete(tmp_path):
     assert graph["nodes"][0]["descendants"] == 4999
     assert sum(n["collapsed"] for n in graph["nodes"]) > 0  # a big finished run starts folded below the root
     assert all(n["active"]["executions"] == 1 for n in graph["nodes"])  # bench/ui.py measures how quick
-    store.close()
 
 
-def test_the_graph_as_of_an_event_is_the_tree_at_that_moment(tmp_path):
-    store = Store(tmp_path / "swarm.db")
+def test_the_graph_as_of_an_event_is_the_tree_at_that_moment(any_store):
+    store = any_store
     run_id = write_tree_run(store, nodes=50)
     first_spawns = store.events(run_id)[4]["seq"]  # the fifth event: five nodes spawned, none ended
     then = queries.graph(store, run_id, at_event=first_spawns)
     assert [n["id"] for n in then["nodes"]] == ["1", "1.1", "1.2", "1.3", "1.4"]
     assert then["at_event"] == first_spawns
     assert set(then["counts"]) == {"pending"}
-    store.close()
 
 
 # --- how long a node worked: every execution, not only the last ------------------------------------
