@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     ask_model,
     assert_all_final,
@@ -17,6 +19,8 @@ from lifecycle_support import (  # noqa: F401  (make_engine is a fixture)
     scaled,
     script,
 )
+
+pytestmark = pytest.mark.usefixtures("store_url")  # every test on SQLite and on PostgreSQL
 
 
 def summary(ctx):
