@@ -211,8 +211,7 @@ class LeaseKeeper:
         """Before paying for a model call of a run: LeaseLost when this worker no longer holds its lease. Free
         while the lease was renewed lately; when renewals fell behind (the process was frozen, or starved of CPU),
         it is renewed first, so a worker woken after losing the run never pays for a call the new holder pays for."""
-        with self.lock:
-            lease = self.leases.get(run_id)
+        lease = self.leases.get(run_id)  # one dict read: atomic, no lock on every model call
         if lease is None:  # not driven through a lease here (a loop driven directly, a test)
             return
         if not lease.lost and time.time() > lease.expires - self.ttl_s / 3:  # a renewal or more overdue

@@ -44,6 +44,9 @@ class ModelEndpoint:
         return f"{model or self.config.model.model} at {self.config.model.base_url or '(no endpoint configured)'}"
 
     def client(self):
+        client = self._client
+        if client is not None:  # started: every node's call comes here, so no lock once it is there
+            return client
         with self._lock:
             if self._client is None:
                 self._client = self._build()
