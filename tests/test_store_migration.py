@@ -1,5 +1,8 @@
 """A store written by schema 1 (every event its node's whole state, whole-tree snapshots) opens under schema 2:
-the migration is numbered and recorded, and every run in it reads, checks out, forks and resumes as before."""
+the migration is numbered and recorded, and every run in it reads, checks out, forks and resumes as before.
+
+The schema-1 store is an SQLite file (restored from its dump), and the numbered-migration tests after it look at
+that file's tables; a PostgreSQL database of each older version is brought to the current one at the end."""
 
 from __future__ import annotations
 
@@ -12,12 +15,16 @@ from pathlib import Path
 import pytest
 
 import store_v1_runs
+from store_support import raw_rows, store_for
+from swarm.adapters import migrate
+from swarm.adapters.postgres import migrations as pg_migrations
 from swarm.adapters.sqlite import migrations
 from swarm.checkout import checkout
 from swarm.errors import StoreError
 from swarm.human import PreparedAnswers
 from swarm.snapshot import state_at
-from swarm.store import SCHEMA_VERSION, Store, loads
+from swarm.store import SCHEMA_VERSION, Store, loads, open_store
+from swarm.testing.pytest_plugin import backends
 from swarm.timetravel import diff, fork
 
 DUMP = Path(__file__).parent / "fixtures" / "store_v1.sql.gz"
@@ -172,3 +179,62 @@ def test_a_store_written_by_a_newer_swarm_is_refused_and_left_as_it_was(tmp_path
     with pytest.raises(StoreError, match=f"newer swarm \\(schema {SCHEMA_VERSION + 1}.*upgrade swarm"):
         Store(path)
     assert raw(path, "SELECT max(version) FROM schema_migrations") == [(SCHEMA_VERSION + 1,)]
+
+
+# --- PostgreSQL: a database of any older version ends at the current one --------------------------------
+
+postgres_only = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
+
+
+def postgres_store_of_version(url: str, version: int) -> None:
+    """Make the empty database at `url` what a swarm of schema `version` left: its first `version` migrations run
+    and recorded, then one finished run with its event and one route example, written as that swarm wrote them."""
+    import psycopg
+
+    from swarm.adapters.postgres.connection import Connection
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        c = Connection(conn)
+        tables = lambda: {r[0] for r in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").fetchall()}  # noqa: E731
+        assert migrate.run(c, pg_migrations.MIGRATIONS[:version], where=url, tables=tables) == list(range(1, version + 1))
+        c.execute("INSERT INTO runs (id, goal, script, status, created_at, finished_at, last_event) "
+                  "VALUES ('old', 'an old goal', 'write_text', 'done', 1.0, 2.0, 1)")
+        c.execute("UPDATE event_seq SET last = 1")
+        c.execute("INSERT INTO events (seq, run_id, node_id, kind, at, detail) VALUES (1, 'old', NULL, 'run_start', 1.0, '{}')")
+        c.execute("INSERT INTO route_examples (script, text, kind, at) VALUES ('poker_odds', 'my odds?', 'positive', 1)")
+
+
+def postgres_schema(url: str) -> tuple[list, list, list]:
+    """The tables' columns, the indexes and the constraints of a database (what a migration may change)."""
+    return (sorted(raw_rows(url, "SELECT table_name, column_name, data_type, column_default, is_nullable "
+                                 "FROM information_schema.columns WHERE table_schema = current_schema()")),
+            sorted(raw_rows(url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")),
+            sorted(raw_rows(url, "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                                 "WHERE connamespace = current_schema()::regnamespace")))
+
+
+@postgres_only
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_a_postgres_store_of_an_older_schema_opens_at_the_current_one_with_its_runs(postgres_url, request, version):
+    old, new = postgres_url, store_for(request, "postgres", None)  # an empty database; a new store, to compare with
+    postgres_store_of_version(old, version)
+    assert dict(raw_rows(old, "SELECT key, value FROM meta"))["schema_version"] == str(version)
+
+    store = open_store(old)
+    try:
+        assert [v for (v,) in raw_rows(old, "SELECT version FROM schema_migrations ORDER BY version")] == \
+            list(range(1, SCHEMA_VERSION + 1)) == list(range(1, len(pg_migrations.MIGRATIONS) + 1))
+        meta = dict(raw_rows(old, "SELECT key, value FROM meta"))
+        assert meta["schema_version"] == str(SCHEMA_VERSION)
+        assert sorted(k for k in meta if k.startswith("migrated_to_")) == \
+            [f"migrated_to_{v}_at" for v in range(version + 1, SCHEMA_VERSION + 1)]
+        assert postgres_schema(old) == postgres_schema(new)  # tables, columns, indexes, checks: a new store's
+        assert store.run("old")["goal"] == "an old goal" and [e["kind"] for e in store.events("old")] == ["run_start"]
+        assert store.add_route_example("cribbage_scorer", "Score my crib", "synthetic")  # schema 4's kind
+        assert [(r["script"], r["kind"]) for r in store.route_examples()] == \
+            [("poker_odds", "positive"), ("cribbage_scorer", "synthetic")]
+    finally:
+        store.close()
+    open_store(old).close()  # a second open has nothing to do
+    assert dict(raw_rows(old, "SELECT key, value FROM meta")) == meta
+
