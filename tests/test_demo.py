@@ -9,6 +9,8 @@ import pytest
 from lifecycle_support import make_engine, run  # noqa: F401
 from swarm.config import DEMO_SCRIPT
 
+pytestmark = pytest.mark.usefixtures("store_url")  # every goal on SQLite and on PostgreSQL
+
 
 @pytest.mark.parametrize("goal", [
     "Plan a three-day trip to Lisbon",

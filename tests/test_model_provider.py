@@ -28,10 +28,10 @@ class EchoModel:
                      cost_usd=0.001)
 
 
-def engine_with(tmp_path, model) -> Engine:
+def engine_with(tmp_path, model, store_url: str = "") -> Engine:
     catalogue = Catalogue()
     catalogue.register(ScriptPlugin([script("ask_model", ask_model)]))
-    config = load_config(env={"SWARM_STORE": str(tmp_path / "swarm.db"),
+    config = load_config(env={"SWARM_STORE": str(tmp_path / "swarm.db"), "SWARM_STORE_URL": store_url,
                               "SWARM_TOOLSMITH_FOLDER": str(tmp_path / "generated")})
     return Engine(config, catalogue=catalogue, model=model)
 
@@ -40,9 +40,9 @@ def test_the_openai_compatible_client_is_a_model_provider():
     assert isinstance(ModelClient(ModelSettings(base_url="http://127.0.0.1:9/v1", model="m")), ModelProvider)
 
 
-def test_an_in_process_provider_answers_a_runs_calls_and_they_are_recorded_as_any_other(tmp_path):
+def test_an_in_process_provider_answers_a_runs_calls_and_they_are_recorded_as_any_other(tmp_path, store_url):
     model = EchoModel()
-    engine = engine_with(tmp_path, model)
+    engine = engine_with(tmp_path, model, store_url)  # recorded on SQLite and on PostgreSQL
     try:
         run_id, status = asyncio.run(engine.run("shout", script="ask_model", data={"question": "hello"}))
         assert status == "done"

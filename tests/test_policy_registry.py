@@ -10,6 +10,10 @@ from lifecycle_support import make_engine, node_states, result, run, script  # n
 from swarm import policies
 from swarm.node import Spawn
 
+# The runs of a registered or unknown policy on SQLite and on PostgreSQL (the policy's name and the node's error
+# are kept in the stored node state).
+both_backends = pytest.mark.usefixtures("store_url")
+
 TWO_OF_N = '''
 """two_of_n: the parent goes on as soon as two children succeeded; the others are cancelled."""
 
@@ -53,6 +57,7 @@ def test_each_built_in_policy_is_a_module_of_the_package_that_registers_itself()
         assert type(policies.get(name)).__module__ == f"swarm.policies.{name}"
 
 
+@both_backends
 def test_a_policy_written_in_one_plugins_folder_file_is_used_by_a_run(make_engine, plugins):
     engine = make_engine(script("fan", fan), script("leaf", leaf),
                          settings={"SWARM_TOOLSMITH_PLUGINS_FOLDER": str(plugins)})
@@ -65,6 +70,7 @@ def test_a_policy_written_in_one_plugins_folder_file_is_used_by_a_run(make_engin
     assert node_states(engine, run_id)["1"]["policy"] == "two_of_n"
 
 
+@both_backends
 def test_an_unknown_policy_fails_the_node_naming_the_registered_ones(make_engine):
     engine = make_engine(script("fan", fan), script("leaf", leaf), node_max_attempts=1)
 
@@ -75,6 +81,7 @@ def test_an_unknown_policy_fails_the_node_naming_the_registered_ones(make_engine
     assert "unknown child policy 'two_of_n'" in error and "all, " in error
 
 
+@both_backends
 def test_a_spawn_returned_under_an_unknown_policy_fails_the_node_without_children(make_engine):
     engine = make_engine(script("direct", lambda ctx: Spawn([ctx.child("leaf", n=1)], policy="nope")),
                          script("leaf", leaf), node_max_attempts=1)
