@@ -28,7 +28,6 @@ from swarm.statuses import RUN_FINAL, RunStatus
 from swarm.store import dumps, loads
 
 if TYPE_CHECKING:
-    from swarm.settings import ApprovalSettings
     from swarm.store import Store
 
 # Request kind -> the [approvals] setting that asks for it.
@@ -60,8 +59,9 @@ class NeedsApproval(BaseException):
 # --- policy (pure) -----------------------------------------------------------------------------
 
 
-def required(settings: ApprovalSettings, kind: str) -> bool:
-    """Whether [approvals] asks a person for this kind of request."""
+def required(settings: object, kind: str) -> bool:
+    """Whether [approvals] (`settings`: swarm.settings.ApprovalSettings, or anything with its fields) asks a
+    person for this kind of request. The settings module is not imported here: it sits above this one."""
     if kind not in POLICY:
         raise SwarmError(f"unknown approval kind {kind!r}; use one of {', '.join(SCRIPT_KINDS)}")
     return bool(getattr(settings, POLICY[kind]))
