@@ -5,6 +5,7 @@ The SQL of the adapters is written once, with `?` placeholders, and runs on both
 fetchone, fetchall, rowcount, description and iteration, and `in_transaction`. The connection is in autocommit
 mode, as the SQLite one is: a statement alone commits; the store's `transaction()` sends BEGIN and COMMIT.
 Sums of integers come back as int (PostgreSQL's numeric would be Decimal), as SQLite gives them.
+PostgreSQL's text holds no NUL character, which SQLite's does: a text parameter's NUL goes as U+FFFD (`text_params`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from psycopg.pq import TransactionStatus
 def placeholders(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (none of our SQL holds a `?` inside a string)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def text_params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """The parameters as PostgreSQL takes them: each NUL of a text as U+FFFD. A text with a NUL (a goal, a question,
+    an id from a request) would else fail the statement ("text fields cannot contain NUL"); written, it keeps every
+    other character; an id looked up with one finds nothing, as on SQLite."""
+    if any(isinstance(v, str) and "\x00" in v for v in params):
+        return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in params)
+    return tuple(params)
 
 
 class NumericAsNumber(Loader):
@@ -60,14 +70,14 @@ class Connection:
                 self.raw.cursor().execute(statement)
         cursor = self.raw.cursor()
         if params:
-            cursor.execute(placeholders(sql), tuple(params))
+            cursor.execute(placeholders(sql), text_params(params))
         else:
             cursor.execute(sql)
         return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor:
         cursor = self.raw.cursor()
-        cursor.executemany(placeholders(sql), [tuple(r) for r in rows])
+        cursor.executemany(placeholders(sql), [text_params(r) for r in rows])
         return cursor
 
     @property
