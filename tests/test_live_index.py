@@ -1,11 +1,12 @@
-"""The live routing index: incremental updates, and embeddings cached in the store across restarts."""
+"""The live routing index: incremental updates, and embeddings cached in the store across restarts (an SQLite
+file and a PostgreSQL database: every test given a store runs on both)."""
 
 from __future__ import annotations
 
 import pytest
 
 from swarm.retrieval import Entry, LiveIndex, MiniLMEmbedder, catalogue_entries
-from swarm.store import Store
+from swarm.store import open_store
 
 ENTRIES = [
     Entry("weather_forecast", "Get the weather forecast for a city for the next days.", ["city", "days"]),
@@ -32,10 +33,8 @@ def minilm():
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "swarm.db")
-    yield s
-    s.close()
+def store(any_store):
+    return any_store
 
 
 def names(index, query, k=4, **kw):
@@ -76,12 +75,12 @@ def test_excluded_names_are_left_out(minilm, store):
     assert len(names(index, "weather forecast", 4, exclude={"weather_forecast"})) == 3
 
 
-def test_embeddings_are_cached_in_the_store_so_a_restart_embeds_nothing(minilm, tmp_path):
-    first = Store(tmp_path / "swarm.db")
+def test_embeddings_are_cached_in_the_store_so_a_restart_embeds_nothing(minilm, store_url):
+    first = open_store(store_url)
     LiveIndex(minilm, first).sync(ENTRIES)
     first.close()
 
-    again = Store(tmp_path / "swarm.db")
+    again = open_store(store_url)
     embedder = CountingEmbedder(minilm)
     index = LiveIndex(embedder, again)
     index.sync(ENTRIES)
