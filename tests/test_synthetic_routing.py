@@ -1,7 +1,9 @@
 """Synthetic requests (issue 12): the model writes a few requests each script would answer ("doc2query");
 they are stored as route examples of kind 'synthetic', move the script's vector in the routing index before it
-has any history, never count as confirmed history, and go with the script. Real SQLite stores, the real MiniLM
-embedder, the scripted model server on loopback, and `swarm route describe` as a subprocess."""
+has any history, never count as confirmed history, and go with the script. Real stores (an SQLite file and a
+PostgreSQL database for every test given one), the real MiniLM embedder, the scripted model server on loopback,
+and `swarm route describe` as a subprocess. A schema-3 store is made by hand as an SQLite file (PostgreSQL's
+migrations from each older schema: tests/test_store_migration.py)."""
 
 from __future__ import annotations
 
@@ -51,10 +53,8 @@ def minilm():
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "swarm.db")
-    yield s
-    s.close()
+def store(any_store):
+    return any_store
 
 
 def client(server) -> ModelClient:
@@ -192,27 +192,27 @@ def test_a_schema_3_store_keeps_its_route_examples_and_then_takes_synthetic_ones
 
 # --- the command ---------------------------------------------------------------------------------------
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def cli(tmp_path: Path, *args: str, store_url: str = "") -> subprocess.CompletedProcess:
     model = tmp_path / "model.jsonl"
     model.write_text("".join(json.dumps(line) + "\n" for line in MODEL))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
-    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"),
-               SWARM_MODEL=f"scripted:{model}")
+    env.update(SWARM_STORE=str(tmp_path / "swarm.db"), SWARM_STORE_URL=store_url,
+               SWARM_TOOLSMITH_FOLDER=str(tmp_path / "generated"), SWARM_MODEL=f"scripted:{model}")
     return subprocess.run([sys.executable, "-m", "swarm.cli", "route", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=scaled(180))
 
 
-def test_swarm_route_describe_writes_requests_for_every_script_once(tmp_path):
-    done = cli(tmp_path, "describe", "--json")
+def test_swarm_route_describe_writes_requests_for_every_script_once(tmp_path, store_url):
+    done = cli(tmp_path, "describe", "--json", store_url=store_url)
 
     assert done.returncode == 0, done.stderr
     written = json.loads(done.stdout)
     assert written and all(w["requests"] == ["a request", "another request"] for w in written)
-    history = json.loads(cli(tmp_path, "history", "--json").stdout)
+    history = json.loads(cli(tmp_path, "history", "--json", store_url=store_url).stdout)
     assert {h["kind"] for h in history} == {"synthetic"}
     assert len(history) == 2 * len(written)
 
-    again = cli(tmp_path, "describe")
+    again = cli(tmp_path, "describe", store_url=store_url)
     assert again.returncode == 0, again.stderr
     assert "every script has synthetic requests already" in again.stdout
 
