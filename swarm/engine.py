@@ -34,6 +34,7 @@ from swarm.leases import FencedModel, LeaseHeld, LeaseKeeper, held, worker_name
 from swarm.snapshot import nodes_now, read_snapshot_file, state_at
 from swarm.statuses import RUN_FINAL, EventKind, RunStatus
 from swarm.store import Batch, dumps, open_store
+from swarm.store import folder as store_folder  # where a store's side files go (workspaces)
 from swarm.workers import Workers
 
 BUDGET_KEYS = ("max_nodes", "max_depth", "max_tokens", "max_cost_usd", "max_wall_s")
@@ -89,9 +90,10 @@ class Engine:
 
     @property
     def workspaces_dir(self) -> Path:
-        """Where run workspaces live: [run].workspaces_dir, relative to the store's folder."""
-        folder = Path(self.config.run.workspaces_dir).expanduser()
-        return folder if folder.is_absolute() else self.store.path.resolve().parent / folder
+        """Where run workspaces live: [run].workspaces_dir, relative to the store's folder (the SQLite file's; for a
+        PostgreSQL store, swarm.toml's: the same for every process of the configuration, whatever its cwd)."""
+        workspaces = Path(self.config.run.workspaces_dir).expanduser()
+        return workspaces if workspaces.is_absolute() else store_folder(self.config) / workspaces
 
     def model(self):
         """The model provider (`swarm.model.provider.ModelProvider`), started on first use (a scripted server starts here too)."""

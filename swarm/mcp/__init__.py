@@ -25,8 +25,9 @@ def attach(engine):
         return None
     from swarm.mcp.client import McpClient
     from swarm.mcp.scripts import LISTINGS_FILE, McpPlugin
+    from swarm.store import folder
 
-    plugin = McpPlugin(None, engine.store.path.resolve().parent / LISTINGS_FILE, engine.catalogue)
+    plugin = McpPlugin(None, folder(engine.config) / LISTINGS_FILE, engine.catalogue)  # next to the store (or swarm.toml)
     client = McpClient(servers, engine.config, on_tools=plugin.listed)
     plugin.client = client
     try:
