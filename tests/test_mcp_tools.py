@@ -4,7 +4,9 @@ and servers that never start fail only the node, with a clear error, and the run
 
 Real servers in real subprocesses: `mcp-server-time` and `mcp-server-git` from PyPI over stdio, and a
 FastMCP server of the tests (tests/mcp_support.py) over stdio and over streamable HTTP on loopback; a real
-engine on a real SQLite file; the scripted model on loopback.
+engine on a real SQLite file; the scripted model on loopback. What the store keeps of the calls (the history,
+forks replaying it, approvals) is also checked on a PostgreSQL database; the servers' faults do not depend on
+the store and run once.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
 from lifecycle_support import events, make_engine, node_states, run, script, wait_for  # noqa: F401  (make_engine is a fixture)
 from mcp_support import HttpToys, calls, git_server, settings, stdio_toys, time_server
 from swarm.fork import fork
 from timeouts import scaled
+
+both_backends = pytest.mark.usefixtures("store_url")
+
+
+def here(tmp_path) -> dict[str, str]:
+    """A swarm.toml of this test, so that on PostgreSQL too what the servers listed is kept in tmp_path."""
+    (tmp_path / "swarm.toml").touch()
+    return {"SWARM_CONFIG": str(tmp_path / "swarm.toml")}
 
 
 def tool_calls(engine, run_id: str, node_id: str) -> list[dict]:
@@ -49,9 +60,10 @@ def children(*pairs) -> dict:
 # --- routed to a tool ---------------------------------------------------------------------------------
 
 
-def test_a_goal_is_routed_to_a_tool_of_mcp_server_time_and_the_call_is_in_the_history(make_engine):
+@both_backends
+def test_a_goal_is_routed_to_a_tool_of_mcp_server_time_and_the_call_is_in_the_history(make_engine, tmp_path):
     model = [route_to("mcp_time_get_current_time", {"timezone": "Europe/Lisbon"})]
-    engine = make_engine(model=model, settings=settings({"time": time_server()}))
+    engine = make_engine(model=model, settings=settings({"time": time_server()}, **here(tmp_path)))
 
     offered = [c["name"] for c in engine.candidates("What time is it now in Lisbon?")]
     assert offered[0] == "mcp_time_get_current_time"  # found by retrieval, like any script
@@ -295,9 +307,10 @@ def test_a_fastmcp_server_over_http_is_called_and_its_death_mid_call_fails_only_
 # --- forks replay recorded calls ------------------------------------------------------------------------
 
 
+@both_backends
 def test_a_fork_replays_a_recorded_call_instead_of_calling_the_server_again(make_engine, tmp_path):
     model = [route_to("mcp_toys_add", {"a": 40, "b": 2})]
-    engine = make_engine(model=model, settings=settings({"toys": stdio_toys(tmp_path)}))
+    engine = make_engine(model=model, settings=settings({"toys": stdio_toys(tmp_path)}, **here(tmp_path)))
     run_id, status = run(engine, "Add two whole numbers: forty and two", "route")
     assert status == "done" and calls(tmp_path) == ["add"]
     spawned = next(e["seq"] for e in events(engine, run_id, "1.1") if e["kind"] == "spawn")
@@ -316,8 +329,9 @@ def test_a_fork_replays_a_recorded_call_instead_of_calling_the_server_again(make
     assert [c["replayed_from"] for c in tool_calls(engine, again, "1.1")] == [forked]
 
 
+@both_backends
 def test_a_fork_whose_arguments_changed_calls_the_server(make_engine, tmp_path):
-    engine = make_engine(settings=settings({"toys": stdio_toys(tmp_path)}))
+    engine = make_engine(settings=settings({"toys": stdio_toys(tmp_path)}, **here(tmp_path)))
     run_id, _ = run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 2})
     spawned = next(e["seq"] for e in events(engine, run_id, "1") if e["kind"] == "spawn")
 
@@ -331,8 +345,9 @@ def test_a_fork_whose_arguments_changed_calls_the_server(make_engine, tmp_path):
 # --- approvals ---------------------------------------------------------------------------------------------
 
 
+@both_backends
 def test_a_tool_on_the_approve_list_waits_for_a_person_who_may_edit_the_arguments(make_engine, tmp_path):
-    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "approve": ["add"]}}))
+    engine = make_engine(settings=settings({"toys": {**stdio_toys(tmp_path), "approve": ["add"]}}, **here(tmp_path)))
 
     run_id, status = run(engine, "add", "mcp_toys_add", data={"a": 1, "b": 2})
     assert status in ("paused", "awaiting_approval") and calls(tmp_path) == []
