@@ -1,11 +1,12 @@
 """A call of an MCP tool in the web UI (headless Chromium): the node's detail shows the tool, its arguments
-and its result, from the node's `tool_calls` event in the history."""
+and its result, from the node's `tool_calls` event in the history (an SQLite store's, a PostgreSQL one's)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
+import pytest
 from lifecycle_support import make_engine  # noqa: F401  (a fixture)
 from mcp_support import settings, stdio_toys
 from swarm.ui.queries import node_detail
@@ -22,8 +23,10 @@ def drive(engine, run_id: str) -> str:
     return outcome.get("status", "still running")
 
 
+@pytest.mark.usefixtures("store_url")
 def test_the_node_detail_shows_the_tool_call_with_its_arguments_and_result(make_engine, page, tmp_path):
-    engine = make_engine(settings=settings({"toys": stdio_toys(tmp_path)}))
+    (tmp_path / "swarm.toml").touch()  # the listings and the UI's token in tmp_path, on PostgreSQL too
+    engine = make_engine(settings=settings({"toys": stdio_toys(tmp_path)}, SWARM_CONFIG=str(tmp_path / "swarm.toml")))
     run_id = engine.create_run("shout it", script="mcp_toys_shout", data={"text": "mind the gap"})
     assert drive(engine, run_id) == "done"
 
