@@ -183,9 +183,10 @@ def test_a_bad_fusion_setting_is_a_config_error():
 # --- swarm route TEXT ----------------------------------------------------------------------
 
 
-def test_route_text_ranks_the_live_catalogue(tmp_path, monkeypatch, capsys):
+def test_route_text_ranks_the_live_catalogue(tmp_path, monkeypatch, capsys, store_url):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SWARM_STORE", str(tmp_path / "swarm.db"))
+    monkeypatch.setenv("SWARM_STORE_URL", store_url)  # its routing history and cached vectors: SQLite, PostgreSQL
     monkeypatch.setenv("SWARM_TOOLSMITH_FOLDER", str(tmp_path / "generated"))
     assert main(["route", "ask", "the", "user", "a", "question", "--top-k", "3", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
