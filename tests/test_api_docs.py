@@ -1,5 +1,8 @@
 """The internal API docs: one retrievable section per entry, given to the prompts that write swarm code."""
 
+# SQLite only: the runs here check the prompts the docs go into, not the store (what a store keeps of runs is
+# tested on both backends: test_lifecycle.py, test_policies.py and the others).
+
 from __future__ import annotations
 
 import pytest

@@ -6,6 +6,9 @@ local folder. The end-to-end tests use the real Qwen2.5-Coder-0.5B file that `.c
 saying how to get them (never a skip: a test that did not run proves nothing).
 """
 
+# SQLite only: about the local model's set-up, server and runtime; its runs keep the default SQLite store (a
+# store's side of runs is tested on both backends: test_lifecycle.py and the others).
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,8 @@ Real loopback servers that never answer (`"fault": "hang"`) or answer one byte a
 closed, the thread was freed, the later call went through), never how long anything took.
 """
 
+# SQLite only: about the model client's waits and threads, which do not depend on the store.
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,8 @@ run is loaded, instead of inside the first node that asks the model.
 Real engines on real SQLite files; the model is the scripted one, started from its file as `swarm run` does.
 """
 
+# SQLite only: when the model client starts does not depend on the store.
+
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,9 @@ Script lines `match` the prompts the scripts send (the first line of each prompt
 script's job), so a test reads as: what the model answers, and what the swarm makes of it.
 """
 
+# SQLite only: what each built-in script asks the model and makes of its answer does not depend on the store
+# (a store's side of runs is tested on both backends: test_lifecycle.py, test_policies.py and the others).
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,8 @@ Nothing here imports the fixture: installing swarm registers it through the pyte
 entry point `swarm_scripted_model`.
 """
 
+# SQLite only: about the scripted_model fixture a user gets; the one run is its example, not a store test.
+
 from __future__ import annotations
 
 import asyncio

@@ -1,6 +1,8 @@
 """`swarm route eval --pick`: routing measured end to end — retrieval's top-k, then the model's choice
 among them with the route node's own prompt and reply schema."""
 
+# SQLite only: --pick reads its catalogue and queries from files; nothing of it is in the store.
+
 from __future__ import annotations
 
 import json

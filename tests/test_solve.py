@@ -2,6 +2,9 @@
 and the answer is what the code printed (issue 11: failures 6, 7, 11 and 12, replayed from the real
 model's replies)."""
 
+# SQLite only: the prompts and repairs of solve do not depend on the store (a store's side of runs is tested on
+# both backends: test_lifecycle.py and the others).
+
 from __future__ import annotations
 
 import json

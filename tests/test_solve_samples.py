@@ -2,6 +2,9 @@
 behaviour: the fewest failed examples first, then agreement with the other candidates on probe calls made
 from the examples (swarm/probes.py, node_scripts/pick_by_behaviour.py)."""
 
+# SQLite only: how samples are written and picked does not depend on the store (a store's side of runs is
+# tested on both backends: test_lifecycle.py and the others).
+
 from __future__ import annotations
 
 import dataclasses

@@ -3,6 +3,9 @@
 The terminal is a real pseudo-terminal of a given size; the CLI a real subprocess.
 """
 
+# SQLite only: how the tables are drawn does not depend on the store (the reading commands run on both backends
+# in test_cli.py and test_metrics.py).
+
 from __future__ import annotations
 
 import fcntl

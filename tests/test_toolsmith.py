@@ -3,6 +3,9 @@
 Real bubblewrap sandboxes, a real scripted model server on loopback, real files in tmp dirs.
 """
 
+# SQLite only: the toolsmith's library is files (SWARM_TOOLSMITH_FOLDER), not the store, and these sandboxed runs
+# are slow; a person's decision kept in the store is tested on both backends in test_approvals.py.
+
 from __future__ import annotations
 
 import asyncio
