@@ -71,6 +71,8 @@ def make_engine(tmp_path: Path, scripted_model, request) -> Iterator[Callable[..
             "SWARM_RUN_ROOT_SCRIPT": "break_down_goal",  # the tree most tests exercise (the default root is solve)
             **(settings or {}),  # any other SWARM_* setting
         }
+        if "SWARM_CONFIG" not in env:  # the checkout's swarm.toml is read: its folder is no place for a test's runs
+            env.setdefault("SWARM_RUN_WORKSPACES_DIR", str(tmp_path / "workspaces"))
         if isinstance(model, str):
             env["SWARM_MODEL"] = model
         else:

@@ -47,7 +47,8 @@ def swarm(args, env, **kw):
 def env_for(tmp_path: Path, url: str, store: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, SWARM_STORE=str(tmp_path / store), SWARM_MODEL="demo-model",
-               SWARM_RUN_ROOT_SCRIPT="break_down_goal")  # the decomposition tree these tests exercise (the default root is solve)
+               SWARM_RUN_ROOT_SCRIPT="break_down_goal",  # the decomposition tree these tests exercise (the default root is solve)
+               SWARM_RUN_WORKSPACES_DIR=str(tmp_path / "workspaces"))  # not beside the checkout's swarm.toml (PostgreSQL)
     # Keyword routing only: every process started here would otherwise load the embedding model
     # (three quarters of a run's CPU time), and these tests start dozens; routing is tested elsewhere.
     env["SWARM_RETRIEVAL_FUSION"] = "bm25"
