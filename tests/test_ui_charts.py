@@ -273,7 +273,9 @@ def test_a_fork_marks_the_nodes_it_carried_from_its_parent(engine, page):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "fork-carried.png"))
         page.click(f'.run-item[data-run-id="{run_id}"]')  # the run it came from has no such mark
-        until(page, f"S.live && S.live.run.id === '{run_id}' && document.querySelectorAll('.row').length === 4")
+        # drawn: its model is loaded and the frame that draws it has run (`frame`: the drawing scheduled, app.js), so
+        # the rows are the parent run's, not the fork's still on screen
+        until(page, f"S.live && S.live.run.id === '{run_id}' && frame === null && document.querySelectorAll('.row').length === 4")
         assert page.locator(".row.carried").count() == 0
 
 
