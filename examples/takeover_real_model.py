@@ -67,8 +67,7 @@ def main() -> None:
         killed = None
         while killed is None and any(s.poll() is None for s in submits):  # kill a once it drives a run with a paid call
             for run in store.runs(limit=10):
-                paid = store.conn.execute("SELECT count(*) FROM llm_calls WHERE run_id=?", (run["id"],)).fetchone()[0]
-                if run.get("lease_owner") == "a" and run["status"] == "running" and paid:
+                if run.get("lease_owner") == "a" and run["status"] == "running" and store.llm_calls(run["id"]):
                     time.sleep(1)
                     daemons["a"].send_signal(signal.SIGKILL)
                     daemons["a"].wait(10)
@@ -80,7 +79,7 @@ def main() -> None:
             out, err = submit.communicate(timeout=1800)
             result = json.loads(out) if out.strip().startswith("{") else {"error": (out + err)[-300:]}
             print(f"{time.time() - started:.1f} s", json.dumps({k: result.get(k) for k in ("goal", "status", "result", "error")})[:400])
-        calls = store.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+        calls = sum(len(store.llm_calls(run["id"])) for run in store.runs(limit=10))
         after = served(args.server_log)
         print("calls recorded", calls, "requests the model server answered", None if before is None else after - before)
         for run in store.runs(limit=10):
