@@ -60,15 +60,12 @@ class SharedRateLimiter:
 
     def __init__(self, buckets, name: str, rate_per_s: float, burst: int = 1, *,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate_per_s < 0 or burst < 1:
-            raise ValueError(f"SharedRateLimiter needs rate_per_s >= 0 and burst >= 1 (got {rate_per_s}, {burst})")
+        self.local = RateLimiter(rate_per_s, burst, sleep=sleep)  # checks the limits; the fallback bucket
         self.buckets = buckets
         self.name = name
-        self.rate_per_s = rate_per_s
-        self.burst = burst
+        self.rate_per_s, self.burst = self.local.rate_per_s, self.local.burst
         self._clock = clock
         self._sleep = sleep
-        self.local = RateLimiter(rate_per_s, burst, sleep=sleep)
 
     def acquire(self) -> float:
         """Block until a request may go out; return how long this caller waited, in seconds."""
