@@ -14,6 +14,8 @@ import queue
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -54,6 +56,18 @@ def start_run(env, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextmanager
+def a_run_under_way(tmp_path, model_url: str, store_url: str, *args: str) -> Iterator[tuple[dict, subprocess.Popen, str]]:
+    """A `swarm run GOAL` process on the store (deaf_env: notifications only) and its run's id once recorded;
+    the process is killed on the way out."""
+    env = deaf_env(tmp_path, model_url, store_url)
+    proc = start_run(env, GOAL, *args)
+    try:
+        yield env, proc, wait_for(lambda: only_run_id(store_url), 60, "the run")
+    finally:
+        proc.kill()
+
+
 def test_a_notification_is_delivered_when_its_transaction_commits_and_never_when_it_rolls_back(pg_url):
     listener, writer = open_store(pg_url), open_store(pg_url)
     got: queue.Queue = queue.Queue()
@@ -78,43 +92,27 @@ def test_a_notification_is_delivered_when_its_transaction_commits_and_never_when
 
 
 def test_a_cancel_from_the_cli_reaches_the_running_loop_by_notification(tmp_path, slower_model_server, pg_url):
-    url, _ = slower_model_server
-    env = deaf_env(tmp_path, url, pg_url)
-    proc = start_run(env, GOAL)
-    try:
-        run_id = wait_for(lambda: only_run_id(pg_url), 60, "the run")
+    with a_run_under_way(tmp_path, slower_model_server[0], pg_url) as (env, proc, run_id):
         wait_for(lambda: node_status(pg_url, "1.1") is not None, 60, "the run's first children")
         assert cli(["cancel", run_id], env).returncode == 0
         proc.communicate(timeout=60)
-    finally:
-        proc.kill()
     assert proc.returncode == 1
     [run] = look(pg_url, lambda s: s.runs())
     assert (run["status"], run["stop_reason"]) == ("cancelled", "cancelled by request")
 
 
 def test_a_node_cancel_from_the_cli_reaches_the_running_loop_by_notification(tmp_path, slower_model_server, pg_url):
-    url, _ = slower_model_server
-    env = deaf_env(tmp_path, url, pg_url)
-    proc = start_run(env, GOAL)
-    try:
-        run_id = wait_for(lambda: only_run_id(pg_url), 60, "the run")
+    with a_run_under_way(tmp_path, slower_model_server[0], pg_url) as (env, proc, run_id):
         wait_for(lambda: node_status(pg_url, "1.2") in ("running", "waiting"), 60, "node 1.2 under way")
         assert cli(["cancel", run_id, "--node", "1.2"], env).returncode == 0
         wait_for(lambda: node_status(pg_url, "1.2") == "cancelled", 60, "node 1.2 cancelled")
         out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
     assert proc.returncode == 0, err
     assert node_status(pg_url, "1") == "done"
 
 
 def test_a_pause_and_its_end_from_the_cli_reach_the_running_loop_by_notification(tmp_path, slower_model_server, pg_url):
-    url, _ = slower_model_server
-    env = deaf_env(tmp_path, url, pg_url)
-    proc = start_run(env, GOAL, "--wait")
-    try:
-        run_id = wait_for(lambda: only_run_id(pg_url), 60, "the run")
+    with a_run_under_way(tmp_path, slower_model_server[0], pg_url, "--wait") as (env, proc, run_id):
         wait_for(lambda: node_status(pg_url, "1.1") is not None, 60, "the run's first children")
         assert cli(["pause", run_id], env).returncode == 0
         wait_for(lambda: look(pg_url, lambda s: s.run(run_id)["status"]) == "paused", 60, "the run paused")
@@ -122,8 +120,6 @@ def test_a_pause_and_its_end_from_the_cli_reach_the_running_loop_by_notification
         resumed = cli(["resume", run_id], env)
         assert resumed.returncode == 0 and "unpaused" in resumed.stdout, resumed.stderr
         out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
     assert proc.returncode == 0, err
     kinds = [e["kind"] for e in look(pg_url, lambda s: s.events(run_id, states=False))]
     assert kinds.count("paused") == 1 and kinds.count("unpaused") == 1
