@@ -10,6 +10,10 @@ from typing import Sequence
 class Dialect:
     name = "sqlite"
     row_order = "rowid"  # orders the rows of a table as they were written (after the keys a query orders by)
+    # The row lock a read inside a write transaction needs, and the same passing over rows another is taking:
+    # none on SQLite, whose BEGIN IMMEDIATE already holds every other writer off.
+    for_update = ""
+    skip_locked = ""
 
     def json_text(self, column: str, key: str) -> str:
         """The value under `key` of the JSON object in a text column, as text."""
@@ -36,6 +40,8 @@ def json_nul_free(column: str) -> str:
 class PostgresDialect(Dialect):
     name = "postgresql"
     row_order = "ctid"
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def json_text(self, column: str, key: str) -> str:
         return f"({json_nul_free(column)}::jsonb ->> '{key}')"

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from swarm.adapters.dialect import Dialect
+from swarm.ports import Wakeups
 
 
 class Handle(Protocol):
@@ -15,6 +16,7 @@ class Handle(Protocol):
     conn: sqlite3.Connection
     lock: Any  # a threading.RLock: one statement (or transaction) on the connection at a time
     dialect: Dialect  # where the backend's SQL differs (the PostgreSQL store is a Handle too)
+    wakeups: Wakeups  # what a write tells the processes waiting for it (nothing on SQLite: they look on their tick)
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT on the connection, under the lock (ROLLBACK when the block raises)."""

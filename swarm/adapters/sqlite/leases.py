@@ -62,9 +62,8 @@ class SqliteLeases:
         with self.handle.transaction() as c:
             row = c.execute("UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE id=? AND lease_owner=? "
                             "AND lease_epoch=? RETURNING status", (run_id, owner, epoch)).fetchone()
-            wakeups = getattr(self.handle, "wakeups", None)
-            if row is not None and row[0] not in RUN_FINAL and wakeups is not None:  # left unfinished: another daemon
-                wakeups.notify(c, GOAL_WAKEUPS, f"run:{run_id}")  # may go on with it at once
+            if row is not None and row[0] not in RUN_FINAL:  # left unfinished: another daemon may go on with it at once
+                self.handle.wakeups.notify(c, GOAL_WAKEUPS, f"run:{run_id}")
             return row is not None
 
     def fence(self, c: sqlite3.Connection, run_id: str) -> None:
@@ -75,14 +74,9 @@ class SqliteLeases:
             return
         # PostgreSQL: the row stays locked until this transaction ends, so no claim can commit between the check
         # and the write (SQLite lets one writer in at a time: BEGIN IMMEDIATE already holds every other one off).
-        row = c.execute("SELECT lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?" + _lock(self.handle),
+        row = c.execute("SELECT lease_owner, lease_expires, lease_epoch FROM runs WHERE id=?" + self.handle.dialect.for_update,
                         (run_id,)).fetchone()
         if row is None or (row[0], row[2]) != mine:
             owner, expires, epoch = row if row else (None, None, None)
             raise LeaseLost(run_id, mine[0], mine[1], owner, epoch, expires)
 
-
-def _lock(handle: Handle) -> str:
-    """The row lock a read inside a write transaction needs on PostgreSQL (none on SQLite)."""
-    dialect = getattr(handle, "dialect", None)
-    return " FOR UPDATE" if dialect is not None and dialect.name == "postgresql" else ""

@@ -29,9 +29,8 @@ class SqliteQueue:
             goal_id = c.execute("INSERT INTO goals (folder, name, original, sha256, run_id, state, spec, claimed_at) "
                                 "VALUES ('', ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
                                 (name, original, sha256, run_id, spec, now)).fetchone()[0]
-            wakeups = getattr(self.handle, "wakeups", None)
-            if wakeups is not None:  # an idle daemon takes it at once (PostgreSQL); SQLite's look on their tick
-                wakeups.notify(c, GOAL_WAKEUPS, str(goal_id))
+            # an idle daemon takes it at once (PostgreSQL); SQLite's look on their tick
+            self.handle.wakeups.notify(c, GOAL_WAKEUPS, str(goal_id))
             return goal_id
 
     def take_submitted(self, owner: str, now: float, stale_before: float) -> dict[str, Any] | None:
@@ -43,7 +42,7 @@ class SqliteQueue:
         with self.handle.transaction() as c:
             cursor = c.execute(
                 "UPDATE goals SET state='running', claimed_by=?, claimed_at=? WHERE id = ("
-                f"SELECT g.id FROM goals g WHERE g.folder='' AND {TAKEABLE} ORDER BY g.id LIMIT 1{_skip_locked(self.handle)}) "
+                f"SELECT g.id FROM goals g WHERE g.folder='' AND {TAKEABLE} ORDER BY g.id LIMIT 1{self.handle.dialect.skip_locked}) "
                 # again outside: PostgreSQL checks a row another worker changed meanwhile against this, not the sub-select
                 f"AND {TAKEABLE.replace('g.', 'goals.')} RETURNING id, name, original, run_id, spec",
                 (owner, now, stale_before, stale_before))
@@ -75,8 +74,3 @@ class SqliteQueue:
         rows = dicts(self.handle, f"SELECT {GOAL}, g.finished_at FROM goals g WHERE g.id=?", (goal_id,))
         return rows[0] if rows else None
 
-
-def _skip_locked(handle: Handle) -> str:
-    """PostgreSQL: a worker passes over the goal rows another is taking instead of waiting for them."""
-    dialect = getattr(handle, "dialect", None)
-    return " FOR UPDATE SKIP LOCKED" if dialect is not None and dialect.name == "postgresql" else ""

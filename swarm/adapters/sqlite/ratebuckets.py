@@ -19,11 +19,10 @@ class SqliteRateBuckets:
     def take(self, name: str, rate_per_s: float, burst: int, now: float) -> float:
         """Take a token of bucket `name` (allowing `rate_per_s` a second, `burst` at once) at time `now` (seconds
         since the epoch, as every process on the store counts them); the seconds to wait before using it."""
-        lock = " FOR UPDATE" if getattr(self.handle, "dialect", None) is not None and self.handle.dialect.name == "postgresql" else ""
         with self.handle.transaction() as c:
             c.execute("INSERT INTO rate_buckets (name, tokens, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                       (name, float(burst), now))
-            tokens, updated = c.execute(f"SELECT tokens, updated_at FROM rate_buckets WHERE name=?{lock}", (name,)).fetchone()
+            tokens, updated = c.execute(f"SELECT tokens, updated_at FROM rate_buckets WHERE name=?{self.handle.dialect.for_update}", (name,)).fetchone()
             # a clock behind the one that touched the bucket last refills nothing (and does not move it back)
             tokens = min(float(burst), tokens + max(0.0, now - updated) * rate_per_s) - 1
             c.execute("UPDATE rate_buckets SET tokens=?, updated_at=? WHERE name=?", (tokens, max(now, updated), name))
