@@ -145,9 +145,9 @@ class RunLoop:
         self.slots.loops.add(self)
         # PostgreSQL wakes the loop at once when another process writes a cancel, pause or decision of this run
         # (LISTEN/NOTIFY): the store is then read only every [store].wakeup_poll_s as a fallback, not every tick.
-        wakeups = getattr(self.store, "wakeups", None)
+        wakeups = self.store.wakeups
         self.next_read = 0.0
-        self.unsubscribe = wakeups.subscribe(RUN_WAKEUPS, self._woken) if wakeups is not None and wakeups.instant else None
+        self.unsubscribe = wakeups.subscribe(RUN_WAKEUPS, self._woken) if wakeups.instant else None
         self.cancel_requested = self.store.cancel_requested(self.run_id)
         self.paused = self.store.pause_requested(self.run_id)
         self._tick()

@@ -90,8 +90,7 @@ class Daemon:
         # How often the shared queue is looked at: on SQLite every SHARE_S; on PostgreSQL a submitted goal, a run
         # ended here or a goal taken here wakes the daemon (`share_now`), so the look is a fallback, kept often
         # enough to take over a run whose lease lapsed (a third of the lease) but no more than [store].wakeup_poll_s.
-        wakeups = getattr(self.store, "wakeups", None)
-        self.wakeups = wakeups if wakeups is not None and wakeups.instant else None
+        self.wakeups = self.store.wakeups if self.store.wakeups.instant else None
         self.share_s = SHARE_S if self.wakeups is None else max(
             SHARE_S, min(engine.config.store.wakeup_poll_s, engine.leases.ttl_s / 3))
         self.share_now = False
