@@ -103,7 +103,7 @@ class Engine:
         """The model provider as a run's nodes get it: a call of a run whose lease this worker lost is refused."""
         provider = self.model()
         fenced = self._fenced
-        if fenced is None or fenced.provider is not provider or fenced.keeper is not self.leases:  # one wrapper per provider, not one per call
+        if fenced is None or fenced.provider is not provider:  # one wrapper per provider, not one per call
             fenced = self._fenced = FencedModel(provider, self.leases)
         return fenced
 

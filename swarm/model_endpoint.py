@@ -96,7 +96,7 @@ class ModelEndpoint:
                 "(e.g. http://localhost:11434/v1 for Ollama), or SWARM_MODEL=scripted:FILE.jsonl for a scripted model"
             )
         limiter = None
-        if self.store is not None and settings.rate_per_s > 0 and hasattr(self.store, "rate_buckets"):
+        if self.store is not None and settings.rate_per_s > 0:
             from swarm.model.ratelimit import SharedRateLimiter
 
             limiter = SharedRateLimiter(self.store.rate_buckets, self.rate_key(), settings.rate_per_s)
