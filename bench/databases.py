@@ -53,6 +53,8 @@ class Databases:
             with psycopg.connect(self.server, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
         except psycopg.Error as exc:
+            from swarm.adapters.postgres.runs import shown
+
             raise SystemExit(f"--store-url: cannot create a database for the benchmark on {shown(self.server)} "
                              f"({str(exc).strip().splitlines()[0]}); check that the server runs and that the URL's role may "
                              "CREATE DATABASE, or give --store-url throwaway") from None
@@ -68,9 +70,3 @@ class Databases:
         with psycopg.connect(self.server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-
-def shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    from swarm.adapters.postgres.runs import shown as without_password
-
-    return without_password(url)

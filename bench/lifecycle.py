@@ -3,8 +3,9 @@
     python bench/lifecycle.py [--nodes 5000] [--repeats 3] [--only overhead,parallel,resume,resume_cli,live]
                               [--store-url postgresql://USER@HOST:PORT/DB | --store-url throwaway]
 
-The store is an SQLite file in a temporary folder, or (--store-url) a PostgreSQL database: `throwaway` starts
-a throwaway cluster for the benchmark (swarm.testing.postgres; Debian's postgresql package), fsync off.
+The store is an SQLite file in a temporary folder, or (--store-url) a new PostgreSQL database (bench/databases.py):
+`throwaway` starts a throwaway cluster for the benchmark (swarm.testing.postgres; Debian's postgresql package),
+fsync off; a postgresql:// URL gets a database of the benchmark's own beside it, dropped at the end.
 `--store-url` applies to overhead, parallel and resume; resume_cli and live stay on SQLite.
 
 - overhead_ms_per_node: a tree of ~N nodes (fan-out 10) whose every execution makes
@@ -40,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from databases import Databases  # noqa: E402
 from swarm import NodeScript, hookimpl  # noqa: E402
 from swarm.catalogue import Catalogue  # noqa: E402
 from swarm.config import Config  # noqa: E402
@@ -274,19 +276,12 @@ def main() -> None:
     args = parser.parse_args()
     parts = set((args.only or "overhead,parallel,resume,resume_cli,live").split(","))
     global STORE_URL
-    cluster = None
-    if args.store_url == "throwaway":
-        from swarm.testing.postgres import ThrowawayPostgres
-
-        cluster = ThrowawayPostgres().start()
-        STORE_URL = cluster.create_database()
-    else:
-        STORE_URL = args.store_url
-    try:
-        measure(args, parts)
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    with Databases(args.store_url) as databases:  # a new database (a throwaway cluster's, or beside the URL's)
+        STORE_URL = databases.fresh()
+        try:
+            measure(args, parts)
+        finally:
+            databases.drop(STORE_URL)
 
 
 def measure(args, parts: set[str]) -> None:
