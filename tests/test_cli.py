@@ -20,7 +20,7 @@ import pytest
 from swarm.adapters.sqlite import runs as store_module
 from store_support import raw_rows, raw_script, store_for
 from swarm.cli import main
-from swarm.testing.pytest_plugin import backends
+from swarm.testing.pytest_plugin import backends, postgres_only
 from timeouts import scaled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -269,7 +269,7 @@ def test_an_unknown_run_id_in_a_real_process(stored, tmp_path):
     assert_one_error_line(done.stderr, "no run 'no-such-run'")
 
 
-@pytest.mark.skipif("postgres" not in backends(), reason="SWARM_TEST_BACKENDS leaves PostgreSQL out")
+@postgres_only
 def test_a_postgresql_store_that_fails_a_read_is_named_by_its_url_without_the_password(cli, request, tmp_path):
     url = store_for(request, "postgres", None)
     raw_script(url, "DROP TABLE runs CASCADE")  # a database someone changed under the store: every read of runs fails

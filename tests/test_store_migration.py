@@ -24,7 +24,7 @@ from swarm.errors import StoreError
 from swarm.human import PreparedAnswers
 from swarm.snapshot import state_at
 from swarm.store import SCHEMA_VERSION, Store, loads, open_store
-from swarm.testing.pytest_plugin import backends
+from swarm.testing.pytest_plugin import postgres_only
 from swarm.timetravel import diff, fork
 
 DUMP = Path(__file__).parent / "fixtures" / "store_v1.sql.gz"
@@ -183,7 +183,6 @@ def test_a_store_written_by_a_newer_swarm_is_refused_and_left_as_it_was(tmp_path
 
 # --- PostgreSQL: a database of any older version ends at the current one --------------------------------
 
-postgres_only = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
 
 
 def postgres_store_of_version(url: str, version: int) -> None:

@@ -15,10 +15,9 @@ from lifecycle_support import scaled
 from swarm.adapters.postgres import migrations as pg_migrations
 from swarm.errors import StoreError, database_errors
 from swarm.store import SCHEMA_VERSION, Batch, loads, open_store
-from swarm.testing.pytest_plugin import backends
+from swarm.testing.pytest_plugin import backends, postgres_only
 
 WRITERS, BATCHES, PER_BATCH = 4, 40, 5
-postgres_only = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
 
 WRITE = """
 import sys, time

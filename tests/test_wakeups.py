@@ -23,11 +23,11 @@ from daemon_support import log_events
 from lifecycle_support import scaled, wait_for
 from swarm.ports import GOAL_WAKEUPS, RUN_WAKEUPS
 from swarm.store import open_store
-from swarm.testing.pytest_plugin import backends
+from swarm.testing.pytest_plugin import postgres_only
 from test_cancel import cli, look, node_status, only_run_id, slower_model_server  # noqa: F401  (a fixture)
 from test_crash_resume import GOAL, env_for
 
-pytestmark = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
+pytestmark = postgres_only
 
 AN_HOUR = "3600"
 

@@ -82,6 +82,11 @@ def backends() -> list[str]:
     return wanted
 
 
+# A test of PostgreSQL alone (LISTEN/NOTIFY, its migrations, its row locks): skipped only where $SWARM_TEST_BACKENDS
+# leaves PostgreSQL out (a machine without its server); CI installs the server, so it always runs there.
+postgres_only = pytest.mark.skipif("postgres" not in backends(), reason="$SWARM_TEST_BACKENDS leaves PostgreSQL out")
+
+
 @pytest.fixture(params=backends())
 def store_url(request, tmp_path) -> Iterator[str]:
     """The URL of a new, empty store: an SQLite file in tmp_path, then a PostgreSQL database (see the module)."""
