@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from daemon_support import ModelServer, daemon_env, files, log_events, wait_for
+from swarm.statuses import RUN_FINAL
 from swarm.store import open_store
 from timeouts import scaled
 
@@ -71,12 +72,24 @@ def recorded_calls(store) -> set[str]:
     return {c["key"] for r in store.runs(limit=10_000) for c in store.llm_calls(r["id"]) if c["reply"] is not None}
 
 
+def stopped(proc: subprocess.Popen) -> None:
+    """SIGSTOP the process and wait until every thread of it is stopped (the signal is delivered asynchronously)."""
+    proc.send_signal(signal.SIGSTOP)
+    tasks = Path(f"/proc/{proc.pid}/task")
+    for _ in range(500):
+        states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+        if all(s in "tT" for s in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {proc.pid} did not stop on SIGSTOP")
+
+
 def freeze_outside_a_write(proc: subprocess.Popen, url: str) -> None:
     """SIGSTOP the daemon. On SQLite, not while it holds the file's one write lock: a process frozen inside a write
     transaction stalls every other writer until it wakes (README, "Scaling out"), so it is woken and frozen again
     until the lock is free. PostgreSQL ends a session idle in a transaction by itself (after 5 s)."""
     for _ in range(50):
-        proc.send_signal(signal.SIGSTOP)
+        stopped(proc)
         if not url.startswith("sqlite:///"):
             return
         probe = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.5)
@@ -146,6 +159,11 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             """Runs this daemon holds the lease of now."""
             return [run for run, owner in lease_owners(shared).items() if owner == d.name]
 
+        def driving(d: Daemon) -> list[str]:
+            """Runs this daemon holds the lease of and that have not ended."""
+            return [r["id"] for r in shared.runs(limit=10_000)
+                    if r["lease_owner"] == d.name and r["status"] not in RUN_FINAL]
+
         def all_taken_so_far() -> bool:
             """Every goal submitted so far has finished: the others took all the work before this one got any."""
             return all(g["state"] == "finished" for g in shared.goals.goal_rows())
@@ -159,9 +177,17 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             moments.append(recorded_now(shared))
 
         submit(range(second_wave, GOALS - FOLDER_GOALS))
-        wait_for(every(0.1, lambda: busy(freeze)), 120, "d3 driving a run")
-        freeze_outside_a_write(freeze.proc, store)
-        held = busy(freeze)
+        held = []
+        for _ in range(50):  # frozen while it drives a run not yet ended
+            wait_for(every(0.1, lambda: driving(freeze)), 120, "d3 driving a run")
+            freeze_outside_a_write(freeze.proc, store)
+            # A run that ended keeps its lease until its daemon lets go: frozen just between the two, it has
+            # nothing left to take over (its goal is closed all the same), so only the unfinished ones count.
+            held = driving(freeze)
+            if held:
+                break
+            freeze.proc.send_signal(signal.SIGCONT)
+        assert held, "d3 was never frozen while driving an unfinished run"
         moments.append(recorded_now(shared))
         # Frozen past its lease: its runs are taken over by the daemon still alive.
         wait_for(every(0.1, lambda: not set(held) & set(busy(freeze))), 120 + 3 * TTL_S, "d3's runs taken over")
