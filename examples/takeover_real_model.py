@@ -65,16 +65,23 @@ def main() -> None:
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for goal in GOALS]
         store = open_store(cluster.url)
         killed = None
-        while killed is None and any(s.poll() is None for s in submits):  # kill a once it drives a run with a paid call
+        seen: dict[str, float] = {}  # run id -> when it was first seen driven by a
+        while killed is None and any(s.poll() is None for s in submits):
+            # Kill a while it drives a run: at once when the run has a recorded (paid) call and is not done yet (b
+            # must replay that call, not pay it again), else once its model call has been in flight for 5 s (b asks
+            # it again: the one call paid twice, as it was never recorded).
             for run in store.runs(limit=10):
-                if run.get("lease_owner") == "a" and run["status"] == "running" and store.llm_calls(run["id"]):
-                    time.sleep(1)
+                if run.get("lease_owner") != "a" or run["status"] != "running":
+                    continue
+                recorded = bool(store.llm_calls(run["id"]))
+                if recorded or time.time() - seen.setdefault(run["id"], time.time()) >= 5:
                     daemons["a"].send_signal(signal.SIGKILL)
                     daemons["a"].wait(10)
                     killed = [r["id"] for r in store.runs(limit=10) if r.get("lease_owner") == "a" and r["status"] == "running"]
-                    print(f"killed daemon a at {time.time() - started:.1f} s; the runs it held: {killed}", flush=True)
+                    why = "with a recorded call" if recorded else "with its model call in flight"
+                    print(f"killed daemon a at {time.time() - started:.1f} s, {why}; the runs it held: {killed}", flush=True)
                     break
-            time.sleep(0.5)
+            time.sleep(0.2)
         for submit in submits:
             out, err = submit.communicate(timeout=1800)
             result = json.loads(out) if out.strip().startswith("{") else {"error": (out + err)[-300:]}
