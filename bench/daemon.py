@@ -6,7 +6,10 @@
   one of them sandboxed Python), under the default [daemon].max_concurrent_runs;
 - cpu_s_per_goal: CPU seconds (user + system) the daemon and every process under it (the sandbox's
   bubblewrap, its template and workers, live or already reaped) spent during the batch, per goal;
-  daemon_cpu_s_per_goal / sandbox_cpu_s_per_goal split it between the daemon process and the rest.
+  daemon_cpu_s_per_goal / sandbox_cpu_s_per_goal split it between the daemon process and the rest;
+- idle_cpu_pct: after the batch (and `--idle-s` / 5 seconds to settle), the CPU the daemon and everything
+  under it spent over `--idle-s` seconds with nothing to do, as a share of one core (idle_daemon_cpu_pct: the
+  daemon process alone; it serves the scripted model from a thread of its own, which a real endpoint does not).
 
 The measurements run twice in one invocation, first with [sandbox].template = false (a fresh
 worker per execution, as before the template) and then with the default (the template); the
@@ -110,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--idle-s", type=float, default=10.0, help="how long the idle daemon is measured")
     parser.add_argument("--no-compare", action="store_true", help="skip the first daemon, the one with [sandbox].template = false")
     parser.add_argument("--store-url", default="", metavar="URL",
                         help="a postgresql:// server to make each daemon's database on, or `throwaway` (a cluster of its own)")
@@ -175,6 +179,10 @@ def measure_on(args, extra_env: dict[str, str], url: str) -> dict:
         wait(lambda: done_count(folder) == before + args.batch, 600, "the batch")
         batch_s = time.time() - t0
         cpu_after = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid))
+        time.sleep(args.idle_s / 5)  # the last runs' ends, snapshots and checkpoints
+        idle_before, idle_t0 = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid)), time.time()
+        time.sleep(args.idle_s)
+        idle_after, idle_s = (own_cpu_s(daemon.pid), meter.total_s(daemon.pid)), time.time() - idle_t0
     finally:
         store.close()
         daemon.send_signal(signal.SIGTERM)
@@ -194,6 +202,8 @@ def measure_on(args, extra_env: dict[str, str], url: str) -> dict:
         "cpu_s_per_goal": round(all_cpu, 3),
         "daemon_cpu_s_per_goal": round(daemon_cpu, 3),
         "sandbox_cpu_s_per_goal": round(all_cpu - daemon_cpu, 3),
+        "idle_cpu_pct": round((idle_after[1] - idle_before[1]) / idle_s * 100, 2),
+        "idle_daemon_cpu_pct": round((idle_after[0] - idle_before[0]) / idle_s * 100, 2),
         "cpu_source": meter.source,
         # the daemon's whole life (start, cold start, samples, batch, stop) per goal
         "lifetime_cpu_s_per_goal": None if lifetime_cpu is None else round(lifetime_cpu / (1 + args.samples + args.batch), 3),

@@ -94,6 +94,8 @@ class Daemon:
         self.share_s = SHARE_S if self.wakeups is None else max(
             SHARE_S, min(engine.config.store.wakeup_poll_s, engine.leases.ttl_s / 3))
         self.share_now = False
+        self.nudged: asyncio.Event | None = None  # set when there is something to look at before the next due look
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop serve() runs on
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
         self.epochs: dict[str, int] = {}  # run id -> the lease epoch this daemon last claimed it at
         self.backlog: list[dict[str, Any]] = []  # rows found at start-up, to drive before new files
@@ -111,6 +113,8 @@ class Daemon:
         """Take goals until stop() is called, then stop cleanly (every run recorded, snapshotted, resumable)."""
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+        self.nudged = asyncio.Event()
+        self.loop = loop
         if self.stop_reason:  # asked to stop before the loop ran
             self.stopping.set()
         try:
@@ -128,7 +132,7 @@ class Daemon:
             return
         if self.folder:
             self.recover()
-            watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.settler.note, path))
+            watcher = Watcher(self.folder.inbox, lambda path: loop.call_soon_threadsafe(self.noted, path))
             watcher.start()
         unsubscribe = self.wakeups.subscribe(GOAL_WAKEUPS, self.woken) if self.wakeups is not None else None
         try:
@@ -136,6 +140,7 @@ class Daemon:
                 self.rescan()
             last_scan = last_retry = last_share = time.monotonic()
             while not self.stopping.is_set():
+                self.nudged.clear()
                 if self.folder:
                     self.intake()
                 now = time.monotonic()
@@ -149,16 +154,44 @@ class Daemon:
                 if self.retries and now - last_retry >= RETRY_S:
                     self.retry()
                     last_retry = now
-                try:
-                    await asyncio.wait_for(self.stopping.wait(), self.poll_s)
-                except asyncio.TimeoutError:
-                    pass
+                await self.pause(self.next_look(last_share, last_scan, last_retry))
         finally:
             if unsubscribe is not None:
                 unsubscribe()
             if self.folder:
                 watcher.stop()
         await self.wind_down()
+
+    def next_look(self, last_share: float, last_scan: float, last_retry: float) -> float:
+        """Seconds until the loop must look again: soon while files settle or goals wait for room, else when the
+        next look at the queue, rescan or retry is due (a watcher event, a wake-up or a stop comes sooner: `nudged`).
+        An idle daemon wakes a few times a second, not at every poll."""
+        if self.backlog or self.settler.seen or self.share_now:
+            return self.poll_s
+        due = [last_share + self.share_s]
+        if self.folder:
+            due.append(last_scan + RESCAN_S)
+        if self.retries:
+            due.append(last_retry + RETRY_S)
+        return max(self.poll_s, min(due) - time.monotonic())
+
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less when nudged (no task made for it: an idle daemon does this all day)."""
+        timer = asyncio.get_running_loop().call_later(seconds, self.nudged.set)
+        try:
+            await self.nudged.wait()
+        finally:
+            timer.cancel()
+
+    def nudge(self) -> None:
+        """On the loop's thread: something to look at now (a file, the queue, a stop)."""
+        if self.nudged is not None:
+            self.nudged.set()
+
+    def noted(self, path: Path) -> None:
+        """On the loop's thread: the watcher saw something happen to a file in inbox/."""
+        self.settler.note(path)
+        self.nudge()
 
     async def warm_up(self) -> bool:
         """Warm the engine up in a thread of its own before any goal is taken; False when a stop came first
@@ -204,6 +237,7 @@ class Daemon:
             self.log.emit("daemon_stopping", reason=reason, running=len(self.tasks),
                           timeout_s=self.settings.shutdown_timeout_s)
             self.stopping.set()
+            self.nudge()
             self.engine.drain(f"daemon stopping ({reason})")
 
     def stop_now(self) -> None:
@@ -292,10 +326,14 @@ class Daemon:
 
     def room(self) -> bool:
         """A run that only waits for a person does not count against the cap: others may go on meanwhile."""
+        if len(self.tasks) < self.settings.max_concurrent_runs:  # (without asking the engine's thread)
+            return True
         waiting = sum(1 for loop in self.engine.loops if loop.shown_status == RunStatus.AWAITING_APPROVAL)
         return len(self.tasks) - waiting < self.settings.max_concurrent_runs
 
     def intake(self) -> None:
+        if not (self.backlog or self.settler.seen):
+            return
         while self.backlog and self.room():
             self.guarded(self.start, self.backlog.pop(0))
         if not self.room():
@@ -455,6 +493,7 @@ class Daemon:
         finally:
             self.tasks.pop(row["id"], None)
             self.share_now = self.wakeups is not None  # room for the next goal: looked at at once (SQLite: on its tick)
+            self.nudge()
         self.settled(("drive", row["id"]))
         if status in RUN_FINAL:
             self.ended(row, status)
@@ -494,6 +533,11 @@ class Daemon:
     def woken(self, goal_id: str | None) -> None:
         """From the store's wake-ups thread: a goal was submitted (None: maybe); the loop looks at the queue at once."""
         self.share_now = True
+        try:
+            if self.loop is not None:  # else not serving yet: it looks at the queue first
+                self.loop.call_soon_threadsafe(self.nudge)
+        except RuntimeError:  # the loop has closed: the daemon stopped
+            pass
 
     def open_submitted(self, taken: dict[str, Any]) -> None:
         """A goal of the store's queue, now this daemon's: create its run (under the id chosen when it was
