@@ -196,6 +196,10 @@ class Wakeups(Protocol):
     instant: bool
     received: int  # notifications delivered to this process so far
 
+    def written_elsewhere(self) -> bool:
+        """Whether another connection may have committed to the store since this one last asked (True the first
+        time): a reader that polls skips the read when not."""
+
     def notify(self, c: Any, channel: str, payload: str) -> None:
         """Inside a writing transaction (`c`): tell the subscribers of `channel` once it commits."""
 

@@ -94,6 +94,10 @@ class Daemon:
         self.share_s = SHARE_S if self.wakeups is None else max(
             SHARE_S, min(engine.config.store.wakeup_poll_s, engine.leases.ttl_s / 3))
         self.share_now = False
+        # SQLite: the last look at the queue found nothing but this daemon's own runs, and nothing happened here
+        # since; the next looks only ask whether another connection wrote the store (swarm/adapters/sqlite/wakeups.py)
+        self.quiet = False
+        self.looked_at = 0.0  # (monotonic) the last whole look at the queue
         self.nudged: asyncio.Event | None = None  # set when there is something to look at before the next due look
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop serve() runs on
         self.tasks: dict[int, asyncio.Task] = {}  # goal id -> the task driving its run
@@ -184,7 +188,8 @@ class Daemon:
             timer.cancel()
 
     def nudge(self) -> None:
-        """On the loop's thread: something to look at now (a file, the queue, a stop)."""
+        """On the loop's thread: something to look at now (a file, the queue, a run's end, a stop)."""
+        self.quiet = False
         if self.nudged is not None:
             self.nudged.set()
 
@@ -511,16 +516,25 @@ class Daemon:
         those of a daemon that was killed or froze past its lease), and close or file the goals whose run ended."""
         if self.stopping.is_set():
             return
+        elsewhere = self.store.wakeups.written_elsewhere()  # (PostgreSQL: always True)
+        if self.quiet and not elsewhere and time.monotonic() - self.looked_at < self.engine.config.store.wakeup_poll_s:
+            return  # nothing new can be there: nobody wrote the store, and nothing in it waits on the clock
+        self.looked_at, self.quiet = time.monotonic(), False
         now = time.time()
+        busy = False  # something in the queue besides this daemon's own runs, or no room to look
         while self.room():
             taken = self.store.queue.take_submitted(worker_name(), now, now - self.engine.leases.ttl_s)
             if taken is None:
                 break
+            busy = True
             self.open_submitted(taken)
+        else:
+            busy = True  # no room: goals may be waiting for it
         for found in self.store.queue.open_goals():
             goal_id = found["goal_id"]
             if goal_id in self.tasks:
                 continue
+            busy = True  # another's run (its lease may lapse), one to drive, file or close
             step = queue.step(found, self.key, now)
             if step == queue.DRIVE and self.room():
                 row = self.row(goal_id)
@@ -529,6 +543,7 @@ class Daemon:
                 self.conclude(self.row(goal_id))
             elif step in (queue.CLOSE, queue.HAND_BACK):
                 self.ended(self.row(goal_id), found["run_status"])
+        self.quiet = not busy
 
     def woken(self, goal_id: str | None) -> None:
         """From the store's wake-ups thread: a goal was submitted (None: maybe); the loop looks at the queue at once."""

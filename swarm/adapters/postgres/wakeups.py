@@ -36,6 +36,10 @@ class PostgresWakeups:
         self.listening = threading.Event()
         self.stopped = threading.Event()
 
+    def written_elsewhere(self) -> bool:
+        """Always True: a reader that asks reads (the notifications are what tells it sooner)."""
+        return True
+
     def notify(self, c: Any, channel: str, payload: str) -> None:
         """Inside the writer's transaction: sent to every listener when it commits."""
         c.execute("SELECT pg_notify(?, ?)", (channel, payload))

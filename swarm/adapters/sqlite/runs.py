@@ -877,7 +877,7 @@ class Store:
     @cached_property
     def wakeups(self) -> SqliteWakeups:
         """Wake-ups between processes (ports.Wakeups): none on SQLite, whose readers look on their tick."""
-        return SqliteWakeups()
+        return SqliteWakeups(self)
 
     @cached_property
     def rate_buckets(self) -> SqliteRateBuckets:
