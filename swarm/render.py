@@ -85,7 +85,7 @@ def counters_line(by_status: dict[str, int], run: dict[str, Any]) -> str:
     total = sum(by_status.values())
     parts = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()) if v)
     tokens = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
-    return f"{total} nodes ({parts}) · {tokens} tokens · ${run.get('cost_usd') or 0:.4f}"
+    return f"{total} node{'' if total == 1 else 's'} ({parts}) · {tokens} tokens · ${run.get('cost_usd') or 0:.4f}"
 
 
 RUNS_HEAD = ["RUN", "STATUS", "AGE", "NODES", "TOKENS", "COST", "GOAL"]

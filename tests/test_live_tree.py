@@ -172,7 +172,7 @@ def test_on_a_terminal_every_drawing_counts_exactly_the_statuses_it_shows(make_e
         shown = drawn_statuses(drawing)
         total = sum(shown.values())
         expected = ", ".join(f"{v} {k}" for k, v in sorted(shown.items()))
-        assert counter.startswith(f"{total} nodes ({expected}) · "), (counter, drawing)
+        assert counter.startswith(f"{total} node{'' if total == 1 else 's'} ({expected}) · "), (counter, drawing)
     assert drawings[-1].splitlines()[-1].startswith("13 nodes (13 done) · ")
 
 

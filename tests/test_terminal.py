@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle_support import make_engine, scaled  # noqa: F401  (make_engine is a fixture)
-from swarm.render import runs_table
+from swarm.render import counters_line, runs_table
 from swarm.store import Store
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours and bold, which take no cells
@@ -117,3 +117,9 @@ def test_on_a_terminal_the_stats_tables_fit_its_width(tmp_path, runs):
     assert table[0].split()[:2] == ["SCRIPT", "NODES"] and len(table) >= 2
     assert all(cells(line) <= 40 for line in table), table
     assert any(line.startswith("tokens: ") for line in lines)
+
+
+def test_the_counter_line_says_node_for_one_and_nodes_for_more():
+    run = {"prompt_tokens": 200, "completion_tokens": 73, "cost_usd": 0.0}
+    assert counters_line({"done": 1}, run) == "1 node (1 done) · 273 tokens · $0.0000"
+    assert counters_line({"done": 2, "failed": 1}, run) == "3 nodes (2 done, 1 failed) · 273 tokens · $0.0000"
