@@ -178,32 +178,24 @@ def test_an_unknown_script_is_refused_without_a_run(demo):
     assert "no node script named 'no_such_script'" in (folder / "failed" / "odd.error.txt").read_text()
 
 
-def test_an_idle_daemon_looks_a_few_times_a_second_and_still_takes_a_dropped_file(demo, monkeypatch):
-    """With nothing to do the loop sleeps until its next look at the queue or the folder is due (every
-    SHARE_S / RESCAN_S), not every poll (settle_ms / 10, at least 10 ms); a file dropped in then is still taken."""
+def test_an_idle_daemon_sleeps_until_its_next_look_is_due_and_a_file_or_a_stop_wakes_it(demo):
+    """With nothing to do the loop waits until its next look at the queue or the folder is due, not a poll
+    (settle_ms / 10); while a file settles it polls; the watcher's event and a stop end the wait at once."""
     daemon, folder = demo()
-    looks = []
-    pause = Daemon.pause
+    late = folder / "inbox" / "late.json"
+    late.write_text(text_goal("Plan a late walk"))
 
-    async def counted(self, seconds):
-        looks.append(seconds)
-        await pause(self, seconds)
+    async def main() -> None:
+        daemon.stopping, daemon.nudged = asyncio.Event(), asyncio.Event()  # as serve() makes them
+        looked = time.monotonic() + 60  # the last looks: the next ones are due in a minute
+        assert daemon.next_look(looked, looked, looked) > 60 > daemon.poll_s
+        for wake in (lambda: daemon.noted(late), lambda: daemon.stop("test over")):
+            daemon.nudged.clear()
+            waiting = asyncio.create_task(daemon.pause(3600))
+            await asyncio.sleep(0)
+            assert not waiting.done()
+            wake()
+            await asyncio.wait_for(waiting, 60)  # (a limit against a hang: it ends at once)
+            assert daemon.next_look(looked, looked, looked) == daemon.poll_s  # the noted file settles: a poll
 
-    monkeypatch.setattr(Daemon, "pause", counted)
-    began = {}
-
-    def idle_a_second_then_drop_a_file() -> bool:
-        if not looks:  # warming up, recovering and scanning the folder: the loop has not begun
-            return False
-        now = time.monotonic()
-        if "at" not in began:
-            began.update(looks=len(looks), at=now)
-        elif "idle_s" not in began and now - began["at"] >= 1.0:
-            began.update(idle_looks=len(looks) - began["looks"], idle_s=now - began["at"])
-            (folder / "inbox" / "late.json").write_text(text_goal("Plan a late walk"))
-        return "idle_s" in began and finished(folder, 1)()
-
-    serve_until(daemon, idle_a_second_then_drop_a_file)
-    # At most one look per SHARE_S and one per RESCAN_S (0.2 s each), and a few for the wake-ups around them;
-    # the old fixed poll (10 ms here) made about 100 in a second.
-    assert began["idle_looks"] <= 3 + 2 * began["idle_s"] / 0.2, looks
+    asyncio.run(main())
