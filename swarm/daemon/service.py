@@ -337,8 +337,6 @@ class Daemon:
         return len(self.tasks) - waiting < self.settings.max_concurrent_runs
 
     def intake(self) -> None:
-        if not (self.backlog or self.settler.seen):
-            return
         while self.backlog and self.room():
             self.guarded(self.start, self.backlog.pop(0))
         if not self.room():
