@@ -112,10 +112,6 @@ def recorded_now(store) -> tuple[float, set[str]]:
     return time.time(), recorded
 
 
-def lease_owners(store) -> dict[str, str | None]:
-    return {r["id"]: r["lease_owner"] for r in store.runs(limit=10_000)}
-
-
 def every(seconds: float, predicate):
     """`predicate`, looked at no more often than every `seconds` (each look reads the store)."""
     def slowly():
@@ -155,10 +151,6 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
 
         moments: list[tuple[float, set[str]]] = []  # a moment, and the calls the store held by then
 
-        def busy(d: Daemon) -> list[str]:
-            """Runs this daemon holds the lease of now."""
-            return [run for run, owner in lease_owners(shared).items() if owner == d.name]
-
         def driving(d: Daemon) -> list[str]:
             """Runs this daemon holds the lease of and that have not ended."""
             return [r["id"] for r in shared.runs(limit=10_000)
@@ -169,7 +161,7 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
             return all(g["state"] == "finished" for g in shared.goals.goal_rows())
 
         for victim in (kill_one, kill_two):  # kill -9 at a random moment while it drives runs (or idle, if none was left)
-            wait_for(every(0.1, lambda victim=victim: busy(victim) or all_taken_so_far()), 120,
+            wait_for(every(0.1, lambda victim=victim: driving(victim) or all_taken_so_far()), 120,
                      f"{victim.name} driving a run")
             time.sleep(rng.uniform(0.0, 0.6))
             victim.proc.send_signal(signal.SIGKILL)
@@ -190,7 +182,7 @@ def test_four_daemons_share_one_store_through_kills_and_a_freeze(tmp_path, model
         assert held, "d3 was never frozen while driving an unfinished run"
         moments.append(recorded_now(shared))
         # Frozen past its lease: its runs are taken over by the daemon still alive.
-        wait_for(every(0.1, lambda: not set(held) & set(busy(freeze))), 120 + 3 * TTL_S, "d3's runs taken over")
+        wait_for(every(0.1, lambda: not set(held) & set(driving(freeze))), 120 + 3 * TTL_S, "d3's runs taken over")
         freeze.proc.send_signal(signal.SIGCONT)
 
         wait_for(every(0.3, lambda: [g["state"] for g in shared.goals.goal_rows()] == ["finished"] * GOALS),
